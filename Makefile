@@ -1,0 +1,37 @@
+# ai_loader's front door: the same targets for a person and for CI.
+PG_MAJOR ?= 15
+PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+
+.PHONY: setup test unit pg-test install install-debug regress e2e lint
+
+## setup: install what building and testing need (idempotent; seconds when done)
+setup:
+	scripts/setup.sh
+
+## test: set up, then run every tier: unit, #[pg_test], pg_regress, end-to-end
+test: setup
+	scripts/test.sh
+
+## install: build in release mode and install into $(PG_CONFIG)'s Postgres
+install: setup
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+# The tiers, one at a time (after make setup).
+unit:
+	cargo test -p ai-loader-config
+
+pg-test:
+	scripts/test.sh pg-test
+
+install-debug:
+	cargo pgrx install --pg-config $(PG_CONFIG)
+
+regress: install-debug
+	scripts/regress.sh
+
+e2e: install-debug
+	.venv/bin/pytest -q tests
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings

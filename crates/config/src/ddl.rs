@@ -1,0 +1,450 @@
+//! The SQL that creates a vectorizer's objects: queue, failed queue, store, view and
+//! the source triggers. Every name is quoted here; nothing else builds this SQL.
+
+use crate::ident::{qualified, quote_ident, quote_literal};
+
+/// A source primary-key column as the queue and store copy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    pub name: String,
+    /// The column's type as `format_type` prints it, e.g. `bigint`, `character varying(20)`.
+    pub type_sql: String,
+}
+
+/// Where the embeddings go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A store table and a view joining it to the source (its columns, clashes left out).
+    Table {
+        store: (String, String),
+        view: (String, String),
+        source_columns: Vec<String>,
+    },
+    /// A column added to the source table.
+    Column(String),
+}
+
+/// Everything the statements need, names unquoted.
+#[derive(Debug, Clone)]
+pub struct Objects {
+    pub source: (String, String),
+    pub key: Vec<KeyColumn>,
+    /// Columns whose change re-embeds a row: the loading column and the template's.
+    pub relevant: Vec<String>,
+    pub queue_schema: String,
+    pub queue_table: String,
+    pub failed_table: String,
+    pub trigger_name: String,
+    /// The embedding column's type, SQL-ready: `"public".vector(384)` or `real[]`.
+    pub embedding_type: String,
+    pub dimensions: i32,
+    pub target: Target,
+    pub grant_to: Vec<String>,
+}
+
+/// The store's own columns; a source column with one of these names is left out of the view.
+pub const STORE_COLUMNS: &[&str] = &["embedding_uuid", "chunk_seq", "chunk", "embedding"];
+
+impl Objects {
+    fn source(&self) -> String {
+        qualified(&self.source.0, &self.source.1)
+    }
+    fn queue(&self) -> String {
+        qualified(&self.queue_schema, &self.queue_table)
+    }
+    fn failed(&self) -> String {
+        qualified(&self.queue_schema, &self.failed_table)
+    }
+    fn function(&self) -> String {
+        qualified(&self.queue_schema, &self.trigger_name)
+    }
+    fn key_list(&self, prefix: &str) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{prefix}{}", quote_ident(&k.name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    fn key_definitions(&self) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("{} {} NOT NULL", quote_ident(&k.name), k.type_sql))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    fn key_match(&self, left: &str, right: &str) -> String {
+        self.key
+            .iter()
+            .map(|k| {
+                let c = quote_ident(&k.name);
+                format!("{left}{c} = {right}{c}")
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+    /// The embedding column's type; without pgvector, `real[]` checked for its length.
+    fn embedding_column_type(&self, column: &str) -> String {
+        if self.embedding_type == "real[]" {
+            format!(
+                "real[] CHECK (pg_catalog.cardinality({}) = {})",
+                quote_ident(column),
+                self.dimensions
+            )
+        } else {
+            self.embedding_type.clone()
+        }
+    }
+
+    /// The statements, in the order they must run.
+    pub fn statements(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.target {
+            Target::Table {
+                store,
+                view,
+                source_columns,
+            } => {
+                let store_q = qualified(&store.0, &store.1);
+                out.push(format!(
+                    "CREATE TABLE {store_q} (embedding_uuid uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \
+                     {}, chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding {} NOT NULL, UNIQUE ({}, chunk_seq))",
+                    self.key_definitions(),
+                    self.embedding_column_type("embedding"),
+                    self.key_list("")
+                ));
+                out.push(format!(
+                    "ALTER TABLE {store_q} ALTER COLUMN embedding SET STORAGE MAIN"
+                ));
+                let mut select = vec![
+                    "t.embedding_uuid".to_string(),
+                    "t.chunk_seq".into(),
+                    "t.chunk".into(),
+                    "t.embedding".into(),
+                ];
+                select.extend(
+                    source_columns
+                        .iter()
+                        .filter(|c| !STORE_COLUMNS.contains(&c.as_str()))
+                        .map(|c| format!("s.{}", quote_ident(c))),
+                );
+                out.push(format!(
+                    "CREATE VIEW {} AS SELECT {} FROM {store_q} t LEFT JOIN {} s ON ({})",
+                    qualified(&view.0, &view.1),
+                    select.join(", "),
+                    self.source(),
+                    self.key_match("t.", "s.")
+                ));
+            }
+            Target::Column(column) => out.push(format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                self.source(),
+                quote_ident(column),
+                self.embedding_column_type(column)
+            )),
+        }
+        out.push(format!(
+            "CREATE TABLE {} ({}, queued_at timestamptz NOT NULL DEFAULT pg_catalog.now(), \
+             loading_retries int4 NOT NULL DEFAULT 0, loading_retry_after timestamptz)",
+            self.queue(),
+            self.key_definitions()
+        ));
+        out.push(format!(
+            "CREATE INDEX ON {} ({})",
+            self.queue(),
+            self.key_list("")
+        ));
+        out.push(format!(
+            "CREATE TABLE {} ({}, created_at timestamptz NOT NULL DEFAULT pg_catalog.now(), \
+             failure_step text NOT NULL DEFAULT '')",
+            self.failed(),
+            self.key_definitions()
+        ));
+        out.push(format!(
+            "CREATE INDEX ON {} ({})",
+            self.failed(),
+            self.key_list("")
+        ));
+        out.push(format!(
+            "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER \
+             SET search_path = pg_catalog, pg_temp AS {}",
+            self.function(),
+            quote_literal(&self.trigger_body())
+        ));
+        out.push(format!(
+            "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()",
+            quote_ident(&self.trigger_name),
+            self.source(),
+            self.function()
+        ));
+        out.push(format!(
+            "CREATE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+            quote_ident(&format!("{}_truncate", self.trigger_name)),
+            self.source(),
+            self.function()
+        ));
+        out.extend(self.grants());
+        out
+    }
+
+    /// The trigger: insert enqueues; an update enqueues only when a relevant column
+    /// changed, and a key change also drops the old key's embeddings; delete drops the
+    /// row's embeddings; truncate empties the store and the queues.
+    fn trigger_body(&self) -> String {
+        let store = match &self.target {
+            Target::Table { store, .. } => Some(qualified(&store.0, &store.1)),
+            Target::Column(_) => None,
+        };
+        let row = |prefix: &str, cols: &mut dyn Iterator<Item = &String>| {
+            let list: Vec<String> = cols
+                .map(|c| format!("{prefix}{}", quote_ident(c)))
+                .collect();
+            format!("ROW({})", list.join(", "))
+        };
+        let key_names: Vec<&String> = self.key.iter().map(|k| &k.name).collect();
+        let delete_old = store
+            .as_ref()
+            .map(|s| format!("DELETE FROM {s} WHERE {};", self.key_match("", "OLD.")))
+            .unwrap_or_default();
+        let truncate = match &store {
+            Some(s) => format!("TRUNCATE TABLE {s}, {}, {};", self.queue(), self.failed()),
+            None => format!("TRUNCATE TABLE {}, {};", self.queue(), self.failed()),
+        };
+        format!(
+            "BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        {truncate}
+        RETURN NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        {delete_old}
+        RETURN NULL;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF {old_key} IS DISTINCT FROM {new_key} THEN
+            {delete_old}
+        ELSIF {old_relevant} IS NOT DISTINCT FROM {new_relevant} THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    INSERT INTO {queue} ({keys}) VALUES ({new_keys});
+    RETURN NULL;
+END;",
+            old_key = row("OLD.", &mut key_names.iter().copied()),
+            new_key = row("NEW.", &mut key_names.iter().copied()),
+            old_relevant = row("OLD.", &mut self.relevant.iter()),
+            new_relevant = row("NEW.", &mut self.relevant.iter()),
+            queue = self.queue(),
+            keys = self.key_list(""),
+            new_keys = self.key_list("NEW."),
+        )
+    }
+
+    fn grants(&self) -> Vec<String> {
+        if self.grant_to.is_empty() {
+            return Vec::new();
+        }
+        let roles = self
+            .grant_to
+            .iter()
+            .map(|r| {
+                if r.eq_ignore_ascii_case("public") {
+                    "PUBLIC".to_string()
+                } else {
+                    quote_ident(r)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut relations = vec![self.queue(), self.failed()];
+        if let Target::Table { store, view, .. } = &self.target {
+            relations.push(qualified(&store.0, &store.1));
+            relations.push(qualified(&view.0, &view.1));
+        }
+        vec![format!(
+            "GRANT SELECT ON {} TO {roles}",
+            relations.join(", ")
+        )]
+    }
+
+    /// Queues every existing source row.
+    pub fn enqueue_existing(&self) -> String {
+        format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}",
+            self.queue(),
+            self.key_list(""),
+            self.key_list(""),
+            self.source()
+        )
+    }
+}
+
+/// A recorded vectorizer's objects, as `ai.vectorizer` names them.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub source: (String, String),
+    pub trigger_name: String,
+    pub queue_schema: String,
+    pub queue_table: String,
+    pub failed_table: String,
+    pub destination: crate::destination::Destination,
+}
+
+/// The statements that drop a vectorizer's triggers and queues, and with `drop_all`
+/// its store and view (or its embedding column). Objects already gone are skipped.
+pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
+    use crate::destination::Destination;
+    let source = qualified(&v.source.0, &v.source.1);
+    let mut out = vec![
+        format!(
+            "DROP TRIGGER IF EXISTS {} ON {source}",
+            quote_ident(&v.trigger_name)
+        ),
+        format!(
+            "DROP TRIGGER IF EXISTS {} ON {source}",
+            quote_ident(&format!("{}_truncate", v.trigger_name))
+        ),
+        format!(
+            "DROP FUNCTION IF EXISTS {}()",
+            qualified(&v.queue_schema, &v.trigger_name)
+        ),
+        format!(
+            "DROP TABLE IF EXISTS {}, {}",
+            qualified(&v.queue_schema, &v.queue_table),
+            qualified(&v.queue_schema, &v.failed_table)
+        ),
+    ];
+    if drop_all {
+        match &v.destination {
+            Destination::Table {
+                target_schema: Some(ts),
+                target_table: Some(tt),
+                view_schema: Some(vs),
+                view_name: Some(vn),
+                ..
+            } => {
+                out.push(format!("DROP VIEW IF EXISTS {}", qualified(vs, vn)));
+                out.push(format!("DROP TABLE IF EXISTS {}", qualified(ts, tt)));
+            }
+            Destination::Column { embedding_column } => out.push(format!(
+                "ALTER TABLE IF EXISTS {source} DROP COLUMN IF EXISTS {}",
+                quote_ident(embedding_column)
+            )),
+            Destination::Table { .. } => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(target: Target) -> Objects {
+        Objects {
+            source: ("public".into(), "My \"Docs\"".into()),
+            key: vec![
+                KeyColumn {
+                    name: "Tenant".into(),
+                    type_sql: "text".into(),
+                },
+                KeyColumn {
+                    name: "id".into(),
+                    type_sql: "bigint".into(),
+                },
+            ],
+            relevant: vec!["uri".into(), "title".into()],
+            queue_schema: "ai".into(),
+            queue_table: "_vectorizer_q_1".into(),
+            failed_table: "_vectorizer_q_failed_1".into(),
+            trigger_name: "_vectorizer_src_trg_1".into(),
+            embedding_type: "real[]".into(),
+            dimensions: 3,
+            target,
+            grant_to: vec!["public".into(), "Reader".into()],
+        }
+    }
+
+    #[test]
+    fn table_target() {
+        let o = objects(Target::Table {
+            store: ("public".into(), "My \"Docs\"_embedding_store".into()),
+            view: ("public".into(), "My \"Docs\"_embedding".into()),
+            source_columns: vec!["Tenant".into(), "id".into(), "chunk".into(), "title".into()],
+        });
+        let s = o.statements();
+        assert_eq!(
+            s[0],
+            "CREATE TABLE \"public\".\"My \"\"Docs\"\"_embedding_store\" (embedding_uuid uuid NOT NULL \
+             DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \"Tenant\" text NOT NULL, \"id\" bigint NOT NULL, \
+             chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding real[] CHECK (pg_catalog.cardinality(\"embedding\") = 3) \
+             NOT NULL, UNIQUE (\"Tenant\", \"id\", chunk_seq))"
+        );
+        assert_eq!(
+            s[2],
+            "CREATE VIEW \"public\".\"My \"\"Docs\"\"_embedding\" AS SELECT t.embedding_uuid, t.chunk_seq, t.chunk, \
+             t.embedding, s.\"Tenant\", s.\"id\", s.\"title\" FROM \"public\".\"My \"\"Docs\"\"_embedding_store\" t \
+             LEFT JOIN \"public\".\"My \"\"Docs\"\"\" s ON (t.\"Tenant\" = s.\"Tenant\" AND t.\"id\" = s.\"id\")"
+        );
+        let function = s.iter().find(|x| x.starts_with("CREATE FUNCTION")).unwrap();
+        assert!(function.contains("SECURITY DEFINER SET search_path = pg_catalog, pg_temp"));
+        assert!(function.contains(
+            "IF ROW(OLD.\"Tenant\", OLD.\"id\") IS DISTINCT FROM ROW(NEW.\"Tenant\", NEW.\"id\")"
+        ));
+        assert!(function.contains("ELSIF ROW(OLD.\"uri\", OLD.\"title\") IS NOT DISTINCT FROM ROW(NEW.\"uri\", NEW.\"title\")"));
+        assert!(function.contains("TRUNCATE TABLE \"public\".\"My \"\"Docs\"\"_embedding_store\", \"ai\".\"_vectorizer_q_1\", \"ai\".\"_vectorizer_q_failed_1\";"));
+        assert_eq!(
+            s.last().unwrap(),
+            "GRANT SELECT ON \"ai\".\"_vectorizer_q_1\", \"ai\".\"_vectorizer_q_failed_1\", \
+             \"public\".\"My \"\"Docs\"\"_embedding_store\", \"public\".\"My \"\"Docs\"\"_embedding\" TO PUBLIC, \"Reader\""
+        );
+        assert_eq!(
+            o.enqueue_existing(),
+            "INSERT INTO \"ai\".\"_vectorizer_q_1\" (\"Tenant\", \"id\") SELECT \"Tenant\", \"id\" FROM \"public\".\"My \"\"Docs\"\"\""
+        );
+    }
+
+    #[test]
+    fn column_target_keeps_rows_on_delete() {
+        let o = objects(Target::Column("emb".into()));
+        let s = o.statements();
+        assert_eq!(
+            s[0],
+            "ALTER TABLE \"public\".\"My \"\"Docs\"\"\" ADD COLUMN \"emb\" real[] CHECK (pg_catalog.cardinality(\"emb\") = 3)"
+        );
+        let function = s.iter().find(|x| x.starts_with("CREATE FUNCTION")).unwrap();
+        assert!(!function.contains("DELETE FROM"));
+        assert!(function.contains(
+            "TRUNCATE TABLE \"ai\".\"_vectorizer_q_1\", \"ai\".\"_vectorizer_q_failed_1\";"
+        ));
+    }
+
+    #[test]
+    fn drops_what_it_made() {
+        let r = Recorded {
+            source: ("public".into(), "doc".into()),
+            trigger_name: "_vectorizer_src_trg_1".into(),
+            queue_schema: "ai".into(),
+            queue_table: "_vectorizer_q_1".into(),
+            failed_table: "_vectorizer_q_failed_1".into(),
+            destination: crate::destination::Destination::default_table().resolve("public", "doc"),
+        };
+        assert_eq!(drop_statements(&r, false).len(), 4);
+        let all = drop_statements(&r, true);
+        assert_eq!(all[4], "DROP VIEW IF EXISTS \"public\".\"doc_embedding\"");
+        assert_eq!(
+            all[5],
+            "DROP TABLE IF EXISTS \"public\".\"doc_embedding_store\""
+        );
+    }
+
+    #[test]
+    fn trigger_body_survives_quoting() {
+        // A name with a quote and a dollar sign must not end the function's literal.
+        let mut o = objects(Target::Column("e".into()));
+        o.relevant = vec!["it's $$ x".into()];
+        let function = o
+            .statements()
+            .into_iter()
+            .find(|x| x.starts_with("CREATE FUNCTION"))
+            .unwrap();
+        assert!(function.contains("OLD.\"it''s $$ x\""));
+    }
+}

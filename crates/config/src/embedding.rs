@@ -1,0 +1,233 @@
+//! `ai.embedding_openai`, `ai.embedding_ollama` and `ai.embedding_local`: the model
+//! that turns chunks into vectors.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ConfigError, Result};
+use crate::part::{in_range, ConfigPart};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "implementation", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Embedding {
+    /// Any server speaking OpenAI's `/v1/embeddings`.
+    Openai {
+        model: String,
+        dimensions: i32,
+        #[serde(rename = "user", default, skip_serializing_if = "Option::is_none")]
+        chat_user: Option<String>,
+        #[serde(default = "default_api_key_name")]
+        api_key_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+    },
+    /// An Ollama server's `/api/embed`.
+    Ollama {
+        model: String,
+        dimensions: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keep_alive: Option<String>,
+    },
+    /// A sentence-transformers model run inside the worker.
+    Local {
+        #[serde(default = "default_local_model")]
+        model: String,
+        #[serde(default = "default_local_dimensions")]
+        dimensions: i32,
+    },
+}
+
+pub const DEFAULT_API_KEY_NAME: &str = "OPENAI_API_KEY";
+
+/// The models `embedding_local` runs, with their output dimensions.
+pub const LOCAL_MODELS: &[(&str, i32)] = &[("all-MiniLM-L6-v2", 384)];
+
+fn default_api_key_name() -> String {
+    DEFAULT_API_KEY_NAME.into()
+}
+fn default_local_model() -> String {
+    LOCAL_MODELS[0].0.into()
+}
+fn default_local_dimensions() -> i32 {
+    LOCAL_MODELS[0].1
+}
+
+/// pgvector's limit on a `vector`'s dimensions.
+pub const MAX_DIMENSIONS: i32 = 16000;
+
+impl Embedding {
+    pub fn dimensions(&self) -> i32 {
+        match self {
+            Embedding::Openai { dimensions, .. }
+            | Embedding::Ollama { dimensions, .. }
+            | Embedding::Local { dimensions, .. } => *dimensions,
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            Embedding::Openai { model, .. }
+            | Embedding::Ollama { model, .. }
+            | Embedding::Local { model, .. } => model,
+        }
+    }
+}
+
+impl ConfigPart for Embedding {
+    const CONFIG_TYPE: &'static str = "embedding";
+    const BUILDERS: &'static str =
+        "ai.embedding_openai(…), ai.embedding_ollama(…) or ai.embedding_local(…)";
+
+    fn validate(&self) -> Result<()> {
+        if self.model().trim().is_empty() {
+            return Err(ConfigError::invalid("embedding model must not be empty"));
+        }
+        in_range(
+            "embedding dimensions",
+            self.dimensions(),
+            1..=MAX_DIMENSIONS,
+        )?;
+        match self {
+            Embedding::Openai {
+                api_key_name,
+                base_url,
+                ..
+            } => {
+                validate_api_key_name(api_key_name)?;
+                validate_base_url(base_url.as_deref())
+            }
+            Embedding::Ollama {
+                base_url, options, ..
+            } => {
+                if let Some(o) = options {
+                    if !o.is_object() {
+                        return Err(ConfigError::invalid(format!(
+                            "ollama options must be a JSON object, got {o}"
+                        ))
+                        .with_hint("e.g. options => '{\"num_ctx\": 1024}'"));
+                    }
+                }
+                validate_base_url(base_url.as_deref())
+            }
+            Embedding::Local { model, dimensions } => {
+                let known = LOCAL_MODELS.iter().find(|(name, _)| name == model);
+                match known {
+                    None => Err(ConfigError::invalid(format!(
+                        "unknown local embedding model \"{model}\""
+                    ))
+                    .with_hint(format!("local models: {}", local_model_list()))),
+                    Some((_, d)) if d != dimensions => Err(ConfigError::invalid(format!(
+                        "local model \"{model}\" has {d} dimensions, not {dimensions}"
+                    ))
+                    .with_hint(format!("use dimensions => {d}"))),
+                    Some(_) => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+fn local_model_list() -> String {
+    LOCAL_MODELS
+        .iter()
+        .map(|(m, d)| format!("{m} ({d} dimensions)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The key's name is an environment variable name and, lower-cased, a setting's name
+/// (`ai_loader.openai_api_key`), so it is limited to letters, digits and underscores.
+fn validate_api_key_name(name: &str) -> Result<()> {
+    let ok = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            ConfigError::invalid(format!("invalid api_key_name \"{name}\""))
+                .with_hint("name an environment variable such as OPENAI_API_KEY: letters, digits and underscores"),
+        )
+    }
+}
+
+fn validate_base_url(url: Option<&str>) -> Result<()> {
+    match url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            Err(ConfigError::invalid(format!("invalid base_url \"{u}\""))
+                .with_hint("base_url is an http:// or https:// URL, e.g. http://localhost:11434"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn openai_shape() {
+        let e = Embedding::from_json(
+            &json!({"implementation": "openai", "config_type": "embedding",
+                                            "model": "text-embedding-3-small", "dimensions": 768}),
+        )
+        .unwrap();
+        assert_eq!(
+            e.build().unwrap(),
+            json!({"implementation": "openai", "config_type": "embedding",
+                   "model": "text-embedding-3-small", "dimensions": 768,
+                   "api_key_name": "OPENAI_API_KEY"})
+        );
+    }
+
+    #[test]
+    fn local_defaults_and_checks() {
+        let e =
+            Embedding::from_json(&json!({"implementation": "local", "config_type": "embedding"}))
+                .unwrap();
+        assert_eq!(e.dimensions(), 384);
+        let bad = Embedding::Local {
+            model: "all-MiniLM-L6-v2".into(),
+            dimensions: 768,
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().message,
+            "local model \"all-MiniLM-L6-v2\" has 384 dimensions, not 768"
+        );
+        let bad = Embedding::Local {
+            model: "gpt".into(),
+            dimensions: 384,
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .hint
+            .unwrap()
+            .contains("all-MiniLM-L6-v2"));
+    }
+
+    #[test]
+    fn dimensions_and_names() {
+        let mk = |d: i32, key: &str, url: Option<&str>| Embedding::Openai {
+            model: "m".into(),
+            dimensions: d,
+            chat_user: None,
+            api_key_name: key.into(),
+            base_url: url.map(Into::into),
+        };
+        assert!(mk(0, "K", None).validate().is_err());
+        assert!(mk(16001, "K", None).validate().is_err());
+        assert!(mk(1536, "OPENAI_API_KEY", Some("http://127.0.0.1:9/v1"))
+            .validate()
+            .is_ok());
+        assert!(mk(8, "BAD-NAME", None).validate().is_err());
+        assert!(mk(8, "K", Some("ftp://x")).validate().is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! Vectorizer configuration for ai_loader, free of Postgres: the pgai-shaped JSON the
+//! `ai.*` builders return, its validation, and the plan `ai.create_vectorizer` carries
+//! out. The worker reads the same types back from `ai.vectorizer.config`.
+
+pub mod chunking;
+pub mod ddl;
+pub mod destination;
+pub mod embedding;
+pub mod error;
+pub mod formatting;
+pub mod ident;
+pub mod indexing;
+pub mod loading;
+pub mod parsing;
+pub mod part;
+pub mod scheduling;
+pub mod vectorizer;
+
+pub use error::{ConfigError, Result, SqlState};
+pub use part::ConfigPart;

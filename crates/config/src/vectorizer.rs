@@ -1,0 +1,509 @@
+//! `ai.create_vectorizer`'s checks and decisions, given what the catalog says about the
+//! source: the resolved configuration and the objects to create. No Postgres here.
+
+use serde_json::{json, Value};
+
+use crate::chunking::Chunking;
+use crate::ddl::{KeyColumn, Objects, Target, STORE_COLUMNS};
+use crate::destination::Destination;
+use crate::embedding::Embedding;
+use crate::error::{ConfigError, Result, SqlState};
+use crate::formatting::Formatting;
+use crate::ident::qualified;
+use crate::indexing::{Indexing, HNSW_MAX_DIMENSIONS};
+use crate::loading::Loading;
+use crate::parsing::Parsing;
+use crate::part::{required, ConfigPart};
+use crate::scheduling::{Processing, Scheduling};
+
+/// A column of the source table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub attnum: i16,
+    /// `pg_type.typname`, e.g. `text`, `varchar`, `bytea`, `int8`.
+    pub type_name: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `character varying(20)`.
+    pub type_sql: String,
+}
+
+/// The source table as the catalog describes it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<Column>,
+    /// Primary-key column names in key order; empty when the table has none.
+    pub primary_key: Vec<String>,
+}
+
+/// The arguments of `ai.create_vectorizer`, configuration parts as given (NULL = None).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub id: i32,
+    pub name: Option<String>,
+    pub destination: Option<Value>,
+    pub loading: Option<Value>,
+    pub parsing: Option<Value>,
+    pub embedding: Option<Value>,
+    pub chunking: Option<Value>,
+    pub indexing: Option<Value>,
+    pub formatting: Option<Value>,
+    pub scheduling: Option<Value>,
+    pub processing: Option<Value>,
+    pub queue_schema: Option<String>,
+    pub queue_table: Option<String>,
+    pub grant_to: Vec<String>,
+    /// The schema pgvector is installed in, if it is installed in this database.
+    pub vector_schema: Option<String>,
+    /// The extension's version, recorded in the configuration.
+    pub version: String,
+}
+
+/// What `create_vectorizer` records and creates.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub config: Value,
+    /// pgai's `source_pk`: `[{attnum, pknum, attname, typname}]`.
+    pub source_pk: Value,
+    pub objects: Objects,
+    /// Relations the plan creates, which must not exist yet (schema, name).
+    pub new_relations: Vec<(String, String)>,
+}
+
+/// Parses an optional part: omitted or NULL means the builder's default.
+fn optional<T: ConfigPart>(value: &Option<Value>, default: T) -> Result<T> {
+    match value {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => T::from_json(v),
+    }
+}
+
+const LOADABLE_TYPES: &[&str] = &["text", "varchar", "bpchar", "char", "name", "bytea"];
+
+impl Source {
+    fn column(&self, name: &str, role: &str) -> Result<&Column> {
+        self.columns.iter().find(|c| c.name == name).ok_or_else(|| {
+            ConfigError::new(
+                SqlState::UndefinedColumn,
+                format!(
+                    "{role} column \"{name}\" does not exist in table {}",
+                    qualified(&self.schema, &self.table)
+                ),
+            )
+            .with_hint(format!(
+                "columns of the table: {}",
+                self.columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+}
+
+pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
+    let embedding: Embedding = required(req.embedding.as_ref())?;
+    let loading: Loading = required(req.loading.as_ref())?;
+    let destination = optional(&req.destination, Destination::default_table())?;
+    let parsing = optional(&req.parsing, Parsing::Auto)?;
+    let chunking = optional(
+        &req.chunking,
+        Chunking::from_json(
+            &json!({"implementation": "recursive_character_text_splitter",
+                                    "config_type": "chunking"}),
+        )?,
+    )?;
+    let indexing = optional(&req.indexing, Indexing::Default)?;
+    let formatting = optional(
+        &req.formatting,
+        Formatting::PythonTemplate {
+            template: "$chunk".into(),
+        },
+    )?;
+    let scheduling = optional(&req.scheduling, Scheduling::Default)?;
+    let processing = optional(
+        &req.processing,
+        Processing::Default {
+            batch_size: None,
+            concurrency: None,
+        },
+    )?;
+    let source_name = qualified(&source.schema, &source.table);
+
+    if source.primary_key.is_empty() {
+        return Err(ConfigError::new(
+            SqlState::ObjectNotInPrerequisiteState,
+            format!("source table {source_name} has no primary key"),
+        )
+        .with_hint(format!(
+            "add one, e.g. ALTER TABLE {source_name} ADD PRIMARY KEY (id)"
+        )));
+    }
+    let key = source
+        .primary_key
+        .iter()
+        .map(|k| source.column(k, "primary key"))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(clash) = key
+        .iter()
+        .find(|k| STORE_COLUMNS.contains(&k.name.as_str()))
+    {
+        return Err(ConfigError::new(
+            SqlState::DuplicateColumn,
+            format!(
+                "primary key column \"{}\" of {source_name} has the name of a store column",
+                clash.name
+            ),
+        )
+        .with_hint(format!(
+            "the store's own columns are {}",
+            STORE_COLUMNS.join(", ")
+        )));
+    }
+
+    // Loading: the column exists and holds text (or bytea, read as a document).
+    let loading_column = source.column(loading.column_name(), "loading")?;
+    let is_bytea = loading_column.type_name == "bytea";
+    if !LOADABLE_TYPES.contains(&loading_column.type_name.as_str()) {
+        return Err(ConfigError::new(
+            SqlState::DatatypeMismatch,
+            format!(
+                "loading column \"{}\" is of type {}, not text or bytea",
+                loading_column.name, loading_column.type_sql
+            ),
+        )
+        .with_hint("load from a text, varchar, char or bytea column"));
+    }
+    if matches!(loading, Loading::Uri { .. }) && is_bytea {
+        return Err(ConfigError::new(
+            SqlState::DatatypeMismatch,
+            format!(
+                "loading_uri column \"{}\" is bytea, but a URI is text",
+                loading_column.name
+            ),
+        )
+        .with_hint("use ai.loading_column() to read documents stored in a bytea column"));
+    }
+    if matches!(loading, Loading::Column { .. }) && is_bytea && parsing == Parsing::None {
+        return Err(ConfigError::invalid(format!(
+            "parsing_none cannot read the bytea column \"{}\"",
+            loading_column.name
+        ))
+        .with_hint("use parsing => ai.parsing_auto() to turn binary documents into text"));
+    }
+
+    // Formatting: every column the template names exists.
+    let mut relevant = vec![loading_column.name.clone()];
+    for column in formatting.columns()? {
+        source.column(&column, "template")?;
+        if !relevant.contains(&column) {
+            relevant.push(column);
+        }
+    }
+
+    // Destination.
+    let destination = destination.resolve(&source.schema, &source.table);
+    if let Destination::Column { embedding_column } = &destination {
+        if chunking != Chunking::None {
+            return Err(ConfigError::invalid(
+                "destination_column stores one embedding per row and needs chunking => ai.chunking_none()",
+            )
+            .with_hint("use ai.destination_table() to store several chunks per row"));
+        }
+        if source.columns.iter().any(|c| &c.name == embedding_column) {
+            return Err(ConfigError::new(
+                SqlState::DuplicateColumn,
+                format!("column \"{embedding_column}\" already exists in {source_name}"),
+            )
+            .with_hint("name a new column for the embedding"));
+        }
+    }
+
+    // Indexing needs pgvector.
+    let indexing = match (&indexing, &req.vector_schema) {
+        (Indexing::Default, Some(_)) => Indexing::hnsw_default(),
+        (Indexing::Default, None) => Indexing::None,
+        (i, _) => i.clone(),
+    };
+    if let Indexing::Hnsw { .. } = indexing {
+        if req.vector_schema.is_none() {
+            return Err(ConfigError::new(
+                SqlState::FeatureNotSupported,
+                "indexing_hnsw needs the pgvector extension, which is not installed in this database",
+            )
+            .with_hint("run CREATE EXTENSION vector, or use indexing => ai.indexing_none()"));
+        }
+        if embedding.dimensions() > HNSW_MAX_DIMENSIONS {
+            return Err(ConfigError::invalid(format!(
+                "an HNSW index supports up to {HNSW_MAX_DIMENSIONS} dimensions, the embedding has {}",
+                embedding.dimensions()
+            ))
+            .with_hint("use fewer dimensions, or indexing => ai.indexing_none()"));
+        }
+    }
+
+    let queue_schema = req.queue_schema.clone().unwrap_or_else(|| "ai".into());
+    let queue_table = req
+        .queue_table
+        .clone()
+        .unwrap_or_else(|| format!("_vectorizer_q_{}", req.id));
+    let failed_table = format!("_vectorizer_q_failed_{}", req.id);
+    let mut new_relations = vec![
+        (queue_schema.clone(), queue_table.clone()),
+        (queue_schema.clone(), failed_table.clone()),
+    ];
+    let (name, target) = match &destination {
+        Destination::Table {
+            target_schema: Some(ts),
+            target_table: Some(tt),
+            view_schema: Some(vs),
+            view_name: Some(vn),
+            ..
+        } => {
+            new_relations.push((ts.clone(), tt.clone()));
+            new_relations.push((vs.clone(), vn.clone()));
+            (
+                format!("{ts}_{tt}"),
+                Target::Table {
+                    store: (ts.clone(), tt.clone()),
+                    view: (vs.clone(), vn.clone()),
+                    source_columns: source.columns.iter().map(|c| c.name.clone()).collect(),
+                },
+            )
+        }
+        Destination::Column { embedding_column } => (
+            format!("{}_{}_{embedding_column}", source.schema, source.table),
+            Target::Column(embedding_column.clone()),
+        ),
+        Destination::Table { .. } => unreachable!("resolve() names every table destination"),
+    };
+    let name = req.name.clone().unwrap_or(name);
+    if name.is_empty() {
+        return Err(ConfigError::invalid("vectorizer name must not be empty"));
+    }
+
+    let embedding_type = match &req.vector_schema {
+        Some(schema) => format!(
+            "{}.vector({})",
+            crate::ident::quote_ident(schema),
+            embedding.dimensions()
+        ),
+        None => "real[]".to_string(),
+    };
+    let config = json!({
+        "version": req.version,
+        "loading": loading.to_json(),
+        "parsing": parsing.to_json(),
+        "embedding": embedding.to_json(),
+        "chunking": chunking.to_json(),
+        "indexing": indexing.to_json(),
+        "formatting": formatting.to_json(),
+        "scheduling": scheduling.to_json(),
+        "processing": processing.to_json(),
+        "destination": destination.to_json(),
+    });
+    let source_pk = Value::Array(
+        key.iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"attnum": c.attnum, "pknum": i + 1, "attname": c.name, "typname": c.type_sql})
+            })
+            .collect(),
+    );
+    let objects = Objects {
+        source: (source.schema.clone(), source.table.clone()),
+        key: key
+            .iter()
+            .map(|c| KeyColumn {
+                name: c.name.clone(),
+                type_sql: c.type_sql.clone(),
+            })
+            .collect(),
+        relevant,
+        queue_schema,
+        queue_table,
+        failed_table,
+        trigger_name: format!("_vectorizer_src_trg_{}", req.id),
+        embedding_type,
+        dimensions: embedding.dimensions(),
+        target,
+        grant_to: req.grant_to.clone(),
+    };
+    Ok(Plan {
+        name,
+        config,
+        source_pk,
+        objects,
+        new_relations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, attnum: i16, t: &str) -> Column {
+        Column {
+            name: name.into(),
+            attnum,
+            type_name: t.into(),
+            type_sql: match t {
+                "int8" => "bigint".into(),
+                other => other.into(),
+            },
+        }
+    }
+
+    fn source() -> Source {
+        Source {
+            schema: "public".into(),
+            table: "document".into(),
+            columns: vec![
+                col("id", 1, "int8"),
+                col("title", 2, "text"),
+                col("uri", 3, "text"),
+                col("body", 4, "bytea"),
+            ],
+            primary_key: vec!["id".into()],
+        }
+    }
+
+    fn request() -> Request {
+        Request {
+            id: 7,
+            loading: Some(Loading::uri("uri", 6, None).to_json()),
+            embedding: Some(json!({"implementation": "local", "config_type": "embedding"})),
+            version: "0.1.0".into(),
+            ..Default::default()
+        }
+    }
+
+    fn err(req: &Request, src: &Source) -> ConfigError {
+        plan(req, src).unwrap_err()
+    }
+
+    #[test]
+    fn defaults() {
+        let p = plan(&request(), &source()).unwrap();
+        assert_eq!(p.name, "public_document_embedding_store");
+        assert_eq!(p.config["indexing"]["implementation"], "none");
+        assert_eq!(p.config["chunking"]["chunk_size"], 800);
+        assert_eq!(p.config["destination"]["view_name"], "document_embedding");
+        assert_eq!(p.objects.embedding_type, "real[]");
+        assert_eq!(p.objects.relevant, vec!["uri"]);
+        assert_eq!(
+            p.source_pk,
+            json!([{"attnum": 1, "pknum": 1, "attname": "id", "typname": "bigint"}])
+        );
+        assert_eq!(p.new_relations.len(), 4);
+    }
+
+    #[test]
+    fn pgvector_resolves_default_index() {
+        let mut r = request();
+        r.vector_schema = Some("public".into());
+        let p = plan(&r, &source()).unwrap();
+        assert_eq!(p.config["indexing"]["implementation"], "hnsw");
+        assert_eq!(p.objects.embedding_type, "\"public\".vector(384)");
+    }
+
+    #[test]
+    fn required_parts() {
+        let mut r = request();
+        r.embedding = None;
+        let e = err(&r, &source());
+        assert_eq!(
+            (e.state, e.message.as_str()),
+            (
+                SqlState::NullValueNotAllowed,
+                "embedding configuration is required"
+            )
+        );
+        let mut r = request();
+        r.loading = Some(Value::Null);
+        assert_eq!(
+            err(&r, &source()).message,
+            "loading configuration is required"
+        );
+    }
+
+    #[test]
+    fn source_checks() {
+        let mut s = source();
+        s.primary_key.clear();
+        assert_eq!(
+            err(&request(), &s).state,
+            SqlState::ObjectNotInPrerequisiteState
+        );
+
+        let mut r = request();
+        r.loading = Some(Loading::uri("nope", 6, None).to_json());
+        let e = err(&r, &source());
+        assert_eq!(e.state, SqlState::UndefinedColumn);
+        assert_eq!(
+            e.hint.unwrap(),
+            "columns of the table: id, title, uri, body"
+        );
+
+        r.loading = Some(Loading::uri("body", 6, None).to_json());
+        assert_eq!(err(&r, &source()).state, SqlState::DatatypeMismatch);
+        r.loading = Some(Loading::column("id", 6).to_json());
+        assert_eq!(err(&r, &source()).state, SqlState::DatatypeMismatch);
+        r.loading = Some(Loading::column("body", 6).to_json());
+        r.parsing = Some(Parsing::None.to_json());
+        assert_eq!(err(&r, &source()).state, SqlState::InvalidParameterValue);
+    }
+
+    #[test]
+    fn template_columns_feed_the_update_trigger() {
+        let mut r = request();
+        r.formatting = Some(
+            json!({"implementation": "python_template", "config_type": "formatting",
+                                   "template": "$title - $uri: $chunk"}),
+        );
+        assert_eq!(
+            plan(&r, &source()).unwrap().objects.relevant,
+            vec!["uri", "title"]
+        );
+        r.formatting = Some(
+            json!({"implementation": "python_template", "config_type": "formatting",
+                                   "template": "$author: $chunk"}),
+        );
+        let e = err(&r, &source());
+        assert_eq!(
+            e.message,
+            "template column \"author\" does not exist in table \"public\".\"document\""
+        );
+    }
+
+    #[test]
+    fn destination_column_needs_chunking_none() {
+        let mut r = request();
+        r.destination = Some(
+            json!({"implementation": "column", "config_type": "destination",
+                                    "embedding_column": "emb"}),
+        );
+        assert!(err(&r, &source()).message.contains("chunking_none"));
+        r.chunking = Some(Chunking::None.to_json());
+        let p = plan(&r, &source()).unwrap();
+        assert_eq!(p.name, "public_document_emb");
+        assert_eq!(p.new_relations.len(), 2);
+        r.destination = Some(
+            json!({"implementation": "column", "config_type": "destination",
+                                    "embedding_column": "title"}),
+        );
+        assert_eq!(err(&r, &source()).state, SqlState::DuplicateColumn);
+    }
+
+    #[test]
+    fn hnsw_needs_pgvector() {
+        let mut r = request();
+        r.indexing = Some(Indexing::hnsw_default().to_json());
+        assert_eq!(err(&r, &source()).state, SqlState::FeatureNotSupported);
+        r.vector_schema = Some("public".into());
+        assert!(plan(&r, &source()).is_ok());
+    }
+}

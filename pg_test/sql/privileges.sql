@@ -1,0 +1,49 @@
+-- Who may create a vectorizer: the table's owner (with ai.grant_ai_usage) or a
+-- superuser; anyone else is refused before anything is made.
+CREATE EXTENSION ai_loader;
+
+CREATE ROLE regress_owner;
+CREATE ROLE regress_other;
+SELECT ai.grant_ai_usage('regress_owner');
+SELECT ai.grant_ai_usage('regress_other');
+GRANT CREATE ON SCHEMA public TO regress_owner;
+
+SET ROLE regress_owner;
+CREATE TABLE owned_doc (id int PRIMARY KEY, uri text);
+INSERT INTO owned_doc VALUES (1, 's3://b/1.md');
+GRANT SELECT ON owned_doc TO regress_other;
+RESET ROLE;
+
+-- Not the owner: refused, nothing made.
+SET ROLE regress_other;
+SELECT ai.create_vectorizer('owned_doc'::regclass,
+    loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
+RESET ROLE;
+SELECT count(*) AS vectorizers FROM ai.vectorizer;
+
+-- The owner may; the vectorizer records who owns it, whatever an INSERT claims.
+SET ROLE regress_owner;
+SELECT ai.create_vectorizer('owned_doc'::regclass,
+    loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
+SELECT name, owner FROM ai.vectorizer;
+UPDATE ai.vectorizer SET owner = 'postgres';
+SELECT name, owner FROM ai.vectorizer;
+SELECT c.relname, pg_get_userbyid(c.relowner) AS relowner
+  FROM pg_class c WHERE c.relname IN ('owned_doc_embedding_store', 'owned_doc_embedding', '_vectorizer_q_1', '_vectorizer_q_failed_1')
+ ORDER BY 1;
+SELECT ai.vectorizer_queue_pending(1);
+RESET ROLE;
+
+-- A superuser may create one on any table.
+SELECT ai.create_vectorizer('owned_doc'::regclass, name => 'by_superuser',
+    destination => ai.destination_table('owned_doc_su'),
+    loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
+SELECT name, owner FROM ai.vectorizer ORDER BY id;
+
+SELECT ai.drop_vectorizer(id, drop_all => true) FROM ai.vectorizer ORDER BY id;
+DROP TABLE owned_doc;
+DROP EXTENSION ai_loader;
+DROP SCHEMA ai;
+REVOKE ALL ON SCHEMA public FROM regress_owner;
+DROP ROLE regress_owner;
+DROP ROLE regress_other;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The pg_regress suite (pg_test/sql, pg_test/expected) against a throwaway cluster with
+# ai_loader preloaded. The extension must be installed (make install-debug or install).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/cluster.sh
+
+work=$(mktemp -d /tmp/ai_loader_regress.XXXXXX)
+trap 'cluster_stop "$work"; rm -rf "$work"' EXIT
+cluster_start "$work" "shared_preload_libraries = 'ai_loader'"
+
+pg_regress="$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress"
+tests=$(sed -n 's/^test: //p' pg_test/schedule | tr '\n' ' ')
+mkdir -p "$work/out"
+cp -r pg_test/sql pg_test/expected "$work/out/"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$work/out"
+status=0
+as_postgres "$pg_regress" --bindir="$PG_BIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
+  --inputdir="$work/out" --outputdir="$work/out" --dbname=ai_loader_regress $tests || status=$?
+if [ $status -ne 0 ]; then
+  cp "$work/out/regression.diffs" pg_test/regression.diffs 2>/dev/null || true
+  mkdir -p pg_test/results && cp "$work/out/results/"*.out pg_test/results/ 2>/dev/null || true
+  cat pg_test/regression.diffs 2>/dev/null | head -200
+  echo "regress: FAILED (diffs in pg_test/regression.diffs, outputs in pg_test/results/)"
+fi
+exit $status

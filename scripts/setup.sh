@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs everything ai_loader needs to build, test and demo on Debian 12 (bookworm).
+# Idempotent: each step checks whether it is already done, so a second run takes seconds.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+PGRX_VERSION=0.18.1
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+step() { printf '\n== %s\n' "$*"; }
+
+packages=(
+  "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+  libclang-dev clang pkg-config libssl-dev build-essential sudo python3-venv
+  dpkg-dev ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$(cargo pgrx --version 2>/dev/null | awk '{print $2}')" != "$PGRX_VERSION" ]; then
+  step "cargo-pgrx $PGRX_VERSION (about 8 minutes, once)"
+  cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+if ! grep -qs "^pg$PG_MAJOR *=" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+  step "cargo pgrx init --pg$PG_MAJOR"
+  cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG"
+fi
+
+if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
+  step "pgvector from Debian's source package"
+  srclist=/etc/apt/sources.list.d/ai-loader-trixie-src.list
+  if [ ! -f "$srclist" ]; then
+    echo "deb-src http://deb.debian.org/debian trixie main" | $SUDO tee "$srclist" >/dev/null
+    $SUDO apt-get update -qq
+  fi
+  build=$(mktemp -d)
+  (cd "$build" && apt-get source -qq pgvector >/dev/null)
+  src=$(find "$build" -maxdepth 1 -type d -name 'pgvector-*' | head -n 1)
+  make -s -C "$src" PG_CONFIG="$PG_CONFIG" >/dev/null
+  $SUDO make -s -C "$src" install PG_CONFIG="$PG_CONFIG" >/dev/null
+  rm -rf "$build"
+fi
+
+# The Python environment for the S3/STS test server and the end-to-end tests,
+# reinstalled when tests/requirements.txt changes.
+want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+if [ "$(cat .venv/.requirements 2>/dev/null)" != "$want" ]; then
+  step "Python environment (.venv) from tests/requirements.txt"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+  echo "$want" > .venv/.requirements
+fi
+
+echo "setup: done"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Every test tier, fastest first. `scripts/test.sh TIER` runs one: unit, pg-test,
+# regress, e2e. The extension is installed (debug build) before the server tiers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+. scripts/cluster.sh
+
+tier() { printf '\n== %s\n' "$*"; }
+
+unit() {
+  tier "unit tests (no Postgres)"
+  cargo test -p ai-loader-config
+}
+
+pg_test() {
+  tier "#[pg_test] tests (cargo pgrx test, as user postgres)"
+  local data
+  data=$(mktemp -d /tmp/ai_loader_pgrx.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chown postgres "$data"
+  chmod 755 "$data"
+  local status=0
+  env -u RUST_LIB_BACKTRACE cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$data/data" || status=$?
+  rm -rf "$data"
+  return $status
+}
+
+install_debug() {
+  tier "installing the extension (debug build)"
+  cargo pgrx install --pg-config "$PG_CONFIG" | grep -v '^\s*$' | tail -n 2
+}
+
+regress() {
+  tier "pg_regress suite (pg_test/)"
+  scripts/regress.sh
+}
+
+e2e() {
+  tier "end-to-end tests (tests/)"
+  .venv/bin/pytest -q tests
+}
+
+case "${1:-all}" in
+  unit) unit ;;
+  pg-test) pg_test ;;
+  regress) install_debug && regress ;;
+  e2e) install_debug && e2e ;;
+  all) unit && pg_test && install_debug && regress && e2e ;;
+  *) echo "usage: $0 [unit|pg-test|regress|e2e]" >&2; exit 2 ;;
+esac

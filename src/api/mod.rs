@@ -1,0 +1,5 @@
+//! The SQL surface in schema `ai`.
+
+mod builders;
+mod catalog;
+mod vectorizer;

@@ -1,0 +1,330 @@
+//! `ai.create_vectorizer` and `ai.drop_vectorizer`: read the catalog, let
+//! `ai_loader_config` decide, then carry out its plan in the caller's transaction, so a
+//! failure anywhere leaves nothing behind.
+
+use ai_loader_config::ddl::{drop_statements, Recorded};
+use ai_loader_config::destination::Destination;
+use ai_loader_config::ident::qualified;
+use ai_loader_config::vectorizer::{plan, Column, Request, Source};
+use ai_loader_config::{ConfigError, ConfigPart, SqlState};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::JsonB;
+
+use crate::errors::{raise, OrRaise};
+
+fn run(client: &mut SpiClient<'_>, sql: &str) {
+    client.update(sql, None, &[]).or_raise();
+}
+
+/// The source table as the catalog describes it; checks it is a table the caller owns.
+fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> Source {
+    let row = client
+        .select(
+            "SELECT n.nspname::text, c.relname::text, c.relkind::text,
+                    pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')
+                    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+               FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.oid = $1",
+            None,
+            &[source.into()],
+        )
+        .or_raise();
+    if row.is_empty() {
+        raise(ConfigError::new(
+            SqlState::UndefinedObject,
+            format!("relation with OID {} does not exist", source.to_u32()),
+        ));
+    }
+    let row = row.first();
+    let schema: String = row.get(1).or_raise().unwrap_or_default();
+    let table: String = row.get(2).or_raise().unwrap_or_default();
+    let kind: String = row.get(3).or_raise().unwrap_or_default();
+    let may_create: bool = row.get(4).or_raise().unwrap_or(false);
+    let name = qualified(&schema, &table);
+    if kind != "r" && kind != "p" {
+        raise(
+            ConfigError::new(SqlState::WrongObjectType, format!("{name} is not a table"))
+                .with_hint(
+                    "a vectorizer's source is a table (or a partitioned table) with a primary key",
+                ),
+        );
+    }
+    if !may_create {
+        raise(
+            ConfigError::new(
+                SqlState::InsufficientPrivilege,
+                format!(
+                    "only a superuser or the owner of table {name} may create a vectorizer on it"
+                ),
+            )
+            .with_hint("run ai.create_vectorizer as the table's owner"),
+        );
+    }
+    let columns = client
+        .select(
+            "SELECT a.attname::text, a.attnum, t.typname::text,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod)
+               FROM pg_catalog.pg_attribute a
+               JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum",
+            None,
+            &[source.into()],
+        )
+        .or_raise()
+        .map(|r| Column {
+            name: r.get(1).or_raise().unwrap_or_default(),
+            attnum: r.get(2).or_raise().unwrap_or_default(),
+            type_name: r.get(3).or_raise().unwrap_or_default(),
+            type_sql: r.get(4).or_raise().unwrap_or_default(),
+        })
+        .collect();
+    let primary_key = client
+        .select(
+            "SELECT a.attname::text
+               FROM pg_catalog.pg_index i
+               CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              WHERE i.indrelid = $1 AND i.indisprimary
+              ORDER BY k.ord",
+            None,
+            &[source.into()],
+        )
+        .or_raise()
+        .map(|r| r.get::<String>(1).or_raise().unwrap_or_default())
+        .collect();
+    Source {
+        schema,
+        table,
+        columns,
+        primary_key,
+    }
+}
+
+/// Roles in `grant_to` that exist; the others are reported with a WARNING, as pgai does.
+fn existing_roles(client: &SpiClient<'_>, roles: Vec<String>) -> Vec<String> {
+    let mut found = Vec::new();
+    for role in roles {
+        let exists = role.eq_ignore_ascii_case("public")
+            || !client
+                .select(
+                    "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                    None,
+                    &[role.as_str().into()],
+                )
+                .or_raise()
+                .is_empty();
+        if exists {
+            found.push(role);
+        } else {
+            warning!("grant_to role \"{role}\" does not exist; skipped");
+        }
+    }
+    found
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(name = "_create_vectorizer")]
+fn create_vectorizer(
+    source: pg_sys::Oid,
+    name: Option<&str>,
+    destination: Option<JsonB>,
+    loading: Option<JsonB>,
+    parsing: Option<JsonB>,
+    embedding: Option<JsonB>,
+    chunking: Option<JsonB>,
+    indexing: Option<JsonB>,
+    formatting: Option<JsonB>,
+    scheduling: Option<JsonB>,
+    processing: Option<JsonB>,
+    queue_schema: Option<&str>,
+    queue_table: Option<&str>,
+    grant_to: Option<Vec<Option<String>>>,
+    enqueue_existing: Option<bool>,
+    if_not_exists: Option<bool>,
+) -> i32 {
+    Spi::connect_mut(|client| {
+        let source = describe_source(client, source);
+        let vector_schema: Option<String> = client
+            .select(
+                "SELECT n.nspname::text FROM pg_catalog.pg_extension e
+                   JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                  WHERE e.extname = 'vector'",
+                None,
+                &[],
+            )
+            .or_raise()
+            .next()
+            .and_then(|r| r.get(1).or_raise());
+        let grant_to = existing_roles(
+            client,
+            grant_to.unwrap_or_default().into_iter().flatten().collect(),
+        );
+        let id: i32 = client
+            .select("SELECT nextval('ai.vectorizer_id_seq')::int4", None, &[])
+            .or_raise()
+            .first()
+            .get_one()
+            .or_raise()
+            .expect("nextval returns a value");
+        let request = Request {
+            id,
+            name: name.map(str::to_string),
+            destination: destination.map(|j| j.0),
+            loading: loading.map(|j| j.0),
+            parsing: parsing.map(|j| j.0),
+            embedding: embedding.map(|j| j.0),
+            chunking: chunking.map(|j| j.0),
+            indexing: indexing.map(|j| j.0),
+            formatting: formatting.map(|j| j.0),
+            scheduling: scheduling.map(|j| j.0),
+            processing: processing.map(|j| j.0),
+            queue_schema: queue_schema.map(str::to_string),
+            queue_table: queue_table.map(str::to_string),
+            grant_to,
+            vector_schema,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let plan = plan(&request, &source).or_raise();
+
+        let existing: Option<i32> = client
+            .select(
+                "SELECT id FROM ai.vectorizer WHERE name = $1",
+                None,
+                &[plan.name.as_str().into()],
+            )
+            .or_raise()
+            .next()
+            .and_then(|r| r.get(1).or_raise());
+        if let Some(existing) = existing {
+            if if_not_exists.unwrap_or(false) {
+                notice!(
+                    "a vectorizer named \"{}\" already exists, skipping",
+                    plan.name
+                );
+                return existing;
+            }
+            raise(
+                ConfigError::new(
+                    SqlState::DuplicateObject,
+                    format!("a vectorizer named \"{}\" already exists", plan.name),
+                )
+                .with_hint("pass another name => …, or if_not_exists => true"),
+            );
+        }
+        for (schema, relation) in &plan.new_relations {
+            let name = qualified(schema, relation);
+            let taken = client
+                .select(
+                    "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+                    None,
+                    &[name.as_str().into()],
+                )
+                .or_raise()
+                .first()
+                .get_one::<bool>()
+                .or_raise()
+                .unwrap_or(false);
+            if taken {
+                raise(
+                    ConfigError::new(
+                        SqlState::DuplicateTable,
+                        format!("relation {name} already exists"),
+                    )
+                    .with_hint("name another destination or queue_table, or drop the old relation"),
+                );
+            }
+        }
+
+        for statement in plan.objects.statements() {
+            run(client, &statement);
+        }
+        client
+            .update(
+                "INSERT INTO ai.vectorizer (id, name, source_schema, source_table, source_pk,
+                     trigger_name, queue_schema, queue_table, queue_failed_table, config)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                None,
+                &[
+                    id.into(),
+                    plan.name.as_str().into(),
+                    source.schema.as_str().into(),
+                    source.table.as_str().into(),
+                    JsonB(plan.source_pk.clone()).into(),
+                    plan.objects.trigger_name.as_str().into(),
+                    plan.objects.queue_schema.as_str().into(),
+                    plan.objects.queue_table.as_str().into(),
+                    plan.objects.failed_table.as_str().into(),
+                    JsonB(plan.config.clone()).into(),
+                ],
+            )
+            .or_raise();
+        client
+            .update(
+                "INSERT INTO ai.vectorizer_worker_progress (vectorizer_id) VALUES ($1)",
+                None,
+                &[id.into()],
+            )
+            .or_raise();
+        if enqueue_existing.unwrap_or(true) {
+            run(client, &plan.objects.enqueue_existing());
+        }
+        id
+    })
+}
+
+/// Drops a vectorizer's triggers, queues and catalog rows; with `drop_all`, also its
+/// store and view (or embedding column). Without it, the embeddings stay queryable.
+#[pg_extern]
+fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
+    Spi::connect_mut(|client| {
+        let rows = client
+            .update(
+                "SELECT source_schema::text, source_table::text, trigger_name::text,
+                        queue_schema::text, queue_table::text, queue_failed_table::text,
+                        config -> 'destination'
+                   FROM ai.vectorizer WHERE id = $1 FOR UPDATE",
+                None,
+                &[vectorizer_id.into()],
+            )
+            .or_raise();
+        if rows.is_empty() {
+            raise(
+                ConfigError::new(
+                    SqlState::UndefinedObject,
+                    format!("vectorizer {vectorizer_id} does not exist"),
+                )
+                .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
+            );
+        }
+        let row = rows.first();
+        let text = |i: usize| -> String { row.get::<String>(i).or_raise().unwrap_or_default() };
+        let destination = row
+            .get::<JsonB>(7)
+            .or_raise()
+            .map(|j| Destination::from_json(&j.0))
+            .transpose()
+            .or_raise()
+            .unwrap_or_else(Destination::default_table);
+        let recorded = Recorded {
+            source: (text(1), text(2)),
+            trigger_name: text(3),
+            queue_schema: text(4),
+            queue_table: text(5),
+            failed_table: text(6),
+            destination,
+        };
+        for statement in drop_statements(&recorded, drop_all) {
+            run(client, &statement);
+        }
+        client
+            .update(
+                "DELETE FROM ai.vectorizer WHERE id = $1",
+                None,
+                &[vectorizer_id.into()],
+            )
+            .or_raise();
+    })
+}

@@ -1,0 +1,160 @@
+-- The public SQL surface that is plain SQL: create_vectorizer's pgai signature, the
+-- management functions and views, and privileges.
+
+CREATE FUNCTION ai.grant_to(VARIADIC grantees name[]) RETURNS name[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.array_agg(DISTINCT g) FROM pg_catalog.unnest(grantees) g $$;
+
+CREATE FUNCTION ai.grant_to() RETURNS name[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY[]::name[] $$;
+
+CREATE FUNCTION ai.create_vectorizer(
+    source regclass,
+    name text DEFAULT NULL,
+    destination jsonb DEFAULT ai.destination_table(),
+    loading jsonb DEFAULT NULL,
+    parsing jsonb DEFAULT ai.parsing_auto(),
+    embedding jsonb DEFAULT NULL,
+    chunking jsonb DEFAULT ai.chunking_recursive_character_text_splitter(),
+    indexing jsonb DEFAULT ai.indexing_default(),
+    formatting jsonb DEFAULT ai.formatting_python_template(),
+    scheduling jsonb DEFAULT ai.scheduling_default(),
+    processing jsonb DEFAULT ai.processing_default(),
+    queue_schema name DEFAULT NULL,
+    queue_table name DEFAULT NULL,
+    grant_to name[] DEFAULT ai.grant_to(),
+    enqueue_existing bool DEFAULT true,
+    if_not_exists bool DEFAULT false
+) RETURNS int4
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ai._create_vectorizer(source::oid, name, destination, loading, parsing, embedding,
+        chunking, indexing, formatting, scheduling, processing, queue_schema::text,
+        queue_table::text, grant_to::text[], enqueue_existing, if_not_exists)
+$$;
+
+CREATE FUNCTION ai._vectorizer_id(name text) RETURNS int4
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _id int4;
+BEGIN
+    SELECT v.id INTO _id FROM ai.vectorizer v WHERE v.name = _vectorizer_id.name;
+    IF _id IS NULL THEN
+        RAISE EXCEPTION 'vectorizer "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers';
+    END IF;
+    RETURN _id;
+END
+$$;
+
+CREATE FUNCTION ai.drop_vectorizer(name text, drop_all bool DEFAULT false) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.drop_vectorizer(ai._vectorizer_id(name), drop_all) $$;
+
+CREATE FUNCTION ai.vectorizer_queue_pending(vectorizer_id int4, exact_count bool DEFAULT false)
+RETURNS int8
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _v ai.vectorizer;
+    _count int8;
+BEGIN
+    SELECT * INTO _v FROM ai.vectorizer v WHERE v.id = vectorizer_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers';
+    END IF;
+    IF exact_count THEN
+        EXECUTE format('SELECT count(*) FROM %I.%I', _v.queue_schema, _v.queue_table) INTO _count;
+    ELSE
+        -- Like pgai: past 10,000 rows, "a lot" (the largest int8) without counting them all.
+        EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I.%I LIMIT 10001) q',
+                       _v.queue_schema, _v.queue_table) INTO _count;
+        IF _count > 10000 THEN
+            _count := 9223372036854775807;
+        END IF;
+    END IF;
+    RETURN _count;
+END
+$$;
+
+CREATE FUNCTION ai.vectorizer_queue_pending(name text, exact_count bool DEFAULT false)
+RETURNS int8
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.vectorizer_queue_pending(ai._vectorizer_id(name), exact_count) $$;
+
+CREATE FUNCTION ai.disable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE ai.vectorizer v SET disabled = true WHERE v.id = vectorizer_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION ai.disable_vectorizer_schedule(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.disable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
+
+CREATE FUNCTION ai.enable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE ai.vectorizer v SET disabled = false WHERE v.id = vectorizer_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION ai.enable_vectorizer_schedule(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.enable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
+
+CREATE VIEW ai.vectorizer_status AS
+SELECT v.id,
+       v.name,
+       format('%I.%I', v.source_schema, v.source_table) AS source_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+            THEN format('%I.%I', v.config -> 'destination' ->> 'target_schema',
+                                 v.config -> 'destination' ->> 'target_table') END AS target_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+            THEN format('%I.%I', v.config -> 'destination' ->> 'view_schema',
+                                 v.config -> 'destination' ->> 'view_name') END AS "view",
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+            THEN v.config -> 'destination' ->> 'embedding_column'
+            ELSE 'embedding' END AS embedding_column,
+       CASE WHEN has_table_privilege(format('%I.%I', v.queue_schema, v.queue_table), 'SELECT')
+            THEN ai.vectorizer_queue_pending(v.id) END AS pending_items,
+       v.disabled,
+       p.success_count,
+       p.error_count,
+       p.last_success_at,
+       p.last_error_at,
+       p.last_error_message
+  FROM ai.vectorizer v
+  LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id;
+
+CREATE VIEW ai.vectorizer_errors AS
+SELECT e.id, v.name, e.message, e.details, e.recorded
+  FROM ai._vectorizer_errors e
+  JOIN ai.vectorizer v ON v.id = e.id;
+
+-- Lets a role create and manage vectorizers on the tables it owns.
+CREATE FUNCTION ai.grant_ai_usage(to_user name, admin bool DEFAULT false) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _with text := CASE WHEN admin THEN ' WITH GRANT OPTION' ELSE '' END;
+BEGIN
+    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA ai TO %I%s', to_user, _with);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ai.vectorizer, ai._vectorizer_errors, '
+                   'ai.vectorizer_worker_progress TO %I%s', to_user, _with);
+    EXECUTE format('GRANT SELECT ON ai.vectorizer_status, ai.vectorizer_errors TO %I%s', to_user, _with);
+    EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE ai.vectorizer_id_seq TO %I%s', to_user, _with);
+END
+$$;
+
+GRANT USAGE ON SCHEMA ai TO PUBLIC;
+GRANT SELECT ON ai.vectorizer, ai.vectorizer_status TO PUBLIC;
