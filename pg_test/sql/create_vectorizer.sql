@@ -188,5 +188,14 @@ SELECT ai.drop_vectorizer('public_document_title_emb', drop_all => true);
 SELECT count(*) AS title_emb_left FROM pg_attribute WHERE attrelid = 'document'::regclass AND attname = 'title_emb' AND NOT attisdropped;
 SELECT * FROM pg_temp.footprint();
 
+-- Dropping the source drops its vectorizer; the store keeps the embeddings.
+CREATE TABLE gone (id int PRIMARY KEY, uri text);
+SELECT ai.create_vectorizer('gone'::regclass, loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
+INSERT INTO gone_embedding_store (id, chunk_seq, chunk, embedding) VALUES (1, 0, 'kept', array_fill(0::real, ARRAY[384]));
+DROP TABLE gone CASCADE;
+SELECT * FROM pg_temp.footprint();
+SELECT chunk FROM gone_embedding_store;
+DROP TABLE gone_embedding_store;
+
 DROP TABLE document, no_pk CASCADE;
 DROP EXTENSION ai_loader;

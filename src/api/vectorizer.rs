@@ -284,7 +284,8 @@ fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
             .update(
                 "SELECT source_schema::text, source_table::text, trigger_name::text,
                         queue_schema::text, queue_table::text, queue_failed_table::text,
-                        config -> 'destination'
+                        config -> 'destination',
+                        pg_catalog.to_regclass(pg_catalog.format('%I.%I', source_schema, source_table)) IS NOT NULL
                    FROM ai.vectorizer WHERE id = $1 FOR UPDATE",
                 None,
                 &[vectorizer_id.into()],
@@ -310,6 +311,7 @@ fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
             .unwrap_or_else(Destination::default_table);
         let recorded = Recorded {
             source: (text(1), text(2)),
+            source_exists: row.get::<bool>(8).or_raise().unwrap_or(false),
             trigger_name: text(3),
             queue_schema: text(4),
             queue_table: text(5),

@@ -158,3 +158,25 @@ $$;
 
 GRANT USAGE ON SCHEMA ai TO PUBLIC;
 GRANT SELECT ON ai.vectorizer, ai.vectorizer_status TO PUBLIC;
+
+-- Dropping a source table drops its vectorizers (triggers, queues, catalog rows); the
+-- store keeps the embeddings. It runs with the extension owner's rights, so the drop
+-- succeeds whoever created the vectorizer.
+CREATE FUNCTION ai._vectorizer_handle_drops() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _id int4;
+BEGIN
+    FOR _id IN
+        SELECT v.id
+          FROM pg_catalog.pg_event_trigger_dropped_objects() d
+          JOIN ai.vectorizer v ON v.source_schema = d.schema_name AND v.source_table = d.object_name
+         WHERE d.object_type = 'table'
+    LOOP
+        PERFORM ai.drop_vectorizer(_id);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION ai._vectorizer_handle_drops() FROM PUBLIC;
+CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
+    EXECUTE FUNCTION ai._vectorizer_handle_drops();

@@ -280,6 +280,8 @@ END;",
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub source: (String, String),
+    /// False once the source table is gone (its triggers went with it).
+    pub source_exists: bool,
     pub trigger_name: String,
     pub queue_schema: String,
     pub queue_table: String,
@@ -292,15 +294,19 @@ pub struct Recorded {
 pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
     use crate::destination::Destination;
     let source = qualified(&v.source.0, &v.source.1);
-    let mut out = vec![
-        format!(
-            "DROP TRIGGER IF EXISTS {} ON {source}",
-            quote_ident(&v.trigger_name)
-        ),
-        format!(
-            "DROP TRIGGER IF EXISTS {} ON {source}",
-            quote_ident(&format!("{}_truncate", v.trigger_name))
-        ),
+    let mut out = Vec::new();
+    if v.source_exists {
+        for trigger in [
+            v.trigger_name.clone(),
+            format!("{}_truncate", v.trigger_name),
+        ] {
+            out.push(format!(
+                "DROP TRIGGER IF EXISTS {} ON {source}",
+                quote_ident(&trigger)
+            ));
+        }
+    }
+    out.extend([
         format!(
             "DROP FUNCTION IF EXISTS {}()",
             qualified(&v.queue_schema, &v.trigger_name)
@@ -310,7 +316,7 @@ pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
             qualified(&v.queue_schema, &v.queue_table),
             qualified(&v.queue_schema, &v.failed_table)
         ),
-    ];
+    ]);
     if drop_all {
         match &v.destination {
             Destination::Table {
@@ -323,11 +329,11 @@ pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
                 out.push(format!("DROP VIEW IF EXISTS {}", qualified(vs, vn)));
                 out.push(format!("DROP TABLE IF EXISTS {}", qualified(ts, tt)));
             }
-            Destination::Column { embedding_column } => out.push(format!(
-                "ALTER TABLE IF EXISTS {source} DROP COLUMN IF EXISTS {}",
+            Destination::Column { embedding_column } if v.source_exists => out.push(format!(
+                "ALTER TABLE {source} DROP COLUMN IF EXISTS {}",
                 quote_ident(embedding_column)
             )),
-            Destination::Table { .. } => {}
+            Destination::Column { .. } | Destination::Table { .. } => {}
         }
     }
     out
@@ -420,6 +426,7 @@ mod tests {
     fn drops_what_it_made() {
         let r = Recorded {
             source: ("public".into(), "doc".into()),
+            source_exists: true,
             trigger_name: "_vectorizer_src_trg_1".into(),
             queue_schema: "ai".into(),
             queue_table: "_vectorizer_q_1".into(),
