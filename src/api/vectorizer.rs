@@ -308,7 +308,12 @@ fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
             .map(|j| Destination::from_json(&j.0))
             .transpose()
             .or_raise()
-            .unwrap_or_else(Destination::default_table);
+            .and_then(|d| d.names())
+            .unwrap_or_else(|| {
+                raise(ConfigError::invalid(format!(
+                    "vectorizer {vectorizer_id} has no resolved destination in its config"
+                )))
+            });
         let recorded = Recorded {
             source: (text(1), text(2)),
             source_exists: row.get::<bool>(8).or_raise().unwrap_or(false),

@@ -85,29 +85,28 @@ RETURNS int8
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.vectorizer_queue_pending(ai._vectorizer_id(name), exact_count) $$;
 
-CREATE FUNCTION ai.disable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+CREATE FUNCTION ai._vectorizer_set_disabled(vectorizer_id int4, disabled bool) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE ai.vectorizer v SET disabled = true WHERE v.id = vectorizer_id;
+    UPDATE ai.vectorizer v SET disabled = _vectorizer_set_disabled.disabled WHERE v.id = vectorizer_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id USING ERRCODE = 'undefined_object';
     END IF;
 END
 $$;
+
+-- The worker skips a disabled vectorizer; its queue keeps filling.
+CREATE FUNCTION ai.disable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, true) $$;
 
 CREATE FUNCTION ai.disable_vectorizer_schedule(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.disable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
 
 CREATE FUNCTION ai.enable_vectorizer_schedule(vectorizer_id int4) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    UPDATE ai.vectorizer v SET disabled = false WHERE v.id = vectorizer_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id USING ERRCODE = 'undefined_object';
-    END IF;
-END
-$$;
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, false) $$;
 
 CREATE FUNCTION ai.enable_vectorizer_schedule(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp

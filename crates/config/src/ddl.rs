@@ -1,6 +1,7 @@
 //! The SQL that creates a vectorizer's objects: queue, failed queue, store, view and
 //! the source triggers. Every name is quoted here; nothing else builds this SQL.
 
+use crate::destination::Names;
 use crate::ident::{qualified, quote_ident, quote_literal};
 
 /// A source primary-key column as the queue and store copy it.
@@ -286,13 +287,12 @@ pub struct Recorded {
     pub queue_schema: String,
     pub queue_table: String,
     pub failed_table: String,
-    pub destination: crate::destination::Destination,
+    pub destination: Names,
 }
 
 /// The statements that drop a vectorizer's triggers and queues, and with `drop_all`
 /// its store and view (or its embedding column). Objects already gone are skipped.
 pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
-    use crate::destination::Destination;
     let source = qualified(&v.source.0, &v.source.1);
     let mut out = Vec::new();
     if v.source_exists {
@@ -319,21 +319,21 @@ pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
     ]);
     if drop_all {
         match &v.destination {
-            Destination::Table {
-                target_schema: Some(ts),
-                target_table: Some(tt),
-                view_schema: Some(vs),
-                view_name: Some(vn),
-                ..
-            } => {
-                out.push(format!("DROP VIEW IF EXISTS {}", qualified(vs, vn)));
-                out.push(format!("DROP TABLE IF EXISTS {}", qualified(ts, tt)));
+            Names::Table { store, view } => {
+                out.push(format!(
+                    "DROP VIEW IF EXISTS {}",
+                    qualified(&view.0, &view.1)
+                ));
+                out.push(format!(
+                    "DROP TABLE IF EXISTS {}",
+                    qualified(&store.0, &store.1)
+                ));
             }
-            Destination::Column { embedding_column } if v.source_exists => out.push(format!(
+            Names::Column(column) if v.source_exists => out.push(format!(
                 "ALTER TABLE {source} DROP COLUMN IF EXISTS {}",
-                quote_ident(embedding_column)
+                quote_ident(column)
             )),
-            Destination::Column { .. } | Destination::Table { .. } => {}
+            Names::Column(_) => {}
         }
     }
     out
@@ -431,7 +431,10 @@ mod tests {
             queue_schema: "ai".into(),
             queue_table: "_vectorizer_q_1".into(),
             failed_table: "_vectorizer_q_failed_1".into(),
-            destination: crate::destination::Destination::default_table().resolve("public", "doc"),
+            destination: crate::destination::Destination::default_table()
+                .resolve("public", "doc")
+                .names()
+                .unwrap(),
         };
         assert_eq!(drop_statements(&r, false).len(), 4);
         let all = drop_statements(&r, true);

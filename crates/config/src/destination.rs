@@ -25,7 +25,39 @@ pub enum Destination {
     Column { embedding_column: String },
 }
 
+/// Where a resolved destination puts embeddings, every name filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Names {
+    /// The store table and the view, each as (schema, name).
+    Table {
+        store: (String, String),
+        view: (String, String),
+    },
+    /// The embedding column of the source.
+    Column(String),
+}
+
 impl Destination {
+    /// The names of a destination that `resolve` has filled in; `None` before that.
+    pub fn names(&self) -> Option<Names> {
+        match self {
+            Destination::Column { embedding_column } => {
+                Some(Names::Column(embedding_column.clone()))
+            }
+            Destination::Table {
+                target_schema: Some(ts),
+                target_table: Some(tt),
+                view_schema: Some(vs),
+                view_name: Some(vn),
+                ..
+            } => Some(Names::Table {
+                store: (ts.clone(), tt.clone()),
+                view: (vs.clone(), vn.clone()),
+            }),
+            Destination::Table { .. } => None,
+        }
+    }
+
     pub fn default_table() -> Self {
         Destination::Table {
             destination: None,

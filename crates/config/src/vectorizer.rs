@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::chunking::Chunking;
 use crate::ddl::{KeyColumn, Objects, Target, STORE_COLUMNS};
-use crate::destination::Destination;
+use crate::destination::{Destination, Names};
 use crate::embedding::Embedding;
 use crate::error::{ConfigError, Result, SqlState};
 use crate::formatting::Formatting;
@@ -255,30 +255,26 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
         (queue_schema.clone(), queue_table.clone()),
         (queue_schema.clone(), failed_table.clone()),
     ];
-    let (name, target) = match &destination {
-        Destination::Table {
-            target_schema: Some(ts),
-            target_table: Some(tt),
-            view_schema: Some(vs),
-            view_name: Some(vn),
-            ..
-        } => {
-            new_relations.push((ts.clone(), tt.clone()));
-            new_relations.push((vs.clone(), vn.clone()));
+    let names = destination
+        .names()
+        .expect("resolve() names every destination");
+    let (name, target) = match names {
+        Names::Table { store, view } => {
+            new_relations.push(store.clone());
+            new_relations.push(view.clone());
             (
-                format!("{ts}_{tt}"),
+                format!("{}_{}", store.0, store.1),
                 Target::Table {
-                    store: (ts.clone(), tt.clone()),
-                    view: (vs.clone(), vn.clone()),
+                    store,
+                    view,
                     source_columns: source.columns.iter().map(|c| c.name.clone()).collect(),
                 },
             )
         }
-        Destination::Column { embedding_column } => (
-            format!("{}_{}_{embedding_column}", source.schema, source.table),
-            Target::Column(embedding_column.clone()),
+        Names::Column(column) => (
+            format!("{}_{}_{column}", source.schema, source.table),
+            Target::Column(column),
         ),
-        Destination::Table { .. } => unreachable!("resolve() names every table destination"),
     };
     let name = req.name.clone().unwrap_or(name);
     if name.is_empty() {
