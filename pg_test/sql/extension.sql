@@ -23,6 +23,9 @@ SELECT p.oid::regprocedure AS function
  WHERE n.nspname = 'ai' AND p.proname !~ '^_'
  ORDER BY p.oid::regprocedure::text;
 
+-- Settings under ai_loader. are reserved: an unknown one is refused, not a placeholder.
+SET ai_loader.no_such_setting = 'x';
+
 -- pg_dump keeps the catalog's rows.
 SELECT c::regclass AS dumped
   FROM pg_extension, unnest(extconfig) c WHERE extname = 'ai_loader' ORDER BY c::regclass::text;
