@@ -18,7 +18,7 @@ install: setup
 
 # The tiers, one at a time (after make setup).
 unit:
-	cargo test -p ai-loader-config
+	cargo test --workspace --exclude ai_loader
 
 pg-test:
 	scripts/test.sh pg-test

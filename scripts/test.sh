@@ -11,7 +11,7 @@ tier() { printf '\n== %s\n' "$*"; }
 
 unit() {
   tier "unit tests (no Postgres)"
-  cargo test -p ai-loader-config
+  cargo test --workspace --exclude ai_loader
 }
 
 pg_test() {

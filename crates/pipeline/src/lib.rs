@@ -1,0 +1,6 @@
+//! ai_loader's document pipeline, free of Postgres: a row's document is loaded, parsed
+//! into text, split into chunks, each chunk formatted and embedded.
+
+pub mod chunking;
+pub mod formatting;
+pub mod parsing;
