@@ -1,6 +1,8 @@
 //! ai_loader's document pipeline, free of Postgres: a row's document is loaded, parsed
 //! into text, split into chunks, each chunk formatted and embedded.
 
+pub mod batch;
 pub mod chunking;
+pub mod embedding;
 pub mod formatting;
 pub mod parsing;
