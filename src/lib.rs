@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 mod api;
 mod errors;
 mod gucs;
+mod worker;
 
 pgrx::pg_module_magic!(name, version);
 
@@ -26,6 +27,8 @@ pub extern "C-unwind" fn _PG_init() {
         .report(PgLogLevel::ERROR);
     }
     gucs::init();
+    worker::init_shared_memory();
+    worker::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -33,7 +33,7 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, settings=()):
+    def __init__(self, settings=(), env=None):
         self.dir = tempfile.mkdtemp(prefix="ai_loader_e2e.")
         os.chmod(self.dir, 0o755)
         if os.geteuid() == 0:
@@ -49,7 +49,7 @@ class Cluster:
                 f"unix_socket_directories = '{self.dir}'", "fsync = off", *settings]
         subprocess.run(as_postgres("tee", "-a", f"{self.data}/postgresql.conf"),
                        input="\n".join(conf) + "\n", text=True, check=True, capture_output=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUST_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUST_")} | (env or {})
         subprocess.run(
             as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", f"{self.dir}/server.log",
                         "-w", "-t", "60", "start"),
@@ -71,9 +71,21 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def preloaded():
-    """A cluster with ai_loader in shared_preload_libraries."""
-    cluster = Cluster(["shared_preload_libraries = 'ai_loader'"])
+def embedder():
+    """The OpenAI/Ollama test server; reset before each test that uses it."""
+    from embedder import Embedder
+
+    server = Embedder()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def preloaded(embedder):
+    """A cluster with ai_loader in shared_preload_libraries; the server's environment
+    holds the test embedder's key."""
+    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'"],
+                      env={"OPENAI_API_KEY": embedder.api_key})
     yield cluster
     cluster.stop()
 

@@ -179,3 +179,6 @@ $$;
 REVOKE ALL ON FUNCTION ai._vectorizer_handle_drops() FROM PUBLIC;
 CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
     EXECUTE FUNCTION ai._vectorizer_handle_drops();
+
+-- A new installation is served at once: the launcher starts this database's worker.
+SELECT ai._wake_launcher();

@@ -13,6 +13,7 @@ pub mod indexing;
 pub mod loading;
 pub mod parsing;
 pub mod part;
+pub mod queue;
 pub mod scheduling;
 pub mod vectorizer;
 

@@ -87,12 +87,12 @@ fn prepare(pipeline: &Pipeline, item: &Item) -> Result<Prepared, (Step, String)>
 impl Pipeline {
     /// Runs the batch. `Err` means nothing of it may be consumed (the provider is down
     /// or misconfigured); otherwise there is one outcome per item, in order.
-    pub async fn run(self: &Arc<Self>, items: Vec<Item>) -> Result<Vec<Outcome>, BatchError> {
+    pub async fn run(self: Arc<Self>, items: Vec<Item>) -> Result<Vec<Outcome>, BatchError> {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let tasks: Vec<_> = items
             .into_iter()
             .map(|item| {
-                let pipeline = Arc::clone(self);
+                let pipeline = Arc::clone(&self);
                 let permits = Arc::clone(&permits);
                 tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("semaphore open");
@@ -224,7 +224,7 @@ mod tests {
             item("ccc", "D", true),
         ];
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let out = rt.block_on(pipeline.run(items)).unwrap();
+        let out = rt.block_on(Arc::clone(&pipeline).run(items)).unwrap();
         assert_eq!(
             out[0],
             Outcome::Embedded(vec![

@@ -24,6 +24,9 @@ pub enum RequestError {
     Fatal(String),
 }
 
+/// Per input: its vector, or why the provider refused it.
+pub type Embedded = Vec<Result<Vec<f32>, String>>;
+
 /// Why a whole batch could not be embedded; nothing of it is consumed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchError {
@@ -59,7 +62,7 @@ pub async fn embed_all<P: Provider + ?Sized>(
     provider: &P,
     dimensions: usize,
     inputs: &[String],
-) -> Result<Vec<Result<Vec<f32>, String>>, BatchError> {
+) -> Result<Embedded, BatchError> {
     let mut out = Vec::with_capacity(inputs.len());
     let mut start = 0;
     while start < inputs.len() {
@@ -84,7 +87,7 @@ fn isolate<'a, P: Provider + ?Sized>(
     provider: &'a P,
     dimensions: usize,
     inputs: &'a [String],
-) -> BoxFuture<'a, Result<Vec<Result<Vec<f32>, String>>, BatchError>> {
+) -> BoxFuture<'a, Result<Embedded, BatchError>> {
     Box::pin(async move {
         match with_retries(provider, inputs).await {
             Ok(vectors) => {

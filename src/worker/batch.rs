@@ -1,0 +1,420 @@
+//! One batch of one vectorizer: claim queued rows, run the pipeline off the main
+//! thread while honouring interrupts, and write every outcome in the claim's
+//! transaction. A crash anywhere before the commit leaves the rows queued.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ai_loader_config::loading::Loading;
+use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Step};
+use ai_loader_pipeline::embedding::BatchError;
+use ai_loader_pipeline::parsing::Document;
+use pgrx::bgworkers::BackgroundWorker;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::json;
+
+use super::vectorizer::Vectorizer;
+use super::{report_activity, transaction};
+use crate::gucs;
+
+/// Why a batch was rolled back.
+pub enum Abort {
+    /// The provider is down or misconfigured: nothing consumed; try again later.
+    Provider(BatchError),
+    /// SIGTERM or postmaster death while waiting.
+    Stop,
+}
+
+/// What a committed batch did.
+#[derive(Default)]
+pub struct Done {
+    pub claimed: usize,
+    pub embedded: usize,
+    pub failed: usize,
+}
+
+struct Claimed {
+    key: Vec<String>,
+    retries: i32,
+    /// `None` when the source row is gone; `Err` when the document is refused before
+    /// the pipeline (too large).
+    document: Option<Result<Item, String>>,
+}
+
+/// Delay before the next attempt of an item that failed `retries + 1` times.
+fn retry_delay(retries: i32) -> f64 {
+    2f64.powi(retries.clamp(0, 8)).min(300.0)
+}
+
+pub fn run(
+    v: &Vectorizer,
+    pipeline: &Arc<Pipeline>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Done, Abort> {
+    transaction::run(|| {
+        report_activity(&format!("vectorizer {}: claiming", v.name));
+        let mut keys = Vec::new();
+        let mut refused = Vec::new();
+        let mut items = Vec::new();
+        for c in claim(v) {
+            match c.document {
+                None => {}
+                Some(Ok(item)) => {
+                    keys.push((c.key, c.retries));
+                    refused.push(None);
+                    items.push(item);
+                }
+                Some(Err(message)) => {
+                    keys.push((c.key, c.retries));
+                    refused.push(Some(message));
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Ok(Done::default());
+        }
+        report_activity(&format!(
+            "vectorizer {}: embedding {} rows",
+            v.name,
+            items.len()
+        ));
+        let mut outcomes = wait(runtime, Arc::clone(pipeline).run(items))?.into_iter();
+        let outcomes: Vec<Outcome> = refused
+            .into_iter()
+            .map(|r| match r {
+                Some(message) => Outcome::Failed {
+                    step: Step::Loading,
+                    message,
+                },
+                None => outcomes.next().expect("one outcome per item"),
+            })
+            .collect();
+        report_activity(&format!(
+            "vectorizer {}: writing {} rows",
+            v.name,
+            keys.len()
+        ));
+        Ok(write(v, keys, outcomes))
+    })
+}
+
+/// Claims a batch and reads each row's document.
+fn claim(v: &Vectorizer) -> Vec<Claimed> {
+    let n = v.queue.key.len();
+    let max_bytes = gucs::max_object_bytes();
+    let batch_size = v.processing.batch_size();
+    Spi::connect_mut(|client| {
+        let rows = client
+            .update(&v.queue.claim(), None, &[batch_size.into(), v.id.into()])
+            .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
+        rows.map(|row| {
+            let key: Vec<String> = (1..=n)
+                .map(|i| row.get::<String>(i).ok().flatten().unwrap_or_default())
+                .collect();
+            let retries: i32 = row.get(n + 1).ok().flatten().unwrap_or(0);
+            let found: bool = row.get(n + 2).ok().flatten().unwrap_or(false);
+            let bytes: Vec<u8> = if v.queue.loading_is_bytea {
+                row.get::<Vec<u8>>(n + 3).ok().flatten().unwrap_or_default()
+            } else {
+                row.get::<String>(n + 3)
+                    .ok()
+                    .flatten()
+                    .map(String::into_bytes)
+                    .unwrap_or_default()
+            };
+            let document = found.then(|| {
+                if bytes.len() as u64 > max_bytes {
+                    return Err(format!(
+                        "the document ({} bytes) is larger than ai_loader.max_object_bytes ({max_bytes} bytes)",
+                        bytes.len()
+                    ));
+                }
+                let columns: HashMap<String, Option<String>> = v
+                    .queue
+                    .template_columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.clone(), row.get::<String>(n + 4 + i).ok().flatten()))
+                    .collect();
+                Ok(Item {
+                    document: Document {
+                        bytes,
+                        name: None,
+                        is_text: !v.queue.loading_is_bytea,
+                    },
+                    columns,
+                })
+            });
+            Claimed {
+                key,
+                retries,
+                document,
+            }
+        })
+        .collect()
+    })
+}
+
+/// Waits for the pipeline on the runtime, in short slices so that SIGTERM and
+/// postmaster death are noticed; only this (main) thread touches Postgres.
+fn wait(
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = Result<Vec<Outcome>, BatchError>> + Send + 'static,
+) -> Result<Vec<Outcome>, Abort> {
+    let mut task = runtime.spawn(work);
+    loop {
+        let slice = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut task).await });
+        match slice {
+            Ok(Ok(Ok(outcomes))) => return Ok(outcomes),
+            Ok(Ok(Err(e))) => return Err(Abort::Provider(e)),
+            Ok(Err(join)) => {
+                return Err(Abort::Provider(BatchError {
+                    message: format!("the pipeline failed: {join}"),
+                    retry_after: None,
+                }))
+            }
+            Err(_) => {
+                if !BackgroundWorker::wait_latch(Some(Duration::ZERO)) {
+                    task.abort();
+                    return Err(Abort::Stop);
+                }
+            }
+        }
+    }
+}
+
+/// Arrays of key values by key column, for the queue SQL's `unnest`.
+fn key_arrays<'a>(keys: impl Iterator<Item = &'a Vec<String>>, n: usize) -> Vec<Vec<String>> {
+    let mut arrays = vec![Vec::new(); n];
+    for key in keys {
+        for (array, value) in arrays.iter_mut().zip(key) {
+            array.push(value.clone());
+        }
+    }
+    arrays
+}
+
+fn args(
+    mut arrays: Vec<DatumWithOid<'static>>,
+    keys: Vec<Vec<String>>,
+) -> Vec<DatumWithOid<'static>> {
+    let mut all: Vec<DatumWithOid<'static>> = keys.into_iter().map(DatumWithOid::from).collect();
+    all.append(&mut arrays);
+    all
+}
+
+fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) -> Done {
+    let q = &v.queue;
+    let n = q.key.len();
+    let retries_allowed = v.loading.retries();
+    let mut done = Done {
+        claimed: keys.len(),
+        ..Default::default()
+    };
+    let mut embedded: Vec<(&Vec<String>, Vec<ai_loader_pipeline::batch::Chunk>)> = Vec::new();
+    let mut requeue: Vec<(&Vec<String>, i32, f64)> = Vec::new();
+    let mut failed: Vec<(&Vec<String>, String)> = Vec::new();
+    let mut errors: Vec<(String, String)> = Vec::new();
+
+    for ((key, retries), outcome) in keys.iter().zip(outcomes) {
+        let retries = *retries;
+        match outcome {
+            Outcome::Embedded(chunks) => embedded.push((key, chunks)),
+            Outcome::Failed { step, message } => {
+                let key_json: serde_json::Map<String, serde_json::Value> = q
+                    .key
+                    .iter()
+                    .zip(key)
+                    .map(|(k, value)| (k.name.clone(), json!(value)))
+                    .collect();
+                let last = retries >= retries_allowed;
+                errors.push((
+                    format!("{step} failed: {message}"),
+                    json!({"step": step.to_string(), "key": key_json, "attempt": retries + 1,
+                           "moved_to_failed_queue": last})
+                    .to_string(),
+                ));
+                if last {
+                    failed.push((key, step.to_string()));
+                } else {
+                    requeue.push((key, retries + 1, retry_delay(retries)));
+                }
+            }
+        }
+    }
+    done.embedded = embedded.len();
+    done.failed = errors.len();
+
+    Spi::connect_mut(|client| {
+        let mut run = |sql: &str, args: Vec<DatumWithOid<'static>>| {
+            client
+                .update(sql, None, &args)
+                .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
+        };
+        if !embedded.is_empty() {
+            if let Some(delete) = q.delete_chunks() {
+                run(
+                    &delete,
+                    args(vec![], key_arrays(embedded.iter().map(|(k, _)| *k), n)),
+                );
+            }
+            let rows: Vec<(&Vec<String>, i32, &str, String)> = match &q.target {
+                ai_loader_config::destination::Names::Table { .. } => embedded
+                    .iter()
+                    .flat_map(|(k, chunks)| {
+                        chunks.iter().map(move |c| {
+                            (*k, c.seq, c.text.as_str(), q.embedding_text(&c.embedding))
+                        })
+                    })
+                    .collect(),
+                ai_loader_config::destination::Names::Column(_) => embedded
+                    .iter()
+                    .filter_map(|(k, chunks)| {
+                        chunks
+                            .first()
+                            .map(|c| (*k, 0, "", q.embedding_text(&c.embedding)))
+                    })
+                    .collect(),
+            };
+            if !rows.is_empty() {
+                let keys = key_arrays(rows.iter().map(|r| r.0), n);
+                let extra: Vec<DatumWithOid<'static>> = match &q.target {
+                    ai_loader_config::destination::Names::Table { .. } => vec![
+                        rows.iter().map(|r| r.1).collect::<Vec<i32>>().into(),
+                        rows.iter()
+                            .map(|r| r.2.to_string())
+                            .collect::<Vec<String>>()
+                            .into(),
+                        rows.iter()
+                            .map(|r| r.3.clone())
+                            .collect::<Vec<String>>()
+                            .into(),
+                    ],
+                    ai_loader_config::destination::Names::Column(_) => {
+                        vec![rows
+                            .iter()
+                            .map(|r| r.3.clone())
+                            .collect::<Vec<String>>()
+                            .into()]
+                    }
+                };
+                run(&q.write_chunks(), args(extra, keys));
+            }
+        }
+        if !requeue.is_empty() {
+            run(
+                &q.requeue(),
+                args(
+                    vec![
+                        requeue.iter().map(|r| r.1).collect::<Vec<i32>>().into(),
+                        requeue.iter().map(|r| r.2).collect::<Vec<f64>>().into(),
+                    ],
+                    key_arrays(requeue.iter().map(|r| r.0), n),
+                ),
+            );
+        }
+        if !failed.is_empty() {
+            run(
+                &q.fail(),
+                args(
+                    vec![failed
+                        .iter()
+                        .map(|f| f.1.clone())
+                        .collect::<Vec<String>>()
+                        .into()],
+                    key_arrays(failed.iter().map(|f| f.0), n),
+                ),
+            );
+        }
+        if !errors.is_empty() {
+            run(
+                "INSERT INTO ai._vectorizer_errors (id, message, details)
+                 SELECT $1, m, d::jsonb FROM unnest($2::text[], $3::text[]) AS u(m, d)",
+                vec![
+                    v.id.into(),
+                    errors
+                        .iter()
+                        .map(|e| e.0.clone())
+                        .collect::<Vec<String>>()
+                        .into(),
+                    errors
+                        .iter()
+                        .map(|e| e.1.clone())
+                        .collect::<Vec<String>>()
+                        .into(),
+                ],
+            );
+        }
+        record_progress(
+            &mut run,
+            v.id,
+            done.embedded,
+            done.failed,
+            errors.last().map(|e| e.0.clone()),
+        );
+    });
+    done
+}
+
+fn record_progress(
+    run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
+    id: i32,
+    successes: usize,
+    failures: usize,
+    last_error: Option<String>,
+) {
+    run(
+        "UPDATE ai.vectorizer_worker_progress SET
+             success_count = success_count + $2,
+             error_count = error_count + $3,
+             last_success_at = CASE WHEN $2 > 0 THEN pg_catalog.now() ELSE last_success_at END,
+             last_error_at = CASE WHEN $3 > 0 THEN pg_catalog.now() ELSE last_error_at END,
+             last_error_message = coalesce($4, last_error_message)
+         WHERE vectorizer_id = $1",
+        vec![
+            id.into(),
+            (successes as i64).into(),
+            (failures as i64).into(),
+            last_error.into(),
+        ],
+    );
+}
+
+/// Records a batch that could not run (the provider is down or misconfigured): an
+/// error row and the progress, in a transaction of their own.
+pub fn record_batch_error(v: &Vectorizer, error: &BatchError) {
+    let message = format!(
+        "embedding failed, the batch stays queued: {}",
+        error.message
+    );
+    let _ = transaction::run(|| {
+        Spi::connect_mut(|client| {
+            let mut run = |sql: &str, args: Vec<DatumWithOid<'static>>| {
+                client
+                    .update(sql, None, &args)
+                    .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
+            };
+            run(
+                "INSERT INTO ai._vectorizer_errors (id, message, details) VALUES ($1, $2, $3)",
+                vec![
+                    v.id.into(),
+                    message.clone().into(),
+                    JsonB(json!({"step": "embedding", "batch": true,
+                                 "retry_after_seconds": error.retry_after.map(|d| d.as_secs_f64())}))
+                    .into(),
+                ],
+            );
+            record_progress(&mut run, v.id, 0, 1, Some(message.clone()));
+        });
+        Ok::<_, ()>(())
+    });
+}
+
+/// Which loaders this build serves.
+pub fn supported(loading: &Loading) -> bool {
+    matches!(loading, Loading::Column { .. })
+}

@@ -1,0 +1,147 @@
+//! A database's worker: every poll interval (at once after a full batch) it serves
+//! each enabled vectorizer, batch by batch. A vectorizer whose provider is down backs
+//! off, honouring Retry-After, while the others go on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ai_loader_pipeline::batch::Pipeline;
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::prelude::*;
+use serde_json::Value;
+
+use super::batch::{self, Abort};
+use super::vectorizer::{self, Vectorizer};
+use super::{report_activity, transaction};
+use crate::gucs;
+
+/// The longest a vectorizer waits after its provider failed, when it did not say.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
+    // SAFETY: the launcher passes the database's OID as the argument.
+    let database = unsafe { pg_sys::Oid::from_datum(arg, false) }.expect("a database OID");
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), None);
+
+    if !transaction::run(|| Ok::<_, ()>(installed())).unwrap_or(false) {
+        return; // the launcher tries this database again later
+    }
+    log!("ai_loader worker started");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ai_loader")
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| error!("ai_loader: cannot start the pipeline's runtime: {e}"));
+
+    let mut pipelines: HashMap<i32, (Value, Arc<Pipeline>)> = HashMap::new();
+    let mut backoff: HashMap<i32, Backoff> = HashMap::new();
+    let mut wait = Duration::ZERO;
+    while BackgroundWorker::wait_latch(Some(wait)) {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: the main thread, outside a transaction.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            pipelines.clear(); // settings such as the timeout or a key may have changed
+        }
+        let Ok((still_installed, vectorizers)) =
+            transaction::run(|| Ok::<_, ()>((installed(), vectorizer::enabled())))
+        else {
+            break;
+        };
+        if !still_installed {
+            log!("ai_loader was dropped from this database; worker exiting");
+            break;
+        }
+        let mut busy = false;
+        for v in vectorizers {
+            let v = match v {
+                Ok(v) => v,
+                Err((id, e)) => {
+                    debug1!("ai_loader: vectorizer {id} skipped: {e}");
+                    continue;
+                }
+            };
+            if !batch::supported(&v.loading) {
+                continue;
+            }
+            let state = backoff.entry(v.id).or_default();
+            if state.until.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            let pipeline = match pipeline_for(&mut pipelines, &v) {
+                Ok(p) => p,
+                Err(e) => {
+                    debug1!("ai_loader: vectorizer {} skipped: {e}", v.name);
+                    continue;
+                }
+            };
+            match batch::run(&v, &pipeline, &runtime) {
+                Ok(done) => {
+                    state.failures = 0;
+                    state.until = None;
+                    busy |= done.claimed >= v.processing.batch_size() as usize;
+                }
+                Err(Abort::Provider(e)) => {
+                    state.failures += 1;
+                    let wait = e.retry_after.unwrap_or_else(|| {
+                        Duration::from_secs(1 << state.failures.min(6)).min(MAX_BACKOFF)
+                    });
+                    state.until = Some(Instant::now() + wait);
+                    warning!(
+                        "ai_loader: vectorizer {}: {}; retrying in {:.1}s",
+                        v.name,
+                        e.message,
+                        wait.as_secs_f64()
+                    );
+                    batch::record_batch_error(&v, &e);
+                }
+                Err(Abort::Stop) => {
+                    log!("ai_loader worker stopping; the batch in progress stays queued");
+                    return;
+                }
+            }
+        }
+        report_activity("idle");
+        wait = if busy {
+            Duration::ZERO
+        } else {
+            gucs::poll_interval()
+        };
+    }
+    log!("ai_loader worker stopping");
+}
+
+/// Whether ai_loader is installed in this database.
+fn installed() -> bool {
+    Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ai_loader')",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// The vectorizer's pipeline, rebuilt when its configuration changed.
+fn pipeline_for(
+    cache: &mut HashMap<i32, (Value, Arc<Pipeline>)>,
+    v: &Vectorizer,
+) -> Result<Arc<Pipeline>, String> {
+    if let Some((config, pipeline)) = cache.get(&v.id) {
+        if *config == v.config {
+            return Ok(Arc::clone(pipeline));
+        }
+    }
+    let pipeline = v.pipeline()?;
+    cache.insert(v.id, (v.config.clone(), Arc::clone(&pipeline)));
+    Ok(pipeline)
+}

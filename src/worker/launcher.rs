@@ -1,0 +1,130 @@
+//! The launcher: finds the databases that may have ai_loader and keeps one worker in
+//! each. A worker in a database without the extension exits at once; that database is
+//! looked at again after a while, or at once when `CREATE EXTENSION ai_loader` wakes
+//! the launcher.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime,
+    DynamicBackgroundWorker, SignalWakeFlags,
+};
+use pgrx::prelude::*;
+
+use super::{report_activity, shared, transaction};
+use crate::gucs;
+
+/// How often the launcher looks at the list of databases.
+const SCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// A worker that stopped this soon after starting found no work to do there (most
+/// likely no extension); its database waits this long before another try.
+const QUICK_EXIT: Duration = Duration::from_secs(10);
+const RETRY_ABSENT: Duration = Duration::from_secs(30);
+/// Before restarting a worker that ran for a while and stopped (an error).
+const RETRY_FAILED: Duration = Duration::from_secs(1);
+
+struct Database {
+    worker: Option<(DynamicBackgroundWorker, Instant)>,
+    not_before: Instant,
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
+    // SAFETY: reading this process's own pid.
+    shared::set_launcher_pid(unsafe { pg_sys::MyProcPid });
+    log!("ai_loader launcher started");
+
+    let mut databases: HashMap<pg_sys::Oid, Database> = HashMap::new();
+    let mut seen_generation = shared::generation();
+    while BackgroundWorker::wait_latch(Some(SCAN_INTERVAL)) {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: the main thread, outside a transaction.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        let now = Instant::now();
+        let generation = shared::generation();
+        let woken = generation != seen_generation;
+        seen_generation = generation;
+
+        let listed = transaction::run(|| Ok::<_, ()>(list_databases())).unwrap_or_default();
+        databases.retain(|oid, _| listed.iter().any(|(o, _)| o == oid));
+        let mut running = databases.values().filter(|d| d.worker.is_some()).count();
+        for (oid, name) in listed {
+            let db = databases.entry(oid).or_insert(Database {
+                worker: None,
+                not_before: now,
+            });
+            if let Some((worker, started)) = &db.worker {
+                match worker.pid() {
+                    Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted) => continue,
+                    Err(_) => {
+                        let ran = now.duration_since(*started);
+                        db.not_before = now
+                            + if ran < QUICK_EXIT {
+                                RETRY_ABSENT
+                            } else {
+                                RETRY_FAILED
+                            };
+                        db.worker = None;
+                        running -= 1;
+                    }
+                }
+            }
+            if (woken || now >= db.not_before) && running < gucs::max_workers() {
+                match start_worker(oid, &name) {
+                    Ok(worker) => {
+                        db.worker = Some((worker, now));
+                        running += 1;
+                    }
+                    Err(e) => {
+                        warning!(
+                            "ai_loader: could not start a worker for database \"{name}\": {e}"
+                        );
+                        db.not_before = now + RETRY_ABSENT;
+                    }
+                }
+            }
+        }
+        report_activity(&format!("serving {running} database(s)"));
+    }
+    log!("ai_loader launcher stopping");
+}
+
+/// Databases that accept connections, except templates.
+fn list_databases() -> Vec<(pg_sys::Oid, String)> {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT oid, datname::text FROM pg_catalog.pg_database
+                  WHERE datallowconn AND NOT datistemplate ORDER BY oid",
+                None,
+                &[],
+            )
+            .map(|rows| {
+                rows.filter_map(|r| {
+                    Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()??))
+                })
+                .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn start_worker(oid: pg_sys::Oid, name: &str) -> Result<DynamicBackgroundWorker, String> {
+    BackgroundWorkerBuilder::new(&format!("ai_loader worker for {name}"))
+        .set_type("ai_loader worker")
+        .set_library("ai_loader")
+        .set_function("ai_loader_worker_main")
+        .set_argument(oid.into_datum())
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        // SAFETY: reading this process's own pid.
+        .set_notify_pid(unsafe { pg_sys::MyProcPid })
+        .load_dynamic()
+        .map_err(|e| format!("{e:?} (is max_worker_processes large enough?)"))
+}

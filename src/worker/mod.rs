@@ -1,0 +1,39 @@
+//! The background workers: one launcher, started by the postmaster, and one worker per
+//! database where ai_loader is installed, started by the launcher.
+
+mod batch;
+mod database;
+mod launcher;
+mod shared;
+mod transaction;
+mod vectorizer;
+
+pub use shared::init as init_shared_memory;
+
+use std::time::Duration;
+
+use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
+
+/// Registers the launcher; called from `_PG_init`.
+pub fn register() {
+    BackgroundWorkerBuilder::new("ai_loader launcher")
+        .set_type("ai_loader launcher")
+        .set_library("ai_loader")
+        .set_function("ai_loader_launcher_main")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(Some(Duration::from_secs(5)))
+        .load();
+}
+
+/// Reports what this process is doing in `pg_stat_activity.query`.
+pub fn report_activity(what: &str) {
+    let text = std::ffi::CString::new(what.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: a NUL-terminated string; pgstat copies it.
+    unsafe {
+        pgrx::pg_sys::pgstat_report_activity(
+            pgrx::pg_sys::BackendState::STATE_RUNNING,
+            text.as_ptr(),
+        )
+    };
+}

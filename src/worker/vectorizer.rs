@@ -1,0 +1,161 @@
+//! A vectorizer as the worker reads it from `ai.vectorizer`: its objects, typed
+//! configuration and the pipeline it runs.
+
+use std::sync::Arc;
+
+use ai_loader_config::chunking::Chunking;
+use ai_loader_config::ddl::KeyColumn;
+use ai_loader_config::destination::Destination;
+use ai_loader_config::embedding::Embedding;
+use ai_loader_config::formatting::Formatting;
+use ai_loader_config::loading::Loading;
+use ai_loader_config::parsing::Parsing;
+use ai_loader_config::queue::Queue;
+use ai_loader_config::scheduling::Processing;
+use ai_loader_config::ConfigPart;
+use ai_loader_pipeline::batch::Pipeline;
+use ai_loader_pipeline::embedding;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value;
+
+use crate::gucs;
+
+pub struct Vectorizer {
+    pub id: i32,
+    pub name: String,
+    pub queue: Queue,
+    pub loading: Loading,
+    pub processing: Processing,
+    /// The configuration as stored, to notice a change.
+    pub config: Value,
+    parsing: Parsing,
+    chunking: Chunking,
+    formatting: Formatting,
+    embedding: Embedding,
+}
+
+fn part<T: ConfigPart>(config: &Value, key: &str) -> Result<T, String> {
+    T::from_json(config.get(key).unwrap_or(&Value::Null)).map_err(|e| format!("{key}: {e}"))
+}
+
+impl Vectorizer {
+    /// The pipeline this vectorizer runs, with the provider it names.
+    pub fn pipeline(&self) -> Result<Arc<Pipeline>, String> {
+        let api_key = match &self.embedding {
+            Embedding::Openai { api_key_name, .. } => gucs::api_key(api_key_name),
+            _ => None,
+        };
+        let provider = embedding::provider(&self.embedding, api_key, gucs::request_timeout())?;
+        Ok(Arc::new(Pipeline {
+            parsing: self.parsing,
+            chunking: self.chunking.clone(),
+            formatting: self.formatting.clone(),
+            dimensions: self.embedding.dimensions() as usize,
+            concurrency: self.processing.concurrency() as usize,
+            provider: provider.into(),
+        }))
+    }
+}
+
+const ENABLED: &str = "
+    SELECT v.id, v.name, v.source_schema::text, v.source_table::text, v.source_pk,
+           v.queue_schema::text, v.queue_table::text, v.queue_failed_table::text, v.config,
+           (SELECT t.typname::text FROM pg_catalog.pg_attribute a
+              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
+               AND a.attname = v.config -> 'loading' ->> 'column_name' AND NOT a.attisdropped),
+           (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+             WHERE NOT a.attisdropped AND (a.attrelid, a.attname) =
+                   CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+                        THEN (pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))::oid,
+                              (v.config -> 'destination' ->> 'embedding_column')::name)
+                        ELSE (pg_catalog.to_regclass(pg_catalog.format('%I.%I',
+                                  v.config -> 'destination' ->> 'target_schema',
+                                  v.config -> 'destination' ->> 'target_table'))::oid,
+                              'embedding'::name) END)
+      FROM ai.vectorizer v
+     WHERE NOT v.disabled
+     ORDER BY v.id";
+
+/// The enabled vectorizers; those whose objects are missing or whose configuration
+/// cannot be read are returned as errors with their id.
+pub fn enabled() -> Vec<Result<Vectorizer, (i32, String)>> {
+    Spi::connect(|client| {
+        let rows = match client.select(ENABLED, None, &[]) {
+            Ok(rows) => rows,
+            Err(e) => return vec![Err((0, format!("reading ai.vectorizer: {e}")))],
+        };
+        rows.map(|row| {
+            let id: i32 = row.get(1).ok().flatten().unwrap_or_default();
+            read(&row).map_err(|e| (id, e))
+        })
+        .collect()
+    })
+}
+
+fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
+    let text = |i: usize| -> Result<String, String> {
+        row.get::<String>(i)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("column {i} is NULL"))
+    };
+    let json = |i: usize| -> Result<Value, String> {
+        Ok(row
+            .get::<JsonB>(i)
+            .map_err(|e| e.to_string())?
+            .map(|j| j.0)
+            .unwrap_or(Value::Null))
+    };
+    let id: i32 = row.get(1).map_err(|e| e.to_string())?.unwrap_or_default();
+    let config = json(9)?;
+    let loading: Loading = part(&config, "loading")?;
+    let destination: Destination = part(&config, "destination")?;
+    let target = destination
+        .names()
+        .ok_or("the destination has no resolved names")?;
+    let formatting: Formatting = part(&config, "formatting")?;
+    let key = json(5)?
+        .as_array()
+        .ok_or("source_pk is not an array")?
+        .iter()
+        .map(|k| {
+            Some(KeyColumn {
+                name: k.get("attname")?.as_str()?.to_string(),
+                type_sql: k.get("typname")?.as_str()?.to_string(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or("source_pk lacks attname or typname")?;
+    let loading_type = text(10).map_err(|_| {
+        format!(
+            "the loading column \"{}\" or the source table is missing",
+            loading.column_name()
+        )
+    })?;
+    let embedding_type =
+        text(11).map_err(|_| "the store (or embedding column) is missing".to_string())?;
+    Ok(Vectorizer {
+        id,
+        name: text(2)?,
+        queue: Queue {
+            id,
+            source: (text(3)?, text(4)?),
+            key,
+            queue: (text(6)?, text(7)?),
+            failed: (text(6)?, text(8)?),
+            target,
+            loading_column: loading.column_name().to_string(),
+            loading_is_bytea: loading_type == "bytea",
+            template_columns: formatting.columns().map_err(|e| e.to_string())?,
+            embedding_type,
+        },
+        parsing: part(&config, "parsing")?,
+        chunking: part(&config, "chunking")?,
+        embedding: part(&config, "embedding")?,
+        processing: part(&config, "processing")?,
+        formatting,
+        loading,
+        config,
+    })
+}

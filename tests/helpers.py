@@ -1,0 +1,37 @@
+"""Waiting on the worker, with a deadline, and reading what it wrote."""
+
+import time
+
+import psycopg
+
+
+def wait_for(condition, timeout=30.0, interval=0.05, what="condition"):
+    """Polls `condition()` until it returns a truthy value; fails at the deadline."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = condition()
+        except psycopg.OperationalError as e:  # a server restarting after a crash
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def scalar(conn, sql, params=None):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def queue_empty(conn, vectorizer_id):
+    return scalar(conn, "SELECT ai.vectorizer_queue_pending(%s, exact_count => true)", (vectorizer_id,)) == 0
+
+
+def new_database(cluster, name):
+    with cluster.connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    conn = cluster.connect(name)
+    conn.execute("CREATE EXTENSION ai_loader")
+    return conn
