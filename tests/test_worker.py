@@ -1,7 +1,9 @@
 """The worker, end to end: a real cluster with ai_loader preloaded, the embedding test
 server, and LangChain's splitter as the reference for the chunks."""
 
+import os
 import random
+import signal
 
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -28,9 +30,12 @@ def document(rng, n):
 @pytest.fixture
 def db(preloaded, embedder, request):
     embedder.reset()
-    conn = new_database(preloaded, request.node.name[:60])
+    name = request.node.name[:60]
+    conn = new_database(preloaded, name)
     yield conn
     conn.close()
+    with preloaded.connect() as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def create(conn, embedder, table="doc", chunking="ai.chunking_recursive_character_text_splitter(200, 50)",
@@ -72,3 +77,190 @@ def test_rows_are_embedded_as_langchain_splits_them(db, embedder):
             assert emb == pytest.approx(vector(f"{title}: {chunk}", 8), abs=1e-6)
     status = db.execute("SELECT pending_items, success_count, error_count FROM ai.vectorizer_status").fetchone()
     assert status == (0, 200, 0)
+
+
+def chunks_of(body, size=200, overlap=50):
+    return RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap,
+                                          separators=["\n\n", "\n", ".", "?", "!", " ", ""]).split_text(body)
+
+
+def test_store_follows_updates_deletes_and_truncate(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL, hits int DEFAULT 0)")
+    vid = create(db, embedder)
+    db.execute("INSERT INTO doc (id, title, body) VALUES (1, 'One', 'first body'), (2, 'Two', 'second body')")
+    wait_for(lambda: len(store(db)) == 2, what="two rows embedded")
+    uuids = dict(db.execute("SELECT id, embedding_uuid FROM doc_embedding_store").fetchall())
+
+    # A column the embedding does not read: the store is not touched.
+    db.execute("UPDATE doc SET hits = hits + 1")
+    assert queue_empty(db, vid)
+    assert dict(db.execute("SELECT id, embedding_uuid FROM doc_embedding_store").fetchall()) == uuids
+
+    # The loading column: re-embedded, the old chunks gone.
+    long_body = "Paragraph one is here.\n\n" + "word " * 100
+    db.execute("UPDATE doc SET body = %s WHERE id = 1", (long_body,))
+    wait_for(lambda: [c for _, c, _ in store(db).get(1, [])] == chunks_of(long_body), what="row 1 re-embedded")
+    # A column the template names: re-embedded with the new title.
+    db.execute("UPDATE doc SET title = 'Deux' WHERE id = 2")
+    wait_for(lambda: store(db)[2][0][2] == pytest.approx(vector("Deux: second body", 8), abs=1e-6),
+             what="row 2 re-embedded with its new title")
+    assert scalar(db, "SELECT count(*) FROM doc_embedding_store WHERE id = 2") == 1
+
+    db.execute("DELETE FROM doc WHERE id = 1")
+    assert 1 not in store(db)
+    db.execute("TRUNCATE doc")
+    assert store(db) == {}
+    assert scalar(db, "SELECT success_count FROM ai.vectorizer_status") >= 4
+
+
+def test_outage_keeps_rows_queued_until_recovery(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder)
+    embedder.set("error500")
+    db.execute("INSERT INTO doc SELECT g, 'T' || g, 'body of ' || g FROM generate_series(1, 20) g")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM ai.vectorizer_errors WHERE message LIKE '%%HTTP 500%%'") >= 1,
+             what="an error row for the outage")
+    assert scalar(db, "SELECT count(*) FROM doc_embedding_store") == 0
+    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 20
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 0
+    details = scalar(db, "SELECT details FROM ai.vectorizer_errors ORDER BY recorded LIMIT 1")
+    assert details["batch"] is True
+
+    embedder.set("ok")
+    wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 20, what="all rows embedded after recovery")
+    assert scalar(db, "SELECT count(*) FROM doc_embedding_store") == 20  # each once
+
+
+def test_retry_after_is_honoured(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder)
+    embedder.set("rate_limit", count=1, retry_after=2)
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'throttled once')")
+    wait_for(lambda: len(store(db)) == 1, what="the row embedded after the 429")
+    with embedder.lock:
+        requests = [(t, s) for t, _, s, _ in embedder.requests]
+    assert [s for _, s in requests] == [429, 200]
+    assert requests[1][0] - requests[0][0] >= 2.0
+    assert queue_empty(db, vid)
+
+
+def test_poison_documents_fail_alone(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body bytea NOT NULL)")
+    embedder.reject = "poison"
+    vid = create(db, embedder, loading="ai.loading_column('body', retries => 1)")
+    rows = [(i, f"T{i}", f"document number {i}".encode()) for i in range(1, 51)]
+    rows[16] = (17, "T17", b"\xff\xfe\x00\xd8 not text")          # undecodable
+    rows[32] = (33, "T33", b"this one is poison for the provider")   # rejected by the provider
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO doc VALUES (%s, %s, %s)", rows)
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 2, timeout=60,
+             what="both poison rows in the failed queue")
+    assert sorted(store(db)) == [i for i in range(1, 51) if i not in (17, 33)]
+    failed = dict(db.execute("SELECT id, failure_step FROM ai._vectorizer_q_failed_1").fetchall())
+    assert failed == {17: "parsing", 33: "embedding"}
+    errors = db.execute("SELECT message, details FROM ai.vectorizer_errors ORDER BY recorded").fetchall()
+    assert len(errors) == 4  # two attempts each (retries => 1)
+    by_row = {}
+    for message, details in errors:
+        by_row.setdefault(int(details["key"]["id"]), []).append((message, details["attempt"], details["moved_to_failed_queue"]))
+    assert [a for _, a, _ in by_row[17]] == [1, 2] and by_row[17][-1][2] is True
+    assert "UTF-16" in by_row[17][0][0]
+    assert "HTTP 400" in by_row[33][0][0] and "cannot be embedded" in by_row[33][0][0]
+    assert queue_empty(db, vid)
+    status = db.execute("SELECT success_count, error_count FROM ai.vectorizer_status").fetchone()
+    assert status == (48, 4)
+
+
+def test_a_new_row_is_embedded_within_two_seconds(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    create(db, embedder)
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
+                                "AND datname = current_database() AND query = 'idle'") == 1, what="an idle worker")
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'fresh row')")
+    wait_for(lambda: len(store(db)) == 1, timeout=2.0, what="the row embedded within 2 s")
+
+
+def test_every_vectorizer_and_database_is_served(preloaded, embedder, db):
+    db.execute("CREATE TABLE a (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    db.execute("CREATE TABLE b (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    create(db, embedder, table="a")
+    create(db, embedder, table="b")
+    other = new_database(preloaded, "second_database")
+    try:
+        other.execute("CREATE TABLE a (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+        create(other, embedder, table="a")
+        for conn in (db, other):
+            conn.execute("INSERT INTO a SELECT g, 't', 'a ' || g FROM generate_series(1, 10) g")
+        db.execute("INSERT INTO b SELECT g, 't', 'b ' || g FROM generate_series(1, 10) g")
+        wait_for(lambda: len(store(db, "a_embedding_store")) == 10 and len(store(db, "b_embedding_store")) == 10
+                 and len(store(other, "a_embedding_store")) == 10, what="three vectorizers served")
+
+        # Dropping the extension stops that database's worker; dropping a database too.
+        def workers():
+            return dict(preloaded.connect().execute(
+                "SELECT datname, count(*) FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' GROUP BY 1"
+            ).fetchall())
+        assert workers().get("second_database") == 1
+        other.execute("DROP EXTENSION ai_loader CASCADE")
+        wait_for(lambda: "second_database" not in workers(), what="the worker gone after DROP EXTENSION")
+        other.execute("CREATE EXTENSION ai_loader")
+        wait_for(lambda: workers().get("second_database") == 1, timeout=5, what="a worker for the new installation")
+    finally:
+        other.close()
+    with preloaded.connect() as conn:
+        conn.execute("DROP DATABASE second_database WITH (FORCE)")
+    wait_for(lambda: "second_database" not in workers(), what="the worker gone with its database")
+
+
+def test_ollama_provider(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_ollama('nomic-embed-text', 8, base_url => %s, keep_alive => '1m'),
+        chunking => ai.chunking_none())""", (embedder.ollama_url,))
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'served by ollama')")
+    wait_for(lambda: len(store(db)) == 1, what="embedded through /api/embed")
+    assert store(db)[1][0][2] == pytest.approx(vector("served by ollama", 8), abs=1e-6)
+    assert queue_empty(db, vid)
+
+
+def test_wrong_dimensions_consume_nothing(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder)
+    embedder.set("wrong_dims")
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'x')")
+    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors"), what="an error row")
+    assert "embeddings of 9 dimensions, the vectorizer expects 8" in message
+    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
+    embedder.set("ok")
+    wait_for(lambda: len(store(db)) == 1, what="embedded once the provider is right")
+
+
+def test_a_hung_request_times_out_and_is_retried(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    create(db, embedder)
+    embedder.set("hang", count=1)  # ai_loader.request_timeout is 3 s in this cluster
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'slow')")
+    wait_for(lambda: len(store(db)) == 1, timeout=20, what="embedded after the timeout")
+    assert [s for s in embedder.statuses() if s] == [200]  # the hung request never answered; its retry did
+
+
+def test_a_killed_worker_loses_nothing_and_repeats_nothing(preloaded, embedder, db):
+    name = db.info.dbname
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder, extra=", processing => ai.processing_default(batch_size => 5)")
+    embedder.delay = 0.2  # each batch takes a while: the kill lands in the middle of one
+    db.execute("INSERT INTO doc SELECT g, 'T' || g, 'document ' || g FROM generate_series(1, 60) g")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") >= 10, what="some batches committed")
+    pid = scalar(db, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
+                     "AND datname = current_database()")
+    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) > 0
+    os.kill(pid, signal.SIGKILL)  # the postmaster restarts every backend after this
+
+    def settled():
+        with preloaded.connect(name) as conn:
+            return queue_empty(conn, vid) and scalar(conn, "SELECT count(*) FROM doc_embedding_store") == 60
+    wait_for(settled, timeout=90, interval=0.25, what="every row embedded after the crash")
+    with preloaded.connect(name) as conn:
+        rows = conn.execute("SELECT id, chunk_seq, chunk FROM doc_embedding_store ORDER BY id").fetchall()
+        assert rows == [(i, 0, f"document {i}") for i in range(1, 61)]  # each row exactly once
+        assert conn.execute("SELECT count(*) FROM ai._vectorizer_q_failed_1").fetchone()[0] == 0

@@ -24,8 +24,16 @@ const RETRY_ABSENT: Duration = Duration::from_secs(30);
 /// Before restarting a worker that ran for a while and stopped (an error).
 const RETRY_FAILED: Duration = Duration::from_secs(1);
 
+struct Worker {
+    handle: DynamicBackgroundWorker,
+    started: Instant,
+    /// The wake-up count when it started: a wake-up since then (a CREATE EXTENSION it
+    /// may have missed) means trying again at once.
+    generation: u64,
+}
+
 struct Database {
-    worker: Option<(DynamicBackgroundWorker, Instant)>,
+    worker: Option<Worker>,
     not_before: Instant,
 }
 
@@ -58,17 +66,18 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                 worker: None,
                 not_before: now,
             });
-            if let Some((worker, started)) = &db.worker {
-                match worker.pid() {
+            if let Some(worker) = &db.worker {
+                match worker.handle.pid() {
                     Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted) => continue,
                     Err(_) => {
-                        let ran = now.duration_since(*started);
-                        db.not_before = now
-                            + if ran < QUICK_EXIT {
-                                RETRY_ABSENT
-                            } else {
-                                RETRY_FAILED
-                            };
+                        let ran = now.duration_since(worker.started);
+                        db.not_before = if worker.generation != generation {
+                            now
+                        } else if ran < QUICK_EXIT {
+                            now + RETRY_ABSENT
+                        } else {
+                            now + RETRY_FAILED
+                        };
                         db.worker = None;
                         running -= 1;
                     }
@@ -76,8 +85,12 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
             }
             if (woken || now >= db.not_before) && running < gucs::max_workers() {
                 match start_worker(oid, &name) {
-                    Ok(worker) => {
-                        db.worker = Some((worker, now));
+                    Ok(handle) => {
+                        db.worker = Some(Worker {
+                            handle,
+                            started: now,
+                            generation,
+                        });
                         running += 1;
                     }
                     Err(e) => {
