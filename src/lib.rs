@@ -27,7 +27,7 @@ pub extern "C-unwind" fn _PG_init() {
         .report(PgLogLevel::ERROR);
     }
     gucs::init();
-    worker::init_shared_memory();
+    worker::init();
     worker::register();
 }
 

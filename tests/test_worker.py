@@ -207,9 +207,25 @@ def test_every_vectorizer_and_database_is_served(preloaded, embedder, db):
         wait_for(lambda: workers().get("second_database") == 1, timeout=5, what="a worker for the new installation")
     finally:
         other.close()
+    # A plain DROP DATABASE stops the worker first instead of failing on its connection.
     with preloaded.connect() as conn:
-        conn.execute("DROP DATABASE second_database WITH (FORCE)")
-    wait_for(lambda: "second_database" not in workers(), what="the worker gone with its database")
+        conn.execute("DROP DATABASE second_database")
+    assert "second_database" not in workers()
+
+
+def test_a_disabled_vectorizer_keeps_its_queue(db, embedder):
+    for t in ("paused", "active"):
+        db.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    paused = create(db, embedder, table="paused")  # served before "active" in each pass
+    create(db, embedder, table="active")
+    db.execute("SELECT ai.disable_vectorizer_schedule(%s)", (paused,))
+    db.execute("INSERT INTO paused VALUES (1, 't', 'waits')")
+    db.execute("INSERT INTO active VALUES (1, 't', 'goes')")
+    wait_for(lambda: len(store(db, "active_embedding_store")) == 1, what="the enabled vectorizer served")
+    assert store(db, "paused_embedding_store") == {}
+    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (paused,)) == 1
+    db.execute("SELECT ai.enable_vectorizer_schedule(%s)", (paused,))
+    wait_for(lambda: len(store(db, "paused_embedding_store")) == 1, what="served once enabled")
 
 
 def test_ollama_provider(db, embedder):

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ai_loader_config::loading::Loading;
-use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Step};
+use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source, Step};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::parsing::Document;
 use pgrx::bgworkers::BackgroundWorker;
@@ -140,11 +140,11 @@ fn claim(v: &Vectorizer) -> Vec<Claimed> {
                     .map(|(i, c)| (c.clone(), row.get::<String>(n + 4 + i).ok().flatten()))
                     .collect();
                 Ok(Item {
-                    document: Document {
+                    source: Source::Inline(Document {
                         bytes,
                         name: None,
                         is_text: !v.queue.loading_is_bytea,
-                    },
+                    }),
                     columns,
                 })
             });

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::batch::{self, Abort};
 use super::vectorizer::{self, Vectorizer};
-use super::{report_activity, transaction};
+use super::{report_activity, shared, transaction};
 use crate::gucs;
 
 /// The longest a vectorizer waits after its provider failed, when it did not say.
@@ -31,6 +31,9 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     // SAFETY: the launcher passes the database's OID as the argument.
     let database = unsafe { pg_sys::Oid::from_datum(arg, false) }.expect("a database OID");
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    if !shared::register_worker(database) {
+        return; // the database is being dropped
+    }
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), None);
 
     if !transaction::run(|| Ok::<_, ()>(installed())).unwrap_or(false) {

@@ -83,7 +83,10 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                     }
                 }
             }
-            if (woken || now >= db.not_before) && running < gucs::max_workers() {
+            if (woken || now >= db.not_before)
+                && running < gucs::max_workers()
+                && shared::may_start(oid)
+            {
                 match start_worker(oid, &name) {
                     Ok(handle) => {
                         db.worker = Some(Worker {

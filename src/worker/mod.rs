@@ -3,12 +3,17 @@
 
 mod batch;
 mod database;
+mod drop_database;
 mod launcher;
 mod shared;
 mod transaction;
 mod vectorizer;
 
-pub use shared::init as init_shared_memory;
+/// Sets up the shared memory and hooks the workers need; called from `_PG_init`.
+pub fn init() {
+    shared::init();
+    drop_database::init();
+}
 
 use std::time::Duration;
 

@@ -1,17 +1,46 @@
-//! The little shared memory ai_loader uses: where the launcher is, and a counter that
-//! `CREATE EXTENSION` bumps so the launcher looks at the databases again at once.
+//! The little shared memory ai_loader uses: where the launcher is, a counter that
+//! `CREATE EXTENSION` bumps so the launcher looks at the databases again at once, and
+//! which worker serves which database, so that `DROP DATABASE` can stop it first.
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use pgrx::prelude::*;
-use pgrx::{pg_shmem_init, PgAtomic};
+use pgrx::shmem::PGRXSharedMemory;
+use pgrx::{pg_shmem_init, PgAtomic, PgLwLock};
 
 static LAUNCHER_PID: PgAtomic<AtomicI32> = unsafe { PgAtomic::new(c"ai_loader_launcher_pid") };
 static GENERATION: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_loader_generation") };
+static WORKERS: PgLwLock<Workers> = unsafe { PgLwLock::new(c"ai_loader_workers") };
+
+/// One entry per database the launcher has touched.
+#[derive(Copy, Clone, Default)]
+struct Slot {
+    /// The database's OID; 0 for a free slot.
+    database: u32,
+    /// The pid of its worker; 0 when none runs.
+    pid: i32,
+    /// No worker may start there before this time (a `DROP DATABASE` in progress).
+    paused_until: pg_sys::TimestampTz,
+}
+
+const SLOTS: usize = 256;
+
+#[derive(Copy, Clone)]
+struct Workers {
+    slots: [Slot; SLOTS],
+}
+
+// SAFETY: plain old data, no pointers.
+unsafe impl PGRXSharedMemory for Workers {}
 
 pub fn init() {
     pg_shmem_init!(LAUNCHER_PID);
     pg_shmem_init!(GENERATION);
+    pg_shmem_init!(
+        WORKERS = Workers {
+            slots: [Slot::default(); SLOTS]
+        }
+    );
 }
 
 pub fn set_launcher_pid(pid: i32) {
@@ -20,6 +49,93 @@ pub fn set_launcher_pid(pid: i32) {
 
 pub fn generation() -> u64 {
     GENERATION.get().load(Ordering::SeqCst)
+}
+
+fn now() -> pg_sys::TimestampTz {
+    // SAFETY: reads the clock.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// Whether a worker may run in `database` now (no `DROP DATABASE` under way).
+pub fn may_start(database: pg_sys::Oid) -> bool {
+    let now = now();
+    !WORKERS
+        .share()
+        .slots
+        .iter()
+        .any(|s| s.database == database.to_u32() && s.paused_until > now)
+}
+
+/// Records this process as `database`'s worker, and forgets it when the process exits
+/// however it exits. False when the database is being dropped.
+pub fn register_worker(database: pg_sys::Oid) -> bool {
+    let now = now();
+    let mut workers = WORKERS.exclusive();
+    let db = database.to_u32();
+    if workers
+        .slots
+        .iter()
+        .any(|s| s.database == db && s.paused_until > now)
+    {
+        return false;
+    }
+    // SAFETY: this process's own pid.
+    let pid = unsafe { pg_sys::MyProcPid };
+    let slot = match workers.slots.iter().position(|s| s.database == db) {
+        Some(i) => i,
+        None => match workers
+            .slots
+            .iter()
+            .position(|s| s.database == 0 || (s.pid == 0 && s.paused_until <= now))
+        {
+            Some(i) => i,
+            None => return true, // more databases than slots: served, just not stoppable early
+        },
+    };
+    workers.slots[slot] = Slot {
+        database: db,
+        pid,
+        paused_until: 0,
+    };
+    drop(workers);
+    // SAFETY: registers a callback with a plain integer argument.
+    unsafe { pg_sys::before_shmem_exit(Some(forget_worker), pg_sys::Datum::from(pid)) };
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_worker(_code: std::ffi::c_int, pid: pg_sys::Datum) {
+    let pid = pid.value() as i32;
+    for slot in WORKERS
+        .exclusive()
+        .slots
+        .iter_mut()
+        .filter(|s| s.pid == pid)
+    {
+        slot.pid = 0;
+    }
+}
+
+/// Keeps workers out of `database` for `seconds` and returns the pid of the one
+/// running there, if any.
+pub fn pause(database: pg_sys::Oid, seconds: i64) -> Option<i32> {
+    let until = now() + seconds * 1_000_000;
+    let mut workers = WORKERS.exclusive();
+    let db = database.to_u32();
+    let i = workers
+        .slots
+        .iter()
+        .position(|s| s.database == db)
+        .or_else(|| workers.slots.iter().position(|s| s.database == 0))?;
+    let slot = &mut workers.slots[i];
+    slot.database = db;
+    slot.paused_until = until;
+    (slot.pid != 0).then_some(slot.pid)
+}
+
+/// Whether `pid` is still registered as a worker.
+pub fn running(pid: i32) -> bool {
+    WORKERS.share().slots.iter().any(|s| s.pid == pid)
 }
 
 /// Asks the launcher to look for databases to serve now.

@@ -54,6 +54,7 @@ impl Vectorizer {
             dimensions: self.embedding.dimensions() as usize,
             concurrency: self.processing.concurrency() as usize,
             provider: provider.into(),
+            loader: None,
         }))
     }
 }

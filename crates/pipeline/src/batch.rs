@@ -12,6 +12,8 @@ use ai_loader_config::formatting::Formatting;
 use ai_loader_config::parsing::Parsing;
 use tokio::sync::Semaphore;
 
+use futures::future::BoxFuture;
+
 use crate::embedding::{embed_all, BatchError, Provider};
 use crate::parsing::{parse, Document};
 use crate::{chunking, formatting};
@@ -34,10 +36,22 @@ impl fmt::Display for Step {
     }
 }
 
+/// Where an item's document is: already read from the row, or behind a URI.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Inline(Document),
+    Uri(String),
+}
+
+/// Fetches the documents that URIs name (`loading_uri`).
+pub trait Loader: Send + Sync {
+    fn load<'a>(&'a self, uri: &'a str) -> BoxFuture<'a, Result<Document, String>>;
+}
+
 /// A queued row, as the worker read it from the source.
 #[derive(Debug, Clone)]
 pub struct Item {
-    pub document: Document,
+    pub source: Source,
     /// The source row's columns the template names, in their text form.
     pub columns: HashMap<String, Option<String>>,
 }
@@ -63,6 +77,8 @@ pub struct Pipeline {
     pub dimensions: usize,
     pub concurrency: usize,
     pub provider: Arc<dyn Provider>,
+    /// For `Source::Uri` items; without one they fail at loading.
+    pub loader: Option<Arc<dyn Loader>>,
 }
 
 struct Prepared {
@@ -70,14 +86,28 @@ struct Prepared {
     inputs: Vec<String>,
 }
 
-fn prepare(pipeline: &Pipeline, item: &Item) -> Result<Prepared, (Step, String)> {
-    let text = parse(pipeline.parsing, &item.document).map_err(|e| (Step::Parsing, e))?;
+async fn load(pipeline: &Pipeline, source: Source) -> Result<Document, (Step, String)> {
+    match source {
+        Source::Inline(document) => Ok(document),
+        Source::Uri(uri) => match &pipeline.loader {
+            Some(loader) => loader.load(&uri).await.map_err(|e| (Step::Loading, e)),
+            None => Err((Step::Loading, format!("no loader for \"{uri}\""))),
+        },
+    }
+}
+
+fn prepare(
+    pipeline: &Pipeline,
+    document: &Document,
+    columns: &HashMap<String, Option<String>>,
+) -> Result<Prepared, (Step, String)> {
+    let text = parse(pipeline.parsing, document).map_err(|e| (Step::Parsing, e))?;
     let chunks = chunking::split(&pipeline.chunking, &text);
     let inputs = chunks
         .iter()
         .map(|chunk| {
             formatting::render(&pipeline.formatting, chunk, |c| {
-                item.columns.get(c).cloned().flatten()
+                columns.get(c).cloned().flatten()
             })
         })
         .collect();
@@ -96,7 +126,9 @@ impl Pipeline {
                 let permits = Arc::clone(&permits);
                 tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("semaphore open");
-                    tokio::task::spawn_blocking(move || prepare(&pipeline, &item))
+                    let document = load(&pipeline, item.source).await?;
+                    let columns = item.columns;
+                    tokio::task::spawn_blocking(move || prepare(&pipeline, &document, &columns))
                         .await
                         .unwrap_or_else(|e| Err((Step::Parsing, format!("the parser failed: {e}"))))
                 })
@@ -156,7 +188,6 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::embedding::RequestError;
-    use futures::future::BoxFuture;
 
     /// Embeds each input as [its length, 1], and rejects inputs containing "poison".
     struct Lengths;
@@ -183,11 +214,11 @@ mod tests {
 
     fn item(text: &str, title: &str, bytes: bool) -> Item {
         Item {
-            document: Document {
+            source: Source::Inline(Document {
                 bytes: text.as_bytes().to_vec(),
                 name: None,
                 is_text: !bytes,
-            },
+            }),
             columns: HashMap::from([("title".to_string(), Some(title.to_string()))]),
         }
     }
@@ -208,17 +239,22 @@ mod tests {
             dimensions: 2,
             concurrency: 2,
             provider: Arc::new(Lengths),
+            loader: None,
         });
         let items = vec![
             item("aaa bbb", "A", false),
             item("x poison", "B", false),
             item("", "C", false),
             Item {
-                document: Document {
+                source: Source::Inline(Document {
                     bytes: b"\xff\xfe\x00".to_vec(),
                     name: None,
                     is_text: false,
-                },
+                }),
+                columns: HashMap::new(),
+            },
+            Item {
+                source: Source::Uri("s3://bucket/key.md".into()),
                 columns: HashMap::new(),
             },
             item("ccc", "D", true),
@@ -253,6 +289,13 @@ mod tests {
         );
         assert_eq!(
             out[4],
+            Outcome::Failed {
+                step: Step::Loading,
+                message: "no loader for \"s3://bucket/key.md\"".into()
+            }
+        );
+        assert_eq!(
+            out[5],
             Outcome::Embedded(vec![Chunk {
                 seq: 0,
                 text: "ccc".into(),

@@ -457,10 +457,13 @@ mod tests {
             .block_on(f)
     }
 
-    /// A provider scripted by a function of the request's inputs.
+    type Answer =
+        Box<dyn Fn(&[String], usize) -> Result<Vec<Vec<f32>>, RequestError> + Send + Sync>;
+
+    /// A provider scripted by a function of the request's inputs and call number.
     struct Fake {
         calls: Mutex<Vec<usize>>,
-        answer: Box<dyn Fn(&[String], usize) -> Result<Vec<Vec<f32>>, RequestError> + Send + Sync>,
+        answer: Answer,
         max_inputs: usize,
     }
 
