@@ -228,6 +228,29 @@ def test_a_disabled_vectorizer_keeps_its_queue(db, embedder):
     wait_for(lambda: len(store(db, "paused_embedding_store")) == 1, what="served once enabled")
 
 
+def test_settings_are_reread_on_reload(preloaded, db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder, loading="ai.loading_column('body', retries => 0)")
+    db.execute("INSERT INTO doc VALUES (1, 't', 'short')")
+    wait_for(lambda: len(store(db)) == 1, what="a first row embedded")
+    with preloaded.connect() as admin:
+        try:
+            admin.execute("ALTER SYSTEM SET ai_loader.max_object_bytes = 10")
+            admin.execute("SELECT pg_reload_conf()")
+            wait_for(lambda: preloaded.connect().execute("SHOW ai_loader.max_object_bytes").fetchone()[0] == "10B",
+                     what="the new setting loaded")
+            db.execute("INSERT INTO doc VALUES (2, 't', 'longer than ten bytes')")
+            wait_for(lambda: scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 1,
+                     what="the oversized row failed")
+            message = scalar(db, "SELECT message FROM ai.vectorizer_errors")
+            assert message == ("loading failed: the document (21 bytes) is larger than "
+                               "ai_loader.max_object_bytes (10 bytes)")
+            assert queue_empty(db, vid)
+        finally:
+            admin.execute("ALTER SYSTEM RESET ai_loader.max_object_bytes")
+            admin.execute("SELECT pg_reload_conf()")
+
+
 def test_ollama_provider(db, embedder):
     db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
     vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
