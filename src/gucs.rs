@@ -12,6 +12,10 @@ static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(8);
 static MAX_OBJECT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024 * 1024);
 static REQUEST_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static OPENAI_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static S3_ENDPOINT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static S3_FORCE_PATH_STYLE: GucSetting<bool> = GucSetting::<bool>::new(false);
+static AWS_EXTERNAL_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static FILE_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// Defines the settings; called once from `_PG_init`.
 pub fn init() {
@@ -63,6 +67,38 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
     );
+    GucRegistry::define_string_guc(
+        c"ai_loader.s3_endpoint",
+        c"An S3-compatible endpoint URL for S3 requests (MinIO, R2, a test server).",
+        c"Empty: the SDK's default, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL of the server's environment.",
+        &S3_ENDPOINT,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"ai_loader.s3_force_path_style",
+        c"Address S3 buckets in the path (endpoint/bucket/key) rather than the host name.",
+        c"Needed by most S3-compatible servers.",
+        &S3_FORCE_PATH_STYLE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_loader.aws_external_id",
+        c"The ExternalId sent when assuming a vectorizer's aws_role_arn.",
+        c"Empty: the server's AWS_ASSUME_ROLE_EXTERNAL_ID, if set.",
+        &AWS_EXTERNAL_ID,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_loader.file_root",
+        c"The only directory file:// URIs may read; empty turns file:// off.",
+        c"",
+        &FILE_ROOT,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     // SAFETY: called from _PG_init in the postmaster, with a static C string.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"ai_loader".as_ptr()) };
 }
@@ -85,6 +121,29 @@ pub fn max_object_bytes() -> u64 {
 
 pub fn request_timeout() -> Duration {
     millis(&REQUEST_TIMEOUT)
+}
+
+fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|s| s.to_string_lossy().trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// What loading from URIs needs to know.
+pub fn loading_settings() -> ai_loader_pipeline::loading::Settings {
+    ai_loader_pipeline::loading::Settings {
+        s3_endpoint: text(&S3_ENDPOINT),
+        s3_force_path_style: S3_FORCE_PATH_STYLE.get(),
+        external_id: text(&AWS_EXTERNAL_ID).or_else(|| {
+            std::env::var("AWS_ASSUME_ROLE_EXTERNAL_ID")
+                .ok()
+                .filter(|s| !s.is_empty())
+        }),
+        timeout: request_timeout(),
+        max_bytes: max_object_bytes(),
+        file_root: text(&FILE_ROOT).map(Into::into),
+    }
 }
 
 /// The key named `api_key_name`: the server's environment variable of that name, else

@@ -48,7 +48,7 @@ mod tests {
     fn create() -> i32 {
         Spi::get_one::<i32>(
             "SELECT ai.create_vectorizer('public.doc'::regclass,
-                 loading => ai.loading_uri('uri'),
+                 loading => ai.loading_column('uri'),
                  embedding => ai.embedding_local(),
                  formatting => ai.formatting_python_template('$title: $chunk'))",
         )

@@ -38,7 +38,7 @@ def test_concurrent_committed_inserts_are_all_queued(preloaded):
         conn.execute("CREATE EXTENSION ai_loader")
         conn.execute("CREATE TABLE doc (id bigserial PRIMARY KEY, title text, uri text NOT NULL)")
         vid = conn.execute(
-            "SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_uri('uri'),"
+            "SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('uri'),"
             " embedding => ai.embedding_local())"
         ).fetchone()[0]
 

@@ -1,7 +1,7 @@
 -- The source triggers keep the queue and store in step: insert queues, an update queues
--- only when a column feeding the embedding changed, a key change moves the row, delete
--- drops its embeddings, truncate empties store and queues. On a table with a composite
--- key and quoted, mixed-case names.
+-- only when a column feeding the embedding changed (for loading_uri: any column, see
+-- the end), a key change moves the row, delete drops its embeddings, truncate empties
+-- store and queues. On a table with a composite key and quoted, mixed-case names.
 CREATE EXTENSION ai_loader;
 
 CREATE SCHEMA "My Schema";
@@ -16,7 +16,7 @@ CREATE TABLE "My Schema"."Doc ""Items""" (
 INSERT INTO "My Schema"."Doc ""Items""" VALUES ('acme', 1, 'One', 's3://b/1.md'), ('acme', 2, 'Two', 's3://b/2.md');
 
 SELECT ai.create_vectorizer('"My Schema"."Doc ""Items"""'::regclass,
-    loading => ai.loading_uri('URI'), embedding => ai.embedding_local(),
+    loading => ai.loading_column('URI'), embedding => ai.embedding_local(),
     formatting => ai.formatting_python_template('${Title}: $chunk'));
 SELECT name, source_schema, source_table, source_pk, config -> 'destination' AS destination
   FROM ai.vectorizer;
@@ -84,6 +84,18 @@ REVOKE ALL ON "My Schema"."Doc ""Items""" FROM regress_writer;
 DROP ROLE regress_writer;
 
 SELECT ai.drop_vectorizer(1, drop_all => true);
+
+-- loading_uri: the object behind a URI can change while the row does not, so touching
+-- any column of the row queues it again.
+SELECT ai.create_vectorizer('"My Schema"."Doc ""Items"""'::regclass,
+    loading => ai.loading_uri('URI'), embedding => ai.embedding_local());
+INSERT INTO "My Schema"."Doc ""Items""" VALUES ('acme', 7, 'Seven', 's3://b/7.md');
+TRUNCATE ai._vectorizer_q_2;
+UPDATE "My Schema"."Doc ""Items""" SET hits = hits + 1;
+SELECT "Tenant", "Doc Id" FROM ai._vectorizer_q_2;
+UPDATE "My Schema"."Doc ""Items""" SET hits = hits;
+SELECT count(*) AS still_one FROM ai._vectorizer_q_2;
+SELECT ai.drop_vectorizer(2, drop_all => true);
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = '"My Schema"."Doc ""Items"""'::regclass;
 DROP SCHEMA "My Schema" CASCADE;
 DROP EXTENSION ai_loader;

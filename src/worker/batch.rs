@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ai_loader_config::destination::Names;
 use ai_loader_config::loading::Loading;
-use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source, Step};
+use ai_loader_pipeline::batch::{Chunk, Item, Outcome, Pipeline, Source, Step};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::parsing::Document;
 use pgrx::bgworkers::BackgroundWorker;
@@ -110,6 +111,15 @@ fn claim(v: &Vectorizer) -> Vec<Claimed> {
         let rows = client
             .update(&v.queue.claim(), None, &[batch_size.into(), v.id.into()])
             .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
+        let template_columns =
+            |row: &pgrx::spi::SpiHeapTupleData<'_>| -> HashMap<String, Option<String>> {
+                v.queue
+                    .template_columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.clone(), row.get::<String>(n + 4 + i).ok().flatten()))
+                    .collect()
+            };
         rows.map(|row| {
             let key: Vec<String> = (1..=n)
                 .map(|i| row.get::<String>(i).ok().flatten().unwrap_or_default())
@@ -126,19 +136,23 @@ fn claim(v: &Vectorizer) -> Vec<Claimed> {
                     .unwrap_or_default()
             };
             let document = found.then(|| {
+                if let Loading::Uri { .. } = v.loading {
+                    let etag_column = n + 4 + v.queue.template_columns.len();
+                    return Ok(Item {
+                        source: Source::Uri {
+                            uri: String::from_utf8_lossy(&bytes).into_owned(),
+                            etag: row.get::<String>(etag_column).ok().flatten(),
+                        },
+                        columns: template_columns(&row),
+                    });
+                }
                 if bytes.len() as u64 > max_bytes {
                     return Err(format!(
                         "the document ({} bytes) is larger than ai_loader.max_object_bytes ({max_bytes} bytes)",
                         bytes.len()
                     ));
                 }
-                let columns: HashMap<String, Option<String>> = v
-                    .queue
-                    .template_columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.clone(), row.get::<String>(n + 4 + i).ok().flatten()))
-                    .collect();
+                let columns = template_columns(&row);
                 Ok(Item {
                     source: Source::Inline(Document {
                         bytes,
@@ -207,6 +221,15 @@ fn args(
     all
 }
 
+/// One stored chunk (or embedding column value) of the batch.
+struct Row<'a> {
+    key: &'a Vec<String>,
+    seq: i32,
+    chunk: &'a str,
+    embedding: String,
+    etag: Option<&'a str>,
+}
+
 fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) -> Done {
     let q = &v.queue;
     let n = q.key.len();
@@ -215,7 +238,8 @@ fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) 
         claimed: keys.len(),
         ..Default::default()
     };
-    let mut embedded: Vec<(&Vec<String>, Vec<ai_loader_pipeline::batch::Chunk>)> = Vec::new();
+    let mut embedded: Vec<(&Vec<String>, Vec<Chunk>, Option<String>)> = Vec::new();
+    let mut unchanged = 0;
     let mut requeue: Vec<(&Vec<String>, i32, f64)> = Vec::new();
     let mut failed: Vec<(&Vec<String>, String)> = Vec::new();
     let mut errors: Vec<(String, String)> = Vec::new();
@@ -223,7 +247,8 @@ fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) 
     for ((key, retries), outcome) in keys.iter().zip(outcomes) {
         let retries = *retries;
         match outcome {
-            Outcome::Embedded(chunks) => embedded.push((key, chunks)),
+            Outcome::Embedded { chunks, etag } => embedded.push((key, chunks, etag)),
+            Outcome::Unchanged => unchanged += 1,
             Outcome::Failed { step, message } => {
                 let key_json: serde_json::Map<String, serde_json::Value> = q
                     .key
@@ -246,7 +271,7 @@ fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) 
             }
         }
     }
-    done.embedded = embedded.len();
+    done.embedded = embedded.len() + unchanged;
     done.failed = errors.len();
 
     Spi::connect_mut(|client| {
@@ -259,48 +284,56 @@ fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) 
             if let Some(delete) = q.delete_chunks() {
                 run(
                     &delete,
-                    args(vec![], key_arrays(embedded.iter().map(|(k, _)| *k), n)),
+                    args(vec![], key_arrays(embedded.iter().map(|(k, _, _)| *k), n)),
                 );
             }
-            let rows: Vec<(&Vec<String>, i32, &str, String)> = match &q.target {
-                ai_loader_config::destination::Names::Table { .. } => embedded
+            let rows: Vec<Row> = match &q.target {
+                Names::Table { .. } => embedded
                     .iter()
-                    .flat_map(|(k, chunks)| {
-                        chunks.iter().map(move |c| {
-                            (*k, c.seq, c.text.as_str(), q.embedding_text(&c.embedding))
+                    .flat_map(|(k, chunks, etag)| {
+                        chunks.iter().map(move |c| Row {
+                            key: k,
+                            seq: c.seq,
+                            chunk: &c.text,
+                            embedding: q.embedding_text(&c.embedding),
+                            etag: etag.as_deref(),
                         })
                     })
                     .collect(),
-                ai_loader_config::destination::Names::Column(_) => embedded
+                Names::Column(_) => embedded
                     .iter()
-                    .filter_map(|(k, chunks)| {
-                        chunks
-                            .first()
-                            .map(|c| (*k, 0, "", q.embedding_text(&c.embedding)))
+                    .filter_map(|(k, chunks, _)| {
+                        chunks.first().map(|c| Row {
+                            key: k,
+                            seq: 0,
+                            chunk: "",
+                            embedding: q.embedding_text(&c.embedding),
+                            etag: None,
+                        })
                     })
                     .collect(),
             };
             if !rows.is_empty() {
-                let keys = key_arrays(rows.iter().map(|r| r.0), n);
+                let keys = key_arrays(rows.iter().map(|r| r.key), n);
+                let embeddings: DatumWithOid<'static> = rows
+                    .iter()
+                    .map(|r| r.embedding.clone())
+                    .collect::<Vec<String>>()
+                    .into();
                 let extra: Vec<DatumWithOid<'static>> = match &q.target {
-                    ai_loader_config::destination::Names::Table { .. } => vec![
-                        rows.iter().map(|r| r.1).collect::<Vec<i32>>().into(),
+                    Names::Table { .. } => vec![
+                        rows.iter().map(|r| r.seq).collect::<Vec<i32>>().into(),
                         rows.iter()
-                            .map(|r| r.2.to_string())
+                            .map(|r| r.chunk.to_string())
                             .collect::<Vec<String>>()
                             .into(),
+                        embeddings,
                         rows.iter()
-                            .map(|r| r.3.clone())
-                            .collect::<Vec<String>>()
+                            .map(|r| r.etag.map(str::to_string))
+                            .collect::<Vec<Option<String>>>()
                             .into(),
                     ],
-                    ai_loader_config::destination::Names::Column(_) => {
-                        vec![rows
-                            .iter()
-                            .map(|r| r.3.clone())
-                            .collect::<Vec<String>>()
-                            .into()]
-                    }
+                    Names::Column(_) => vec![embeddings],
                 };
                 run(&q.write_chunks(), args(extra, keys));
             }
@@ -412,9 +445,4 @@ pub fn record_batch_error(v: &Vectorizer, error: &BatchError) {
         });
         Ok::<_, ()>(())
     });
-}
-
-/// Which loaders this build serves.
-pub fn supported(loading: &Loading) -> bool {
-    matches!(loading, Loading::Column { .. })
 }

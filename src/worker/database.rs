@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ai_loader_pipeline::batch::Pipeline;
+use ai_loader_pipeline::loading::{s3, UriLoader};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -47,6 +48,8 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         .build()
         .unwrap_or_else(|e| error!("ai_loader: cannot start the pipeline's runtime: {e}"));
 
+    let mut uris = uri_loader();
+    let mut assumed = 0;
     let mut pipelines: HashMap<i32, (Value, Arc<Pipeline>)> = HashMap::new();
     let mut backoff: HashMap<i32, Backoff> = HashMap::new();
     let mut wait = Duration::ZERO;
@@ -54,7 +57,9 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the main thread, outside a transaction.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
-            pipelines.clear(); // settings such as the timeout or a key may have changed
+            // Settings such as the timeout, the endpoint or a key may have changed.
+            uris = uri_loader();
+            pipelines.clear();
         }
         let Ok((still_installed, vectorizers)) =
             transaction::run(|| Ok::<_, ()>((installed(), vectorizer::enabled())))
@@ -74,14 +79,11 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                     continue;
                 }
             };
-            if !batch::supported(&v.loading) {
-                continue;
-            }
             let state = backoff.entry(v.id).or_default();
             if state.until.is_some_and(|t| Instant::now() < t) {
                 continue;
             }
-            let pipeline = match pipeline_for(&mut pipelines, &v) {
+            let pipeline = match pipeline_for(&mut pipelines, &v, &uris) {
                 Ok(p) => p,
                 Err(e) => {
                     debug1!("ai_loader: vectorizer {} skipped: {e}", v.name);
@@ -114,6 +116,11 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 }
             }
         }
+        let calls = s3::assume_role_calls();
+        if calls != assumed {
+            log!("ai_loader: assumed an IAM role {calls} time(s) since this worker started");
+            assumed = calls;
+        }
         report_activity("idle");
         wait = if busy {
             Duration::ZERO
@@ -134,17 +141,25 @@ fn installed() -> bool {
     .unwrap_or(false)
 }
 
+fn uri_loader() -> Arc<UriLoader> {
+    Arc::new(
+        UriLoader::new(gucs::loading_settings())
+            .unwrap_or_else(|e| error!("ai_loader: cannot set up loading: {e}")),
+    )
+}
+
 /// The vectorizer's pipeline, rebuilt when its configuration changed.
 fn pipeline_for(
     cache: &mut HashMap<i32, (Value, Arc<Pipeline>)>,
     v: &Vectorizer,
+    uris: &Arc<UriLoader>,
 ) -> Result<Arc<Pipeline>, String> {
     if let Some((config, pipeline)) = cache.get(&v.id) {
         if *config == v.config {
             return Ok(Arc::clone(pipeline));
         }
     }
-    let pipeline = v.pipeline()?;
+    let pipeline = v.pipeline(uris)?;
     cache.insert(v.id, (v.config.clone(), Arc::clone(&pipeline)));
     Ok(pipeline)
 }

@@ -13,8 +13,10 @@ use ai_loader_config::parsing::Parsing;
 use ai_loader_config::queue::Queue;
 use ai_loader_config::scheduling::Processing;
 use ai_loader_config::ConfigPart;
-use ai_loader_pipeline::batch::Pipeline;
+use ai_loader_pipeline::batch::{Loader, Pipeline};
 use ai_loader_pipeline::embedding;
+use ai_loader_pipeline::loading::{LoadError, Loaded, UriLoader};
+use futures::future::BoxFuture;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
@@ -40,8 +42,9 @@ fn part<T: ConfigPart>(config: &Value, key: &str) -> Result<T, String> {
 }
 
 impl Vectorizer {
-    /// The pipeline this vectorizer runs, with the provider it names.
-    pub fn pipeline(&self) -> Result<Arc<Pipeline>, String> {
+    /// The pipeline this vectorizer runs, with the provider it names and, for
+    /// `loading_uri`, the worker's loader acting with the vectorizer's role.
+    pub fn pipeline(&self, uris: &Arc<UriLoader>) -> Result<Arc<Pipeline>, String> {
         let api_key = match &self.embedding {
             Embedding::Openai { api_key_name, .. } => gucs::api_key(api_key_name),
             _ => None,
@@ -54,8 +57,30 @@ impl Vectorizer {
             dimensions: self.embedding.dimensions() as usize,
             concurrency: self.processing.concurrency() as usize,
             provider: provider.into(),
-            loader: None,
+            loader: match &self.loading {
+                Loading::Uri { aws_role_arn, .. } => Some(Arc::new(WithRole {
+                    loader: Arc::clone(uris),
+                    role: aws_role_arn.clone(),
+                })),
+                Loading::Column { .. } => None,
+            },
         }))
+    }
+}
+
+/// The worker's URI loader, with a vectorizer's `aws_role_arn`.
+struct WithRole {
+    loader: Arc<UriLoader>,
+    role: Option<String>,
+}
+
+impl Loader for WithRole {
+    fn load<'a>(
+        &'a self,
+        uri: &'a str,
+        etag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Loaded, LoadError>> {
+        Box::pin(self.loader.load(uri, self.role.as_deref(), etag))
     }
 }
 
@@ -149,6 +174,7 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
             loading_column: loading.column_name().to_string(),
             loading_is_bytea: loading_type == "bytea",
             template_columns: formatting.columns().map_err(|e| e.to_string())?,
+            etags: matches!(loading, Loading::Uri { .. }),
             embedding_type,
         },
         parsing: part(&config, "parsing")?,

@@ -43,8 +43,17 @@ pub struct Objects {
     pub grant_to: Vec<String>,
 }
 
-/// The store's own columns; a source column with one of these names is left out of the view.
-pub const STORE_COLUMNS: &[&str] = &["embedding_uuid", "chunk_seq", "chunk", "embedding"];
+/// The store's columns the view shows; a source column with one of these names is
+/// left out of the view.
+pub const VIEW_COLUMNS: &[&str] = &["embedding_uuid", "chunk_seq", "chunk", "embedding"];
+/// All the store's own columns, which a key column may not be named like.
+pub const STORE_COLUMNS: &[&str] = &[
+    "embedding_uuid",
+    "chunk_seq",
+    "chunk",
+    "embedding",
+    "source_etag",
+];
 
 impl Objects {
     fn source(&self) -> String {
@@ -108,7 +117,8 @@ impl Objects {
                 let store_q = qualified(&store.0, &store.1);
                 out.push(format!(
                     "CREATE TABLE {store_q} (embedding_uuid uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \
-                     {}, chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding {} NOT NULL, UNIQUE ({}, chunk_seq))",
+                     {}, chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding {} NOT NULL, \
+                     source_etag text, UNIQUE ({}, chunk_seq))",
                     self.key_definitions(),
                     self.embedding_column_type("embedding"),
                     self.key_list("")
@@ -125,7 +135,7 @@ impl Objects {
                 select.extend(
                     source_columns
                         .iter()
-                        .filter(|c| !STORE_COLUMNS.contains(&c.as_str()))
+                        .filter(|c| !VIEW_COLUMNS.contains(&c.as_str()))
                         .map(|c| format!("s.{}", quote_ident(c))),
                 );
                 out.push(format!(
@@ -381,7 +391,7 @@ mod tests {
             "CREATE TABLE \"public\".\"My \"\"Docs\"\"_embedding_store\" (embedding_uuid uuid NOT NULL \
              DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \"Tenant\" text NOT NULL, \"id\" bigint NOT NULL, \
              chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding real[] CHECK (pg_catalog.cardinality(\"embedding\") = 3) \
-             NOT NULL, UNIQUE (\"Tenant\", \"id\", chunk_seq))"
+             NOT NULL, source_etag text, UNIQUE (\"Tenant\", \"id\", chunk_seq))"
         );
         assert_eq!(
             s[2],

@@ -20,6 +20,9 @@ pub struct Queue {
     pub loading_is_bytea: bool,
     /// The columns the template names.
     pub template_columns: Vec<String>,
+    /// Documents are objects with ETags (loading_uri into a store table): the claim
+    /// returns the ETag last embedded, and writes record the new one.
+    pub etags: bool,
     /// The embedding's SQL type, to cast text like `[1,2,3]` (vector) or `{1,2,3}` (real[]).
     pub embedding_type: String,
 }
@@ -111,6 +114,21 @@ impl Queue {
                 .iter()
                 .map(|c| format!("s.{}::text", quote_ident(c))),
         );
+        if let (true, Names::Table { store, .. }) = (self.etags, &self.target) {
+            let stored_match = self
+                .key
+                .iter()
+                .map(|k| {
+                    let c = quote_ident(&k.name);
+                    format!("t.{c} = c.{c}")
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            columns.push(format!(
+                "(SELECT t.source_etag FROM {} t WHERE {stored_match} LIMIT 1)",
+                qualified(&store.0, &store.1)
+            ));
+        }
         format!(
             "WITH picked AS (
                  SELECT {keys} FROM {queue}
@@ -170,18 +188,23 @@ impl Queue {
         }
     }
 
-    /// Writes chunks: key arrays, then `chunk_seq`, `chunk` and the embedding as text;
-    /// for a column destination, the embedding only.
+    /// Writes chunks: key arrays, then `chunk_seq`, `chunk`, the embedding as text and
+    /// the document's ETag; for a column destination, the embedding only.
     pub fn write_chunks(&self) -> String {
         match &self.target {
             Names::Table { store, .. } => format!(
-                "INSERT INTO {} ({}, chunk_seq, chunk, embedding)
-                 SELECT {}, u.seq, u.chunk, u.embedding::{} FROM {}",
+                "INSERT INTO {} ({}, chunk_seq, chunk, embedding, source_etag)
+                 SELECT {}, u.seq, u.chunk, u.embedding::{}, u.etag FROM {}",
                 qualified(&store.0, &store.1),
                 self.keys(""),
                 self.key_casts("u."),
                 self.embedding_type,
-                self.unnest(&[("seq", "int4"), ("chunk", "text"), ("embedding", "text")])
+                self.unnest(&[
+                    ("seq", "int4"),
+                    ("chunk", "text"),
+                    ("embedding", "text"),
+                    ("etag", "text"),
+                ])
             ),
             Names::Column(column) => format!(
                 "UPDATE {} s SET {} = u.embedding::{} FROM {} WHERE {}",
@@ -233,6 +256,7 @@ mod tests {
             loading_column: "body".into(),
             loading_is_bytea: true,
             template_columns: vec!["title".into()],
+            etags: true,
             embedding_type: "real[]".into(),
         }
     }
@@ -266,8 +290,9 @@ mod tests {
              WHERE t.\"t\" = u.\"t\"::text AND t.\"id\" = u.\"id\"::bigint"
         );
         assert!(q.write_chunks().contains(
-            "SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, u.embedding::real[] FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[]) AS u(\"t\", \"id\", seq, chunk, embedding)"
+            "SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, u.embedding::real[], u.etag FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[]) AS u(\"t\", \"id\", seq, chunk, embedding, etag)"
         ));
+        assert!(q.claim().contains("(SELECT t.source_etag FROM \"public\".\"Doc_embedding_store\" t WHERE t.\"t\" = c.\"t\" AND t.\"id\" = c.\"id\" LIMIT 1)"));
         assert!(q
             .requeue()
             .contains("unnest($1::text[], $2::text[], $3::int4[], $4::float8[])"));

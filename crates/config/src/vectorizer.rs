@@ -195,12 +195,22 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
         .with_hint("use parsing => ai.parsing_auto() to turn binary documents into text"));
     }
 
-    // Formatting: every column the template names exists.
+    // Formatting: every column the template names exists. An update re-embeds a row
+    // when a column feeding the embedding changed; for a document behind a URI, which
+    // can change while the URI does not, any change to the row re-queues it (an object
+    // whose ETag is the one embedded is then not embedded again).
     let mut relevant = vec![loading_column.name.clone()];
     for column in formatting.columns()? {
         source.column(&column, "template")?;
         if !relevant.contains(&column) {
             relevant.push(column);
+        }
+    }
+    if matches!(loading, Loading::Uri { .. }) {
+        for c in &source.columns {
+            if !relevant.contains(&c.name) {
+                relevant.push(c.name.clone());
+            }
         }
     }
 
@@ -389,7 +399,11 @@ mod tests {
         assert_eq!(p.config["chunking"]["chunk_size"], 800);
         assert_eq!(p.config["destination"]["view_name"], "document_embedding");
         assert_eq!(p.objects.embedding_type, "real[]");
-        assert_eq!(p.objects.relevant, vec!["uri"]);
+        assert_eq!(
+            p.objects.relevant,
+            vec!["uri", "id", "title", "body"],
+            "any column, for a URI"
+        );
         assert_eq!(
             p.source_pk,
             json!([{"attnum": 1, "pknum": 1, "attname": "id", "typname": "bigint"}])
@@ -456,13 +470,14 @@ mod tests {
     #[test]
     fn template_columns_feed_the_update_trigger() {
         let mut r = request();
+        r.loading = Some(Loading::column("title", 6).to_json());
         r.formatting = Some(
             json!({"implementation": "python_template", "config_type": "formatting",
                                    "template": "$title - $uri: $chunk"}),
         );
         assert_eq!(
             plan(&r, &source()).unwrap().objects.relevant,
-            vec!["uri", "title"]
+            vec!["title", "uri"]
         );
         r.formatting = Some(
             json!({"implementation": "python_template", "config_type": "formatting",

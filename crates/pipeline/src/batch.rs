@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use futures::future::BoxFuture;
 
 use crate::embedding::{embed_all, BatchError, Provider};
+use crate::loading::{LoadError, Loaded};
 use crate::parsing::{parse, Document};
 use crate::{chunking, formatting};
 
@@ -36,16 +37,21 @@ impl fmt::Display for Step {
     }
 }
 
-/// Where an item's document is: already read from the row, or behind a URI.
+/// Where an item's document is: already read from the row, or behind a URI (with the
+/// ETag of the object as last embedded, if known).
 #[derive(Debug, Clone)]
 pub enum Source {
     Inline(Document),
-    Uri(String),
+    Uri { uri: String, etag: Option<String> },
 }
 
 /// Fetches the documents that URIs name (`loading_uri`).
 pub trait Loader: Send + Sync {
-    fn load<'a>(&'a self, uri: &'a str) -> BoxFuture<'a, Result<Document, String>>;
+    fn load<'a>(
+        &'a self,
+        uri: &'a str,
+        etag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Loaded, LoadError>>;
 }
 
 /// A queued row, as the worker read it from the source.
@@ -65,8 +71,17 @@ pub struct Chunk {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Embedded(Vec<Chunk>),
-    Failed { step: Step, message: String },
+    /// The chunks to store, and the ETag of the object they came from.
+    Embedded {
+        chunks: Vec<Chunk>,
+        etag: Option<String>,
+    },
+    /// The object has not changed since it was embedded: keep the store as it is.
+    Unchanged,
+    Failed {
+        step: Step,
+        message: String,
+    },
 }
 
 /// What a vectorizer does with each item.
@@ -84,14 +99,83 @@ pub struct Pipeline {
 struct Prepared {
     chunks: Vec<String>,
     inputs: Vec<String>,
+    etag: Option<String>,
 }
 
-async fn load(pipeline: &Pipeline, source: Source) -> Result<Document, (Step, String)> {
+/// How an item left the first stage (loading, parsing, chunking, formatting).
+enum Stage {
+    Ready(Prepared),
+    Unchanged,
+    /// `outage`: the document store could not be reached.
+    Failed {
+        step: Step,
+        message: String,
+        outage: bool,
+    },
+}
+
+async fn load(
+    pipeline: &Pipeline,
+    source: Source,
+) -> Result<Option<(Document, Option<String>)>, Stage> {
     match source {
-        Source::Inline(document) => Ok(document),
-        Source::Uri(uri) => match &pipeline.loader {
-            Some(loader) => loader.load(&uri).await.map_err(|e| (Step::Loading, e)),
-            None => Err((Step::Loading, format!("no loader for \"{uri}\""))),
+        Source::Inline(document) => Ok(Some((document, None))),
+        Source::Uri { uri, etag } => {
+            let Some(loader) = &pipeline.loader else {
+                return Err(Stage::Failed {
+                    step: Step::Loading,
+                    message: format!("no loader for \"{uri}\""),
+                    outage: false,
+                });
+            };
+            match loader.load(&uri, etag.as_deref()).await {
+                Ok(Loaded::Document { document, etag }) => Ok(Some((document, etag))),
+                Ok(Loaded::Unchanged) => Ok(None),
+                Err(e) => Err(Stage::Failed {
+                    step: Step::Loading,
+                    message: e.message,
+                    outage: e.outage,
+                }),
+            }
+        }
+    }
+}
+
+async fn stage(pipeline: Arc<Pipeline>, item: Item) -> Stage {
+    use futures::FutureExt;
+    let loaded = std::panic::AssertUnwindSafe(load(&pipeline, item.source))
+        .catch_unwind()
+        .await;
+    let (document, etag) = match loaded {
+        Ok(Ok(Some(loaded))) => loaded,
+        Ok(Ok(None)) => return Stage::Unchanged,
+        Ok(Err(stage)) => return stage,
+        Err(_) => {
+            return Stage::Failed {
+                step: Step::Loading,
+                message: "the loader failed unexpectedly (see the server log)".into(),
+                outage: false,
+            }
+        }
+    };
+    let columns = item.columns;
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare(&pipeline, &document, &columns)).await;
+    match prepared {
+        Ok(Ok((chunks, inputs))) => Stage::Ready(Prepared {
+            chunks,
+            inputs,
+            etag,
+        }),
+        Ok(Err((step, message))) => Stage::Failed {
+            step,
+            message,
+            outage: false,
+        },
+        Err(e) => Stage::Failed {
+            step: Step::Parsing,
+            message: format!("the parser failed: {e}"),
+            outage: false,
         },
     }
 }
@@ -100,7 +184,7 @@ fn prepare(
     pipeline: &Pipeline,
     document: &Document,
     columns: &HashMap<String, Option<String>>,
-) -> Result<Prepared, (Step, String)> {
+) -> Result<(Vec<String>, Vec<String>), (Step, String)> {
     let text = parse(pipeline.parsing, document).map_err(|e| (Step::Parsing, e))?;
     let chunks = chunking::split(&pipeline.chunking, &text);
     let inputs = chunks
@@ -111,7 +195,7 @@ fn prepare(
             })
         })
         .collect();
-    Ok(Prepared { chunks, inputs })
+    Ok((chunks, inputs))
 }
 
 impl Pipeline {
@@ -119,6 +203,10 @@ impl Pipeline {
     /// or misconfigured); otherwise there is one outcome per item, in order.
     pub async fn run(self: Arc<Self>, items: Vec<Item>) -> Result<Vec<Outcome>, BatchError> {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let uris = items
+            .iter()
+            .filter(|i| matches!(i.source, Source::Uri { .. }))
+            .count();
         let tasks: Vec<_> = items
             .into_iter()
             .map(|item| {
@@ -126,36 +214,57 @@ impl Pipeline {
                 let permits = Arc::clone(&permits);
                 tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("semaphore open");
-                    let document = load(&pipeline, item.source).await?;
-                    let columns = item.columns;
-                    tokio::task::spawn_blocking(move || prepare(&pipeline, &document, &columns))
-                        .await
-                        .unwrap_or_else(|e| Err((Step::Parsing, format!("the parser failed: {e}"))))
+                    stage(pipeline, item).await
                 })
             })
             .collect();
-        let mut prepared = Vec::with_capacity(tasks.len());
+        let mut staged = Vec::with_capacity(tasks.len());
         for task in tasks {
-            prepared.push(
-                task.await
-                    .unwrap_or_else(|e| Err((Step::Parsing, format!("the parser failed: {e}")))),
-            );
+            staged.push(task.await.unwrap_or_else(|e| Stage::Failed {
+                step: Step::Parsing,
+                message: format!("the parser failed: {e}"),
+                outage: false,
+            }));
         }
 
-        let inputs: Vec<String> = prepared
+        // When the store is down for every document, the batch waits rather than
+        // spending the documents' retries.
+        let outages: Vec<&str> = staged
             .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .flat_map(|p| p.inputs.iter().cloned())
+            .filter_map(|s| match s {
+                Stage::Failed {
+                    message,
+                    outage: true,
+                    ..
+                } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect();
+        if uris > 0 && outages.len() == uris {
+            return Err(BatchError {
+                message: outages[0].to_string(),
+                retry_after: None,
+            });
+        }
+
+        let inputs: Vec<String> = staged
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Ready(p) => Some(p.inputs.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
             .collect();
         let mut vectors = embed_all(self.provider.as_ref(), self.dimensions, &inputs)
             .await?
             .into_iter();
 
-        Ok(prepared
+        Ok(staged
             .into_iter()
-            .map(|p| match p {
-                Err((step, message)) => Outcome::Failed { step, message },
-                Ok(p) => {
+            .map(|s| match s {
+                Stage::Failed { step, message, .. } => Outcome::Failed { step, message },
+                Stage::Unchanged => Outcome::Unchanged,
+                Stage::Ready(p) => {
                     let results: Vec<_> = vectors.by_ref().take(p.chunks.len()).collect();
                     match results.iter().position(Result::is_err) {
                         Some(i) => Outcome::Failed {
@@ -165,8 +274,9 @@ impl Pipeline {
                                 results[i].clone().err().unwrap_or_default()
                             ),
                         },
-                        None => Outcome::Embedded(
-                            p.chunks
+                        None => Outcome::Embedded {
+                            chunks: p
+                                .chunks
                                 .into_iter()
                                 .zip(results.into_iter().flatten())
                                 .enumerate()
@@ -176,7 +286,8 @@ impl Pipeline {
                                     embedding,
                                 })
                                 .collect(),
-                        ),
+                            etag: p.etag,
+                        },
                     }
                 }
             })
@@ -254,7 +365,10 @@ mod tests {
                 columns: HashMap::new(),
             },
             Item {
-                source: Source::Uri("s3://bucket/key.md".into()),
+                source: Source::Uri {
+                    uri: "s3://bucket/key.md".into(),
+                    etag: None,
+                },
                 columns: HashMap::new(),
             },
             item("ccc", "D", true),
@@ -263,18 +377,21 @@ mod tests {
         let out = rt.block_on(Arc::clone(&pipeline).run(items)).unwrap();
         assert_eq!(
             out[0],
-            Outcome::Embedded(vec![
-                Chunk {
-                    seq: 0,
-                    text: "aaa".into(),
-                    embedding: vec![6.0, 1.0]
-                },
-                Chunk {
-                    seq: 1,
-                    text: "bbb".into(),
-                    embedding: vec![6.0, 1.0]
-                },
-            ])
+            Outcome::Embedded {
+                chunks: vec![
+                    Chunk {
+                        seq: 0,
+                        text: "aaa".into(),
+                        embedding: vec![6.0, 1.0]
+                    },
+                    Chunk {
+                        seq: 1,
+                        text: "bbb".into(),
+                        embedding: vec![6.0, 1.0]
+                    },
+                ],
+                etag: None
+            }
         );
         assert_eq!(
             out[1],
@@ -283,7 +400,13 @@ mod tests {
                 message: "chunk 1: HTTP 400: rejected".into()
             }
         );
-        assert_eq!(out[2], Outcome::Embedded(vec![]));
+        assert_eq!(
+            out[2],
+            Outcome::Embedded {
+                chunks: vec![],
+                etag: None
+            }
+        );
         assert!(
             matches!(&out[3], Outcome::Failed { step: Step::Parsing, message } if message.contains("UTF-16"))
         );
@@ -296,11 +419,14 @@ mod tests {
         );
         assert_eq!(
             out[5],
-            Outcome::Embedded(vec![Chunk {
-                seq: 0,
-                text: "ccc".into(),
-                embedding: vec![6.0, 1.0]
-            }])
+            Outcome::Embedded {
+                chunks: vec![Chunk {
+                    seq: 0,
+                    text: "ccc".into(),
+                    embedding: vec![6.0, 1.0]
+                }],
+                etag: None
+            }
         );
     }
 }

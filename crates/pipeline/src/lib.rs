@@ -5,4 +5,5 @@ pub mod batch;
 pub mod chunking;
 pub mod embedding;
 pub mod formatting;
+pub mod loading;
 pub mod parsing;

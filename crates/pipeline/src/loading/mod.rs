@@ -1,0 +1,294 @@
+//! `loading_uri`: fetching the document a URI names — S3 objects with the AWS SDK
+//! (default credential chain, or an assumed role whose credentials are cached until
+//! shortly before they expire), plain HTTP(S), and files under a configured root.
+
+pub mod s3;
+pub mod uri;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use regex::Regex;
+use tokio::sync::Mutex;
+
+use crate::parsing::Document;
+use uri::Location;
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded {
+    /// The document, and its ETag where the store has one.
+    Document {
+        document: Document,
+        etag: Option<String>,
+    },
+    /// The object still has the ETag that was embedded: nothing to do.
+    Unchanged,
+}
+
+/// Why a document could not be loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError {
+    pub message: String,
+    /// The store itself could not be reached (connection refused, timeout, 5xx):
+    /// when every document of a batch fails this way, the batch waits instead.
+    pub outage: bool,
+}
+
+impl LoadError {
+    fn item(message: impl Into<String>) -> Self {
+        LoadError {
+            message: scrub(&message.into()),
+            outage: false,
+        }
+    }
+    fn outage(message: impl Into<String>) -> Self {
+        LoadError {
+            message: scrub(&message.into()),
+            outage: true,
+        }
+    }
+}
+
+/// Settings the worker reads on its main thread.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// An S3-compatible endpoint for S3 only (MinIO, R2, a test server).
+    pub s3_endpoint: Option<String>,
+    pub s3_force_path_style: bool,
+    /// The ExternalId sent with AssumeRole.
+    pub external_id: Option<String>,
+    pub timeout: Duration,
+    pub max_bytes: u64,
+    /// The only directory `file://` may read; `None` turns `file://` off.
+    pub file_root: Option<PathBuf>,
+}
+
+/// Loads any supported URI; one per worker, so S3 clients and role credentials are
+/// shared by every batch.
+pub struct UriLoader {
+    settings: Settings,
+    http: reqwest::Client,
+    s3: Mutex<HashMap<Option<String>, Arc<s3::S3>>>,
+}
+
+impl UriLoader {
+    pub fn new(settings: Settings) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(UriLoader {
+            settings,
+            http,
+            s3: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The S3 client for a role (or the default credentials), made once.
+    async fn s3(&self, role: Option<&str>) -> Arc<s3::S3> {
+        let mut clients = self.s3.lock().await;
+        let key = role.map(str::to_string);
+        if let Some(c) = clients.get(&key) {
+            return Arc::clone(c);
+        }
+        let client = Arc::new(s3::S3::new(&self.settings, role).await);
+        clients.insert(key, Arc::clone(&client));
+        client
+    }
+
+    /// Fetches `uri`; `role` is the vectorizer's `aws_role_arn`; `etag` the ETag of the
+    /// object as last embedded.
+    pub async fn load(
+        &self,
+        uri: &str,
+        role: Option<&str>,
+        etag: Option<&str>,
+    ) -> Result<Loaded, LoadError> {
+        match Location::parse(uri).map_err(LoadError::item)? {
+            Location::S3 { bucket, key } => {
+                self.s3(role)
+                    .await
+                    .get(&bucket, &key, etag, self.settings.max_bytes)
+                    .await
+            }
+            Location::Http(url) => self.get_http(&url).await,
+            Location::File(path) => self.read_file(&path).await,
+        }
+    }
+
+    async fn get_http(&self, url: &str) -> Result<Loaded, LoadError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| LoadError::item(format!("fetching {url}: {}", e.without_url())))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(LoadError::item(format!(
+                "fetching {url}: HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let max = self.settings.max_bytes;
+        if let Some(len) = response.content_length().filter(|l| *l > max) {
+            return Err(LoadError::item(too_large(url, len, max)));
+        }
+        let mut bytes = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| LoadError::item(format!("reading {url}: {}", e.without_url())))?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max {
+                return Err(LoadError::item(too_large(url, bytes.len() as u64, max)));
+            }
+        }
+        Ok(Loaded::Document {
+            document: Document {
+                bytes,
+                name: Some(url.to_string()),
+                is_text: false,
+            },
+            etag: None,
+        })
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Loaded, LoadError> {
+        let Some(root) = &self.settings.file_root else {
+            return Err(LoadError::item(format!(
+                "file://{path}: file:// URIs are off; set ai_loader.file_root to the directory they may read"
+            )));
+        };
+        let root = tokio::fs::canonicalize(root)
+            .await
+            .map_err(|e| LoadError::item(format!("ai_loader.file_root {}: {e}", root.display())))?;
+        let real = tokio::fs::canonicalize(path)
+            .await
+            .map_err(|e| LoadError::item(format!("file://{path}: {e}")))?;
+        if !real.starts_with(&root) {
+            return Err(LoadError::item(format!(
+                "file://{path} is outside ai_loader.file_root"
+            )));
+        }
+        let len = tokio::fs::metadata(&real)
+            .await
+            .map_err(|e| LoadError::item(format!("file://{path}: {e}")))?
+            .len();
+        if len > self.settings.max_bytes {
+            return Err(LoadError::item(too_large(
+                &format!("file://{path}"),
+                len,
+                self.settings.max_bytes,
+            )));
+        }
+        let bytes = tokio::fs::read(&real)
+            .await
+            .map_err(|e| LoadError::item(format!("file://{path}: {e}")))?;
+        Ok(Loaded::Document {
+            document: Document {
+                bytes,
+                name: Some(path.to_string()),
+                is_text: false,
+            },
+            etag: None,
+        })
+    }
+}
+
+fn too_large(what: &str, len: u64, max: u64) -> String {
+    format!("{what} is {len} bytes, larger than ai_loader.max_object_bytes ({max} bytes)")
+}
+
+/// Removes what could be a secret from a message: access key ids, signatures,
+/// security tokens and credentials in URLs.
+pub fn scrub(message: &str) -> String {
+    static PATTERNS: std::sync::OnceLock<Vec<(Regex, &'static str)>> = std::sync::OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        [
+            (r"\b(AKIA|ASIA)[A-Z0-9]{12,}\b", "<access key id>"),
+            (r"(?i)(x-amz-signature|signature)=[^&\s,]+", "$1=<redacted>"),
+            (r"(?i)(x-amz-security-token|x-amz-credential|sessiontoken|security-token)[=:]\s*[^&\s,]+", "$1=<redacted>"),
+            (r"(?i)(bearer)\s+[A-Za-z0-9._~+/=-]+", "$1 <redacted>"),
+            (r"://[^/@\s]+:[^/@\s]+@", "://<redacted>@"),
+        ]
+        .into_iter()
+        .map(|(p, r)| (Regex::new(p).expect("scrub pattern"), r))
+        .collect()
+    });
+    patterns.iter().fold(message.to_string(), |m, (re, with)| {
+        re.replace_all(&m, *with).into_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_secrets() {
+        let m = "denied for AKIAIOSFODNN7EXAMPLE at https://u:p@h/x?X-Amz-Signature=abc123&X-Amz-Security-Token=tok Bearer sk-123";
+        let s = scrub(m);
+        assert!(
+            !s.contains("AKIAIOSFODNN7EXAMPLE")
+                && !s.contains("abc123")
+                && !s.contains("tok ")
+                && !s.contains("sk-123")
+                && !s.contains("u:p@"),
+            "{s}"
+        );
+    }
+
+    #[tokio::test]
+    async fn files_stay_under_the_root() {
+        let dir = std::env::temp_dir().join(format!("ai_loader_files_{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("docs")).unwrap();
+        std::fs::write(dir.join("docs/a.md"), "hello").unwrap();
+        std::fs::write(dir.join("secret.txt"), "no").unwrap();
+        let loader = |root: Option<PathBuf>| {
+            UriLoader::new(Settings {
+                file_root: root,
+                max_bytes: 1000,
+                timeout: Duration::from_secs(5),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let off = loader(None)
+            .load(&format!("file://{}/docs/a.md", dir.display()), None, None)
+            .await
+            .unwrap_err();
+        assert!(off.message.contains("file:// URIs are off"));
+        let l = loader(Some(dir.join("docs")));
+        match l
+            .load(&format!("file://{}/docs/a.md", dir.display()), None, None)
+            .await
+            .unwrap()
+        {
+            Loaded::Document { document, .. } => assert_eq!(document.bytes, b"hello"),
+            other => panic!("{other:?}"),
+        }
+        let escape = l
+            .load(
+                &format!("file://{}/docs/../secret.txt", dir.display()),
+                None,
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            escape.message.contains("outside ai_loader.file_root"),
+            "{}",
+            escape.message
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,120 @@
+"""moto's S3 and STS server with IAM enforced, set up like a real account: an admin, a
+`postgres-server` user whose keys the database server uses (it may only assume the
+role), and the role `S3AccessRole` that may read any bucket (so that a missing bucket
+reads as NoSuchBucket rather than AccessDenied)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import boto3
+
+ACCOUNT = "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/S3AccessRole"
+BUCKET = "docs"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class S3Server:
+    def __init__(self):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
+        moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
+        self.process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:  # a TCP connect, not a request: every request counts against the free ones
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self._account()
+
+    def client(self, service, key=None):
+        key = key or self.admin
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id=key[0], aws_secret_access_key=key[1])
+
+    def _account(self):
+        bootstrap = ("AKIAIOSFODNN7BOOTSTRAP", "bootstrap")
+        iam = self.client("iam", bootstrap)
+        # The three requests moto lets through unauthenticated make the admin.
+        iam.create_user(UserName="admin")
+        k = iam.create_access_key(UserName="admin")["AccessKey"]
+        iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        self.admin = (k["AccessKeyId"], k["SecretAccessKey"])
+        iam = self.client("iam")
+        iam.create_user(UserName="postgres-server")
+        k = iam.create_access_key(UserName="postgres-server")["AccessKey"]
+        self.server_key = (k["AccessKeyId"], k["SecretAccessKey"])
+        iam.put_user_policy(UserName="postgres-server", PolicyName="assume", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}]}))
+        iam.create_role(RoleName="S3AccessRole", AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/postgres-server"}}]}))
+        iam.put_role_policy(RoleName="S3AccessRole", PolicyName="read", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::*"]}]}))
+        self.s3 = self.client("s3")
+        self.s3.create_bucket(Bucket=BUCKET)
+
+    def put(self, key, body):
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    def server_env(self):
+        """The database server's environment: its own keys, the region, the endpoint."""
+        return {"AWS_ACCESS_KEY_ID": self.server_key[0], "AWS_SECRET_ACCESS_KEY": self.server_key[1],
+                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.url,
+                "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def pause(self):
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self):
+        self.resume()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def pdf(text):
+    """A one-page PDF showing `text`, with a correct cross-reference table."""
+    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, o in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{o}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{off:010} 00000 n \n" for off in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out

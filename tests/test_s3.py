@@ -1,0 +1,182 @@
+"""loading_uri against moto's S3 and STS with IAM enforced: the seed's SQL as written,
+assumed-role credentials, per-document failures, an S3 outage, unchanged objects."""
+
+import re
+
+import pytest
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from conftest import Cluster
+from helpers import new_database, queue_empty, scalar, wait_for
+from s3server import BUCKET, ROLE_ARN, S3Server, pdf
+
+SPLITTER = RecursiveCharacterTextSplitter(chunk_size=200, chunk_overlap=50,
+                                          separators=["\n\n", "\n", ".", "?", "!", " ", ""])
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3, embedder):
+    c = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'",
+                 "ai_loader.s3_force_path_style = on", "ai_loader.max_object_bytes = '1MB'"],
+                env=s3.server_env() | {"OPENAI_API_KEY": embedder.api_key})
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def db(cluster, embedder, request):
+    embedder.reset()
+    name = request.node.name[:60]
+    conn = new_database(cluster, name)
+    conn.execute("""CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL UNIQUE,
+                                           updated_at timestamptz DEFAULT now())""")
+    yield conn
+    conn.close()
+    with cluster.connect() as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def vectorize(conn, embedder, role=True, retries=6):
+    arn = f", aws_role_arn => '{ROLE_ARN}'" if role else ""
+    return scalar(conn, f"""
+        SELECT ai.create_vectorizer('document'::regclass,
+            loading => ai.loading_uri(column_name => 'uri', retries => {retries}{arn}),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+            chunking => ai.chunking_recursive_character_text_splitter(200, 50),
+            formatting => ai.formatting_python_template('$title: $chunk'))""", (embedder.openai_url,))
+
+
+def chunks(conn):
+    out = {}
+    for title, seq, chunk in conn.execute(
+            "SELECT title, chunk_seq, chunk FROM document_embedding ORDER BY title, chunk_seq").fetchall():
+        out.setdefault(title, []).append(chunk)
+    return out
+
+
+def insert(conn, rows):
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO document (title, uri) VALUES (%s, %s)", rows)
+
+
+def errors(conn):
+    return dict(conn.execute("SELECT d.title, e.message FROM ai.vectorizer_errors e "
+                             "JOIN document d ON d.id::text = e.details -> 'key' ->> 'id'").fetchall())
+
+
+def assumed_roles(cluster):
+    counts = re.findall(r"assumed an IAM role (\d+) time", cluster.log())
+    return int(counts[-1]) if counts else 0
+
+
+GUIDE = "# Guide\n\n" + "\n\n".join(f"Section {i}. Vectors live in Postgres and S3 holds the documents." for i in range(12))
+
+
+def test_the_seed_sql_with_an_assumed_role(cluster, s3, embedder, db):
+    s3.put("guide.md", GUIDE.encode())
+    s3.put("notes.txt", b"\xef\xbb\xbfPlain notes, with a byte-order mark.")
+    s3.put("page.html", b"<html><body><h1>Title</h1><p>Some <b>HTML</b> text.</p><script>x()</script></body></html>")
+    s3.put("report.pdf", pdf("Quarterly report in a PDF"))
+    s3.put("a dir/\u00fcn\u00efcode file.md", "K\u00f6ln \u2014 unicode key".encode())
+    before = assumed_roles(cluster)
+    vid = vectorize(db, embedder)
+    insert(db, [("Guide", f"s3://{BUCKET}/guide.md"), ("Notes", f"s3://{BUCKET}/notes.txt"),
+                ("Page", f"s3://{BUCKET}/page.html"), ("Report", f"s3://{BUCKET}/report.pdf"),
+                ("Unicode", f"https://{BUCKET}.s3.us-east-1.amazonaws.com/a%20dir/%C3%BCn%C3%AFcode%20file.md")])
+    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 5, what="five documents embedded")
+    got = chunks(db)
+    assert got["Guide"] == SPLITTER.split_text(GUIDE)
+    assert got["Notes"] == ["Plain notes, with a byte-order mark."]
+    assert "Title" in got["Page"][0] and "Some HTML text." in got["Page"][0] and "x()" not in got["Page"][0]
+    assert got["Report"] == ["Quarterly report in a PDF"]
+    assert got["Unicode"] == ["K\u00f6ln \u2014 unicode key"]
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 0
+
+    # A hundred more documents: the role's credentials are cached, not assumed per document.
+    for i in range(100):
+        s3.put(f"bulk/{i}.txt", f"bulk document {i}".encode())
+    insert(db, [(f"Bulk {i}", f"s3://{BUCKET}/bulk/{i}.txt") for i in range(100)])
+    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 105, what="105 documents embedded")
+    wait_for(lambda: assumed_roles(cluster) > before, what="the AssumeRole count logged")
+    assert assumed_roles(cluster) - before == 1
+
+
+def test_without_the_role_access_is_denied(cluster, s3, embedder, db):
+    s3.put("private.md", b"not for the server's own keys")
+    vid = vectorize(db, embedder, role=False, retries=1)
+    insert(db, [("Private", f"s3://{BUCKET}/private.md")])
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 1, timeout=30,
+             what="the row in the failed queue after its retry")
+    messages = [m for (m,) in db.execute("SELECT message FROM ai.vectorizer_errors").fetchall()]
+    assert len(messages) == 2
+    assert all("AccessDenied" in m and "s3:GetObject on arn:aws:s3:::docs/private.md" in m for m in messages)
+    assert all("AKIA" not in m and "Signature" not in m for m in messages)
+    assert queue_empty(db, vid) and chunks(db) == {}
+
+
+def test_each_bad_document_fails_alone(cluster, s3, embedder, db):
+    s3.put("good1.md", b"first good document")
+    s3.put("good2.md", b"second good document")
+    s3.put("big.txt", b"x" * (2 * 1024 * 1024))
+    s3.put("corrupt.pdf", b"%PDF-1.7\nthis is not really a pdf")
+    s3.put("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"))
+    vid = vectorize(db, embedder, retries=0)
+    insert(db, [("Good 1", f"s3://{BUCKET}/good1.md"), ("Missing key", f"s3://{BUCKET}/nope.md"),
+                ("Missing bucket", "s3://no-such-bucket/x.md"), ("Big", f"s3://{BUCKET}/big.txt"),
+                ("Corrupt", f"s3://{BUCKET}/corrupt.pdf"), ("Latin-1", f"s3://{BUCKET}/latin1.txt"),
+                ("Bad URI", "ftp://example.com/x.md"), ("Good 2", f"s3://{BUCKET}/good2.md")])
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 6, what="six failures")
+    assert sorted(chunks(db)) == ["Good 1", "Good 2"]
+    e = errors(db)
+    assert "does not exist (NoSuchKey)" in e["Missing key"]
+    assert 'bucket "no-such-bucket" does not exist (NoSuchBucket)' in e["Missing bucket"]
+    assert "larger than ai_loader.max_object_bytes" in e["Big"] and "2097152 bytes" in e["Big"]
+    assert e["Corrupt"].startswith("parsing failed: PDF could not be read")
+    assert "content is not UTF-8 text" in e["Latin-1"]
+    assert 'unsupported URI scheme "ftp"' in e["Bad URI"]
+    steps = dict(db.execute("SELECT d.title, f.failure_step FROM ai._vectorizer_q_failed_1 f "
+                            "JOIN document d USING (id)").fetchall())
+    assert steps == {"Missing key": "loading", "Missing bucket": "loading", "Big": "loading",
+                     "Corrupt": "parsing", "Latin-1": "parsing", "Bad URI": "loading"}
+    assert queue_empty(db, vid)
+
+
+def test_an_s3_outage_loses_nothing(cluster, s3, embedder, db):
+    for i in range(10):
+        s3.put(f"outage/{i}.md", f"document {i} survives the outage".encode())
+    vid = vectorize(db, embedder, retries=0)  # no retries to spend: only waiting can save them
+    s3.pause()
+    try:
+        insert(db, [(f"Doc {i}", f"s3://{BUCKET}/outage/{i}.md") for i in range(10)])
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM ai.vectorizer_errors WHERE (details ->> 'batch')::bool"),
+                 timeout=60, what="the outage recorded for the batch")
+        assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 10
+    finally:
+        s3.resume()
+    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 10, timeout=90, what="all embedded after S3 returns")
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 0
+
+
+def test_an_unchanged_object_is_not_embedded_again(cluster, s3, embedder, db):
+    s3.put("living.md", b"version one")
+    vid = vectorize(db, embedder)
+    insert(db, [("Living", f"s3://{BUCKET}/living.md")])
+    wait_for(lambda: chunks(db) == {"Living": ["version one"]}, what="the first version embedded")
+    calls = len(embedder.statuses())
+
+    db.execute("UPDATE document SET updated_at = now()")  # touched, object unchanged
+    wait_for(lambda: queue_empty(db, vid), what="the touched row processed")
+    assert len(embedder.statuses()) == calls
+    assert chunks(db) == {"Living": ["version one"]}
+
+    s3.put("living.md", b"version two")
+    db.execute("UPDATE document SET updated_at = now()")
+    wait_for(lambda: chunks(db) == {"Living": ["version two"]}, what="the new version embedded")
+    assert len(embedder.statuses()) == calls + 1
