@@ -3,6 +3,8 @@ assumed-role credentials, per-document failures, an S3 outage, unchanged objects
 
 import re
 
+import psycopg
+
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -180,3 +182,60 @@ def test_an_unchanged_object_is_not_embedded_again(cluster, s3, embedder, db):
     db.execute("UPDATE document SET updated_at = now()")
     wait_for(lambda: chunks(db) == {"Living": ["version two"]}, what="the new version embedded")
     assert len(embedder.statuses()) == calls + 1
+
+
+def check(conn, uri, role=None):
+    rows = conn.execute("SELECT step, ok, detail, hint FROM ai.check_s3_access(%s, aws_role_arn => %s)",
+                        (uri, role)).fetchall()
+    return {step: (ok, detail, hint) for step, ok, detail, hint in rows}
+
+
+def test_check_s3_access_pinpoints_each_failure(cluster, s3, db):
+    s3.put("checked.md", b"twelve bytes")
+    ok = check(db, f"s3://{BUCKET}/checked.md", ROLE_ARN)
+    assert [ok[s][0] for s in ("uri", "credentials", "role", "bucket", "object")] == [True] * 5, ok
+    assert ok["credentials"][1] == "found, from the environment (AWS_ACCESS_KEY_ID) [EnvironmentVariable]"
+    assert ok["object"][1] == f"s3://{BUCKET}/checked.md: 12 bytes, binary/octet-stream"
+    assert all(s3.server_key[0] not in str(v) and s3.server_key[1] not in str(v) for v in ok.values())
+
+    # The server's own keys: no S3 permissions at all.
+    own = check(db, f"s3://{BUCKET}/checked.md")
+    assert own["role"][0] is None
+    assert own["bucket"][0] is False and "s3:ListBucket on arn:aws:s3:::docs" in own["bucket"][2]
+    assert own["object"][0] is False and "s3:GetObject on arn:aws:s3:::docs/checked.md" in own["object"][2]
+
+    # A role the server may not assume.
+    wrong = check(db, f"s3://{BUCKET}/checked.md", "arn:aws:iam::123456789012:role/NotTrusted")
+    assert wrong["role"][0] is False and "sts:AssumeRole on arn:aws:iam::123456789012:role/NotTrusted" in wrong["role"][2]
+    assert wrong["bucket"][0] is None and wrong["object"][0] is None
+
+    missing = check(db, f"s3://{BUCKET}/nope.md", ROLE_ARN)
+    assert missing["object"][0] is False and "does not exist (NoSuchKey)" in missing["object"][1]
+    no_bucket = check(db, "s3://no-such-bucket/x.md", ROLE_ARN)
+    assert no_bucket["bucket"][0] is False and "NoSuchBucket" in no_bucket["bucket"][1]
+    assert no_bucket["object"][0] is None
+
+    bad = check(db, "ftp://x/y")
+    assert bad["uri"][0] is False and list(bad) == ["uri"]
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        check(db, f"s3://{BUCKET}/checked.md", "not-an-arn")
+    # Not for everyone: it uses the server's credentials.
+    db.execute("CREATE ROLE someone")
+    try:
+        db.execute("SET ROLE someone")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            check(db, f"s3://{BUCKET}/checked.md")
+    finally:
+        db.execute("RESET ROLE")
+        db.execute("DROP ROLE someone")
+
+
+def test_check_s3_access_honours_statement_timeout(cluster, s3, db):
+    s3.pause()
+    try:
+        db.execute("SET statement_timeout = '500ms'")
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            check(db, f"s3://{BUCKET}/checked.md")
+    finally:
+        s3.resume()
+        db.execute("RESET statement_timeout")

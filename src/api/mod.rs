@@ -2,4 +2,5 @@
 
 mod builders;
 mod catalog;
+mod diagnostics;
 mod vectorizer;

@@ -182,3 +182,6 @@ CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
 
 -- A new installation is served at once: the launcher starts this database's worker.
 SELECT ai._wake_launcher();
+
+-- check_s3_access uses the server's AWS credentials: not for everyone by default.
+REVOKE EXECUTE ON FUNCTION ai.check_s3_access(text, text) FROM PUBLIC;

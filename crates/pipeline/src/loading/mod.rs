@@ -2,6 +2,7 @@
 //! (default credential chain, or an assumed role whose credentials are cached until
 //! shortly before they expire), plain HTTP(S), and files under a configured root.
 
+pub mod check;
 pub mod s3;
 pub mod uri;
 

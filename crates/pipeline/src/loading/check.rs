@@ -1,0 +1,258 @@
+//! `ai.check_s3_access`: walks what loading an S3 object takes — credentials, the role,
+//! the bucket, the object — and says which step fails and how to fix it.
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use super::s3::{sdk_config, SESSION_NAME};
+use super::uri::Location;
+use super::{scrub, Settings};
+
+/// One step of the check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub step: &'static str,
+    /// `None`: not checked (an earlier step failed, or not asked for).
+    pub ok: Option<bool>,
+    pub detail: String,
+    pub hint: Option<String>,
+}
+
+fn step(
+    step: &'static str,
+    ok: Option<bool>,
+    detail: impl Into<String>,
+    hint: Option<String>,
+) -> Step {
+    Step {
+        step,
+        ok,
+        detail: scrub(&detail.into()),
+        hint,
+    }
+}
+
+fn skipped(name: &'static str) -> Step {
+    step(name, None, "not checked: an earlier step failed", None)
+}
+
+fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<Step> {
+    let mut out = Vec::new();
+    let (bucket, key) = match Location::parse(uri) {
+        Ok(Location::S3 { bucket, key }) => {
+            out.push(step(
+                "uri",
+                Some(true),
+                format!("bucket \"{bucket}\", key \"{key}\""),
+                None,
+            ));
+            (bucket, key)
+        }
+        Ok(_) => {
+            out.push(step(
+                "uri",
+                Some(false),
+                format!("\"{uri}\" is not an S3 URI"),
+                Some("write s3://bucket/key".into()),
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.push(step(
+                "uri",
+                Some(false),
+                e,
+                Some("write s3://bucket/key".into()),
+            ));
+            return out;
+        }
+    };
+
+    let sdk = sdk_config(settings).await;
+    let base = match sdk.credentials_provider() {
+        Some(p) => p.provide_credentials().await,
+        None => {
+            Err(aws_credential_types::provider::error::CredentialsError::not_loaded("no provider"))
+        }
+    };
+    match &base {
+        Ok(c) => {
+            let source = regex::Regex::new(r#"provider_name: "([^"]+)""#)
+                .ok()
+                .and_then(|r| r.captures(&format!("{c:?}")).map(|m| m[1].to_string()))
+                .unwrap_or_else(|| "unknown".into());
+            let place = match source.as_str() {
+                "EnvironmentVariable" => "the environment (AWS_ACCESS_KEY_ID)",
+                "ProfileFile" | "Profile" => "the shared config and credentials files",
+                "WebIdentityToken" => "a web identity token",
+                "EcsContainer" => "the ECS container credentials endpoint",
+                "Ec2InstanceMetadata" => "the EC2 instance metadata",
+                _ => "the default chain",
+            };
+            out.push(step(
+                "credentials",
+                Some(true),
+                format!("found, from {place} [{source}]"),
+                None,
+            ));
+        }
+        Err(e) => {
+            out.push(step(
+                "credentials",
+                Some(false),
+                format!("no AWS credentials: {}", DisplayErrorContext(e)),
+                Some("give the server credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in its environment, a profile in ~/.aws of its OS user, web identity, or an EC2/ECS role".into()),
+            ));
+            for s in ["role", "bucket", "object"] {
+                out.push(skipped(s));
+            }
+            return out;
+        }
+    }
+
+    let mut s3_config =
+        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
+    if let Some(endpoint) = &settings.s3_endpoint {
+        s3_config = s3_config.endpoint_url(endpoint);
+    }
+    match role {
+        None => out.push(step(
+            "role",
+            None,
+            "no aws_role_arn: the server's own credentials are used",
+            None,
+        )),
+        Some(arn) => {
+            let sts = aws_sdk_sts::Client::new(&sdk);
+            let mut request = sts
+                .assume_role()
+                .role_arn(arn)
+                .role_session_name(SESSION_NAME);
+            if let Some(id) = &settings.external_id {
+                request = request.external_id(id);
+            }
+            match request.send().await {
+                Ok(out_) => {
+                    let Some(c) = out_.credentials() else {
+                        out.push(step(
+                            "role",
+                            Some(false),
+                            format!("STS returned no credentials for {arn}"),
+                            None,
+                        ));
+                        return out;
+                    };
+                    out.push(step(
+                        "role",
+                        Some(true),
+                        format!("assumed {arn}, credentials until {}", c.expiration()),
+                        None,
+                    ));
+                    s3_config =
+                        s3_config.credentials_provider(aws_credential_types::Credentials::new(
+                            c.access_key_id(),
+                            c.secret_access_key(),
+                            Some(c.session_token().to_string()),
+                            None,
+                            "AssumeRole",
+                        ));
+                }
+                Err(e) => {
+                    let code = e.code().unwrap_or("error").to_string();
+                    out.push(step(
+                        "role",
+                        Some(false),
+                        format!("could not assume {arn} ({code}): {}", e.message().unwrap_or_default()),
+                        Some(format!(
+                            "the server's identity needs sts:AssumeRole on {arn}, and the role's trust policy must name that identity{}",
+                            if settings.external_id.is_some() { " with this ExternalId" } else { "" }
+                        )),
+                    ));
+                    out.push(skipped("bucket"));
+                    out.push(skipped("object"));
+                    return out;
+                }
+            }
+        }
+    }
+    let who = role.map_or("the server's credentials".to_string(), |arn| {
+        format!("the role {arn}")
+    });
+    let client = aws_sdk_s3::Client::from_conf(s3_config.build());
+
+    // ListObjectsV2 needs s3:ListBucket, as HeadBucket does, on every S3 implementation.
+    match client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(&key)
+        .max_keys(1)
+        .send()
+        .await
+    {
+        Ok(_) => out.push(step(
+            "bucket",
+            Some(true),
+            format!("bucket \"{bucket}\" is reachable"),
+            None,
+        )),
+        Err(e) => {
+            let (detail, hint) = match status(&e) {
+                Some(404) => (format!("bucket \"{bucket}\" does not exist (NoSuchBucket)"), "check the bucket name, the region and ai_loader.s3_endpoint".to_string()),
+                Some(403) => (format!("access denied to bucket \"{bucket}\""), format!("{who} needs s3:ListBucket on arn:aws:s3:::{bucket} (without it a missing key also reads as AccessDenied)")),
+                _ => (format!("bucket \"{bucket}\": {}", DisplayErrorContext(&e)), "check ai_loader.s3_endpoint, the network and the region".to_string()),
+            };
+            // Without s3:ListBucket the object may still be readable: go on.
+            out.push(step("bucket", Some(false), detail, Some(hint)));
+            if status(&e) != Some(403) {
+                out.push(skipped("object"));
+                return out;
+            }
+        }
+    }
+
+    match client.head_object().bucket(&bucket).key(&key).send().await {
+        Ok(head) => {
+            let size = head.content_length().unwrap_or(0).max(0) as u64;
+            let kind = head.content_type().unwrap_or("unknown type").to_string();
+            if size > settings.max_bytes {
+                out.push(step(
+                    "object",
+                    Some(false),
+                    format!("s3://{bucket}/{key} is {size} bytes ({kind}), larger than ai_loader.max_object_bytes ({} bytes)", settings.max_bytes),
+                    Some("raise ai_loader.max_object_bytes, or split the document".into()),
+                ));
+            } else {
+                out.push(step(
+                    "object",
+                    Some(true),
+                    format!("s3://{bucket}/{key}: {size} bytes, {kind}"),
+                    None,
+                ));
+            }
+        }
+        Err(e) => {
+            let (detail, hint) = match status(&e) {
+                Some(404) => (
+                    format!("s3://{bucket}/{key} does not exist (NoSuchKey)"),
+                    "check the key (it is case-sensitive; s3:// keys are taken literally)"
+                        .to_string(),
+                ),
+                Some(403) => (
+                    format!("access denied to s3://{bucket}/{key}"),
+                    format!("{who} needs s3:GetObject on arn:aws:s3:::{bucket}/{key}"),
+                ),
+                _ => (
+                    format!("s3://{bucket}/{key}: {}", DisplayErrorContext(&e)),
+                    "check ai_loader.s3_endpoint and the network".to_string(),
+                ),
+            };
+            out.push(step("object", Some(false), detail, Some(hint)));
+        }
+    }
+    out
+}
