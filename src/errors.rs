@@ -20,6 +20,7 @@ fn errcode(state: SqlState) -> PgSqlErrorCode {
         SqlState::InsufficientPrivilege => ERRCODE_INSUFFICIENT_PRIVILEGE,
         SqlState::FeatureNotSupported => ERRCODE_FEATURE_NOT_SUPPORTED,
         SqlState::ObjectNotInPrerequisiteState => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        SqlState::UndefinedFile => ERRCODE_UNDEFINED_FILE,
     }
 }
 
@@ -30,6 +31,12 @@ pub fn raise(error: ConfigError) -> ! {
         report = report.set_hint(hint);
     }
     report.report(PgLogLevel::ERROR);
+    unreachable!("an ERROR does not return")
+}
+
+/// Raises an ERROR with `code` and `message`; does not return.
+pub fn fail(code: PgSqlErrorCode, message: impl Into<String>) -> ! {
+    ErrorReport::new(code, message.into(), "ai_loader").report(PgLogLevel::ERROR);
     unreachable!("an ERROR does not return")
 }
 

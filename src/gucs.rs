@@ -16,6 +16,8 @@ static S3_ENDPOINT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>:
 static S3_FORCE_PATH_STYLE: GucSetting<bool> = GucSetting::<bool>::new(false);
 static AWS_EXTERNAL_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static FILE_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static MODEL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 
 /// Defines the settings; called once from `_PG_init`.
 pub fn init() {
@@ -99,6 +101,24 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"ai_loader.model_dir",
+        c"Where the local embedding models are, one directory per model.",
+        c"Empty: $sharedir/extension/ai_loader/models, where make setup installs all-MiniLM-L6-v2.",
+        &MODEL_DIR,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.model_threads",
+        c"Threads the local model may use in each worker.",
+        c"Read when a worker starts.",
+        &MODEL_THREADS,
+        1,
+        64,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     // SAFETY: called from _PG_init in the postmaster, with a static C string.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"ai_loader".as_ptr()) };
 }
@@ -128,6 +148,25 @@ fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
         .get()
         .map(|s| s.to_string_lossy().trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+pub fn model_threads() -> usize {
+    MODEL_THREADS.get().max(1) as usize
+}
+
+/// The directory of the local models: the setting, or `$sharedir/extension/ai_loader/models`.
+pub fn model_dir() -> std::path::PathBuf {
+    if let Some(dir) = text(&MODEL_DIR) {
+        return dir.into();
+    }
+    let mut share = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
+    // SAFETY: my_exec_path is this server's executable path; share has MAXPGPATH bytes.
+    unsafe { pg_sys::get_share_path((&raw const pg_sys::my_exec_path).cast(), share.as_mut_ptr()) };
+    // SAFETY: get_share_path writes a NUL-terminated path.
+    let share = unsafe { CStr::from_ptr(share.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    std::path::Path::new(&share).join("extension/ai_loader/models")
 }
 
 /// What loading from URIs needs to know.

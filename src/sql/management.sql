@@ -185,3 +185,28 @@ SELECT ai._wake_launcher();
 
 -- check_s3_access uses the server's AWS credentials: not for everyone by default.
 REVOKE EXECUTE ON FUNCTION ai.check_s3_access(text, text) FROM PUBLIC;
+
+-- ai.vectorizer_embed returns the stores' type: vector where pgvector is installed when
+-- ai_loader is, real[] otherwise (cast it with ::vector if pgvector came later).
+DO $do$
+DECLARE
+    _type text := coalesce(
+        (SELECT format('%I.vector', n.nspname) FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'),
+        'real[]');
+BEGIN
+    EXECUTE format($f$
+        CREATE FUNCTION ai.vectorizer_embed(embedding_config jsonb, input_text text, input_type text DEFAULT NULL)
+        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+        AS 'SELECT ai._vectorizer_embed(embedding_config, input_text)::%1$s'$f$, _type);
+    EXECUTE format($f$
+        CREATE FUNCTION ai.vectorizer_embed(vectorizer_id int4, input_text text, input_type text DEFAULT NULL)
+        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+        AS 'SELECT ai._vectorizer_embed(v.config -> ''embedding'', input_text)::%1$s
+              FROM ai.vectorizer v WHERE v.id = vectorizer_id'$f$, _type);
+    EXECUTE format($f$
+        CREATE FUNCTION ai.vectorizer_embed(name text, input_text text, input_type text DEFAULT NULL)
+        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+        AS 'SELECT ai.vectorizer_embed(ai._vectorizer_id(name), input_text, input_type)'$f$, _type);
+END
+$do$;

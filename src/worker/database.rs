@@ -41,6 +41,8 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         return; // the launcher tries this database again later
     }
     log!("ai_loader worker started");
+    // The local model's thread pool reads this once, when it first runs.
+    std::env::set_var("RAYON_NUM_THREADS", gucs::model_threads().to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ai_loader")

@@ -49,7 +49,12 @@ impl Vectorizer {
             Embedding::Openai { api_key_name, .. } => gucs::api_key(api_key_name),
             _ => None,
         };
-        let provider = embedding::provider(&self.embedding, api_key, gucs::request_timeout())?;
+        let provider = embedding::provider(
+            &self.embedding,
+            api_key,
+            gucs::request_timeout(),
+            &gucs::model_dir(),
+        )?;
         Ok(Arc::new(Pipeline {
             parsing: self.parsing,
             chunking: self.chunking.clone(),

@@ -29,6 +29,8 @@ pub enum SqlState {
     FeatureNotSupported,
     /// 55000 object_not_in_prerequisite_state
     ObjectNotInPrerequisiteState,
+    /// 58P01 undefined_file
+    UndefinedFile,
 }
 
 impl SqlState {
@@ -48,6 +50,7 @@ impl SqlState {
             SqlState::InsufficientPrivilege => "42501",
             SqlState::FeatureNotSupported => "0A000",
             SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::UndefinedFile => "58P01",
         }
     }
 }

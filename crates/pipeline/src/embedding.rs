@@ -398,11 +398,12 @@ impl Provider for Ollama {
 }
 
 /// The provider a vectorizer's embedding configuration names. `api_key` is the key
-/// the worker found for `api_key_name`; the local model is served elsewhere.
+/// the worker found for `api_key_name`; `model_dir` holds the local models.
 pub fn provider(
     config: &Embedding,
     api_key: Option<String>,
     timeout: Duration,
+    model_dir: &std::path::Path,
 ) -> Result<Box<dyn Provider>, String> {
     let client = reqwest::Client::builder()
         .timeout(timeout)
@@ -437,9 +438,9 @@ pub fn provider(
             options: options.clone(),
             keep_alive: keep_alive.clone(),
         })),
-        Embedding::Local { model, .. } => Err(format!(
-            "the local model \"{model}\" is not available in this build"
-        )),
+        Embedding::Local { model, .. } => Ok(Box::new(crate::local::Local {
+            model: crate::local::LocalModel::shared(&model_dir.join(model))?,
+        })),
     }
 }
 

@@ -6,4 +6,5 @@ pub mod chunking;
 pub mod embedding;
 pub mod formatting;
 pub mod loading;
+pub mod local;
 pub mod parsing;

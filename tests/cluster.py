@@ -1,0 +1,65 @@
+"""Throwaway PostgreSQL clusters: initialised and run as the system user postgres
+(initdb refuses root), listening on 127.0.0.1 at a free port and on a Unix socket in
+their own directory. Used by the end-to-end tests and by `make demo`."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import psycopg
+
+PG_BIN = subprocess.run(
+    ["/usr/lib/postgresql/15/bin/pg_config", "--bindir"], check=True, capture_output=True, text=True
+).stdout.strip()
+
+
+def as_postgres(*argv):
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return ["sudo", "-u", "postgres", *argv]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, settings=(), env=None):
+        self.dir = tempfile.mkdtemp(prefix="ai_loader_e2e.")
+        os.chmod(self.dir, 0o755)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        subprocess.run(
+            as_postgres(f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
+                        "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
+            check=True, capture_output=True,
+        )
+        conf = [f"port = {self.port}", "listen_addresses = '127.0.0.1'",
+                f"unix_socket_directories = '{self.dir}'", "fsync = off", *settings]
+        subprocess.run(as_postgres("tee", "-a", f"{self.data}/postgresql.conf"),
+                       input="\n".join(conf) + "\n", text=True, check=True, capture_output=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUST_")} | (env or {})
+        subprocess.run(
+            as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", f"{self.dir}/server.log",
+                        "-w", "-t", "60", "start"),
+            check=True, capture_output=True, env=env,
+        )
+
+    def connect(self, dbname="postgres", **kwargs):
+        return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=dbname,
+                               autocommit=True, **kwargs)
+
+    def log(self):
+        with open(f"{self.dir}/server.log") as f:
+            return f.read()
+
+    def stop(self):
+        subprocess.run(as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"),
+                       capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
