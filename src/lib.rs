@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 mod api;
 mod errors;
 mod gucs;
+mod interrupts;
 mod worker;
 
 pgrx::pg_module_magic!(name, version);

@@ -1,8 +1,6 @@
 //! `ai.check_s3_access`: S3 diagnostics in the calling backend, honouring cancel and
 //! `statement_timeout`.
 
-use std::time::Duration;
-
 use ai_loader_config::loading::validate_role_arn;
 use ai_loader_pipeline::loading::check::check;
 use pgrx::prelude::*;
@@ -29,23 +27,7 @@ fn check_s3_access(
         validate_role_arn(arn).or_raise();
     }
     let settings = gucs::loading_settings();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| error!("ai_loader: cannot start a runtime: {e}"));
-    let mut work = Box::pin(check(&settings, uri, aws_role_arn));
-    // Wait in slices on this (the backend's) thread, so cancel and statement_timeout
-    // interrupt the check.
-    let steps = loop {
-        match runtime
-            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut work).await })
-        {
-            Ok(steps) => break steps,
-            Err(_) => {
-                check_for_interrupts!();
-            }
-        }
-    };
+    let steps = crate::interrupts::block_on(check(&settings, uri, aws_role_arn));
     TableIterator::new(
         steps
             .into_iter()

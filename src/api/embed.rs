@@ -2,7 +2,6 @@
 //! `ai.vectorizer_embed(…)` and, without pgvector, `ai.cosine_distance(real[], real[])`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ai_loader_config::embedding::Embedding;
 use ai_loader_config::ConfigPart;
@@ -35,24 +34,9 @@ fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
         )
     })
     .into();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| error!("ai_loader: cannot start a runtime: {e}"));
     let dimensions = config.dimensions() as usize;
     let inputs = vec![input_text.to_string()];
-    let mut work = Box::pin(async { embed_all(provider.as_ref(), dimensions, &inputs).await });
-    // Wait in slices on the backend's thread, so cancel and statement_timeout apply.
-    let result = loop {
-        match runtime
-            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut work).await })
-        {
-            Ok(result) => break result,
-            Err(_) => {
-                check_for_interrupts!();
-            }
-        }
-    };
+    let result = crate::interrupts::block_on(embed_all(provider.as_ref(), dimensions, &inputs));
     match result {
         Ok(mut vectors) => match vectors.pop() {
             Some(Ok(v)) => v,

@@ -25,6 +25,14 @@ pub enum Target {
     Column(String),
 }
 
+/// `prefix"k1", prefix"k2", …`: a key's columns, quoted, for SQL lists.
+pub fn key_list(key: &[KeyColumn], prefix: &str) -> String {
+    key.iter()
+        .map(|k| format!("{prefix}{}", quote_ident(&k.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Everything the statements need, names unquoted.
 #[derive(Debug, Clone)]
 pub struct Objects {
@@ -69,11 +77,7 @@ impl Objects {
         qualified(&self.queue_schema, &self.trigger_name)
     }
     fn key_list(&self, prefix: &str) -> String {
-        self.key
-            .iter()
-            .map(|k| format!("{prefix}{}", quote_ident(&k.name)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        key_list(&self.key, prefix)
     }
     fn key_definitions(&self) -> String {
         self.key

@@ -2,7 +2,7 @@
 //! values travel as text arrays and are cast back to the key's types, so one statement
 //! handles a whole batch whatever the key.
 
-use crate::ddl::KeyColumn;
+use crate::ddl::{key_list, KeyColumn};
 use crate::destination::Names;
 use crate::ident::{qualified, quote_ident};
 
@@ -33,11 +33,7 @@ impl Queue {
     }
 
     fn keys(&self, prefix: &str) -> String {
-        self.key
-            .iter()
-            .map(|k| format!("{prefix}{}", quote_ident(&k.name)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        key_list(&self.key, prefix)
     }
 
     /// `a.k = b.k::type AND …`, casting `b`'s text back to the key's types.
