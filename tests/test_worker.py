@@ -5,6 +5,7 @@ import os
 import random
 import signal
 
+import psycopg
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -303,3 +304,23 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(preloaded, embedder, 
         rows = conn.execute("SELECT id, chunk_seq, chunk FROM doc_embedding_store ORDER BY id").fetchall()
         assert rows == [(i, 0, f"document {i}") for i in range(1, 61)]  # each row exactly once
         assert conn.execute("SELECT count(*) FROM ai._vectorizer_q_failed_1").fetchone()[0] == 0
+
+
+def test_query_embedding_with_each_provider_honours_statement_timeout(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    openai = create(db, embedder)
+    ollama = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, name => 'by_ollama',
+        destination => ai.destination_table('doc_ollama'), loading => ai.loading_column('body'),
+        embedding => ai.embedding_ollama('nomic-embed-text', 8, base_url => %s))""", (embedder.ollama_url,))
+    for vid in (openai, ollama):
+        query = scalar(db, "SELECT ai.vectorizer_embed(%s, 'where is the bucket?')", (vid,))
+        assert query == pytest.approx(vector("where is the bucket?", 8), abs=1e-6)
+    assert [r[1] for r in embedder.requests] == ["/v1/embeddings", "/api/embed"]
+    embedder.set("hang")
+    db.execute("SET statement_timeout = '300ms'")
+    for vid in (openai, ollama):
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            db.execute("SELECT ai.vectorizer_embed(%s, 'never answered')", (vid,))
+    db.execute("RESET statement_timeout")
+    embedder.set("ok")
+    assert scalar(db, "SELECT ai.vectorizer_embed(%s, 'x')", (openai,)) == pytest.approx(vector("x", 8), abs=1e-6)
