@@ -2,7 +2,7 @@
 PG_MAJOR ?= 15
 PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: setup demo test unit pg-test install install-debug regress e2e lint
+.PHONY: setup demo test bench unit pg-test install install-debug regress e2e lint
 
 ## setup: install what building and testing need (idempotent; seconds when done)
 setup:
@@ -17,6 +17,11 @@ demo: setup
 ## test: set up, then run every tier: unit, #[pg_test], pg_regress, end-to-end
 test: setup
 	scripts/test.sh
+
+## bench: build in release mode and measure the worker: documents/s, chunks/s, latency,
+## memory, against the S3 server's and the model's own ceilings (ARGS="--docs 10000 …")
+bench: setup
+	scripts/bench.sh $(ARGS)
 
 ## install: build in release mode and install into $(PG_CONFIG)'s Postgres
 install: setup

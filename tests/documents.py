@@ -1,5 +1,5 @@
 """Documents of the types ai_loader reads, made here so the tests and the demo need
-no office software: a one-page PDF and a DOCX."""
+no office software: PDFs and a DOCX."""
 
 import io
 import zipfile
@@ -8,15 +8,26 @@ from xml.sax.saxutils import escape
 
 def pdf(text):
     """A one-page PDF showing `text`, with a correct cross-reference table."""
-    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        "/Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
+    return _pdf([f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"])
+
+
+def pdf_pages(pages):
+    """A PDF of several pages, each a list of lines of text."""
+    def line(text):
+        return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") Tj T*"
+    return _pdf([f"BT /F1 10 Tf 12 TL 56 750 Td {' '.join(line(t) for t in lines)} ET" for lines in pages])
+
+
+def _pdf(contents):
+    n = len(contents)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
+    font = 3 + 2 * n
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {n} >>"]
+    for i, content in enumerate(contents):
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+                       f"/Resources << /Font << /F1 {font} 0 R >> >> >>")
+        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     out = b"%PDF-1.4\n"
     offsets = []
     for i, o in enumerate(objects, 1):

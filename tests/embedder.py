@@ -29,9 +29,13 @@ def vector(text, dimensions):
 
 
 class Embedder:
-    def __init__(self, api_key="test-key", dimensions=8):
+    def __init__(self, api_key="test-key", dimensions=8, fixed=False):
+        """`fixed`: every input embeds to the same unit vector, answered from a
+        prepared text (the zero-cost embedder of the benchmark)."""
         self.api_key = api_key
         self.default_dimensions = dimensions
+        self.fixed = fixed
+        self._fixed_items = {}
         self.lock = threading.Lock()
         self.reset()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -84,7 +88,9 @@ class Embedder:
                 pass
 
             def _send(self, status, body, headers=()):
-                data = json.dumps(body).encode()
+                self._send_raw(status, json.dumps(body).encode(), headers)
+
+            def _send_raw(self, status, data, headers=()):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -152,6 +158,9 @@ class Embedder:
                 dims = body.get("dimensions") or embedder.default_dimensions
                 if mode == "wrong_dims":
                     dims += 1
+                if embedder.fixed and openai:
+                    self._send_raw(200, embedder._fixed_answer(inputs, dims, body.get("model")))
+                    return 200
                 vectors = [vector(i, dims) for i in inputs]
                 if openai:
                     tokens = sum(len(i.split()) for i in inputs)
@@ -167,6 +176,16 @@ class Embedder:
                 return 200
 
         return Handler
+
+    def _fixed_answer(self, inputs, dims, model):
+        item = self._fixed_items.get(dims)
+        if item is None:
+            v = json.dumps([1] + [0] * (dims - 1))  # a unit vector, short as JSON
+            item = self._fixed_items[dims] = '{"object":"embedding","index":%d,"embedding":' + v + "}"
+        tokens = sum(len(i) for i in inputs) // 4
+        return ('{"object":"list","data":[' + ",".join(item % n for n in range(len(inputs))) +
+                '],"model":' + json.dumps(model) +
+                ',"usage":{"prompt_tokens":%d,"total_tokens":%d}}' % (tokens, tokens)).encode()
 
     def stop(self):
         self.server.shutdown()

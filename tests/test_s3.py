@@ -74,9 +74,10 @@ def errors(conn):
                              "JOIN document d ON d.id::text = e.details -> 'key' ->> 'id'").fetchall())
 
 
-def assumed_roles(cluster):
-    counts = re.findall(r"assumed an IAM role (\d+) time", cluster.log())
-    return int(counts[-1]) if counts else 0
+def worker_calls(cluster):
+    """(GetObject requests, AssumeRole calls) as the worker last logged them."""
+    counts = re.findall(r"(\d+) S3 GetObject request\(s\), (\d+) AssumeRole call", cluster.log())
+    return tuple(map(int, counts[-1])) if counts else (0, 0)
 
 
 GUIDE = "# Guide\n\n" + "\n\n".join(f"Section {i}. Vectors live in Postgres and S3 holds the documents." for i in range(12))
@@ -89,7 +90,7 @@ def test_the_seed_sql_with_an_assumed_role(cluster, s3, embedder, db):
     s3.put("report.pdf", pdf("Quarterly report in a PDF"))
     s3.put("a dir/\u00fcn\u00efcode file.md", "K\u00f6ln \u2014 unicode key".encode())
     s3.put("manual.docx", docx(["A Word manual.", "Its second paragraph."]))
-    before = assumed_roles(cluster)
+    before = worker_calls(cluster)
     vid = vectorize(db, embedder)
     insert(db, [("Guide", f"s3://{BUCKET}/guide.md"), ("Notes", f"s3://{BUCKET}/notes.txt"),
                 ("Page", f"s3://{BUCKET}/page.html"), ("Report", f"s3://{BUCKET}/report.pdf"),
@@ -110,8 +111,8 @@ def test_the_seed_sql_with_an_assumed_role(cluster, s3, embedder, db):
         s3.put(f"bulk/{i}.txt", f"bulk document {i}".encode())
     insert(db, [(f"Bulk {i}", f"s3://{BUCKET}/bulk/{i}.txt") for i in range(100)])
     wait_for(lambda: queue_empty(db, vid) and len(chunks(db)) == 106, what="106 documents embedded")
-    wait_for(lambda: assumed_roles(cluster) > before, what="the AssumeRole count logged")
-    assert assumed_roles(cluster) - before == 1
+    wait_for(lambda: worker_calls(cluster)[0] - before[0] == 106, what="106 GetObject requests logged")
+    assert worker_calls(cluster)[1] - before[1] == 1
 
 
 def test_without_the_role_access_is_denied(cluster, s3, embedder, db):

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from cluster import Cluster
 from embedder import vector
 from helpers import new_database, queue_empty, scalar, wait_for
 
@@ -179,6 +180,33 @@ def test_a_new_row_is_embedded_within_two_seconds(db, embedder):
                                 "AND datname = current_database() AND query = 'idle'") == 1, what="an idle worker")
     db.execute("INSERT INTO doc VALUES (1, 'T', 'fresh row')")
     wait_for(lambda: len(store(db)) == 1, timeout=2.0, what="the row embedded within 2 s")
+
+
+def test_a_commit_wakes_the_worker(embedder):
+    """With an hour between polls, only the commit of the queued rows can wake the worker."""
+    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.poll_interval = '1h'"],
+                      env={"OPENAI_API_KEY": embedder.api_key})
+    try:
+        db = cluster.connect()
+        db.execute("CREATE EXTENSION ai_loader")
+        db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+        create(db, embedder)
+        db.execute("INSERT INTO doc VALUES (1, 'T', 'woken by its commit')")
+        wait_for(lambda: len(store(db)) == 1, timeout=2.0, what="the row embedded within 2 s")
+        with cluster.connect() as other:
+            with other.transaction():
+                other.execute("INSERT INTO doc VALUES (2, 'T', 'committed later')")
+                other.execute("INSERT INTO doc VALUES (3, 'T', 'committed later')")
+            wait_for(lambda: len(store(db)) == 3, timeout=2.0, what="both rows embedded within 2 s of the commit")
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                with other.transaction():
+                    other.execute("INSERT INTO doc VALUES (4, 'T', 'rolled back')")
+                    other.execute("INSERT INTO doc VALUES (1, 'T', 'duplicate')")
+            other.execute("INSERT INTO doc VALUES (5, 'T', 'after a rollback')")
+            wait_for(lambda: len(store(db)) == 4, timeout=2.0, what="a commit after a rollback wakes it too")
+        assert sorted(store(db)) == [1, 2, 3, 5]
+    finally:
+        cluster.stop()
 
 
 def test_every_vectorizer_and_database_is_served(preloaded, embedder, db):

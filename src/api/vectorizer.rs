@@ -300,6 +300,7 @@ fn create_vectorizer(
             .or_raise();
         if enqueue_existing.unwrap_or(true) {
             run(client, &plan.objects.enqueue_existing());
+            crate::worker::wake_worker_at_commit();
         }
         id
     })

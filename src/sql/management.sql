@@ -92,6 +92,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM ai._wake_worker_at_commit();
 END
 $$;
 

@@ -51,7 +51,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         .unwrap_or_else(|e| error!("ai_loader: cannot start the pipeline's runtime: {e}"));
 
     let mut uris = uri_loader();
-    let mut assumed = 0;
+    let mut reported = (0, 0);
     let mut pipelines: HashMap<i32, (Value, Arc<Pipeline>)> = HashMap::new();
     let mut backoff: HashMap<i32, Backoff> = HashMap::new();
     let mut wait = Duration::ZERO;
@@ -72,6 +72,8 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             log!("ai_loader was dropped from this database; worker exiting");
             break;
         }
+        // Rows committed from here on are not sure to be seen by this round.
+        shared::take_wake(database);
         let mut busy = false;
         for v in vectorizers {
             let v = match v {
@@ -118,13 +120,17 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 }
             }
         }
-        let calls = s3::assume_role_calls();
-        if calls != assumed {
-            log!("ai_loader: assumed an IAM role {calls} time(s) since this worker started");
-            assumed = calls;
+        let calls = (s3::get_object_calls(), s3::assume_role_calls());
+        if !busy && calls != reported {
+            log!(
+                "ai_loader: since this worker started: {} S3 GetObject request(s), {} AssumeRole call(s)",
+                calls.0,
+                calls.1
+            );
+            reported = calls;
         }
         report_activity("idle");
-        wait = if busy {
+        wait = if busy || shared::take_wake(database) {
             Duration::ZERO
         } else {
             gucs::poll_interval()

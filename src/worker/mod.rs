@@ -9,6 +9,8 @@ mod shared;
 mod transaction;
 mod vectorizer;
 
+pub use shared::wake_worker_at_commit;
+
 /// Sets up the shared memory and hooks the workers need; called from `_PG_init`.
 pub fn init() {
     shared::init();

@@ -1,8 +1,10 @@
 //! The little shared memory ai_loader uses: where the launcher is, a counter that
 //! `CREATE EXTENSION` bumps so the launcher looks at the databases again at once, and
-//! which worker serves which database, so that `DROP DATABASE` can stop it first.
+//! which worker serves which database, so that `DROP DATABASE` can stop it first and a
+//! transaction that queued rows can wake it when it commits.
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::Once;
 
 use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
@@ -21,6 +23,8 @@ struct Slot {
     pid: i32,
     /// No worker may start there before this time (a `DROP DATABASE` in progress).
     paused_until: pg_sys::TimestampTz,
+    /// A transaction that queued rows committed since the worker last looked.
+    woken: bool,
 }
 
 const SLOTS: usize = 256;
@@ -96,6 +100,7 @@ pub fn register_worker(database: pg_sys::Oid) -> bool {
         database: db,
         pid,
         paused_until: 0,
+        woken: false,
     };
     drop(workers);
     // SAFETY: registers a callback with a plain integer argument.
@@ -148,4 +153,68 @@ fn wake_launcher() {
         // SAFETY: signalling a process of this cluster, running as the same user.
         unsafe { libc::kill(pid, libc::SIGUSR1) };
     }
+}
+
+/// In this backend: the transaction in progress queued rows.
+static WAKE_AT_COMMIT: AtomicBool = AtomicBool::new(false);
+static AT_TRANSACTION_END: Once = Once::new();
+
+/// Called by the queue triggers: when this transaction commits, the database's worker
+/// is woken, so a new row is embedded at once rather than at the next poll.
+#[pg_extern(name = "_wake_worker_at_commit", volatile, parallel_unsafe)]
+pub fn wake_worker_at_commit() {
+    AT_TRANSACTION_END.call_once(|| {
+        // SAFETY: a callback that lives as long as the process.
+        unsafe { pg_sys::RegisterXactCallback(Some(at_transaction_end), std::ptr::null_mut()) }
+    });
+    WAKE_AT_COMMIT.store(true, Ordering::Relaxed);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn at_transaction_end(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    match event {
+        // Called once the commit is visible to others, so the worker sees the rows.
+        pg_sys::XactEvent::XACT_EVENT_COMMIT if WAKE_AT_COMMIT.swap(false, Ordering::Relaxed) => {
+            // SAFETY: this backend's database.
+            wake_worker(unsafe { pg_sys::MyDatabaseId });
+        }
+        // A prepared transaction's rows are found by the next poll.
+        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
+            WAKE_AT_COMMIT.store(false, Ordering::Relaxed)
+        }
+        _ => {}
+    }
+}
+
+fn wake_worker(database: pg_sys::Oid) {
+    let pid = {
+        let mut workers = WORKERS.exclusive();
+        match workers
+            .slots
+            .iter_mut()
+            .find(|s| s.database == database.to_u32() && s.pid != 0)
+        {
+            Some(slot) => {
+                slot.woken = true;
+                slot.pid
+            }
+            None => return,
+        }
+    };
+    // SIGUSR1 sets the worker's latch (procsignal's handler).
+    // SAFETY: signalling a process of this cluster, running as the same user.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+}
+
+/// In the worker: whether a transaction that queued rows committed since the last call.
+pub fn take_wake(database: pg_sys::Oid) -> bool {
+    WORKERS
+        .exclusive()
+        .slots
+        .iter_mut()
+        .find(|s| s.database == database.to_u32())
+        .is_some_and(|s| std::mem::take(&mut s.woken))
 }

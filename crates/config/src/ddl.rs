@@ -240,6 +240,7 @@ impl Objects {
         END IF;
     END IF;
     INSERT INTO {queue} ({keys}) VALUES ({new_keys});
+    PERFORM ai._wake_worker_at_commit();
     RETURN NULL;
 END;",
             old_key = row("OLD.", &mut key_names.iter().copied()),

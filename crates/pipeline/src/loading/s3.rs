@@ -18,10 +18,16 @@ use crate::parsing::Document;
 pub const SESSION_NAME: &str = "ai_loader";
 
 static ASSUME_ROLE_CALLS: AtomicU64 = AtomicU64::new(0);
+static GET_OBJECT_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// How many times this process asked STS for role credentials.
 pub fn assume_role_calls() -> u64 {
     ASSUME_ROLE_CALLS.load(Ordering::Relaxed)
+}
+
+/// How many GetObject requests this process sent (retries by the SDK not counted).
+pub fn get_object_calls() -> u64 {
+    GET_OBJECT_CALLS.load(Ordering::Relaxed)
 }
 
 /// Counts the calls that reach STS; the client's identity cache in front of it keeps
@@ -107,6 +113,7 @@ impl S3 {
         if let Some(etag) = etag {
             request = request.if_none_match(etag);
         }
+        GET_OBJECT_CALLS.fetch_add(1, Ordering::Relaxed);
         let out = match request.send().await {
             Ok(out) => out,
             Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 304 => {

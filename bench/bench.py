@@ -1,0 +1,346 @@
+"""`make bench`: how fast ai_loader's worker moves documents from S3 into the store.
+
+For each S3 server (moto with IAM enforced, and s3s-fs, a Rust server), it uploads
+`--docs` documents, measures the server's own GetObject ceiling from a Rust client
+(the worker's loader, no Postgres), then starts a throwaway cluster with ai_loader
+preloaded at default settings, inserts one row per document and times the worker until
+the queue is empty: documents/s, chunks/s, the worker's peak memory and its S3 and STS
+calls. Then, on the idle system, it times single-row inserts until their embeddings are
+visible (p50/p95/p99). Embedders: `zero` (the OpenAI-compatible test server answering
+a fixed vector at once, so the pipeline itself is measured) and `local` (the in-process
+model, compared with its raw rate outside Postgres on the same chunks).
+
+Every run prints one JSON line; a table follows. Examples:
+    bench.py                                  # the default suite
+    bench.py --docs 10000 --s3 s3s --embedder zero --latency 0
+    bench.py --type pdf --pages 20 --docs 200 --concurrency 16
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+import boto3  # noqa: E402
+
+from cluster import Cluster, free_port  # noqa: E402
+from documents import pdf_pages  # noqa: E402
+from embedder import Embedder  # noqa: E402
+from s3server import BUCKET, ROLE_ARN, S3Server  # noqa: E402
+
+TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
+S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
+WORDS = ("vector store postgres embedding chunk document bucket object worker queue latency "
+         "throughput index search semantic model token batch retry failure river mountain "
+         "library harbour orchard lantern meadow compass").split()
+
+
+def say(text=""):
+    print(text, file=sys.stderr, flush=True)
+
+
+def text_document(rng, size):
+    """Prose of about `size` bytes in paragraphs of sentences."""
+    out, n = [], 0
+    while n < size:
+        sentences = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
+                     for _ in range(rng.randint(2, 5))]
+        paragraph = " ".join(sentences)
+        out.append(paragraph)
+        n += len(paragraph) + 2
+    return "\n\n".join(out)[:size].encode()
+
+
+def pdf_document(rng, pages):
+    return pdf_pages([[" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(50)] for _ in range(pages)])
+
+
+class S3S:
+    """s3s-fs, an S3-compatible server in Rust over a directory, keys enforced."""
+
+    KEY = ("AKIAS3SFSBENCHMARK01", "s3s-fs-benchmark-secret")
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="ai_loader_s3s.")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [S3S_FS, "--host", "127.0.0.1", "--port", str(self.port), "--access-key", self.KEY[0],
+             "--secret-key", self.KEY[1], self.root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                               aws_access_key_id=self.KEY[0], aws_secret_access_key=self.KEY[1])
+        self.s3.create_bucket(Bucket=BUCKET)
+
+    def put(self, key, body):
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    def server_env(self):
+        return {"AWS_ACCESS_KEY_ID": self.KEY[0], "AWS_SECRET_ACCESS_KEY": self.KEY[1],
+                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.url,
+                "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_s3(kind):
+    if kind == "moto":
+        return S3Server(), ROLE_ARN
+    return S3S(), None
+
+
+def upload(s3, documents):
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda kv: s3.put(*kv), documents.items()))
+
+
+def tool(*args, env=None):
+    out = subprocess.run([TOOL, *args], check=True, capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {})))
+    return json.loads(out.stdout)
+
+
+def s3_ceiling(s3, role, uris, concurrency):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write("\n".join(uris))
+        f.flush()
+        args = ["s3-get", "--uris", f.name, "--concurrency", str(concurrency), "--path-style"]
+        if role:
+            args += ["--role", role]
+        return tool(*args, env=s3.server_env())
+
+
+def worker_pid(conn):
+    row = conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
+                       "AND datname = current_database()").fetchone()
+    return row[0] if row else None
+
+
+def memory(pid):
+    """(VmHWM, RssAnon) of a process, in MiB."""
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                fields[name] = int(value.split()[0]) / 1024 if value.strip().endswith("kB") else None
+    except OSError:
+        return None, None
+    return fields.get("VmHWM"), fields.get("RssAnon")
+
+
+def worker_calls(cluster):
+    counts = re.findall(r"(\d+) S3 GetObject request\(s\), (\d+) AssumeRole call", cluster.log())
+    return tuple(map(int, counts[-1])) if counts else (0, 0)
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def create_vectorizer(conn, embedder, role, args, local):
+    embedding = ("ai.embedding_local('all-MiniLM-L6-v2', 384)" if local else
+                 f"ai.embedding_openai('text-embedding-3-small', 384, base_url => '{embedder.openai_url}')")
+    processing = []
+    if args.batch_size:
+        processing.append(f"batch_size => {args.batch_size}")
+    if args.concurrency:
+        processing.append(f"concurrency => {args.concurrency}")
+    role_arg = f", aws_role_arn => '{role}'" if role else ""
+    conn.execute(f"""SELECT ai.create_vectorizer('document'::regclass,
+        loading => ai.loading_uri('uri'{role_arg}), embedding => {embedding},
+        processing => ai.processing_default({', '.join(processing)}))""")
+
+
+def drain(conn, cluster, n_docs, started, timeout):
+    """Waits until every document is embedded; returns seconds and peak memory."""
+    pid, peak_hwm, peak_anon = None, 0.0, 0.0
+    deadline = time.monotonic() + timeout
+    while True:
+        pid = pid or worker_pid(conn)
+        if pid:
+            hwm, anon = memory(pid)
+            peak_hwm, peak_anon = max(peak_hwm, hwm or 0), max(peak_anon, anon or 0)
+        pending, done, failed = conn.execute(
+            """SELECT ai.vectorizer_queue_pending(1, exact_count => true),
+                      (SELECT count(DISTINCT id) FROM document_embedding_store),
+                      (SELECT count(*) FROM ai._vectorizer_q_failed_1)""").fetchone()
+        if pending == 0 and done + failed >= n_docs:
+            seconds = time.monotonic() - started
+            if failed:
+                raise SystemExit(f"bench: {failed} documents failed: "
+                                 + "; ".join(m for (m,) in conn.execute("SELECT message FROM ai.vectorizer_errors LIMIT 3")))
+            return seconds, peak_hwm, peak_anon
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {done}/{n_docs} documents embedded after {timeout}s")
+        time.sleep(0.02)
+
+
+def latency(conn, s3, samples, size, rng):
+    """Single-row inserts into the idle system: seconds from the INSERT to a visible embedding."""
+    keys = [f"latency/{i}.txt" for i in range(samples)]
+    upload(s3, {k: text_document(rng, size) for k in keys})
+    watcher = conn  # the same session polls; each statement sees what has committed
+    out = []
+    for i, key in enumerate(keys):
+        time.sleep(rng.uniform(0.05, 0.3))  # land anywhere in the worker's cycle
+        started = time.monotonic()
+        (row_id,) = conn.execute("INSERT INTO document (uri) VALUES (%s) RETURNING id",
+                                 (f"s3://{BUCKET}/{key}",)).fetchone()
+        while not watcher.execute("SELECT EXISTS (SELECT 1 FROM document_embedding_store WHERE id = %s)",
+                                  (row_id,)).fetchone()[0]:
+            if time.monotonic() - started > 30:
+                raise SystemExit(f"bench: row {row_id} not embedded after 30 s")
+            time.sleep(0.002)
+        out.append(time.monotonic() - started)
+    return out
+
+
+def run(args, kind, local, rng):
+    """One pipeline run: an S3 server, a cluster, N documents through the worker."""
+    n = args.local_docs if local else args.docs
+    s3, role = start_s3(kind)
+    embedder = None if local else Embedder(dimensions=384, fixed=True)
+    cluster = None
+    try:
+        if args.type == "pdf":
+            documents = {f"bench/{i}.pdf": pdf_document(rng, args.pages) for i in range(n)}
+        else:
+            documents = {f"bench/{i}.txt": text_document(rng, args.size) for i in range(n)}
+        say(f"-- {kind}, {'local model' if local else 'zero-cost embedder'}: uploading {n} {args.type} documents")
+        upload(s3, documents)
+        uris = [f"s3://{BUCKET}/{k}" for k in documents]
+        concurrency = args.concurrency or 4
+        ceiling = None if local else s3_ceiling(s3, role, uris, concurrency)
+        env = dict(s3.server_env(), **({"OPENAI_API_KEY": embedder.api_key} if embedder else {}))
+        settings = ["shared_preload_libraries = 'ai_loader'", "ai_loader.s3_force_path_style = on",
+                    f"ai_loader.model_threads = {args.model_threads}"]
+        cluster = Cluster(settings, env=env)
+        conn = cluster.connect()
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("CREATE EXTENSION ai_loader")
+        conn.execute("CREATE TABLE document (id bigserial PRIMARY KEY, uri text NOT NULL)")
+        create_vectorizer(conn, embedder, role, args, local)
+        say(f"   inserting {n} rows; timing the worker")
+        started = time.monotonic()
+        with conn.transaction():
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO document (uri) VALUES (%s)", [(u,) for u in uris])
+        seconds, hwm, anon = drain(conn, cluster, n, started, args.timeout)
+        chunks = conn.execute("SELECT count(*) FROM document_embedding_store").fetchone()[0]
+        time.sleep(0.2)  # the worker logs its counters once it finds the queue empty
+        gets, assumes = worker_calls(cluster)
+        result = {"run": "local" if local else "pipeline", "s3": kind, "type": args.type,
+                  "docs": n, "bytes_per_doc": sum(map(len, documents.values())) // n, "chunks": chunks,
+                  "concurrency": concurrency, "batch_size": args.batch_size or 50,
+                  "seconds": round(seconds, 3), "docs_per_s": round(n / seconds, 1),
+                  "chunks_per_s": round(chunks / seconds, 1), "worker_peak_rss_mib": round(hwm, 1),
+                  "worker_peak_anon_mib": round(anon, 1), "s3_get_requests": gets, "sts_calls": assumes}
+        if ceiling:
+            result["s3_ceiling_gets_per_s"] = round(ceiling["per_second"], 1)
+            result["fraction_of_s3_ceiling"] = round(n / seconds / ceiling["per_second"], 2)
+        if local:
+            inputs = [c for (c,) in conn.execute(
+                f"SELECT chunk FROM document_embedding_store ORDER BY id, chunk_seq LIMIT {args.raw_chunks}")]
+            with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+                json.dump(inputs, f)
+                f.flush()
+                model_dir = conn.execute("SELECT current_setting('ai_loader.model_dir', true)").fetchone()[0]
+                if not model_dir:
+                    sharedir = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"],
+                                              check=True, capture_output=True, text=True).stdout.strip()
+                    model_dir = os.path.join(sharedir, "extension", "ai_loader", "models")
+                raw = tool("model", "--inputs", f.name, "--threads", str(args.model_threads),
+                           "--model-dir", os.path.join(model_dir, "all-MiniLM-L6-v2"))
+            result["model_threads"] = args.model_threads
+            result["raw_model_chunks_per_s"] = round(raw["per_second"], 2)
+            result["fraction_of_raw_model"] = round(chunks / seconds / raw["per_second"], 2)
+        print(json.dumps(result), flush=True)
+        results = [result]
+        if args.latency and not local:
+            samples = latency(conn, s3, args.latency, args.size, rng)
+            lat = {"run": "latency", "s3": kind, "samples": len(samples),
+                   "p50_ms": round(percentile(samples, 50) * 1000, 1),
+                   "p95_ms": round(percentile(samples, 95) * 1000, 1),
+                   "p99_ms": round(percentile(samples, 99) * 1000, 1),
+                   "max_ms": round(max(samples) * 1000, 1)}
+            print(json.dumps(lat), flush=True)
+            results.append(lat)
+        return results
+    finally:
+        if cluster:
+            cluster.stop()
+        s3.stop()
+        if embedder:
+            embedder.stop()
+
+
+def table(results):
+    say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
+    for r in results:
+        if r["run"] == "latency":
+            continue
+        say(f" {r['run']:9} {r['s3']:5} {r['docs']:5} {r['chunks']:7} {r['seconds']:9.2f} {r['docs_per_s']:8.1f}"
+            f" {r['chunks_per_s']:9.1f}  {str(r.get('fraction_of_s3_ceiling', '-')):>13}"
+            f"  {str(r.get('fraction_of_raw_model', '-')):>12}  {r['worker_peak_rss_mib']:6.0f}MiB"
+            f" {r['s3_get_requests']:5} {r['sts_calls']:4}")
+    for r in results:
+        if r["run"] == "latency":
+            say(f" insert→visible latency ({r['s3']}, {r['samples']} single-row inserts): p50 {r['p50_ms']} ms,"
+                f" p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--docs", type=int, default=1000, help="documents for the zero-cost embedder")
+    p.add_argument("--local-docs", type=int, default=24, help="documents for the local model")
+    p.add_argument("--size", type=int, default=4096, help="bytes of each text document")
+    p.add_argument("--type", choices=["text", "pdf"], default="text")
+    p.add_argument("--pages", type=int, default=10, help="pages of each PDF")
+    p.add_argument("--embedder", choices=["zero", "local", "both"], default="both")
+    p.add_argument("--s3", choices=["moto", "s3s", "both"], default="both")
+    p.add_argument("--concurrency", type=int, help="processing_default(concurrency); default: the extension's")
+    p.add_argument("--batch-size", type=int, help="processing_default(batch_size); default: the extension's")
+    p.add_argument("--latency", type=int, default=100, help="single-row inserts timed (0: none)")
+    p.add_argument("--model-threads", type=int, default=os.cpu_count(), help="ai_loader.model_threads")
+    p.add_argument("--raw-chunks", type=int, default=120, help="chunks the raw model rate is measured on")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds a run may take")
+    args = p.parse_args()
+    rng = random.Random(42)
+    servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
+    results = []
+    for kind in servers:
+        if args.embedder in ("zero", "both"):
+            results += run(args, kind, local=False, rng=rng)
+    if args.embedder in ("local", "both"):
+        results += run(args, servers[-1], local=True, rng=rng)
+    table(results)
+
+
+if __name__ == "__main__":
+    main()
