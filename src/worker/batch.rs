@@ -1,8 +1,9 @@
-//! One batch of one vectorizer: claim queued rows, run the pipeline off the main
-//! thread while honouring interrupts, and write every outcome in the claim's
-//! transaction. A crash anywhere before the commit leaves the rows queued.
+//! One transaction of one vectorizer: batches of queued rows are claimed, run through
+//! the pipeline off the main thread (the next batch loading while the one before is
+//! written) and every outcome written, all in one transaction. A crash anywhere
+//! before the commit leaves the rows queued.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +17,19 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
+use tokio::task::JoinHandle;
 
 use super::vectorizer::Vectorizer;
 use super::{report_activity, transaction};
 use crate::gucs;
 
-/// Why a batch was rolled back.
+/// Batches a transaction runs at once: while one is written, the next one loads.
+const IN_FLIGHT: usize = 2;
+/// Batches a transaction claims at most, so that commits stay frequent and the other
+/// vectorizers get their turn.
+const BATCHES_PER_TRANSACTION: usize = 8;
+
+/// Why a transaction was rolled back.
 pub enum Abort {
     /// The provider is down or misconfigured: nothing consumed; try again later.
     Provider(BatchError),
@@ -29,12 +37,14 @@ pub enum Abort {
     Stop,
 }
 
-/// What a committed batch did.
+/// What a committed transaction did.
 #[derive(Default)]
 pub struct Done {
     pub claimed: usize,
     pub embedded: usize,
     pub failed: usize,
+    /// The last claim was full: more rows may be queued.
+    pub more: bool,
 }
 
 struct Claimed {
@@ -43,6 +53,14 @@ struct Claimed {
     /// `None` when the source row is gone; `Err` when the document is refused before
     /// the pipeline (too large).
     document: Option<Result<Item, String>>,
+}
+
+/// A claimed batch whose items are in the pipeline.
+struct Running {
+    keys: Vec<(Vec<String>, i32)>,
+    /// Per key: why it was refused before the pipeline, if it was.
+    refused: Vec<Option<String>>,
+    task: JoinHandle<Result<Vec<Outcome>, BatchError>>,
 }
 
 /// Delay before the next attempt of an item that failed `retries + 1` times.
@@ -55,51 +73,92 @@ pub fn run(
     pipeline: &Arc<Pipeline>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Done, Abort> {
-    transaction::run(|| {
-        report_activity(&format!("vectorizer {}: claiming", v.name));
-        let mut keys = Vec::new();
-        let mut refused = Vec::new();
-        let mut items = Vec::new();
-        for c in claim(v) {
-            match c.document {
-                None => {}
-                Some(Ok(item)) => {
-                    keys.push((c.key, c.retries));
-                    refused.push(None);
-                    items.push(item);
+    let mut running: VecDeque<Running> = VecDeque::new();
+    let result = transaction::run(|| {
+        let batch_size = v.processing.batch_size() as usize;
+        let mut done = Done {
+            more: true,
+            ..Default::default()
+        };
+        let mut claims = 0;
+        loop {
+            while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TRANSACTION {
+                report_activity(&format!("vectorizer {}: claiming", v.name));
+                let claimed = claim(v);
+                claims += 1;
+                done.more = claimed.len() >= batch_size;
+                if claimed.is_empty() {
+                    break;
                 }
-                Some(Err(message)) => {
-                    keys.push((c.key, c.retries));
-                    refused.push(Some(message));
-                }
+                running.push_back(start(claimed, pipeline, runtime));
+            }
+            let Some(batch) = running.pop_front() else {
+                break;
+            };
+            report_activity(&format!(
+                "vectorizer {}: embedding {} rows",
+                v.name,
+                batch.keys.len()
+            ));
+            let mut outcomes = wait(runtime, batch.task)?.into_iter();
+            let outcomes: Vec<Outcome> = batch
+                .refused
+                .into_iter()
+                .map(|r| match r {
+                    Some(message) => Outcome::Failed {
+                        step: Step::Loading,
+                        message,
+                    },
+                    None => outcomes.next().expect("one outcome per item"),
+                })
+                .collect();
+            report_activity(&format!(
+                "vectorizer {}: writing {} rows",
+                v.name,
+                batch.keys.len()
+            ));
+            let written = write(v, batch.keys, outcomes);
+            done.claimed += written.claimed;
+            done.embedded += written.embedded;
+            done.failed += written.failed;
+        }
+        Ok(done)
+    });
+    // A rolled-back transaction leaves its batches queued: stop their work.
+    for batch in running {
+        batch.task.abort();
+    }
+    result
+}
+
+/// Puts a claimed batch's items into the pipeline.
+fn start(
+    claimed: Vec<Claimed>,
+    pipeline: &Arc<Pipeline>,
+    runtime: &tokio::runtime::Runtime,
+) -> Running {
+    let mut keys = Vec::new();
+    let mut refused = Vec::new();
+    let mut items = Vec::new();
+    for c in claimed {
+        match c.document {
+            None => {}
+            Some(Ok(item)) => {
+                keys.push((c.key, c.retries));
+                refused.push(None);
+                items.push(item);
+            }
+            Some(Err(message)) => {
+                keys.push((c.key, c.retries));
+                refused.push(Some(message));
             }
         }
-        if keys.is_empty() {
-            return Ok(Done::default());
-        }
-        report_activity(&format!(
-            "vectorizer {}: embedding {} rows",
-            v.name,
-            items.len()
-        ));
-        let mut outcomes = wait(runtime, Arc::clone(pipeline).run(items))?.into_iter();
-        let outcomes: Vec<Outcome> = refused
-            .into_iter()
-            .map(|r| match r {
-                Some(message) => Outcome::Failed {
-                    step: Step::Loading,
-                    message,
-                },
-                None => outcomes.next().expect("one outcome per item"),
-            })
-            .collect();
-        report_activity(&format!(
-            "vectorizer {}: writing {} rows",
-            v.name,
-            keys.len()
-        ));
-        Ok(write(v, keys, outcomes))
-    })
+    }
+    Running {
+        keys,
+        refused,
+        task: runtime.spawn(Arc::clone(pipeline).run(items)),
+    }
 }
 
 /// Claims a batch and reads each row's document.
@@ -172,13 +231,12 @@ fn claim(v: &Vectorizer) -> Vec<Claimed> {
     })
 }
 
-/// Waits for the pipeline on the runtime, in short slices so that SIGTERM and
-/// postmaster death are noticed; only this (main) thread touches Postgres.
+/// Waits for a batch on the runtime, in short slices so that SIGTERM and postmaster
+/// death are noticed; only this (main) thread touches Postgres.
 fn wait(
     runtime: &tokio::runtime::Runtime,
-    work: impl std::future::Future<Output = Result<Vec<Outcome>, BatchError>> + Send + 'static,
+    mut task: JoinHandle<Result<Vec<Outcome>, BatchError>>,
 ) -> Result<Vec<Outcome>, Abort> {
-    let mut task = runtime.spawn(work);
     loop {
         let slice = runtime
             .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut task).await });

@@ -98,7 +98,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 Ok(done) => {
                     state.failures = 0;
                     state.until = None;
-                    busy |= done.claimed >= v.processing.batch_size() as usize;
+                    busy |= done.more;
                 }
                 Err(Abort::Provider(e)) => {
                     state.failures += 1;

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use ai_loader_config::chunking::Chunking;
 use ai_loader_config::ddl::KeyColumn;
 use ai_loader_config::destination::Destination;
@@ -60,7 +62,7 @@ impl Vectorizer {
             chunking: self.chunking.clone(),
             formatting: self.formatting.clone(),
             dimensions: self.embedding.dimensions() as usize,
-            concurrency: self.processing.concurrency() as usize,
+            loading_slots: Arc::new(Semaphore::new(self.processing.concurrency().max(1) as usize)),
             provider: provider.into(),
             loader: match &self.loading {
                 Loading::Uri { aws_role_arn, .. } => Some(Arc::new(WithRole {

@@ -34,8 +34,9 @@ pub enum Processing {
 
 /// Rows a worker claims at once when `batch_size` is not set.
 pub const DEFAULT_BATCH_SIZE: i32 = 50;
-/// Documents a worker loads and embeds at once when `concurrency` is not set.
-pub const DEFAULT_CONCURRENCY: i32 = 4;
+/// Documents a worker loads and prepares at once when `concurrency` is not set: enough
+/// requests in flight to hide an object store's latency (S3 answers in tens of ms).
+pub const DEFAULT_CONCURRENCY: i32 = 16;
 
 impl Processing {
     pub fn batch_size(&self) -> i32 {

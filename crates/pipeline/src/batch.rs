@@ -90,7 +90,9 @@ pub struct Pipeline {
     pub chunking: Chunking,
     pub formatting: Formatting,
     pub dimensions: usize,
-    pub concurrency: usize,
+    /// Documents loaded and prepared at once, across every batch in flight
+    /// (`processing_default(concurrency)`).
+    pub loading_slots: Arc<Semaphore>,
     pub provider: Arc<dyn Provider>,
     /// For `Source::Uri` items; without one they fail at loading.
     pub loader: Option<Arc<dyn Loader>>,
@@ -202,7 +204,6 @@ impl Pipeline {
     /// Runs the batch. `Err` means nothing of it may be consumed (the provider is down
     /// or misconfigured); otherwise there is one outcome per item, in order.
     pub async fn run(self: Arc<Self>, items: Vec<Item>) -> Result<Vec<Outcome>, BatchError> {
-        let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let uris = items
             .iter()
             .filter(|i| matches!(i.source, Source::Uri { .. }))
@@ -211,9 +212,11 @@ impl Pipeline {
             .into_iter()
             .map(|item| {
                 let pipeline = Arc::clone(&self);
-                let permits = Arc::clone(&permits);
                 tokio::spawn(async move {
-                    let _permit = permits.acquire_owned().await.expect("semaphore open");
+                    let _permit = Arc::clone(&pipeline.loading_slots)
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore open");
                     stage(pipeline, item).await
                 })
             })
@@ -348,7 +351,7 @@ mod tests {
                 template: "$title: $chunk".into(),
             },
             dimensions: 2,
-            concurrency: 2,
+            loading_slots: Arc::new(Semaphore::new(2)),
             provider: Arc::new(Lengths),
             loader: None,
         });
