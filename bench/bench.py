@@ -22,7 +22,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,10 +37,12 @@ import boto3  # noqa: E402
 from cluster import Cluster, free_port  # noqa: E402
 from documents import pdf_pages  # noqa: E402
 from embedder import Embedder  # noqa: E402
-from s3server import BUCKET, ROLE_ARN, S3Server  # noqa: E402
+from s3server import BUCKET, ROLE_ARN, S3Server, server_env, wait_for_port  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
 S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
+# processing_default()'s defaults, as the extension applies them.
+DEFAULT_CONCURRENCY, DEFAULT_BATCH_SIZE = 16, 50
 WORDS = ("vector store postgres embedding chunk document bucket object worker queue latency "
          "throughput index search semantic model token batch retry failure river mountain "
          "library harbour orchard lantern meadow compass").split()
@@ -79,15 +80,7 @@ class S3S:
         self.process = subprocess.Popen(
             [S3S_FS, "--host", "127.0.0.1", "--port", str(self.port), "--access-key", self.KEY[0],
              "--secret-key", self.KEY[1], self.root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for_port(self.port)
         self.s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
                                aws_access_key_id=self.KEY[0], aws_secret_access_key=self.KEY[1])
         self.s3.create_bucket(Bucket=BUCKET)
@@ -96,10 +89,7 @@ class S3S:
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
 
     def server_env(self):
-        return {"AWS_ACCESS_KEY_ID": self.KEY[0], "AWS_SECRET_ACCESS_KEY": self.KEY[1],
-                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.url,
-                "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                "AWS_EC2_METADATA_DISABLED": "true"}
+        return server_env(self.url, self.KEY)
 
     def stop(self):
         self.process.terminate()
@@ -125,13 +115,14 @@ def tool(*args, env=None):
 
 
 def s3_ceiling(s3, role, uris, concurrency):
+    """The server's GetObject rate at the worker's concurrency: the better of two passes."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
         f.write("\n".join(uris))
         f.flush()
         args = ["s3-get", "--uris", f.name, "--concurrency", str(concurrency), "--path-style"]
         if role:
             args += ["--role", role]
-        return tool(*args, env=s3.server_env())
+        return max((tool(*args, env=s3.server_env()) for _ in range(2)), key=lambda r: r["per_second"])
 
 
 def worker_pid(conn):
@@ -238,7 +229,7 @@ def run(args, kind, local, rng):
         say(f"-- {kind}, {'local model' if local else 'zero-cost embedder'}: uploading {n} {args.type} documents")
         upload(s3, documents)
         uris = [f"s3://{BUCKET}/{k}" for k in documents]
-        concurrency = args.concurrency or 4
+        concurrency = args.concurrency or DEFAULT_CONCURRENCY
         ceiling = None if local else s3_ceiling(s3, role, uris, concurrency)
         env = dict(s3.server_env(), **({"OPENAI_API_KEY": embedder.api_key} if embedder else {}))
         settings = ["shared_preload_libraries = 'ai_loader'", "ai_loader.s3_force_path_style = on",
@@ -260,7 +251,7 @@ def run(args, kind, local, rng):
         gets, assumes = worker_calls(cluster)
         result = {"run": "local" if local else "pipeline", "s3": kind, "type": args.type,
                   "docs": n, "bytes_per_doc": sum(map(len, documents.values())) // n, "chunks": chunks,
-                  "concurrency": concurrency, "batch_size": args.batch_size or 50,
+                  "concurrency": concurrency, "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
                   "seconds": round(seconds, 3), "docs_per_s": round(n / seconds, 1),
                   "chunks_per_s": round(chunks / seconds, 1), "worker_peak_rss_mib": round(hwm, 1),
                   "worker_peak_anon_mib": round(anon, 1), "s3_get_requests": gets, "sts_calls": assumes}

@@ -24,6 +24,28 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def wait_for_port(port, timeout=30):
+    """A TCP connect, not a request: moto counts every request against the free ones."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def server_env(url, key):
+    """A database server's environment for an S3 endpoint: its keys, the region, the
+    endpoint, and nothing else the SDK might find."""
+    return {"AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": key[1],
+            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": url,
+            "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true"}
+
+
 class S3Server:
     def __init__(self):
         self.port = _free_port()
@@ -32,15 +54,7 @@ class S3Server:
         moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
         self.process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:  # a TCP connect, not a request: every request counts against the free ones
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for_port(self.port)
         self._account()
 
     def client(self, service, key=None):
@@ -80,10 +94,7 @@ class S3Server:
 
     def server_env(self):
         """The database server's environment: its own keys, the region, the endpoint."""
-        return {"AWS_ACCESS_KEY_ID": self.server_key[0], "AWS_SECRET_ACCESS_KEY": self.server_key[1],
-                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.url,
-                "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                "AWS_EC2_METADATA_DISABLED": "true"}
+        return server_env(self.url, self.server_key)
 
     def pause(self):
         self.process.send_signal(signal.SIGSTOP)
