@@ -16,6 +16,8 @@ static S3_ENDPOINT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>:
 static S3_FORCE_PATH_STYLE: GucSetting<bool> = GucSetting::<bool>::new(false);
 static AWS_EXTERNAL_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static FILE_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static S3_ALLOWED_BUCKETS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static HTTP_ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 
@@ -102,6 +104,22 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
+        c"ai_loader.s3_allowed_buckets",
+        c"The only S3 buckets, or bucket/prefix pairs, URIs may read (comma-separated).",
+        c"Empty: whatever the server's credentials reach.",
+        &S3_ALLOWED_BUCKETS,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_loader.http_allowed_hosts",
+        c"Hosts http(s) URIs may reach although they are loopback, private or link-local (comma-separated).",
+        c"Other such addresses, the instance metadata service among them, are refused.",
+        &HTTP_ALLOWED_HOSTS,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
         c"ai_loader.model_dir",
         c"Where the local embedding models are, one directory per model.",
         c"Empty: $sharedir/extension/ai_loader/models, where make setup installs all-MiniLM-L6-v2.",
@@ -182,7 +200,21 @@ pub fn loading_settings() -> ai_loader_pipeline::loading::Settings {
         timeout: request_timeout(),
         max_bytes: max_object_bytes(),
         file_root: text(&FILE_ROOT).map(Into::into),
+        s3_allowed: list(&S3_ALLOWED_BUCKETS),
+        http_allowed_hosts: list(&HTTP_ALLOWED_HOSTS),
     }
+}
+
+/// A comma-separated setting's entries.
+fn list(setting: &GucSetting<Option<CString>>) -> Vec<String> {
+    text(setting)
+        .map(|s| {
+            s.split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The key named `api_key_name`: the server's environment variable of that name, else

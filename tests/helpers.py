@@ -1,8 +1,12 @@
-"""Waiting on the worker, with a deadline, and reading what it wrote."""
+"""Waiting on the worker, with a deadline, and reading what it wrote; clusters and
+databases for a test."""
 
+import contextlib
 import time
 
 import psycopg
+
+from cluster import Cluster
 
 
 def wait_for(condition, timeout=30.0, interval=0.05, what="condition"):
@@ -26,6 +30,26 @@ def scalar(conn, sql, params=None):
 
 def queue_empty(conn, vectorizer_id):
     return scalar(conn, "SELECT ai.vectorizer_queue_pending(%s, exact_count => true)", (vectorizer_id,)) == 0
+
+
+@contextlib.contextmanager
+def database_for(cluster, request):
+    """A database of the test's name with ai_loader, dropped when the test ends."""
+    name = request.node.name[:60]
+    conn = new_database(cluster, name)
+    try:
+        yield conn
+    finally:
+        conn.close()
+        with cluster.connect() as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def s3_cluster(s3, embedder, *settings):
+    """A cluster with ai_loader preloaded, reading `s3` with the server's own keys."""
+    return Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'",
+                    "ai_loader.s3_force_path_style = on", *settings],
+                   env=s3.server_env() | {"OPENAI_API_KEY": embedder.api_key})
 
 
 def new_database(cluster, name):

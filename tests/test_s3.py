@@ -8,8 +8,7 @@ import psycopg
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from cluster import Cluster
-from helpers import new_database, queue_empty, scalar, wait_for
+from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for
 from documents import docx, pdf
 from s3server import BUCKET, ROLE_ARN, S3Server
 
@@ -26,9 +25,7 @@ def s3():
 
 @pytest.fixture(scope="module")
 def cluster(s3, embedder):
-    c = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'",
-                 "ai_loader.s3_force_path_style = on", "ai_loader.max_object_bytes = '1MB'"],
-                env=s3.server_env() | {"OPENAI_API_KEY": embedder.api_key})
+    c = s3_cluster(s3, embedder, "ai_loader.max_object_bytes = '1MB'")
     yield c
     c.stop()
 
@@ -36,14 +33,10 @@ def cluster(s3, embedder):
 @pytest.fixture
 def db(cluster, embedder, request):
     embedder.reset()
-    name = request.node.name[:60]
-    conn = new_database(cluster, name)
-    conn.execute("""CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL UNIQUE,
-                                           updated_at timestamptz DEFAULT now())""")
-    yield conn
-    conn.close()
-    with cluster.connect() as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with database_for(cluster, request) as conn:
+        conn.execute("""CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL UNIQUE,
+                                               updated_at timestamptz DEFAULT now())""")
+        yield conn
 
 
 def vectorize(conn, embedder, role=True, retries=6):

@@ -11,7 +11,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from cluster import Cluster
 from embedder import vector
-from helpers import new_database, queue_empty, scalar, wait_for
+from helpers import database_for, new_database, queue_empty, scalar, wait_for
 
 WORDS = ("vector store postgres embedding chunk document bucket object worker queue "
          "latency throughput index search semantic model token batch retry failure").split()
@@ -32,12 +32,8 @@ def document(rng, n):
 @pytest.fixture
 def db(preloaded, embedder, request):
     embedder.reset()
-    name = request.node.name[:60]
-    conn = new_database(preloaded, name)
-    yield conn
-    conn.close()
-    with preloaded.connect() as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with database_for(preloaded, request) as conn:
+        yield conn
 
 
 def create(conn, embedder, table="doc", chunking="ai.chunking_recursive_character_text_splitter(200, 50)",

@@ -1,5 +1,6 @@
 -- Who may create a vectorizer: the table's owner (with ai.grant_ai_usage) or a
--- superuser; anyone else is refused before anything is made.
+-- superuser; anyone else is refused before anything is made. Loading URIs also takes
+-- membership in ai_loader_s3_reader.
 CREATE EXTENSION ai_loader;
 
 CREATE ROLE regress_owner;
@@ -21,7 +22,14 @@ SELECT ai.create_vectorizer('owned_doc'::regclass,
 RESET ROLE;
 SELECT count(*) AS vectorizers FROM ai.vectorizer;
 
--- The owner may; the vectorizer records who owns it, whatever an INSERT claims.
+-- The owner may, once a member of ai_loader_s3_reader; the vectorizer records who owns
+-- it, whatever an INSERT claims.
+SET ROLE regress_owner;
+SELECT ai.create_vectorizer('owned_doc'::regclass,
+    loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
+RESET ROLE;
+SELECT count(*) AS vectorizers FROM ai.vectorizer;
+GRANT ai_loader_s3_reader TO regress_owner;
 SET ROLE regress_owner;
 SELECT ai.create_vectorizer('owned_doc'::regclass,
     loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
@@ -29,9 +37,9 @@ SELECT name, owner FROM ai.vectorizer;
 UPDATE ai.vectorizer SET owner = 'postgres';
 SELECT name, owner FROM ai.vectorizer;
 SELECT c.relname, pg_get_userbyid(c.relowner) AS relowner
-  FROM pg_class c WHERE c.relname IN ('owned_doc_embedding_store', 'owned_doc_embedding', '_vectorizer_q_1', '_vectorizer_q_failed_1')
+  FROM pg_class c WHERE c.relname IN ('owned_doc_embedding_store', 'owned_doc_embedding', '_vectorizer_q_2', '_vectorizer_q_failed_2')
  ORDER BY 1;
-SELECT ai.vectorizer_queue_pending(1);
+SELECT ai.vectorizer_queue_pending(2);
 RESET ROLE;
 
 -- A superuser may create one on any table.

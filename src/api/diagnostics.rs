@@ -23,6 +23,7 @@ fn check_s3_access(
         name!(hint, Option<String>),
     ),
 > {
+    crate::api::vectorizer::require_s3_reader("call ai.check_s3_access");
     if let Some(arn) = aws_role_arn {
         validate_role_arn(arn).or_raise();
     }

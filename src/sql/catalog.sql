@@ -11,6 +11,31 @@ BEGIN
 END
 $guard$;
 
+-- Loading URIs makes the server read with its own credentials (its AWS keys or instance
+-- role) and from its own network: only superusers and members of this role may set it
+-- up. Roles belong to the cluster, so the role outlives the extension.
+DO $role$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'ai_loader_s3_reader') THEN
+        CREATE ROLE ai_loader_s3_reader NOLOGIN;
+    END IF;
+END
+$role$;
+
+-- Raises 42501 unless the current user is a superuser or a member of ai_loader_s3_reader.
+CREATE FUNCTION ai._require_s3_reader(action text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $func$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+       AND NOT pg_has_role(current_user, 'ai_loader_s3_reader', 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied to %', action
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Loading from URIs reads with the database server''s own credentials and network.',
+                  HINT = format('A superuser can allow it: GRANT ai_loader_s3_reader TO %I;', current_user);
+    END IF;
+END
+$func$;
+
 CREATE TABLE ai.vectorizer (
     id int4 NOT NULL PRIMARY KEY,
     name text NOT NULL UNIQUE,
@@ -29,6 +54,7 @@ CREATE TABLE ai.vectorizer (
 CREATE SEQUENCE ai.vectorizer_id_seq AS int4 OWNED BY ai.vectorizer.id;
 
 -- The owner is whoever inserted the row, whatever the INSERT said, and never changes.
+-- Whoever sets up loading from URIs must be allowed to (ai._require_s3_reader).
 CREATE FUNCTION ai._vectorizer_keep_owner() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $func$
 BEGIN
@@ -36,6 +62,10 @@ BEGIN
         NEW.owner := current_user;
     ELSE
         NEW.owner := OLD.owner;
+    END IF;
+    IF NEW.config -> 'loading' ->> 'implementation' = 'uri'
+       AND (TG_OP = 'INSERT' OR NEW.config -> 'loading' IS DISTINCT FROM OLD.config -> 'loading') THEN
+        PERFORM ai._require_s3_reader('make a vectorizer load URIs (ai.loading_uri)');
     END IF;
     RETURN NEW;
 END

@@ -184,8 +184,8 @@ CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
 -- A new installation is served at once: the launcher starts this database's worker.
 SELECT ai._wake_launcher();
 
--- check_s3_access uses the server's AWS credentials: not for everyone by default.
-REVOKE EXECUTE ON FUNCTION ai.check_s3_access(text, text) FROM PUBLIC;
+-- ai.check_s3_access uses the server's AWS credentials: it checks its caller itself
+-- (ai._require_s3_reader), so that a refusal says what to grant.
 
 -- ai.vectorizer_embed returns the stores' type: vector where pgvector is installed when
 -- ai_loader is, real[] otherwise (cast it with ::vector if pgvector came later).

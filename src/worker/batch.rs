@@ -11,6 +11,7 @@ use ai_loader_config::destination::Names;
 use ai_loader_config::loading::Loading;
 use ai_loader_pipeline::batch::{Chunk, Item, Outcome, Pipeline, Source, Step};
 use ai_loader_pipeline::embedding::BatchError;
+use ai_loader_pipeline::loading::scrub;
 use ai_loader_pipeline::parsing::Document;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::datum::DatumWithOid;
@@ -316,7 +317,7 @@ fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) 
                     .collect();
                 let last = retries >= retries_allowed;
                 errors.push((
-                    format!("{step} failed: {message}"),
+                    format!("{step} failed: {}", scrub(&message)),
                     json!({"step": step.to_string(), "key": key_json, "attempt": retries + 1,
                            "moved_to_failed_queue": last})
                     .to_string(),
@@ -477,10 +478,10 @@ fn record_progress(
 
 /// Records a batch that could not run (the provider is down or misconfigured): an
 /// error row and the progress, in a transaction of their own.
-pub fn record_batch_error(v: &Vectorizer, error: &BatchError) {
+pub fn record_batch_error(v: &Vectorizer, step: Step, error: &BatchError) {
     let message = format!(
-        "embedding failed, the batch stays queued: {}",
-        error.message
+        "{step} failed, the batch stays queued: {}",
+        scrub(&error.message)
     );
     let _ = transaction::run(|| {
         Spi::connect_mut(|client| {
@@ -494,7 +495,7 @@ pub fn record_batch_error(v: &Vectorizer, error: &BatchError) {
                 vec![
                     v.id.into(),
                     message.clone().into(),
-                    JsonB(json!({"step": "embedding", "batch": true,
+                    JsonB(json!({"step": step.to_string(), "batch": true,
                                  "retry_after_seconds": error.retry_after.map(|d| d.as_secs_f64())}))
                     .into(),
                 ],

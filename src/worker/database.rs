@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_loader_pipeline::batch::Pipeline;
-use ai_loader_pipeline::loading::{s3, UriLoader};
+use ai_loader_config::loading::Loading;
+use ai_loader_pipeline::batch::{Pipeline, Step};
+use ai_loader_pipeline::embedding::BatchError;
+use ai_loader_pipeline::loading::{s3, scrub, UriLoader};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -87,6 +89,17 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             if state.until.is_some_and(|t| Instant::now() < t) {
                 continue;
             }
+            if matches!(v.loading, Loading::Uri { .. }) && !v.owner_may_load_uris {
+                let e = BatchError {
+                    message: format!(
+                        "the vectorizer's owner \"{0}\" may no longer load URIs (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
+                        v.owner
+                    ),
+                    retry_after: None,
+                };
+                back_off(state, &v, Step::Loading, &e);
+                continue;
+            }
             let pipeline = match pipeline_for(&mut pipelines, &v, &uris) {
                 Ok(p) => p,
                 Err(e) => {
@@ -100,20 +113,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                     state.until = None;
                     busy |= done.more;
                 }
-                Err(Abort::Provider(e)) => {
-                    state.failures += 1;
-                    let wait = e.retry_after.unwrap_or_else(|| {
-                        Duration::from_secs(1 << state.failures.min(6)).min(MAX_BACKOFF)
-                    });
-                    state.until = Some(Instant::now() + wait);
-                    warning!(
-                        "ai_loader: vectorizer {}: {}; retrying in {:.1}s",
-                        v.name,
-                        e.message,
-                        wait.as_secs_f64()
-                    );
-                    batch::record_batch_error(&v, &e);
-                }
+                Err(Abort::Provider(e)) => back_off(state, &v, Step::Embedding, &e),
                 Err(Abort::Stop) => {
                     log!("ai_loader worker stopping; the batch in progress stays queued");
                     return;
@@ -137,6 +137,23 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         };
     }
     log!("ai_loader worker stopping");
+}
+
+/// A vectorizer that cannot run now (its provider is down, its owner lost a right)
+/// waits — the `Retry-After`, or 2, 4, … up to 60 s — with an error row saying why.
+fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
+    state.failures += 1;
+    let wait = e
+        .retry_after
+        .unwrap_or_else(|| Duration::from_secs(1 << state.failures.min(6)).min(MAX_BACKOFF));
+    state.until = Some(Instant::now() + wait);
+    warning!(
+        "ai_loader: vectorizer {}: {}; retrying in {:.1}s",
+        v.name,
+        scrub(&e.message),
+        wait.as_secs_f64()
+    );
+    batch::record_batch_error(v, step, e);
 }
 
 /// Whether ai_loader is installed in this database.

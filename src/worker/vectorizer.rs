@@ -33,6 +33,11 @@ pub struct Vectorizer {
     pub processing: Processing,
     /// The configuration as stored, to notice a change.
     pub config: Value,
+    /// The role that created it.
+    pub owner: String,
+    /// Whether the owner may still have the server load URIs (a superuser, or a
+    /// member of ai_loader_s3_reader).
+    pub owner_may_load_uris: bool,
     parsing: Parsing,
     chunking: Chunking,
     formatting: Formatting,
@@ -106,7 +111,10 @@ const ENABLED: &str = "
                         ELSE (pg_catalog.to_regclass(pg_catalog.format('%I.%I',
                                   v.config -> 'destination' ->> 'target_schema',
                                   v.config -> 'destination' ->> 'target_table'))::oid,
-                              'embedding'::name) END)
+                              'embedding'::name) END),
+           v.owner::text,
+           coalesce((SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'ai_loader_s3_reader', 'MEMBER')
+                       FROM pg_catalog.pg_roles r WHERE r.rolname = v.owner), false)
       FROM ai.vectorizer v
      WHERE NOT v.disabled
      ORDER BY v.id";
@@ -191,5 +199,10 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
         formatting,
         loading,
         config,
+        owner: text(12)?,
+        owner_may_load_uris: row
+            .get::<bool>(13)
+            .map_err(|e| e.to_string())?
+            .unwrap_or(false),
     })
 }

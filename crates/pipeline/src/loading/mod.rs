@@ -3,6 +3,7 @@
 //! shortly before they expire), plain HTTP(S), and files under a configured root.
 
 pub mod check;
+pub mod guard;
 pub mod s3;
 pub mod uri;
 
@@ -66,6 +67,10 @@ pub struct Settings {
     pub max_bytes: u64,
     /// The only directory `file://` may read; `None` turns `file://` off.
     pub file_root: Option<PathBuf>,
+    /// `bucket` or `bucket/prefix` entries S3 URIs must match; empty: any.
+    pub s3_allowed: Vec<String>,
+    /// Hosts http(s) URIs may reach although their addresses are not public.
+    pub http_allowed_hosts: Vec<String>,
 }
 
 /// Loads any supported URI; one per worker, so S3 clients and role credentials are
@@ -78,8 +83,25 @@ pub struct UriLoader {
 
 impl UriLoader {
     pub fn new(settings: Settings) -> Result<Self, String> {
+        let allowed = Arc::new(settings.http_allowed_hosts.clone());
+        let redirects = Arc::clone(&allowed);
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .dns_resolver(Arc::new(guard::PublicOnly {
+                allowed: Arc::clone(&allowed),
+            }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 10 {
+                    return attempt.error("more than 10 redirects");
+                }
+                match guard::check_url(attempt.url(), &redirects) {
+                    Ok(()) => attempt.follow(),
+                    Err(e) => {
+                        let to = attempt.url().to_string();
+                        attempt.error(format!("redirected to {to}: {e}"))
+                    }
+                }
+            }))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(UriLoader {
@@ -115,6 +137,11 @@ impl UriLoader {
     ) -> Result<Loaded, LoadError> {
         match Location::parse(uri).map_err(LoadError::item)? {
             Location::S3 { bucket, key } => {
+                if !guard::s3_allowed(&self.settings.s3_allowed, &bucket, &key) {
+                    return Err(LoadError::item(format!(
+                        "s3://{bucket}/{key} is not in ai_loader.s3_allowed_buckets"
+                    )));
+                }
                 self.s3(role)
                     .await
                     .get(&bucket, &key, etag, self.settings.max_bytes)
@@ -126,13 +153,28 @@ impl UriLoader {
     }
 
     async fn get_http(&self, url: &str) -> Result<Loaded, LoadError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| LoadError::item(format!("invalid URL \"{url}\": {e}")))?;
+        guard::check_url(&parsed, &self.settings.http_allowed_hosts)
+            .map_err(|e| LoadError::item(format!("refusing {url}: {e}")))?;
         let response = self
             .http
-            .get(url)
+            .get(parsed)
             .send()
             .await
-            .map_err(|e| LoadError::item(format!("fetching {url}: {}", e.without_url())))?;
+            .map_err(|e| LoadError::item(format!("fetching {url}: {}", causes(e))))?;
         let status = response.status();
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("nowhere");
+            return Err(LoadError::item(format!(
+                "fetching {url}: HTTP {}, a redirect to {to} that is not followed (only http and https are)",
+                status.as_u16()
+            )));
+        }
         if !status.is_success() {
             return Err(LoadError::item(format!(
                 "fetching {url}: HTTP {}",
@@ -146,8 +188,8 @@ impl UriLoader {
         let mut bytes = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| LoadError::item(format!("reading {url}: {}", e.without_url())))?;
+            let chunk =
+                chunk.map_err(|e| LoadError::item(format!("reading {url}: {}", causes(e))))?;
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > max {
                 return Err(LoadError::item(too_large(url, bytes.len() as u64, max)));
@@ -203,6 +245,21 @@ impl UriLoader {
             etag: None,
         })
     }
+}
+
+/// An error and its causes, as one line (reqwest's own text leaves out why).
+fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        source = s.source();
+    }
+    out
 }
 
 fn too_large(what: &str, len: u64, max: u64) -> String {

@@ -1,0 +1,263 @@
+"""Attacks on what the server reads with its own credentials and network, each failing
+closed with its SQLSTATE, and the same operations succeeding for a user allowed them:
+the ai_loader_s3_reader role, the worker's check of the owner's membership, the S3
+allow-list, private network addresses (the metadata service among them), redirects,
+and file:// outside its root."""
+
+import os
+import shutil
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+import pytest
+
+from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for
+from s3server import BUCKET, ROLE_ARN, S3Server
+
+
+SECRET = "sk-settings-key-not-for-users"
+
+
+class Site:
+    """An HTTP server on 127.0.0.1: /doc.txt, and /to?url=… redirecting there."""
+
+    def __init__(self):
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                site.requests.append(self.path)
+                if self.path.startswith("/to?url="):
+                    self.send_response(302)
+                    self.send_header("Location", self.path[len("/to?url="):])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b"A page served over plain HTTP."
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.requests = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = S3Server()
+    server.put("public/allowed.md", b"An object under the allowed prefix.")
+    server.put("private/secret.md", b"An object outside it.")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = Site()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def files():
+    """A file root holding ok.txt, and a link in it pointing out of it."""
+    root = tempfile.mkdtemp(prefix="ai_loader_files.")
+    os.chmod(root, 0o755)
+    with open(os.path.join(root, "ok.txt"), "w") as f:
+        f.write("A file under the root.")
+    os.chmod(os.path.join(root, "ok.txt"), 0o644)
+    os.symlink("/etc/passwd", os.path.join(root, "passwd-link"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(s3, embedder, files):
+    c = s3_cluster(s3, embedder, f"ai_loader.s3_allowed_buckets = '{BUCKET}/public/'",
+                   "ai_loader.http_allowed_hosts = '127.0.0.1'", f"ai_loader.file_root = '{files}'",
+                   f"ai_loader.openai_api_key = '{SECRET}'")
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def db(cluster, embedder, request):
+    """A test database, and alice: a user with ai.grant_ai_usage and CREATE on public."""
+    embedder.reset()
+    with cluster.connect() as admin:
+        admin.execute("DROP ROLE IF EXISTS alice")
+        admin.execute("CREATE ROLE alice LOGIN")
+    try:
+        with database_for(cluster, request) as conn:
+            conn.execute("GRANT CREATE ON SCHEMA public TO alice")
+            conn.execute("SELECT ai.grant_ai_usage('alice')")
+            yield conn
+    finally:
+        with cluster.connect() as admin:
+            admin.execute("DROP ROLE alice")
+
+
+def connect_as(cluster, dbname, user):
+    return psycopg.connect(host=cluster.dir, port=cluster.port, user=user, dbname=dbname, autocommit=True)
+
+
+def uri_vectorizer(conn, embedder, table="document", role=None, retries=0):
+    arn = f", aws_role_arn => '{role}'" if role else ""
+    return scalar(conn, f"""
+        SELECT ai.create_vectorizer('{table}'::regclass,
+            loading => ai.loading_uri('uri', retries => {retries}{arn}),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+            chunking => ai.chunking_none())""", (embedder.openai_url,))
+
+
+def refused(call):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+        call()
+    assert err.value.diag.sqlstate == "42501"
+    return err.value.diag
+
+
+def test_loading_uris_takes_the_s3_reader_role(cluster, db, embedder):
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE document (id int PRIMARY KEY, uri text NOT NULL)")
+
+    diag = refused(lambda: uri_vectorizer(alice, embedder, role=ROLE_ARN))
+    assert "ai.loading_uri" in diag.message_primary
+    assert diag.message_hint == "A superuser can allow it: GRANT ai_loader_s3_reader TO alice;"
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer") == 0
+    assert scalar(db, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'document_embedding%'") == 0
+    diag = refused(lambda: alice.execute("SELECT * FROM ai.check_s3_access(%s)", (f"s3://{BUCKET}/public/allowed.md",)))
+    assert diag.message_hint == "A superuser can allow it: GRANT ai_loader_s3_reader TO alice;"
+
+    # A column vectorizer needs no such right; turning it into a URI one does.
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    vid = scalar(alice, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                 (embedder.openai_url,))
+    refused(lambda: alice.execute("""UPDATE ai.vectorizer SET config = jsonb_set(config, '{loading}',
+        ai.loading_uri('body')) WHERE id = %s""", (vid,)))
+    assert scalar(db, "SELECT config -> 'loading' ->> 'implementation' FROM ai.vectorizer WHERE id = %s", (vid,)) == "column"
+
+    db.execute("GRANT ai_loader_s3_reader TO alice")
+    vid = uri_vectorizer(alice, embedder, role=ROLE_ARN)
+    assert scalar(db, "SELECT owner FROM ai.vectorizer WHERE id = %s", (vid,)) == "alice"
+    steps = alice.execute("SELECT step, ok FROM ai.check_s3_access(%s, %s)",
+                          (f"s3://{BUCKET}/public/allowed.md", ROLE_ARN)).fetchall()
+    assert all(ok for _, ok in steps), steps
+    alice.execute("INSERT INTO document VALUES (1, %s)", (f"s3://{BUCKET}/public/allowed.md",))
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM document_embedding_store") == 1,
+             what="alice's document embedded")
+
+    # Revoked: the flow stops with an error row, and nothing queued is consumed.
+    db.execute("REVOKE ai_loader_s3_reader FROM alice")
+    alice.execute("INSERT INTO document VALUES (2, %s)", (f"s3://{BUCKET}/public/allowed.md",))
+    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors WHERE id = %s", (vid,)),
+                       what="an error row")
+    assert 'owner "alice" may no longer load URIs' in message
+    assert "GRANT ai_loader_s3_reader TO \"alice\"" in message
+    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
+    assert scalar(db, "SELECT count(*) FROM document_embedding_store") == 1
+    db.execute("GRANT ai_loader_s3_reader TO alice")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM document_embedding_store") == 2, timeout=20,
+             what="embedded once the role is granted again")
+    alice.close()
+
+
+def failures(db):
+    """{key: error message} of the rows that failed."""
+    return {row[0]: row[1] for row in db.execute(
+        "SELECT details -> 'key' ->> 'id', message FROM ai.vectorizer_errors WHERE details ? 'key'").fetchall()}
+
+
+def test_uris_reach_only_what_the_settings_allow(cluster, db, embedder, site, files):
+    db.execute("CREATE TABLE document (id int PRIMARY KEY, uri text NOT NULL)")
+    vid = uri_vectorizer(db, embedder, role=ROLE_ARN)
+    port = site.port
+    attacks = {
+        1: "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        2: "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        3: f"http://localhost:{port}/doc.txt",                       # a name for a loopback address
+        4: f"http://127.0.0.2:{port}/doc.txt",                       # loopback, not the allowed host
+        5: "http://10.0.0.1/internal",
+        6: f"http://127.0.0.1:{port}/to?url=http://169.254.169.254/latest/meta-data/",
+        7: f"http://127.0.0.1:{port}/to?url=http://localhost:{port}/doc.txt",
+        8: f"http://127.0.0.1:{port}/to?url=file:///etc/passwd",
+        9: "file:///etc/passwd",
+        10: f"file://{files}/../../etc/passwd",
+        11: f"file://{files}/passwd-link",
+        12: f"s3://{BUCKET}/private/secret.md",
+        13: f"https://{BUCKET}.s3.us-east-1.amazonaws.com/private/secret.md",
+        14: "gopher://127.0.0.1/x",
+    }
+    allowed = {
+        21: f"http://127.0.0.1:{port}/doc.txt",
+        22: f"http://127.0.0.1:{port}/to?url=http://127.0.0.1:{port}/doc.txt",
+        23: f"file://{files}/ok.txt",
+        24: f"s3://{BUCKET}/public/allowed.md",
+    }
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO document VALUES (%s, %s)", list((attacks | allowed).items()))
+    wait_for(lambda: queue_empty(db, vid) and len(failures(db)) == len(attacks), timeout=30,
+             what="every attack refused")
+    assert sorted(r[0] for r in db.execute("SELECT DISTINCT id FROM document_embedding_store")) == sorted(allowed)
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == len(attacks)
+    got = failures(db)
+    for key in (1, 2, 3, 4, 5):
+        assert "ai_loader.http_allowed_hosts" in got[str(key)], (key, got[str(key)])
+    assert "redirected to http://169.254.169.254/" in got["6"]
+    assert "a redirect to file:///etc/passwd that is not followed" in got["8"]
+    assert "localhost is 127.0.0.1" in got["7"]  # the name is checked when the redirect connects
+    assert "file:// URIs" not in got["9"] and "outside ai_loader.file_root" in got["9"]
+    assert "outside ai_loader.file_root" in got["10"] and "outside ai_loader.file_root" in got["11"]
+    assert "not in ai_loader.s3_allowed_buckets" in got["12"] and "not in ai_loader.s3_allowed_buckets" in got["13"]
+    assert "unsupported URI scheme" in got["14"]
+    # The server was never asked for anything but its own allowed pages.
+    assert all(p == "/doc.txt" or p.startswith("/to?url=") for p in site.requests), site.requests
+    chunks = dict(db.execute("SELECT id, chunk FROM document_embedding_store").fetchall())
+    assert "root:" not in " ".join(chunks.values())
+    steps = dict(db.execute("SELECT step, ok FROM ai.check_s3_access(%s, %s)",
+                            (f"s3://{BUCKET}/private/secret.md", ROLE_ARN)).fetchall())
+    assert steps["uri"] is False
+
+
+def test_secrets_stay_hidden(cluster, db, embedder):
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SHOW ai_loader.openai_api_key")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SELECT current_setting('ai_loader.openai_api_key')")
+    assert scalar(alice, "SELECT count(*) FROM pg_settings WHERE name = 'ai_loader.openai_api_key'") == 0
+    assert all(SECRET not in str(v) for (v,) in alice.execute("SELECT setting FROM pg_settings").fetchall())
+    assert scalar(db, "SHOW ai_loader.openai_api_key") == SECRET  # a superuser sees it
+    for setting in ("ai_loader.s3_allowed_buckets", "ai_loader.http_allowed_hosts", "ai_loader.file_root"):
+        with pytest.raises(psycopg.errors.CantChangeRuntimeParam):
+            alice.execute(f"SET {setting} = ''")
+
+    # A vectorizer whose provider rejects the key: the key is nowhere in what users read.
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    vid = scalar(alice, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                 (embedder.openai_url,))
+    embedder.api_key = "a-different-key"
+    try:
+        alice.execute("INSERT INTO note VALUES (1, 'text')")
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM ai.vectorizer_errors WHERE id = %s", (vid,)),
+                 what="the provider's refusal recorded")
+    finally:
+        embedder.api_key = "test-key"
+    readable = " ".join(str(r) for r in alice.execute(
+        "SELECT config::text FROM ai.vectorizer UNION ALL SELECT message || details::text FROM ai.vectorizer_errors"))
+    assert "401" in readable and "test-key" not in readable and SECRET not in readable
+    assert "test-key" not in cluster.log() and SECRET not in cluster.log()
+    alice.close()
