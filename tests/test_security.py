@@ -261,3 +261,44 @@ def test_secrets_stay_hidden(cluster, db, embedder):
     assert "401" in readable and "test-key" not in readable and SECRET not in readable
     assert "test-key" not in cluster.log() and SECRET not in cluster.log()
     alice.close()
+
+
+def test_the_worker_acts_with_the_owners_rights(cluster, db, embedder):
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+    vid = scalar(alice, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                 (embedder.openai_url,))
+    # A trigger on alice's store sees who writes it: alice, not a superuser.
+    alice.execute("CREATE TABLE seen (who text, superuser bool)")
+    alice.execute("""CREATE FUNCTION note_writer() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO public.seen SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user;
+              RETURN NULL; END $$""")
+    alice.execute("CREATE TRIGGER note_writer AFTER INSERT ON doc_embedding_store FOR EACH STATEMENT "
+                  "EXECUTE FUNCTION note_writer()")
+    alice.execute("INSERT INTO doc VALUES (1, 'first')")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1, what="row 1 embedded")
+    assert db.execute("SELECT who, superuser FROM seen").fetchall() == [("alice", False)]
+
+    # Row-level security on the source applies: a row alice's policy hides is not read.
+    alice.execute("ALTER TABLE doc ENABLE ROW LEVEL SECURITY")
+    alice.execute("ALTER TABLE doc FORCE ROW LEVEL SECURITY")
+    alice.execute("CREATE POLICY readable ON doc FOR SELECT USING (id < 100)")
+    alice.execute("CREATE POLICY writable ON doc FOR INSERT WITH CHECK (true)")
+    alice.execute("INSERT INTO doc VALUES (101, 'hidden by the policy'), (2, 'visible')")
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM doc_embedding_store") == 2,
+             what="the visible row embedded")
+    assert [r[0] for r in db.execute("SELECT id FROM doc_embedding_store ORDER BY id")] == [1, 2]
+
+    # Without SELECT on its source the flow stops, saying why, and nothing is consumed.
+    db.execute("REVOKE SELECT ON doc FROM alice")
+    alice.execute("INSERT INTO doc VALUES (3, 'third')")
+    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors WHERE id = %s", (vid,)),
+                       what="an error row")
+    assert "permission denied for table doc" in message, message
+    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
+    db.execute("GRANT SELECT ON doc TO alice")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 3, timeout=20,
+             what="embedded once the right is back")
+    assert db.execute("SELECT DISTINCT who, superuser FROM seen").fetchall() == [("alice", False)]
+    alice.close()

@@ -4,6 +4,7 @@
 //! before the commit leaves the rows queued.
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +16,9 @@ use ai_loader_pipeline::loading::scrub;
 use ai_loader_pipeline::parsing::Document;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::{JsonB, PgTryBuilder};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -34,8 +36,52 @@ const BATCHES_PER_TRANSACTION: usize = 8;
 pub enum Abort {
     /// The provider is down or misconfigured: nothing consumed; try again later.
     Provider(BatchError),
+    /// Postgres refused a statement — most often the owner lacks a privilege on the
+    /// source, queue or store: nothing consumed; try again later.
+    Refused(String),
     /// SIGTERM or postmaster death while waiting.
     Stop,
+}
+
+/// Runs `work` with the rights of the vectorizer's owner, as a `SECURITY DEFINER`
+/// function would: its table privileges, row-level security and triggers apply to
+/// what the worker reads and writes for it. An ERROR inside ends the transaction, and
+/// with it the change of user.
+fn as_owner<T>(v: &Vectorizer, work: impl FnOnce() -> T) -> T {
+    let Some(owner) = v.owner_oid else {
+        error!(
+            "the vectorizer's owner \"{}\" no longer exists; drop the vectorizer and create it again",
+            v.owner
+        );
+    };
+    let mut user = pg_sys::InvalidOid;
+    let mut context = 0;
+    // SAFETY: the main thread, inside a transaction; restored below, or by the abort.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+    }
+    let out = work();
+    // SAFETY: as above.
+    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    out
+}
+
+/// What a caught ERROR says, for the error row.
+fn describe(e: &CaughtError) -> String {
+    let report = match e {
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+        CaughtError::RustPanic { ereport, .. } => ereport,
+    };
+    match report.hint() {
+        Some(hint) => format!("{} ({hint})", report.message()),
+        None => report.message().to_string(),
+    }
 }
 
 /// What a committed transaction did.
@@ -76,6 +122,28 @@ pub fn run(
 ) -> Result<Done, Abort> {
     let mut running: VecDeque<Running> = VecDeque::new();
     let result = transaction::run(|| {
+        PgTryBuilder::new(AssertUnwindSafe(|| {
+            batches(v, pipeline, runtime, &mut running)
+        }))
+        .catch_others(|e| Err(Abort::Refused(describe(&e))))
+        .execute()
+    });
+    // A rolled-back transaction leaves its batches queued: stop their work.
+    for batch in running {
+        batch.task.abort();
+    }
+    result
+}
+
+/// The transaction's work: batches claimed, run and written in turn, reading and
+/// writing the vectorizer's tables as its owner.
+fn batches(
+    v: &Vectorizer,
+    pipeline: &Arc<Pipeline>,
+    runtime: &tokio::runtime::Runtime,
+    running: &mut VecDeque<Running>,
+) -> Result<Done, Abort> {
+    {
         let batch_size = v.processing.batch_size() as usize;
         let mut done = Done {
             more: true,
@@ -85,7 +153,7 @@ pub fn run(
         loop {
             while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TRANSACTION {
                 report_activity(&format!("vectorizer {}: claiming", v.name));
-                let claimed = claim(v);
+                let claimed = as_owner(v, || claim(v));
                 claims += 1;
                 done.more = claimed.len() >= batch_size;
                 if claimed.is_empty() {
@@ -118,18 +186,13 @@ pub fn run(
                 v.name,
                 batch.keys.len()
             ));
-            let written = write(v, batch.keys, outcomes);
+            let written = as_owner(v, || write(v, batch.keys, outcomes));
             done.claimed += written.claimed;
             done.embedded += written.embedded;
             done.failed += written.failed;
         }
         Ok(done)
-    });
-    // A rolled-back transaction leaves its batches queued: stop their work.
-    for batch in running {
-        batch.task.abort();
     }
-    result
 }
 
 /// Puts a claimed batch's items into the pipeline.

@@ -42,6 +42,11 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     if !transaction::run(|| Ok::<_, ()>(installed())).unwrap_or(false) {
         return; // the launcher tries this database again later
     }
+    // The worker's own statements name every object with its schema; a fixed search
+    // path keeps an owner's objects from standing in for the system's.
+    if transaction::run(|| Spi::run("SET search_path = pg_catalog, pg_temp")).is_err() {
+        return;
+    }
     log!("ai_loader worker started");
     // The local model's thread pool reads this once, when it first runs.
     std::env::set_var("RAYON_NUM_THREADS", gucs::model_threads().to_string());
@@ -114,6 +119,13 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                     busy |= done.more;
                 }
                 Err(Abort::Provider(e)) => back_off(state, &v, Step::Embedding, &e),
+                Err(Abort::Refused(message)) => {
+                    let e = BatchError {
+                        message,
+                        retry_after: None,
+                    };
+                    back_off(state, &v, Step::Loading, &e)
+                }
                 Err(Abort::Stop) => {
                     log!("ai_loader worker stopping; the batch in progress stays queued");
                     return;

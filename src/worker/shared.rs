@@ -143,8 +143,14 @@ pub fn running(pid: i32) -> bool {
     WORKERS.share().slots.iter().any(|s| s.pid == pid)
 }
 
-/// Asks the launcher to look for databases to serve now.
+/// Asks the launcher to look for databases to serve once this transaction commits
+/// (`CREATE EXTENSION`: a worker started before the commit would not see it).
 #[pg_extern(name = "_wake_launcher", volatile, parallel_unsafe)]
+fn wake_launcher_at_commit() {
+    at_transaction_end();
+    WAKE_LAUNCHER_AT_COMMIT.store(true, Ordering::Relaxed);
+}
+
 fn wake_launcher() {
     GENERATION.get().fetch_add(1, Ordering::SeqCst);
     let pid = LAUNCHER_PID.get().load(Ordering::SeqCst);
@@ -155,35 +161,47 @@ fn wake_launcher() {
     }
 }
 
-/// In this backend: the transaction in progress queued rows.
+/// In this backend: the transaction in progress queued rows, or installed ai_loader.
 static WAKE_AT_COMMIT: AtomicBool = AtomicBool::new(false);
+static WAKE_LAUNCHER_AT_COMMIT: AtomicBool = AtomicBool::new(false);
 static AT_TRANSACTION_END: Once = Once::new();
 
 /// Called by the queue triggers: when this transaction commits, the database's worker
 /// is woken, so a new row is embedded at once rather than at the next poll.
 #[pg_extern(name = "_wake_worker_at_commit", volatile, parallel_unsafe)]
 pub fn wake_worker_at_commit() {
-    AT_TRANSACTION_END.call_once(|| {
-        // SAFETY: a callback that lives as long as the process.
-        unsafe { pg_sys::RegisterXactCallback(Some(at_transaction_end), std::ptr::null_mut()) }
-    });
+    at_transaction_end();
     WAKE_AT_COMMIT.store(true, Ordering::Relaxed);
 }
 
+/// Registers (once per process) what this backend does when a transaction ends.
+fn at_transaction_end() {
+    AT_TRANSACTION_END.call_once(|| {
+        // SAFETY: a callback that lives as long as the process.
+        unsafe { pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut()) }
+    });
+}
+
 #[pg_guard]
-unsafe extern "C-unwind" fn at_transaction_end(
+unsafe extern "C-unwind" fn on_transaction_end(
     event: pg_sys::XactEvent::Type,
     _arg: *mut std::ffi::c_void,
 ) {
     match event {
-        // Called once the commit is visible to others, so the worker sees the rows.
-        pg_sys::XactEvent::XACT_EVENT_COMMIT if WAKE_AT_COMMIT.swap(false, Ordering::Relaxed) => {
-            // SAFETY: this backend's database.
-            wake_worker(unsafe { pg_sys::MyDatabaseId });
+        // Called once the commit is visible to others, so the workers see it.
+        pg_sys::XactEvent::XACT_EVENT_COMMIT => {
+            if WAKE_AT_COMMIT.swap(false, Ordering::Relaxed) {
+                // SAFETY: this backend's database.
+                wake_worker(unsafe { pg_sys::MyDatabaseId });
+            }
+            if WAKE_LAUNCHER_AT_COMMIT.swap(false, Ordering::Relaxed) {
+                wake_launcher();
+            }
         }
         // A prepared transaction's rows are found by the next poll.
         pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
-            WAKE_AT_COMMIT.store(false, Ordering::Relaxed)
+            WAKE_AT_COMMIT.store(false, Ordering::Relaxed);
+            WAKE_LAUNCHER_AT_COMMIT.store(false, Ordering::Relaxed);
         }
         _ => {}
     }

@@ -33,8 +33,9 @@ pub struct Vectorizer {
     pub processing: Processing,
     /// The configuration as stored, to notice a change.
     pub config: Value,
-    /// The role that created it.
+    /// The role that created it, and its OID (none once the role is gone).
     pub owner: String,
+    pub owner_oid: Option<pg_sys::Oid>,
     /// Whether the owner may still have the server load URIs (a superuser, or a
     /// member of ai_loader_s3_reader).
     pub owner_may_load_uris: bool,
@@ -114,7 +115,8 @@ const ENABLED: &str = "
                               'embedding'::name) END),
            v.owner::text,
            coalesce((SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'ai_loader_s3_reader', 'MEMBER')
-                       FROM pg_catalog.pg_roles r WHERE r.rolname = v.owner), false)
+                       FROM pg_catalog.pg_roles r WHERE r.rolname = v.owner), false),
+           (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = v.owner)
       FROM ai.vectorizer v
      WHERE NOT v.disabled
      ORDER BY v.id";
@@ -204,5 +206,6 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
             .get::<bool>(13)
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
+        owner_oid: row.get::<pg_sys::Oid>(14).map_err(|e| e.to_string())?,
     })
 }

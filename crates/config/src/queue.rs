@@ -70,7 +70,8 @@ impl Queue {
 
     /// Claims up to `$1` due rows pgai's way: rows locked with SKIP LOCKED, each key
     /// under a transaction advisory lock (`$2` is the vectorizer id), every queued row
-    /// of a claimed key deleted (duplicates too). Returns per key: the key as text, the
+    /// of a claimed key deleted (duplicates too); nothing while the vectorizer is
+    /// disabled, checked in the claim's own snapshot. Returns per key: the key as text, the
     /// highest `loading_retries`, whether the source row still exists, the loading
     /// column and the template's columns as text.
     pub fn claim(&self) -> String {
@@ -128,7 +129,8 @@ impl Queue {
         format!(
             "WITH picked AS (
                  SELECT {keys} FROM {queue}
-                  WHERE loading_retry_after IS NULL OR loading_retry_after <= pg_catalog.now()
+                  WHERE (loading_retry_after IS NULL OR loading_retry_after <= pg_catalog.now())
+                    AND (SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id = $2)
                   LIMIT $1 FOR UPDATE SKIP LOCKED),
              locked AS (
                  SELECT DISTINCT {keys} FROM picked
@@ -268,6 +270,8 @@ mod tests {
     fn claim_reads_the_source_row() {
         let sql = queue(table()).claim();
         assert!(sql.contains("LIMIT $1 FOR UPDATE SKIP LOCKED"));
+        // A vectorizer disabled (or dropped) after the worker listed it claims nothing.
+        assert!(sql.contains("AND (SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id = $2)"));
         assert!(sql.contains(
             "pg_try_advisory_xact_lock($2, pg_catalog.hashtext(ROW(\"t\", \"id\")::text))"
         ));
