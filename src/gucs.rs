@@ -113,8 +113,8 @@ pub fn init() {
     );
     GucRegistry::define_string_guc(
         c"ai_loader.http_allowed_hosts",
-        c"Hosts http(s) URIs may reach although they are loopback, private or link-local (comma-separated).",
-        c"Other such addresses, the instance metadata service among them, are refused.",
+        c"Hosts http(s) URIs and embedding base_urls may reach although they are loopback, private or link-local (comma-separated).",
+        c"Other such addresses, the instance metadata service among them, are refused. A base_url on a listed host (or the provider's default) also gets the server's API key.",
         &HTTP_ALLOWED_HOSTS,
         GucContext::Sighup,
         GucFlags::default(),
@@ -205,6 +205,23 @@ pub fn loading_settings() -> ai_loader_pipeline::loading::Settings {
     }
 }
 
+/// What building the provider of `embedding` needs: the server's key for it, the
+/// timeout, the models' directory and the hosts trusted with private addresses and keys.
+pub fn provider_settings(
+    embedding: &ai_loader_config::embedding::Embedding,
+) -> ai_loader_pipeline::embedding::ProviderSettings {
+    use ai_loader_config::embedding::Embedding;
+    ai_loader_pipeline::embedding::ProviderSettings {
+        api_key: match embedding {
+            Embedding::Openai { api_key_name, .. } => api_key(api_key_name),
+            _ => None,
+        },
+        timeout: request_timeout(),
+        model_dir: model_dir(),
+        http_allowed_hosts: list(&HTTP_ALLOWED_HOSTS),
+    }
+}
+
 /// A comma-separated setting's entries.
 fn list(setting: &GucSetting<Option<CString>>) -> Vec<String> {
     text(setting)
@@ -219,7 +236,7 @@ fn list(setting: &GucSetting<Option<CString>>) -> Vec<String> {
 
 /// The key named `api_key_name`: the server's environment variable of that name, else
 /// the setting `ai_loader.<name in lower case>` where one is defined.
-pub fn api_key(api_key_name: &str) -> Option<String> {
+fn api_key(api_key_name: &str) -> Option<String> {
     if let Ok(key) = std::env::var(api_key_name) {
         if !key.is_empty() {
             return Some(key);

@@ -40,8 +40,11 @@ class Cluster:
                         "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
             check=True, capture_output=True,
         )
+        # The embedding test servers listen on 127.0.0.1, a loopback address only the
+        # hosts in ai_loader.http_allowed_hosts may be reached at (with the server's key).
         conf = [f"port = {self.port}", "listen_addresses = '127.0.0.1'",
-                f"unix_socket_directories = '{self.dir}'", "fsync = off", *settings]
+                f"unix_socket_directories = '{self.dir}'", "fsync = off",
+                "ai_loader.http_allowed_hosts = '127.0.0.1'", *settings]
         subprocess.run(as_postgres("tee", "-a", f"{self.data}/postgresql.conf"),
                        input="\n".join(conf) + "\n", text=True, check=True, capture_output=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUST_")} | (env or {})

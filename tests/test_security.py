@@ -11,8 +11,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
+import psycopg.sql
 import pytest
 
+from embedder import vector
 from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for
 from s3server import BUCKET, ROLE_ARN, S3Server
 
@@ -21,7 +23,8 @@ SECRET = "sk-settings-key-not-for-users"
 
 
 class Site:
-    """An HTTP server on 127.0.0.1: /doc.txt, and /to?url=… redirecting there."""
+    """An HTTP server on 127.0.0.1: /doc.txt, and /to?url=… redirecting there (GET or
+    POST)."""
 
     def __init__(self):
         site = self
@@ -43,6 +46,8 @@ class Site:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_GET
 
         self.requests = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -85,7 +90,7 @@ def files():
 @pytest.fixture(scope="module")
 def cluster(s3, embedder, files):
     c = s3_cluster(s3, embedder, f"ai_loader.s3_allowed_buckets = '{BUCKET}/public/'",
-                   "ai_loader.http_allowed_hosts = '127.0.0.1'", f"ai_loader.file_root = '{files}'",
+                   f"ai_loader.file_root = '{files}'",
                    f"ai_loader.openai_api_key = '{SECRET}'")
     yield c
     c.stop()
@@ -229,6 +234,143 @@ def test_uris_reach_only_what_the_settings_allow(cluster, db, embedder, site, fi
     steps = dict(db.execute("SELECT step, ok FROM ai.check_s3_access(%s, %s)",
                             (f"s3://{BUCKET}/private/secret.md", ROLE_ARN)).fetchall())
     assert steps["uri"] is False
+
+
+def test_embedding_endpoints_reach_only_what_the_settings_allow(cluster, db, embedder, site):
+    """A base_url is the vectorizer creator's choice: it may not reach the metadata
+    service or the server's own network, whether through the worker or
+    ai.vectorizer_embed, and a redirect is not followed. 127.0.0.1 is in
+    ai_loader.http_allowed_hosts; localhost, a name for it, is not."""
+    alice = connect_as(cluster, db.info.dbname, "alice")
+
+    def embed(config, *args):
+        return alice.execute(f"SELECT ai.vectorizer_embed({config}, 'a query')", args).fetchone()[0]
+
+    refused_urls = ["http://169.254.169.254/latest", "http://10.1.2.3:8000/v1", f"http://[::1]:{embedder.port}/v1"]
+    for url in refused_urls:
+        diag = refused(lambda: embed("ai.embedding_openai('test-embedding', 8, base_url => %s)", url))
+        assert f"base_url {url}: " in diag.message_primary and "ai_loader.http_allowed_hosts" in diag.message_primary
+    for config in ("ai.embedding_openai('test-embedding', 8, base_url => %s)", "ai.embedding_ollama('m', 8, base_url => %s)"):
+        with pytest.raises(psycopg.errors.ConnectionFailure) as err:  # a name: refused when resolved
+            embed(config, f"http://localhost:{embedder.port}/v1")
+        assert "localhost is 127.0.0.1" in err.value.diag.message_primary
+    assert embedder.requests == []
+    assert len(embed("ai.embedding_openai('test-embedding', 8, base_url => %s)", embedder.openai_url)) == 8
+    embedder.reset()
+
+    # The worker: the vectorizer's rows stay queued, its errors say why, nothing is sent.
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    urls = {"metadata": "http://169.254.169.254/latest", "name": f"http://localhost:{embedder.port}/v1",
+            "redirect": f"http://127.0.0.1:{site.port}/to?url=http://169.254.169.254/latest"}
+    ids = {what: scalar(alice, """SELECT ai.create_vectorizer('note'::regclass, name => %s,
+               destination => ai.destination_table(%s), loading => ai.loading_column('body'),
+               embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+               chunking => ai.chunking_none())""", (what, f"note_{what}", url))
+           for what, url in urls.items()}
+    alice.execute("INSERT INTO note VALUES (1, 'a note')")
+
+    def messages():
+        return dict(db.execute("SELECT name, max(message) FROM ai.vectorizer_errors GROUP BY name").fetchall())
+    got = wait_for(lambda: len(messages()) == len(urls) and messages(), what="every vectorizer's error row")
+    assert "169.254.169.254 is a loopback, private or link-local address" in got["metadata"], got
+    assert "localhost is 127.0.0.1" in got["name"], got
+    assert "HTTP 302: a redirect, which is not followed" in got["redirect"], got
+    for vid in ids.values():
+        assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
+    assert embedder.requests == []
+    assert not any("169.254" in p and "/to?" not in p for p in site.requests)
+    alice.close()
+
+
+def test_other_users_vectorizers_and_stores_are_out_of_reach(cluster, db, embedder):
+    """bob, with ai.grant_ai_usage too, can neither vectorize alice's table, read her
+    store or queue, nor change, pause or drop her vectorizer (which the worker runs as
+    alice: another base_url would receive her documents)."""
+    with cluster.connect() as admin:
+        admin.execute("DROP ROLE IF EXISTS bob")
+        admin.execute("CREATE ROLE bob LOGIN")
+    db.execute("SELECT ai.grant_ai_usage('bob')")
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    bob = connect_as(cluster, db.info.dbname, "bob")
+    try:
+        alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+        alice.execute("GRANT SELECT ON doc TO bob")
+        vid = scalar(alice, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                     (embedder.openai_url,))
+        alice.execute("INSERT INTO doc VALUES (1, 'alice''s note')")
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1, what="alice's row embedded")
+        config = scalar(db, "SELECT config FROM ai.vectorizer WHERE id = %s", (vid,))
+
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            bob.execute("""SELECT ai.create_vectorizer('doc'::regclass, name => 'bobs',
+                destination => ai.destination_table('bobs_copy'), loading => ai.loading_column('body'),
+                embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                        (embedder.openai_url,))
+        for relation in ("doc_embedding_store", "doc_embedding", f"ai._vectorizer_q_{vid}", f"ai._vectorizer_q_failed_{vid}"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                bob.execute(f"SELECT * FROM {relation}")
+        for attempt in (
+            "UPDATE ai.vectorizer SET config = jsonb_set(config, '{embedding,base_url}', '\"http://bob.example/v1\"') WHERE id = %s",
+            "SELECT ai.disable_vectorizer_schedule(%s)",
+            "SELECT ai.drop_vectorizer(%s, drop_all => true)",
+            "DELETE FROM ai.vectorizer WHERE id = %s",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                bob.execute(attempt, (vid,))
+        diag = refused(lambda: bob.execute("DELETE FROM ai.vectorizer WHERE id = %s", (vid,)))
+        assert diag.message_primary == 'permission denied to delete vectorizer "public_doc_embedding_store"', diag.message_primary
+        assert diag.message_detail == "It belongs to alice; the worker acts with that role's rights."
+        assert scalar(db, "SELECT config FROM ai.vectorizer WHERE id = %s", (vid,)) == config
+        assert scalar(db, "SELECT NOT disabled FROM ai.vectorizer WHERE id = %s", (vid,))
+
+        # The owner, and a superuser, may.
+        alice.execute("SELECT ai.disable_vectorizer_schedule(%s)", (vid,))
+        db.execute("SELECT ai.enable_vectorizer_schedule(%s)", (vid,))
+        alice.execute("SELECT ai.drop_vectorizer(%s, drop_all => true)", (vid,))
+        assert scalar(db, "SELECT count(*) FROM ai.vectorizer") == 0
+    finally:
+        alice.close()
+        bob.close()
+        db.execute("DROP OWNED BY bob")
+        with cluster.connect() as admin:
+            admin.execute("DROP ROLE bob")
+
+
+def test_names_cannot_inject_sql(cluster, db, embedder):
+    """Schema, table, key, column, vectorizer, destination and template names made of
+    SQL are taken as names: the vectorizer works and nothing else runs."""
+    db.execute("CREATE TABLE victim (x int)")
+    attack = "'); DROP TABLE victim; --"
+    schema, table = f'sch"{attack}', f'doc"{attack}'
+    key, body, title = f'id"{attack}', f"body{attack}", "Title"  # a placeholder is an identifier
+    db.execute(psycopg.sql.SQL("CREATE SCHEMA {} AUTHORIZATION alice").format(psycopg.sql.Identifier(schema)))
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    ident = psycopg.sql.Identifier
+    alice.execute(psycopg.sql.SQL("CREATE TABLE {} ({} int PRIMARY KEY, {} text NOT NULL, {} text NOT NULL)").format(
+        ident(schema, table), ident(key), ident(body), ident(title)))
+    source = ident(schema, table).as_string(alice)
+    vid = scalar(alice, """SELECT ai.create_vectorizer(%s::regclass, name => %s,
+        destination => ai.destination_table(%s), loading => ai.loading_column(%s),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none(),
+        formatting => ai.formatting_python_template(%s))""",
+                 (source, f"v{attack}", f"store{attack}", body, embedder.openai_url, "${Title}: $chunk" + attack))
+    alice.execute(psycopg.sql.SQL("INSERT INTO {} VALUES (1, 'first body', 't1'), (2, 'second body', 't2')").format(
+        ident(schema, table)))
+    store = ident(schema, f"store{attack}_store")
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, psycopg.sql.SQL("SELECT count(*) FROM {}").format(store)) == 2,
+             what="both rows embedded")
+    # Chunks are stored as they are; what is embedded is the template filled in.
+    rows = db.execute(psycopg.sql.SQL("SELECT chunk, embedding FROM {} ORDER BY 1").format(store)).fetchall()
+    assert [r[0] for r in rows] == ["first body", "second body"]
+    for (chunk, got), t in zip(rows, ("t1", "t2")):
+        assert got == pytest.approx(vector(f"{t}: {chunk}{attack}", 8), abs=1e-6)
+    assert scalar(db, "SELECT name FROM ai.vectorizer WHERE id = %s", (vid,)) == f"v{attack}"
+    assert scalar(db, "SELECT to_regclass('victim') IS NOT NULL")
+    alice.execute("SELECT ai.drop_vectorizer(%s, drop_all => true)", (vid,))
+    assert scalar(db, psycopg.sql.SQL("SELECT to_regclass({}) IS NULL").format(psycopg.sql.Literal(store.as_string(db))))
+    assert scalar(db, "SELECT to_regclass('victim') IS NOT NULL")
+    alice.close()
 
 
 def test_secrets_stay_hidden(cluster, db, embedder):

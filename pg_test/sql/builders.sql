@@ -26,7 +26,7 @@ SELECT jsonb_pretty(ai.chunking_character_text_splitter());
 SELECT ai.chunking_none();
 SELECT ai.formatting_python_template(), ai.formatting_python_template('$title: $chunk');
 SELECT jsonb_pretty(ai.embedding_openai('text-embedding-3-small', 768));
-SELECT jsonb_pretty(ai.embedding_openai('m', 8, chat_user => 'bob', api_key_name => 'MY_KEY',
+SELECT jsonb_pretty(ai.embedding_openai('m', 8, chat_user => 'bob', api_key_name => 'MY_API_KEY',
                                         base_url => 'http://127.0.0.1:8000/v1'));
 SELECT jsonb_pretty(ai.embedding_ollama('nomic-embed-text', 768));
 SELECT jsonb_pretty(ai.embedding_ollama('nomic-embed-text', 768, base_url => 'http://ollama:11434',
@@ -60,6 +60,7 @@ SELECT pg_temp.err($$ SELECT ai.embedding_openai('text-embedding-3-small', 0) $$
 SELECT pg_temp.err($$ SELECT ai.embedding_openai('m', 16001) $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_openai('', 8) $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_openai('m', 8, api_key_name => 'my-key') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_openai('m', 8, api_key_name => 'AWS_SECRET_ACCESS_KEY') $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_openai('m', 8, base_url => 'api.openai.com') $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_ollama('m', 8, options => '[1, 2]') $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_local('bert-large') $$);

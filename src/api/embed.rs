@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ai_loader_config::embedding::Embedding;
 use ai_loader_config::ConfigPart;
-use ai_loader_pipeline::embedding::{embed_all, provider};
+use ai_loader_pipeline::embedding::{embed_all, provider, ProviderError};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -17,23 +17,19 @@ use crate::gucs;
 #[pg_extern(name = "_vectorizer_embed", volatile, parallel_unsafe)]
 fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
     let config = Embedding::from_json(&embedding_config.0).or_raise();
-    let api_key = match &config {
-        Embedding::Openai { api_key_name, .. } => gucs::api_key(api_key_name),
-        _ => None,
-    };
-    let provider: Arc<dyn ai_loader_pipeline::embedding::Provider> = provider(
-        &config,
-        api_key,
-        gucs::request_timeout(),
-        &gucs::model_dir(),
-    )
-    .unwrap_or_else(|e| {
-        fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("cannot embed with this vectorizer's model: {e}"),
-        )
-    })
-    .into();
+    let provider: Arc<dyn ai_loader_pipeline::embedding::Provider> =
+        provider(&config, &gucs::provider_settings(&config))
+            .unwrap_or_else(|e| match e {
+                ProviderError::Refused(m) => fail(
+                    PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    format!("the vectorizer's embedding endpoint is refused: {m}"),
+                ),
+                ProviderError::Unusable(m) => fail(
+                    PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!("cannot embed with this vectorizer's model: {m}"),
+                ),
+            })
+            .into();
     let dimensions = config.dimensions() as usize;
     let inputs = vec![input_text.to_string()];
     let result = crate::interrupts::block_on(embed_all(provider.as_ref(), dimensions, &inputs));

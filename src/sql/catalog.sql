@@ -54,11 +54,24 @@ CREATE TABLE ai.vectorizer (
 CREATE SEQUENCE ai.vectorizer_id_seq AS int4 OWNED BY ai.vectorizer.id;
 
 -- The owner is whoever inserted the row, whatever the INSERT said, and never changes.
--- Whoever sets up loading from URIs must be allowed to (ai._require_s3_reader).
+-- Only the owner (or a role with its privileges, a superuser among them) may change or
+-- delete it: the worker acts as the owner, so a change by anyone else would act in the
+-- owner's name (another base_url would receive the owner's documents). Whoever sets up
+-- loading from URIs must be allowed to (ai._require_s3_reader).
 CREATE FUNCTION ai._vectorizer_keep_owner() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $func$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
+    IF TG_OP IN ('UPDATE', 'DELETE')
+       AND NOT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = OLD.owner),
+                        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) THEN
+        RAISE EXCEPTION 'permission denied to % vectorizer "%"', lower(TG_OP), OLD.name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('It belongs to %I; the worker acts with that role''s rights.', OLD.owner),
+                  HINT = 'Only its owner, a role with the owner''s privileges, or a superuser may change or drop it.';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    ELSIF TG_OP = 'INSERT' THEN
         NEW.owner := current_user;
     ELSE
         NEW.owner := OLD.owner;
@@ -70,7 +83,7 @@ BEGIN
     RETURN NEW;
 END
 $func$;
-CREATE TRIGGER keep_owner BEFORE INSERT OR UPDATE ON ai.vectorizer
+CREATE TRIGGER keep_owner BEFORE INSERT OR UPDATE OR DELETE ON ai.vectorizer
     FOR EACH ROW EXECUTE FUNCTION ai._vectorizer_keep_owner();
 
 CREATE TABLE ai._vectorizer_errors (

@@ -95,20 +95,17 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 continue;
             }
             if matches!(v.loading, Loading::Uri { .. }) && !v.owner_may_load_uris {
-                let e = BatchError {
-                    message: format!(
-                        "the vectorizer's owner \"{0}\" may no longer load URIs (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
-                        v.owner
-                    ),
-                    retry_after: None,
-                };
-                back_off(state, &v, Step::Loading, &e);
+                let message = format!(
+                    "the vectorizer's owner \"{0}\" may no longer load URIs (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
+                    v.owner
+                );
+                back_off(state, &v, Step::Loading, &stopped(message));
                 continue;
             }
             let pipeline = match pipeline_for(&mut pipelines, &v, &uris) {
                 Ok(p) => p,
-                Err(e) => {
-                    debug1!("ai_loader: vectorizer {} skipped: {e}", v.name);
+                Err(message) => {
+                    back_off(state, &v, Step::Embedding, &stopped(message));
                     continue;
                 }
             };
@@ -120,11 +117,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 }
                 Err(Abort::Provider(e)) => back_off(state, &v, Step::Embedding, &e),
                 Err(Abort::Refused(message)) => {
-                    let e = BatchError {
-                        message,
-                        retry_after: None,
-                    };
-                    back_off(state, &v, Step::Loading, &e)
+                    back_off(state, &v, Step::Loading, &stopped(message))
                 }
                 Err(Abort::Stop) => {
                     log!("ai_loader worker stopping; the batch in progress stays queued");
@@ -153,6 +146,14 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
 
 /// A vectorizer that cannot run now (its provider is down, its owner lost a right)
 /// waits — the `Retry-After`, or 2, 4, … up to 60 s — with an error row saying why.
+/// A failure that no retry within the batch would mend.
+fn stopped(message: String) -> BatchError {
+    BatchError {
+        message,
+        retry_after: None,
+    }
+}
+
 fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
     state.failures += 1;
     let wait = e

@@ -53,16 +53,9 @@ impl Vectorizer {
     /// The pipeline this vectorizer runs, with the provider it names and, for
     /// `loading_uri`, the worker's loader acting with the vectorizer's role.
     pub fn pipeline(&self, uris: &Arc<UriLoader>) -> Result<Arc<Pipeline>, String> {
-        let api_key = match &self.embedding {
-            Embedding::Openai { api_key_name, .. } => gucs::api_key(api_key_name),
-            _ => None,
-        };
-        let provider = embedding::provider(
-            &self.embedding,
-            api_key,
-            gucs::request_timeout(),
-            &gucs::model_dir(),
-        )?;
+        let provider =
+            embedding::provider(&self.embedding, &gucs::provider_settings(&self.embedding))
+                .map_err(|e| e.to_string())?;
         Ok(Arc::new(Pipeline {
             parsing: self.parsing,
             chunking: self.chunking.clone(),

@@ -140,19 +140,21 @@ fn local_model_list() -> String {
 }
 
 /// The key's name is an environment variable name and, lower-cased, a setting's name
-/// (`ai_loader.openai_api_key`), so it is limited to letters, digits and underscores.
+/// (`ai_loader.openai_api_key`), so it is limited to letters, digits and underscores;
+/// and it must say it names an API key, so that no other variable of the server's
+/// environment (`AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`) can be sent as one.
 fn validate_api_key_name(name: &str) -> Result<()> {
-    let ok = name
+    let word = name
         .bytes()
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
+    if word && name.to_ascii_uppercase().contains("API_KEY") {
         Ok(())
     } else {
         Err(
             ConfigError::invalid(format!("invalid api_key_name \"{name}\""))
-                .with_hint("name an environment variable such as OPENAI_API_KEY: letters, digits and underscores"),
+                .with_hint("name the environment variable of an API key, such as OPENAI_API_KEY: letters, digits and underscores, containing API_KEY"),
         )
     }
 }
@@ -228,6 +230,11 @@ mod tests {
             .validate()
             .is_ok());
         assert!(mk(8, "BAD-NAME", None).validate().is_err());
-        assert!(mk(8, "K", Some("ftp://x")).validate().is_err());
+        assert!(mk(8, "MY_API_KEY", Some("ftp://x")).validate().is_err());
+        // Only a variable that says it holds an API key can be sent as one.
+        assert!(mk(8, "voyage_api_key", None).validate().is_ok());
+        for name in ["AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "MY_KEY"] {
+            assert!(mk(8, name, None).validate().is_err(), "{name}");
+        }
     }
 }

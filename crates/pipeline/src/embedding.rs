@@ -3,11 +3,14 @@
 //! outages are retried with backoff honouring `Retry-After`, then reported for the whole
 //! batch; an input the provider rejects is isolated by bisection and reported alone.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ai_loader_config::embedding::Embedding;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
+
+use crate::loading::guard;
 
 /// How one request failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,7 +254,10 @@ fn classify(
 }
 
 fn transport_error(e: reqwest::Error) -> RequestError {
-    // reqwest's messages name the URL, never a header: no key can leak here.
+    // An address the settings refuse: no retry will reach it.
+    if let Some(refused) = guard::refusal(&e) {
+        return RequestError::Fatal(refused.to_string());
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -259,8 +265,9 @@ fn transport_error(e: reqwest::Error) -> RequestError {
     } else {
         "request failed"
     };
+    // reqwest's messages name the URL (left out here), never a header.
     RequestError::Unavailable {
-        message: format!("{kind}: {}", e.without_url().to_string().trim()),
+        message: format!("{kind}: {}", crate::loading::causes(e).trim()),
         retry_after: None,
     }
 }
@@ -279,6 +286,12 @@ async fn post_json(
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.map_err(transport_error)?;
+    if status.is_redirection() {
+        return Err(RequestError::Fatal(format!(
+            "HTTP {}: a redirect, which is not followed; set base_url to where it leads",
+            status.as_u16()
+        )));
+    }
     if !status.is_success() {
         return Err(classify(status, &headers, &text));
     }
@@ -312,6 +325,8 @@ pub struct OpenAi {
     pub dimensions: i32,
     pub user: Option<String>,
     pub api_key: Option<String>,
+    /// The server has a key, but not for this endpoint: said when the provider asks.
+    pub key_withheld: bool,
 }
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -338,7 +353,14 @@ impl Provider for OpenAi {
                 body["user"] = json!(user);
             }
             let url = format!("{}/embeddings", self.base_url.trim_end_matches('/'));
-            let response = post_json(&self.client, &url, self.api_key.as_deref(), &body).await?;
+            let response = post_json(&self.client, &url, self.api_key.as_deref(), &body)
+                .await
+                .map_err(|e| match e {
+                    RequestError::Fatal(m) if self.key_withheld && m.starts_with("HTTP 401") => {
+                        RequestError::Fatal(format!("{m} (the server's API key goes only to the provider's default endpoint and to hosts in ai_loader.http_allowed_hosts)"))
+                    }
+                    e => e,
+                })?;
             let mut data: Vec<(usize, Value)> = response
                 .get("data")
                 .and_then(Value::as_array)
@@ -397,19 +419,40 @@ impl Provider for Ollama {
     }
 }
 
-/// The provider a vectorizer's embedding configuration names. `api_key` is the key
-/// the worker found for `api_key_name`; `model_dir` holds the local models.
+/// What building a provider takes from the server's settings.
+pub struct ProviderSettings {
+    /// The server's key for the configuration's `api_key_name`, if it holds one.
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    /// Where the local models are.
+    pub model_dir: std::path::PathBuf,
+    /// `ai_loader.http_allowed_hosts`: hosts trusted with non-public addresses and
+    /// with the server's key.
+    pub http_allowed_hosts: Vec<String>,
+}
+
+/// Why a provider cannot be built.
+#[derive(Debug)]
+pub enum ProviderError {
+    /// Its endpoint is somewhere the settings do not let the server go.
+    Refused(String),
+    /// Anything else: a local model that is missing, a malformed URL.
+    Unusable(String),
+}
+
+impl std::fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProviderError::Refused(m) | ProviderError::Unusable(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The provider a vectorizer's embedding configuration names.
 pub fn provider(
     config: &Embedding,
-    api_key: Option<String>,
-    timeout: Duration,
-    model_dir: &std::path::Path,
-) -> Result<Box<dyn Provider>, String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+    settings: &ProviderSettings,
+) -> Result<Box<dyn Provider>, ProviderError> {
     match config {
         Embedding::Openai {
             model,
@@ -417,30 +460,85 @@ pub fn provider(
             chat_user,
             base_url,
             ..
-        } => Ok(Box::new(OpenAi {
-            client,
-            base_url: base_url.clone().unwrap_or_else(|| OPENAI_BASE_URL.into()),
-            model: model.clone(),
-            dimensions: *dimensions,
-            user: chat_user.clone(),
-            api_key,
-        })),
+        } => {
+            let endpoint = Endpoint::new(base_url.as_deref(), OPENAI_BASE_URL, settings)?;
+            Ok(Box::new(OpenAi {
+                client: endpoint.client,
+                base_url: endpoint.base_url,
+                model: model.clone(),
+                dimensions: *dimensions,
+                user: chat_user.clone(),
+                key_withheld: settings.api_key.is_some() && !endpoint.trusted,
+                api_key: settings.api_key.clone().filter(|_| endpoint.trusted),
+            }))
+        }
         Embedding::Ollama {
             model,
             base_url,
             options,
             keep_alive,
             ..
-        } => Ok(Box::new(Ollama {
-            client,
-            base_url: base_url.clone().unwrap_or_else(|| OLLAMA_BASE_URL.into()),
-            model: model.clone(),
-            options: options.clone(),
-            keep_alive: keep_alive.clone(),
-        })),
+        } => {
+            let endpoint = Endpoint::new(base_url.as_deref(), OLLAMA_BASE_URL, settings)?;
+            Ok(Box::new(Ollama {
+                client: endpoint.client,
+                base_url: endpoint.base_url,
+                model: model.clone(),
+                options: options.clone(),
+                keep_alive: keep_alive.clone(),
+            }))
+        }
         Embedding::Local { model, .. } => Ok(Box::new(crate::local::Local {
-            model: crate::local::LocalModel::shared(&model_dir.join(model))?,
+            model: crate::local::LocalModel::shared(&settings.model_dir.join(model))
+                .map_err(ProviderError::Unusable)?,
         })),
+    }
+}
+
+/// Where an HTTP provider is reached. The provider's default endpoint and the hosts a
+/// superuser listed are trusted: reached at any address, and given the server's key.
+/// Any other `base_url` is whatever a vectorizer's creator chose, so it gets what a
+/// URI being loaded gets: public addresses only (the instance metadata service and the
+/// server's private network stay out of reach) and no key. Redirects are not followed.
+struct Endpoint {
+    client: reqwest::Client,
+    base_url: String,
+    trusted: bool,
+}
+
+impl Endpoint {
+    fn new(
+        base_url: Option<&str>,
+        default: &str,
+        settings: &ProviderSettings,
+    ) -> Result<Self, ProviderError> {
+        let base_url = base_url
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_string();
+        let url = reqwest::Url::parse(&base_url)
+            .map_err(|e| ProviderError::Unusable(format!("base_url {base_url}: {e}")))?;
+        let allowed = &settings.http_allowed_hosts;
+        let trusted =
+            base_url == default || guard::host_allowed(allowed, url.host_str().unwrap_or_default());
+        let mut client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none());
+        if !trusted {
+            guard::check_url(&url, allowed)
+                .map_err(|e| ProviderError::Refused(format!("base_url {base_url}: {e}")))?;
+            client = client.dns_resolver(Arc::new(guard::PublicOnly {
+                allowed: Arc::new(allowed.clone()),
+            }));
+        }
+        Ok(Endpoint {
+            client: client
+                .build()
+                .map_err(|e| ProviderError::Unusable(format!("HTTP client: {e}")))?,
+            base_url,
+            trusted,
+        })
     }
 }
 
@@ -599,5 +697,48 @@ mod tests {
             error_message(s, r#"{"error": "model not found"}"#),
             "HTTP 400: model not found"
         );
+    }
+
+    fn trusted(
+        base_url: Option<&str>,
+        default: &str,
+        hosts: &[&str],
+    ) -> Result<bool, ProviderError> {
+        let settings = ProviderSettings {
+            api_key: Some("sk-server".into()),
+            timeout: Duration::from_secs(1),
+            model_dir: "/nonexistent".into(),
+            http_allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        };
+        Endpoint::new(base_url, default, &settings).map(|e| e.trusted)
+    }
+
+    #[test]
+    fn only_the_default_endpoint_and_listed_hosts_are_trusted() {
+        assert!(trusted(None, OPENAI_BASE_URL, &[]).unwrap());
+        assert!(trusted(Some("https://api.openai.com/v1/"), OPENAI_BASE_URL, &[]).unwrap());
+        assert!(trusted(None, OLLAMA_BASE_URL, &[]).unwrap()); // Ollama's default: localhost
+        let proxy = Some("https://embeddings.example.com/v1");
+        assert!(!trusted(proxy, OPENAI_BASE_URL, &[]).unwrap());
+        assert!(trusted(proxy, OPENAI_BASE_URL, &["Embeddings.example.com"]).unwrap());
+        assert!(trusted(
+            Some("http://127.0.0.1:8000/v1"),
+            OPENAI_BASE_URL,
+            &["127.0.0.1"]
+        )
+        .unwrap());
+        for url in [
+            "http://169.254.169.254/latest",
+            "http://10.0.0.1:8000/v1",
+            "http://[::1]:11434",
+            "http://127.0.0.1:11434",
+        ] {
+            match trusted(Some(url), OLLAMA_BASE_URL, &[]) {
+                Err(ProviderError::Refused(m)) => {
+                    assert!(m.contains("ai_loader.http_allowed_hosts"), "{url}: {m}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
     }
 }

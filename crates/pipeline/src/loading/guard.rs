@@ -50,13 +50,40 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-fn host_allowed(allowed: &[String], host: &str) -> bool {
+/// Whether `host` is on the allow-list (names compared without case, IPv6 with or
+/// without brackets).
+pub fn host_allowed(allowed: &[String], host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     allowed.iter().any(|a| {
         a.trim_start_matches('[')
             .trim_end_matches(']')
             .eq_ignore_ascii_case(host)
     })
+}
+
+/// A connection the rules refuse, as the resolver reports it (found again among a
+/// failed request's causes).
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The refusal among a failed request's causes, if that is why it failed.
+pub fn refusal<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(r) = c.downcast_ref::<Refused>() {
+            return Some(r);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 fn refused(host: &str, ip: IpAddr) -> String {
@@ -116,7 +143,7 @@ impl Resolve for PublicOnly {
                 .collect();
             match (public.is_empty(), found.first()) {
                 (false, _) => Ok(Box::new(public.into_iter()) as Addrs),
-                (true, Some(a)) => Err(refused(&host, a.ip()).into()),
+                (true, Some(a)) => Err(Box::new(Refused(refused(&host, a.ip()))) as _),
                 (true, None) => Err(format!("{host} has no address").into()),
             }
         })

@@ -248,7 +248,7 @@ impl UriLoader {
 }
 
 /// An error and its causes, as one line (reqwest's own text leaves out why).
-fn causes(e: reqwest::Error) -> String {
+pub(crate) fn causes(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut out = e.to_string();
     let mut source = std::error::Error::source(&e);
