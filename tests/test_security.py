@@ -373,7 +373,7 @@ def test_names_cannot_inject_sql(cluster, db, embedder):
     alice.close()
 
 
-def test_secrets_stay_hidden(cluster, db, embedder):
+def test_secrets_stay_hidden(cluster, db, embedder, s3):
     alice = connect_as(cluster, db.info.dbname, "alice")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("SHOW ai_loader.openai_api_key")
@@ -402,6 +402,9 @@ def test_secrets_stay_hidden(cluster, db, embedder):
         "SELECT config::text FROM ai.vectorizer UNION ALL SELECT message || details::text FROM ai.vectorizer_errors"))
     assert "401" in readable and "test-key" not in readable and SECRET not in readable
     assert "test-key" not in cluster.log() and SECRET not in cluster.log()
+    # Nor the server's AWS keys (the module's other tests made S3 and STS calls with them).
+    for secret in s3.server_key:
+        assert secret not in cluster.log() and secret not in readable
     alice.close()
 
 
