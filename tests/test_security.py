@@ -126,6 +126,15 @@ def uri_vectorizer(conn, embedder, table="document", role=None, retries=0):
             chunking => ai.chunking_none())""", (embedder.openai_url,))
 
 
+def column_vectorizer(conn, table, base_url, name=None):
+    """A vectorizer of `table`'s body column, chunks as they are, embedded through
+    `base_url`; a `name` also names its store `<table>_<name>_store`."""
+    named = "name => %(name)s, destination => ai.destination_table(%(store)s)," if name else ""
+    return scalar(conn, f"""SELECT ai.create_vectorizer(%(table)s::regclass, {named}
+        loading => ai.loading_column('body'), embedding => ai.embedding_openai('test-embedding', 8, base_url => %(url)s),
+        chunking => ai.chunking_none())""", {"table": table, "name": name, "store": f"{table}_{name}", "url": base_url})
+
+
 def refused(call):
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
         call()
@@ -147,9 +156,7 @@ def test_loading_uris_takes_the_s3_reader_role(cluster, db, embedder):
 
     # A column vectorizer needs no such right; turning it into a URI one does.
     alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
-    vid = scalar(alice, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
-        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                 (embedder.openai_url,))
+    vid = column_vectorizer(alice, "note", embedder.openai_url)
     refused(lambda: alice.execute("""UPDATE ai.vectorizer SET config = jsonb_set(config, '{loading}',
         ai.loading_uri('body')) WHERE id = %s""", (vid,)))
     assert scalar(db, "SELECT config -> 'loading' ->> 'implementation' FROM ai.vectorizer WHERE id = %s", (vid,)) == "column"
@@ -262,11 +269,7 @@ def test_embedding_endpoints_reach_only_what_the_settings_allow(cluster, db, emb
     alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
     urls = {"metadata": "http://169.254.169.254/latest", "name": f"http://localhost:{embedder.port}/v1",
             "redirect": f"http://127.0.0.1:{site.port}/to?url=http://169.254.169.254/latest"}
-    ids = {what: scalar(alice, """SELECT ai.create_vectorizer('note'::regclass, name => %s,
-               destination => ai.destination_table(%s), loading => ai.loading_column('body'),
-               embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
-               chunking => ai.chunking_none())""", (what, f"note_{what}", url))
-           for what, url in urls.items()}
+    ids = {what: column_vectorizer(alice, "note", url, name=what) for what, url in urls.items()}
     alice.execute("INSERT INTO note VALUES (1, 'a note')")
 
     def messages():
@@ -295,18 +298,13 @@ def test_other_users_vectorizers_and_stores_are_out_of_reach(cluster, db, embedd
     try:
         alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
         alice.execute("GRANT SELECT ON doc TO bob")
-        vid = scalar(alice, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                     (embedder.openai_url,))
+        vid = column_vectorizer(alice, "doc", embedder.openai_url)
         alice.execute("INSERT INTO doc VALUES (1, 'alice''s note')")
         wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1, what="alice's row embedded")
         config = scalar(db, "SELECT config FROM ai.vectorizer WHERE id = %s", (vid,))
 
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            bob.execute("""SELECT ai.create_vectorizer('doc'::regclass, name => 'bobs',
-                destination => ai.destination_table('bobs_copy'), loading => ai.loading_column('body'),
-                embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                        (embedder.openai_url,))
+            column_vectorizer(bob, "doc", embedder.openai_url, name="bobs")
         for relation in ("doc_embedding_store", "doc_embedding", f"ai._vectorizer_q_{vid}", f"ai._vectorizer_q_failed_{vid}"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 bob.execute(f"SELECT * FROM {relation}")
@@ -388,9 +386,7 @@ def test_secrets_stay_hidden(cluster, db, embedder, s3):
 
     # A vectorizer whose provider rejects the key: the key is nowhere in what users read.
     alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
-    vid = scalar(alice, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
-        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                 (embedder.openai_url,))
+    vid = column_vectorizer(alice, "note", embedder.openai_url)
     embedder.api_key = "a-different-key"
     try:
         alice.execute("INSERT INTO note VALUES (1, 'text')")
@@ -411,9 +407,7 @@ def test_secrets_stay_hidden(cluster, db, embedder, s3):
 def test_the_worker_acts_with_the_owners_rights(cluster, db, embedder):
     alice = connect_as(cluster, db.info.dbname, "alice")
     alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
-    vid = scalar(alice, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
-        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                 (embedder.openai_url,))
+    vid = column_vectorizer(alice, "doc", embedder.openai_url)
     # A trigger on alice's store sees who writes it: alice, not a superuser.
     alice.execute("CREATE TABLE seen (who text, superuser bool)")
     alice.execute("""CREATE FUNCTION note_writer() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -103,13 +103,13 @@ fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> Source {
     }
 }
 
-/// A vectorizer with `embedding_local` needs the model installed where the worker looks.
 /// Raises 42501, with the GRANT that fixes it, unless the current user may make the
 /// server read with its own credentials.
 pub fn require_s3_reader(action: &str) {
     Spi::run_with_args("SELECT ai._require_s3_reader($1)", &[action.into()]).or_raise();
 }
 
+/// A vectorizer with `embedding_local` needs the model installed where the worker looks.
 fn check_local_model(config: &serde_json::Value) {
     if config["embedding"]["implementation"] != "local" {
         return;

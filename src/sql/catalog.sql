@@ -22,12 +22,20 @@ BEGIN
 END
 $role$;
 
--- Raises 42501 unless the current user is a superuser or a member of ai_loader_s3_reader.
+-- Whether a role may make the server load URIs: a superuser, or a member of
+-- ai_loader_s3_reader (false for a role that no longer exists). The worker asks it of
+-- each vectorizer's owner.
+CREATE FUNCTION ai._may_load_uris(who name) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
+    SELECT coalesce((SELECT r.rolsuper OR pg_has_role(r.oid, 'ai_loader_s3_reader', 'MEMBER')
+                       FROM pg_roles r WHERE r.rolname = who), false)
+$func$;
+
+-- Raises 42501 unless the current user may make the server load URIs.
 CREATE FUNCTION ai._require_s3_reader(action text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $func$
 BEGIN
-    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-       AND NOT pg_has_role(current_user, 'ai_loader_s3_reader', 'MEMBER') THEN
+    IF NOT ai._may_load_uris(current_user) THEN
         RAISE EXCEPTION 'permission denied to %', action
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'Loading from URIs reads with the database server''s own credentials and network.',

@@ -143,56 +143,54 @@ fn batches(
     runtime: &tokio::runtime::Runtime,
     running: &mut VecDeque<Running>,
 ) -> Result<Done, Abort> {
-    {
-        let batch_size = v.processing.batch_size() as usize;
-        let mut done = Done {
-            more: true,
-            ..Default::default()
-        };
-        let mut claims = 0;
-        loop {
-            while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TRANSACTION {
-                report_activity(&format!("vectorizer {}: claiming", v.name));
-                let claimed = as_owner(v, || claim(v));
-                claims += 1;
-                done.more = claimed.len() >= batch_size;
-                if claimed.is_empty() {
-                    break;
-                }
-                running.push_back(start(claimed, pipeline, runtime));
-            }
-            let Some(batch) = running.pop_front() else {
+    let batch_size = v.processing.batch_size() as usize;
+    let mut done = Done {
+        more: true,
+        ..Default::default()
+    };
+    let mut claims = 0;
+    loop {
+        while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TRANSACTION {
+            report_activity(&format!("vectorizer {}: claiming", v.name));
+            let claimed = as_owner(v, || claim(v));
+            claims += 1;
+            done.more = claimed.len() >= batch_size;
+            if claimed.is_empty() {
                 break;
-            };
-            report_activity(&format!(
-                "vectorizer {}: embedding {} rows",
-                v.name,
-                batch.keys.len()
-            ));
-            let mut outcomes = wait(runtime, batch.task)?.into_iter();
-            let outcomes: Vec<Outcome> = batch
-                .refused
-                .into_iter()
-                .map(|r| match r {
-                    Some(message) => Outcome::Failed {
-                        step: Step::Loading,
-                        message,
-                    },
-                    None => outcomes.next().expect("one outcome per item"),
-                })
-                .collect();
-            report_activity(&format!(
-                "vectorizer {}: writing {} rows",
-                v.name,
-                batch.keys.len()
-            ));
-            let written = as_owner(v, || write(v, batch.keys, outcomes));
-            done.claimed += written.claimed;
-            done.embedded += written.embedded;
-            done.failed += written.failed;
+            }
+            running.push_back(start(claimed, pipeline, runtime));
         }
-        Ok(done)
+        let Some(batch) = running.pop_front() else {
+            break;
+        };
+        report_activity(&format!(
+            "vectorizer {}: embedding {} rows",
+            v.name,
+            batch.keys.len()
+        ));
+        let mut outcomes = wait(runtime, batch.task)?.into_iter();
+        let outcomes: Vec<Outcome> = batch
+            .refused
+            .into_iter()
+            .map(|r| match r {
+                Some(message) => Outcome::Failed {
+                    step: Step::Loading,
+                    message,
+                },
+                None => outcomes.next().expect("one outcome per item"),
+            })
+            .collect();
+        report_activity(&format!(
+            "vectorizer {}: writing {} rows",
+            v.name,
+            batch.keys.len()
+        ));
+        let written = as_owner(v, || write(v, batch.keys, outcomes));
+        done.claimed += written.claimed;
+        done.embedded += written.embedded;
+        done.failed += written.failed;
     }
+    Ok(done)
 }
 
 /// Puts a claimed batch's items into the pipeline.

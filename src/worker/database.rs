@@ -144,8 +144,6 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     log!("ai_loader worker stopping");
 }
 
-/// A vectorizer that cannot run now (its provider is down, its owner lost a right)
-/// waits — the `Retry-After`, or 2, 4, … up to 60 s — with an error row saying why.
 /// A failure that no retry within the batch would mend.
 fn stopped(message: String) -> BatchError {
     BatchError {
@@ -154,6 +152,8 @@ fn stopped(message: String) -> BatchError {
     }
 }
 
+/// A vectorizer that cannot run now (its provider is down, its owner lost a right)
+/// waits — the `Retry-After`, or 2, 4, … up to 60 s — with an error row saying why.
 fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
     state.failures += 1;
     let wait = e

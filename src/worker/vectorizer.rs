@@ -106,11 +106,9 @@ const ENABLED: &str = "
                                   v.config -> 'destination' ->> 'target_schema',
                                   v.config -> 'destination' ->> 'target_table'))::oid,
                               'embedding'::name) END),
-           v.owner::text,
-           coalesce((SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'ai_loader_s3_reader', 'MEMBER')
-                       FROM pg_catalog.pg_roles r WHERE r.rolname = v.owner), false),
-           (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = v.owner)
+           v.owner::text, ai._may_load_uris(v.owner), r.oid
       FROM ai.vectorizer v
+      LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
      WHERE NOT v.disabled
      ORDER BY v.id";
 

@@ -44,18 +44,16 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
 pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<Step> {
     let mut out = Vec::new();
     let (bucket, key) = match Location::parse(uri) {
-        Ok(Location::S3 { bucket, key })
-            if !super::guard::s3_allowed(&settings.s3_allowed, &bucket, &key) =>
-        {
-            out.push(step(
-                "uri",
-                Some(false),
-                format!("s3://{bucket}/{key} is not in ai_loader.s3_allowed_buckets"),
-                Some("a superuser can add the bucket (or bucket/prefix) to ai_loader.s3_allowed_buckets".into()),
-            ));
-            return out;
-        }
         Ok(Location::S3 { bucket, key }) => {
+            if let Err(refused) = super::guard::check_s3(&settings.s3_allowed, &bucket, &key) {
+                out.push(step(
+                    "uri",
+                    Some(false),
+                    refused,
+                    Some("a superuser can add the bucket (or bucket/prefix) to ai_loader.s3_allowed_buckets".into()),
+                ));
+                return out;
+            }
             out.push(step(
                 "uri",
                 Some(true),

@@ -12,12 +12,23 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
 /// Whether `s3://bucket/key` is on the allow-list (an empty list allows everything).
-pub fn s3_allowed(allowed: &[String], bucket: &str, key: &str) -> bool {
+fn s3_allowed(allowed: &[String], bucket: &str, key: &str) -> bool {
     allowed.is_empty()
         || allowed.iter().any(|entry| match entry.split_once('/') {
             None => entry == bucket,
             Some((b, prefix)) => b == bucket && key.starts_with(prefix),
         })
+}
+
+/// Refuses `s3://bucket/key` unless it is on the allow-list, saying which setting.
+pub fn check_s3(allowed: &[String], bucket: &str, key: &str) -> Result<(), String> {
+    if s3_allowed(allowed, bucket, key) {
+        Ok(())
+    } else {
+        Err(format!(
+            "s3://{bucket}/{key} is not in ai_loader.s3_allowed_buckets"
+        ))
+    }
 }
 
 /// Whether an address is on the public internet.

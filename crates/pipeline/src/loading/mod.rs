@@ -137,11 +137,8 @@ impl UriLoader {
     ) -> Result<Loaded, LoadError> {
         match Location::parse(uri).map_err(LoadError::item)? {
             Location::S3 { bucket, key } => {
-                if !guard::s3_allowed(&self.settings.s3_allowed, &bucket, &key) {
-                    return Err(LoadError::item(format!(
-                        "s3://{bucket}/{key} is not in ai_loader.s3_allowed_buckets"
-                    )));
-                }
+                guard::check_s3(&self.settings.s3_allowed, &bucket, &key)
+                    .map_err(LoadError::item)?;
                 self.s3(role)
                     .await
                     .get(&bucket, &key, etag, self.settings.max_bytes)
