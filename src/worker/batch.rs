@@ -229,6 +229,9 @@ fn claim(v: &Vectorizer) -> Vec<Claimed> {
     let max_bytes = gucs::max_object_bytes();
     let batch_size = v.processing.batch_size();
     Spi::connect_mut(|client| {
+        client
+            .update(&v.queue.lock_source(), None, &[])
+            .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
         let rows = client
             .update(&v.queue.claim(), None, &[batch_size.into(), v.id.into()])
             .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));

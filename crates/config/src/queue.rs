@@ -68,6 +68,16 @@ impl Queue {
             .join(", ")
     }
 
+    /// Locks the source for reading before a claim touches the queue: the order in
+    /// which the queue triggers (source, then queue) and `ai.drop_vectorizer` take the
+    /// two, so that a claim and a drop cannot deadlock (held until the commit).
+    pub fn lock_source(&self) -> String {
+        format!(
+            "LOCK TABLE {} IN ACCESS SHARE MODE",
+            qualified(&self.source.0, &self.source.1)
+        )
+    }
+
     /// Claims up to `$1` due rows pgai's way: rows locked with SKIP LOCKED, each key
     /// under a transaction advisory lock (`$2` is the vectorizer id), every queued row
     /// of a claimed key deleted (duplicates too); nothing while the vectorizer is
@@ -268,6 +278,10 @@ mod tests {
 
     #[test]
     fn claim_reads_the_source_row() {
+        assert_eq!(
+            queue(table()).lock_source(),
+            "LOCK TABLE \"public\".\"Doc\" IN ACCESS SHARE MODE"
+        );
         let sql = queue(table()).claim();
         assert!(sql.contains("LIMIT $1 FOR UPDATE SKIP LOCKED"));
         // A vectorizer disabled (or dropped) after the worker listed it claims nothing.
