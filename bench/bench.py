@@ -233,7 +233,7 @@ def run(args, kind, local, rng):
         ceiling = None if local else s3_ceiling(s3, role, uris, concurrency)
         env = dict(s3.server_env(), **({"OPENAI_API_KEY": embedder.api_key} if embedder else {}))
         settings = ["shared_preload_libraries = 'ai_loader'", "ai_loader.s3_force_path_style = on",
-                    f"ai_loader.model_threads = {args.model_threads}"]
+                    f"ai_loader.model_threads = {args.model_threads}", *([embedder.key_setting] if embedder else [])]
         cluster = Cluster(settings, env=env)
         conn = cluster.connect()
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

@@ -27,6 +27,9 @@ fn errcode(state: SqlState) -> PgSqlErrorCode {
 /// Raises `error` as an ERROR; does not return.
 pub fn raise(error: ConfigError) -> ! {
     let mut report = ErrorReport::new(errcode(error.state), error.message, "ai_loader");
+    if let Some(detail) = error.detail {
+        report = report.set_detail(detail);
+    }
     if let Some(hint) = error.hint {
         report = report.set_hint(hint);
     }

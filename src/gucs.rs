@@ -18,6 +18,7 @@ static AWS_EXTERNAL_ID: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 static FILE_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static S3_ALLOWED_BUCKETS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static HTTP_ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static API_KEY_ENDPOINTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 
@@ -114,8 +115,16 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"ai_loader.http_allowed_hosts",
         c"Hosts http(s) URIs and embedding base_urls may reach although they are loopback, private or link-local (comma-separated).",
-        c"Other such addresses, the instance metadata service among them, are refused. A base_url on a listed host (or the provider's default) also gets the server's API key.",
+        c"Other such addresses, the instance metadata service among them, are refused. Being listed here does not send a host the server's API keys (ai_loader.api_key_endpoints does).",
         &HTTP_ALLOWED_HOSTS,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_loader.api_key_endpoints",
+        c"Embedding endpoints, besides each provider's default, trusted with the server's API keys (comma-separated URLs).",
+        c"Scheme, host, port and path are compared: http://127.0.0.1:8080/v1 covers that server's /v1 and below, nothing else.",
+        &API_KEY_ENDPOINTS,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -219,6 +228,7 @@ pub fn provider_settings(
         timeout: request_timeout(),
         model_dir: model_dir(),
         http_allowed_hosts: list(&HTTP_ALLOWED_HOSTS),
+        api_key_endpoints: list(&API_KEY_ENDPOINTS),
     }
 }
 
@@ -234,10 +244,11 @@ fn list(setting: &GucSetting<Option<CString>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The key named `api_key_name`: the server's environment variable of that name, else
-/// the setting `ai_loader.<name in lower case>` where one is defined.
+/// The key named `api_key_name`, whatever its case: the server's environment variable of
+/// that name in upper case, else the setting `ai_loader.<name in lower case>` where one
+/// is defined.
 fn api_key(api_key_name: &str) -> Option<String> {
-    if let Ok(key) = std::env::var(api_key_name) {
+    if let Ok(key) = std::env::var(api_key_name.to_ascii_uppercase()) {
         if !key.is_empty() {
             return Some(key);
         }

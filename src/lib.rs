@@ -6,6 +6,7 @@ mod api;
 mod errors;
 mod gucs;
 mod interrupts;
+mod roles;
 mod worker;
 
 pgrx::pg_module_magic!(name, version);

@@ -41,7 +41,8 @@ class Cluster:
             check=True, capture_output=True,
         )
         # The embedding test servers listen on 127.0.0.1, a loopback address only the
-        # hosts in ai_loader.http_allowed_hosts may be reached at (with the server's key).
+        # hosts in ai_loader.http_allowed_hosts may be reached at (without the server's key:
+        # that takes ai_loader.api_key_endpoints).
         conf = [f"port = {self.port}", "listen_addresses = '127.0.0.1'",
                 f"unix_socket_directories = '{self.dir}'", "fsync = off",
                 "ai_loader.http_allowed_hosts = '127.0.0.1'", *settings]

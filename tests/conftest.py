@@ -21,7 +21,8 @@ def embedder():
 def preloaded(embedder):
     """A cluster with ai_loader in shared_preload_libraries; the server's environment
     holds the test embedder's key."""
-    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'"],
+    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'",
+                       embedder.key_setting],
                       env={"OPENAI_API_KEY": embedder.api_key})
     yield cluster
     cluster.stop()

@@ -52,6 +52,12 @@ class Embedder:
     def ollama_url(self):
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def key_setting(self):
+        """The server setting that trusts this server's OpenAI endpoint with the
+        server's API key."""
+        return f"ai_loader.api_key_endpoints = '{self.openai_url}'"
+
     def reset(self):
         with self.lock:
             self.mode = "ok"        # ok | error500 | rate_limit | hang | wrong_dims

@@ -48,7 +48,7 @@ def database_for(cluster, request):
 def s3_cluster(s3, embedder, *settings):
     """A cluster with ai_loader preloaded, reading `s3` with the server's own keys."""
     return Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'",
-                    "ai_loader.s3_force_path_style = on", *settings],
+                    "ai_loader.s3_force_path_style = on", embedder.key_setting, *settings],
                    env=s3.server_env() | {"OPENAI_API_KEY": embedder.api_key})
 
 

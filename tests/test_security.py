@@ -24,7 +24,7 @@ SECRET = "sk-settings-key-not-for-users"
 
 class Site:
     """An HTTP server on 127.0.0.1: /doc.txt, and /to?url=… redirecting there (GET or
-    POST)."""
+    POST); it notes each request's path and Authorization header."""
 
     def __init__(self):
         site = self
@@ -35,6 +35,7 @@ class Site:
 
             def do_GET(self):
                 site.requests.append(self.path)
+                site.authorizations.append(self.headers.get("Authorization"))
                 if self.path.startswith("/to?url="):
                     self.send_response(302)
                     self.send_header("Location", self.path[len("/to?url="):])
@@ -50,6 +51,7 @@ class Site:
             do_POST = do_GET
 
         self.requests = []
+        self.authorizations = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -211,6 +213,7 @@ def test_uris_reach_only_what_the_settings_allow(cluster, db, embedder, site, fi
         12: f"s3://{BUCKET}/private/secret.md",
         13: f"https://{BUCKET}.s3.us-east-1.amazonaws.com/private/secret.md",
         14: "gopher://127.0.0.1/x",
+        15: f"file://{files}/../../etc/no-such-file",               # the same answer as for one that exists
     }
     allowed = {
         21: f"http://127.0.0.1:{port}/doc.txt",
@@ -232,6 +235,7 @@ def test_uris_reach_only_what_the_settings_allow(cluster, db, embedder, site, fi
     assert "localhost is 127.0.0.1" in got["7"]  # the name is checked when the redirect connects
     assert "file:// URIs" not in got["9"] and "outside ai_loader.file_root" in got["9"]
     assert "outside ai_loader.file_root" in got["10"] and "outside ai_loader.file_root" in got["11"]
+    assert got["15"].replace(attacks[15], "URI") == got["10"].replace(attacks[10], "URI"), (got["10"], got["15"])
     assert "not in ai_loader.s3_allowed_buckets" in got["12"] and "not in ai_loader.s3_allowed_buckets" in got["13"]
     assert "unsupported URI scheme" in got["14"]
     # The server was never asked for anything but its own allowed pages.
@@ -262,7 +266,7 @@ def test_embedding_endpoints_reach_only_what_the_settings_allow(cluster, db, emb
             embed(config, f"http://localhost:{embedder.port}/v1")
         assert "localhost is 127.0.0.1" in err.value.diag.message_primary
     assert embedder.requests == []
-    assert len(embed("ai.embedding_openai('test-embedding', 8, base_url => %s)", embedder.openai_url)) == 8
+    assert len(embed("ai.embedding_ollama('m', 8, base_url => %s)", embedder.ollama_url)) == 8
     embedder.reset()
 
     # The worker: the vectorizer's rows stay queued, its errors say why, nothing is sent.
@@ -316,9 +320,12 @@ def test_other_users_vectorizers_and_stores_are_out_of_reach(cluster, db, embedd
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 bob.execute(attempt, (vid,))
-        diag = refused(lambda: bob.execute("DELETE FROM ai.vectorizer WHERE id = %s", (vid,)))
-        assert diag.message_primary == 'permission denied to delete vectorizer "public_doc_embedding_store"', diag.message_primary
+        diag = refused(lambda: bob.execute("SELECT ai.drop_vectorizer(%s)", (vid,)))
+        assert diag.message_primary == 'permission denied to drop vectorizer "public_doc_embedding_store"', diag.message_primary
         assert diag.message_detail == "It belongs to alice; the worker acts with that role's rights."
+        # By name, bob does not even see it.
+        with pytest.raises(psycopg.errors.UndefinedObject):
+            bob.execute("SELECT ai.drop_vectorizer('public_doc_embedding_store')")
         assert scalar(db, "SELECT config FROM ai.vectorizer WHERE id = %s", (vid,)) == config
         assert scalar(db, "SELECT NOT disabled FROM ai.vectorizer WHERE id = %s", (vid,))
 
@@ -441,3 +448,320 @@ def test_the_worker_acts_with_the_owners_rights(cluster, db, embedder):
              what="embedded once the right is back")
     assert db.execute("SELECT DISTINCT who, superuser FROM seen").fetchall() == [("alice", False)]
     alice.close()
+
+
+@pytest.fixture
+def bob(cluster, db):
+    """A second user with ai.grant_ai_usage and CREATE on public, connected to the test
+    database."""
+    with cluster.connect() as admin:
+        admin.execute("DROP ROLE IF EXISTS bob")
+        admin.execute("CREATE ROLE bob LOGIN")
+    db.execute("SELECT ai.grant_ai_usage('bob')")
+    db.execute("GRANT CREATE ON SCHEMA public TO bob")
+    conn = connect_as(cluster, db.info.dbname, "bob")
+    try:
+        yield conn
+    finally:
+        conn.close()
+        db.execute("DROP OWNED BY bob")
+        with cluster.connect() as admin:
+            admin.execute("DROP ROLE bob")
+
+
+@pytest.fixture
+def nobody(cluster, db):
+    """A user with no grants at all, connected to the test database."""
+    with cluster.connect() as admin:
+        admin.execute("DROP ROLE IF EXISTS nobody")
+        admin.execute("CREATE ROLE nobody LOGIN")
+    conn = connect_as(cluster, db.info.dbname, "nobody")
+    try:
+        yield conn
+    finally:
+        conn.close()
+        with cluster.connect() as admin:
+            admin.execute("DROP ROLE nobody")
+
+
+def test_the_catalog_cannot_be_rewritten_to_drop_other_objects(cluster, db, embedder):
+    """An ai user once rewrote the names in its own catalog row (or inserted a row) to
+    name a superuser's table, then dropped its source: the event trigger dropped the
+    named table as superuser. The catalog is not the user's to write, and the drop runs
+    with the vectorizer owner's rights whatever the catalog says."""
+    db.execute("CREATE TABLE precious (x int)")
+    db.execute("CREATE FUNCTION precious_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "note", embedder.openai_url)
+    row = db.execute("SELECT * FROM ai.vectorizer WHERE id = %s", (vid,)).fetchone()
+    for attempt in (
+        "UPDATE ai.vectorizer SET queue_schema = 'public', queue_table = 'precious' WHERE id = %s",
+        "UPDATE ai.vectorizer SET trigger_name = 'precious_fn' WHERE id = %s",
+        "UPDATE ai.vectorizer SET owner = 'postgres' WHERE id = %s",
+        "DELETE FROM ai.vectorizer WHERE id = %s",
+        "INSERT INTO ai.vectorizer SELECT id + 100, name || 'x', source_schema, source_table, source_pk, "
+        "'precious_fn', 'public', 'precious', queue_failed_table, config, disabled, owner "
+        "FROM ai.vectorizer WHERE id = %s",
+        "UPDATE ai.vectorizer_worker_progress SET success_count = 7 WHERE vectorizer_id = %s",
+        "INSERT INTO ai._vectorizer_errors (id, message) VALUES (%s, 'forged')",
+        "SELECT nextval('ai.vectorizer_id_seq') + %s",
+    ):
+        refused(lambda: alice.execute(attempt, (vid,)))
+    assert db.execute("SELECT * FROM ai.vectorizer WHERE id = %s", (vid,)).fetchone() == row
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer") == 1
+
+    # Even a catalog row naming another's table (as a superuser could write it) drops
+    # nothing of another's: the drop runs as alice, and fails.
+    db.execute("UPDATE ai.vectorizer SET queue_schema = 'public', queue_table = 'precious' WHERE id = %s", (vid,))
+    refused(lambda: alice.execute("DROP TABLE note CASCADE"))
+    assert scalar(db, "SELECT to_regclass('public.precious') IS NOT NULL")
+    assert scalar(db, "SELECT to_regclass('public.note') IS NOT NULL")
+    db.execute("UPDATE ai.vectorizer SET queue_schema = 'ai', queue_table = %s WHERE id = %s",
+               (row[7], vid))
+    alice.execute("DROP TABLE note CASCADE")
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer") == 0
+    assert scalar(db, "SELECT to_regclass('public.precious') IS NOT NULL")
+    assert scalar(db, "SELECT to_regprocedure('public.precious_fn()') IS NOT NULL")
+    alice.close()
+
+
+def test_a_renamed_source_keeps_its_vectorizer(cluster, db, embedder, bob):
+    """Dropping a table that has the name a vectorizer's source once had (the source was
+    renamed) leaves the vectorizer: the drop is matched by its trigger, not its name."""
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "note", embedder.openai_url)
+    alice.execute("ALTER TABLE note RENAME TO note_renamed")
+    bob.execute("CREATE TABLE note (id int PRIMARY KEY)")
+    bob.execute("DROP TABLE note")
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer WHERE id = %s", (vid,)) == 1
+    assert scalar(db, "SELECT to_regclass(%s) IS NOT NULL", (f"ai._vectorizer_q_{vid}",))
+    alice.close()
+
+
+def test_schema_ai_is_the_extensions_alone(cluster, db, embedder):
+    """With CREATE on schema ai, an ai user planted ai.grant_ai_usage(text): the
+    superuser's documented call resolved to it and ran the user's code as superuser.
+    Nobody but the catalog owner creates, renames or replaces anything in ai."""
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    for attempt in (
+        "CREATE FUNCTION ai.grant_ai_usage(to_user text) RETURNS void LANGUAGE sql "
+        "AS $$ ALTER ROLE alice SUPERUSER $$",
+        "CREATE FUNCTION ai.grant_to(VARIADIC text[]) RETURNS name[] LANGUAGE sql AS 'SELECT NULL::name[]'",
+        "CREATE FUNCTION ai._wake_worker_at_commit(int DEFAULT 0) RETURNS void LANGUAGE sql AS ''",
+        "CREATE TABLE ai._vectorizer_q_999 (id int)",
+        "CREATE VIEW ai.vectorizer_status_v2 AS SELECT 1",
+    ):
+        refused(lambda: alice.execute(attempt))
+    assert not scalar(db, "SELECT has_schema_privilege('alice', 'ai', 'CREATE')")
+
+    # Her own vectorizer's objects in ai are hers, yet she cannot move or rename them.
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "note", embedder.openai_url)
+    assert scalar(db, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+                  (f"ai._vectorizer_q_{vid}",)) == "alice"
+    for attempt in (
+        f"ALTER TABLE ai._vectorizer_q_{vid} RENAME TO _vectorizer_q_1000",
+        f"ALTER FUNCTION ai._vectorizer_src_trg_{vid}() RENAME TO grant_to",
+        f"CREATE OR REPLACE FUNCTION ai._vectorizer_src_trg_{vid}() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RETURN NULL; END $$",
+    ):
+        refused(lambda: alice.execute(attempt))
+    # Nor take a name in ai for a queue.
+    alice.execute("CREATE TABLE other (id int PRIMARY KEY, body text NOT NULL)")
+    diag = refused(lambda: alice.execute("""SELECT ai.create_vectorizer('other'::regclass,
+        loading => ai.loading_column('body'), embedding => ai.embedding_ollama('m', 8),
+        queue_table => '_vectorizer_q_1000')"""))
+    assert "queue_schema" in diag.message_hint
+
+    # The superuser's documented calls do what they say.
+    with cluster.connect() as admin:
+        admin.execute("DROP ROLE IF EXISTS newuser")
+        admin.execute("CREATE ROLE newuser")
+    try:
+        db.execute("SELECT ai.grant_ai_usage('newuser')")
+        assert not scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'")
+        assert scalar(db, "SELECT has_function_privilege('newuser', 'ai.create_vectorizer(regclass, text, jsonb, "
+                          "jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, name, name, name[], bool, bool)', "
+                          "'EXECUTE')")
+        assert not scalar(db, "SELECT has_schema_privilege('newuser', 'ai', 'CREATE')")
+    finally:
+        db.execute("DROP OWNED BY newuser")
+        with cluster.connect() as admin:
+            admin.execute("DROP ROLE newuser")
+    # Writes into vectorized tables still work (no overload can shadow the wake-up).
+    alice.execute("INSERT INTO note VALUES (1, 'still writable')")
+    alice.close()
+
+
+def test_errors_and_progress_are_their_owners_alone(cluster, db, embedder, bob):
+    """Any ai user once read, forged and deleted the error and progress rows of every
+    vectorizer (an error row telling the admin to GRANT a role to mallory), and read
+    every configuration. Each user now sees and writes none but its own."""
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "note", "http://user:secret-in-url@127.0.0.1:9/v1")
+    alice.execute("INSERT INTO note VALUES (1, 'a note')")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM ai.vectorizer_errors WHERE id = %s", (vid,)),
+             what="alice's error row")
+    assert scalar(alice, "SELECT count(*) FROM ai.vectorizer_errors") >= 1
+    assert scalar(alice, "SELECT count(*) FROM ai.vectorizer") == 1
+    assert scalar(alice, "SELECT count(*) FROM ai.vectorizer_status") == 1
+    assert scalar(alice, "SELECT count(*) FROM ai.vectorizer_worker_progress") == 1
+    for relation in ("ai.vectorizer", "ai.vectorizer_status", "ai.vectorizer_errors", "ai.vectorizer_worker_progress"):
+        assert scalar(bob, f"SELECT count(*) FROM {relation}") == 0, relation
+    refused(lambda: bob.execute("SELECT * FROM ai._vectorizer_errors"))
+    for attempt in (
+        "INSERT INTO ai._vectorizer_errors (id, message) VALUES (%s, 'GRANT ai_loader_s3_reader TO mallory')",
+        "DELETE FROM ai._vectorizer_errors WHERE id = %s",
+        "UPDATE ai.vectorizer_worker_progress SET last_error_message = 'forged' WHERE vectorizer_id = %s",
+        "DELETE FROM ai.vectorizer_worker_progress WHERE vectorizer_id = %s",
+    ):
+        refused(lambda: bob.execute(attempt, (vid,)))
+        refused(lambda: alice.execute(attempt, (vid,)))
+    everything = " ".join(str(r) for r in bob.execute(
+        "SELECT to_jsonb(v)::text FROM ai.vectorizer v UNION ALL SELECT to_jsonb(s)::text FROM ai.vectorizer_status s"))
+    assert "secret-in-url" not in everything
+    assert "forged" not in str(db.execute("SELECT * FROM ai.vectorizer_status").fetchall())
+    alice.close()
+
+
+def test_server_keys_go_only_where_a_superuser_said(cluster, db, embedder, site, bob, nobody):
+    """127.0.0.1 is in ai_loader.http_allowed_hosts, and the embedder's URL in
+    ai_loader.api_key_endpoints. Once, any role with a plain SELECT sent the server's key
+    to any port of an allowed host, and a lower-case api_key_name read the superuser-only
+    setting instead of the environment."""
+    collector = f"http://127.0.0.1:{site.port}/v1"
+    config = "ai.embedding_openai('test-embedding', 8, base_url => %s)"
+    # A role without grants may not embed with a configuration at all.
+    refused(lambda: nobody.execute(f"SELECT ai.vectorizer_embed({config}, 'q')", (collector,)))
+    refused(lambda: nobody.execute(f"SELECT ai._vectorizer_embed({config}, 'q')", (collector,)))
+    # An ai user reaches the allowed host, without the key; a configuration that would
+    # carry the key (the listed endpoint) is a superuser's to pass.
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    with pytest.raises(psycopg.errors.Error):
+        alice.execute(f"SELECT ai.vectorizer_embed({config}, 'q')", (collector,))
+    diag = refused(lambda: alice.execute(f"SELECT ai.vectorizer_embed({config}, 'q')", (embedder.openai_url,)))
+    assert "ai.vectorizer_embed('<vectorizer name>'" in diag.message_hint
+    assert embedder.requests == []
+    # Nor does the worker send it there, for her vectorizer.
+    alice.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    column_vectorizer(alice, "note", collector, name="collected")
+    alice.execute("INSERT INTO note VALUES (1, 'a note')")
+    wait_for(lambda: any(p.startswith("/v1/embeddings") for p in site.requests), what="the worker's request")
+    assert site.authorizations and all(a is None for a in site.authorizations), site.authorizations
+
+    # A superuser may; the environment's key wins whatever the case of api_key_name
+    # (the setting ai_loader.openai_api_key holds another key, which the embedder refuses).
+    for name in ("OPENAI_API_KEY", "openai_api_key", "OpenAI_Api_Key"):
+        got = scalar(db, f"SELECT ai.vectorizer_embed(ai.embedding_openai('test-embedding', 8, "
+                         f"api_key_name => %s, base_url => %s), 'q')", (name, embedder.openai_url))
+        assert len(got) == 8
+    assert embedder.statuses() == [200, 200, 200]  # the embedder answers 401 to any other key
+
+    # Through a vectorizer: its owner, and those it granted its store to.
+    vid = column_vectorizer(alice, "note", embedder.openai_url, name="keyed")
+    alice.execute("GRANT SELECT ON note_keyed_store TO bob")
+    assert len(scalar(alice, "SELECT ai.vectorizer_embed(%s, 'q')", (vid,))) == 8
+    assert len(scalar(bob, "SELECT ai.vectorizer_embed('keyed', 'q')")) == 8
+    diag = refused(lambda: nobody.execute("SELECT ai.vectorizer_embed(%s, 'q')", (vid,)))
+    assert diag.message_primary == 'permission denied to embed with vectorizer "keyed"'
+    refused(lambda: nobody.execute("SELECT ai.vectorizer_embed('keyed', 'q')"))
+    alice.close()
+
+
+def test_drop_database_by_others_leaves_its_worker(cluster, db, embedder, nobody):
+    """A role without rights once paused and SIGTERMed a database's worker by failing a
+    DROP DATABASE every 30 s. Only a drop that will happen stops it."""
+    db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    column_vectorizer(db, "note", embedder.openai_url)
+
+    def worker():
+        return scalar(db, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
+                          "AND datname = current_database()")
+    pid = wait_for(worker, what="the database's worker")
+    name = db.info.dbname
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        nobody.execute(f'DROP DATABASE "{name}"')
+    with cluster.connect() as admin:
+        with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+            with admin.transaction():
+                admin.execute(f'DROP DATABASE "{name}"')
+    db.execute("INSERT INTO note VALUES (1, 'served at once')")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM note_embedding_store") == 1, timeout=5,
+             what="the row embedded by the same worker")
+    assert worker() == pid
+
+
+# What each role may do with each function of schema ai: "public" (anyone), "ai" (roles
+# given ai.grant_ai_usage), "owner" (the catalog owner and superusers only). A function
+# missing here fails the test: every new function needs a decision.
+FUNCTIONS = {
+    **{f: "public" for f in (
+        "loading_column(text,integer)", "loading_uri(text,integer,text)", "parsing_auto()", "parsing_none()",
+        "chunking_recursive_character_text_splitter(integer,integer,text[],boolean)",
+        "chunking_character_text_splitter(integer,integer,text,boolean)", "chunking_none()",
+        "formatting_python_template(text)", "embedding_openai(text,integer,text,text,text)",
+        "embedding_ollama(text,integer,text,jsonb,text)", "embedding_local(text,integer)",
+        "destination_table(text,text,text,text,text)", "destination_column(text)", "indexing_none()",
+        "indexing_default()", "indexing_hnsw(integer,text,integer,integer,boolean)", "scheduling_default()",
+        "scheduling_none()", "processing_default(integer,integer)", "grant_to(name[])", "grant_to()",
+        "cosine_distance(real[],real[])", "check_s3_access(text,text)",
+        "vectorizer_embed(integer,text,text)", "vectorizer_embed(text,text,text)",
+        "_vectorizer_embed_for(integer,text)", "_vectorizer_embed_for(text,text)",
+        "_may_manage(name)", "_wake_worker_at_commit()")},
+    **{f: "ai" for f in (
+        "create_vectorizer(regclass,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,name,name,name[],boolean,boolean)",
+        "_create_vectorizer(oid,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,text,text,text[],boolean,boolean)",
+        "drop_vectorizer(integer,boolean)", "drop_vectorizer(text,boolean)",
+        "disable_vectorizer_schedule(integer)", "disable_vectorizer_schedule(text)",
+        "enable_vectorizer_schedule(integer)", "enable_vectorizer_schedule(text)",
+        "_vectorizer_set_disabled(integer,boolean)", "_vectorizer_id(text)",
+        "vectorizer_queue_pending(integer,boolean)", "vectorizer_queue_pending(text,boolean)",
+        "vectorizer_embed(jsonb,text,text)", "_vectorizer_embed(jsonb,text)")},
+    **{f: "owner" for f in (
+        "grant_ai_usage(name,boolean)", "_may_load_uris(name)", "_wake_launcher()", "_vectorizer_handle_drops()")},
+}
+
+# Table privileges in schema ai: what an ai user and a role without grants hold.
+RELATIONS = {
+    "vectorizer": ("SELECT", ""),
+    "vectorizer_status": ("SELECT", ""),
+    "vectorizer_errors": ("SELECT", ""),
+    "vectorizer_worker_progress": ("SELECT", ""),
+    "_vectorizer_errors": ("", ""),
+    "vectorizer_id_seq": ("", ""),
+}
+
+
+def test_every_object_of_schema_ai_has_a_privilege_decision(cluster, db, embedder, nobody):
+    """For every function, table, view and sequence of schema ai, what an ai user and a
+    role without grants may do is what the tables above say."""
+    db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(db, "note", embedder.openai_url)  # a vectorizer's objects are not the extension's
+    got = dict(db.execute("""
+        SELECT p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')',
+               CASE WHEN has_function_privilege('nobody', p.oid, 'EXECUTE') THEN 'public'
+                    WHEN has_function_privilege('alice', p.oid, 'EXECUTE') THEN 'ai' ELSE 'owner' END
+          FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+         WHERE p.pronamespace = 'ai'::regnamespace""").fetchall())
+    got = {f.replace(", ", ","): who for f, who in got.items()}
+    assert got == FUNCTIONS
+    privileges = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+    for relation, (ai_user, public) in RELATIONS.items():
+        for role, allowed in (("alice", ai_user), ("nobody", public)):
+            held = [p for p in privileges
+                    if scalar(db, "SELECT has_table_privilege(%s, %s, %s)", (role, f"ai.{relation}", p))]
+            assert held == ([allowed] if allowed else []), (relation, role, held)
+    extension_relations = {r for (r,) in db.execute("""
+        SELECT c.relname FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+         WHERE d.deptype = 'e' AND c.relnamespace = 'ai'::regnamespace""")}
+    assert extension_relations == set(RELATIONS)
+    for role in ("alice", "nobody"):
+        assert not scalar(db, "SELECT has_schema_privilege(%s, 'ai', 'CREATE')", (role,))
+        assert not scalar(db, "SELECT has_sequence_privilege(%s, 'ai.vectorizer_id_seq', 'USAGE')", (role,))
+    # A vectorizer's trigger function and queues are its owner's alone.
+    for role in ("alice", "nobody"):
+        assert not scalar(db, "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, f"ai._vectorizer_src_trg_{vid}()"))
+        assert not scalar(db, "SELECT has_table_privilege(%s, %s, 'SELECT')", (role, f"ai._vectorizer_q_{vid}"))

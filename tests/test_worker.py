@@ -180,7 +180,8 @@ def test_a_new_row_is_embedded_within_two_seconds(db, embedder):
 
 def test_a_commit_wakes_the_worker(embedder):
     """With an hour between polls, only the commit of the queued rows can wake the worker."""
-    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.poll_interval = '1h'"],
+    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.poll_interval = '1h'",
+                       embedder.key_setting],
                       env={"OPENAI_API_KEY": embedder.api_key})
     try:
         db = cluster.connect()

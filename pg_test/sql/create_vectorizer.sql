@@ -197,5 +197,18 @@ SELECT * FROM pg_temp.footprint();
 SELECT chunk FROM gone_embedding_store;
 DROP TABLE gone_embedding_store;
 
+-- A session with standard_conforming_strings off (a backslash in a name and a template).
+SET standard_conforming_strings = off;
+CREATE TABLE "back\slash" (id int PRIMARY KEY, "b\ody" text);
+SELECT ai.create_vectorizer(E'"back\\slash"'::regclass, loading => ai.loading_column(E'b\\ody'),
+    embedding => ai.embedding_local(), formatting => ai.formatting_python_template(E'\\ $chunk'));
+INSERT INTO "back\slash" VALUES (1, 'x');
+UPDATE "back\slash" SET "b\ody" = 'y';
+SELECT config -> 'formatting' ->> 'template' AS template FROM ai.vectorizer WHERE source_table = E'back\\slash';
+SELECT ai.vectorizer_queue_pending(id, true) AS queued FROM ai.vectorizer WHERE source_table = E'back\\slash';
+SELECT ai.drop_vectorizer(id, drop_all => true) FROM ai.vectorizer WHERE source_table = E'back\\slash';
+DROP TABLE "back\slash";
+RESET standard_conforming_strings;
+
 DROP TABLE document, no_pk CASCADE;
 DROP EXTENSION ai_loader;

@@ -23,7 +23,7 @@ RESET ROLE;
 SELECT count(*) AS vectorizers FROM ai.vectorizer;
 
 -- The owner may, once a member of ai_loader_s3_reader; the vectorizer records who owns
--- it, whatever an INSERT claims.
+-- it, and the catalog is not the owner's to write.
 SET ROLE regress_owner;
 SELECT ai.create_vectorizer('owned_doc'::regclass,
     loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
@@ -35,11 +35,25 @@ SELECT ai.create_vectorizer('owned_doc'::regclass,
     loading => ai.loading_uri('uri'), embedding => ai.embedding_local());
 SELECT name, owner FROM ai.vectorizer;
 UPDATE ai.vectorizer SET owner = 'postgres';
+UPDATE ai.vectorizer SET queue_table = 'owned_doc';
+DELETE FROM ai.vectorizer;
+INSERT INTO ai._vectorizer_errors (id, message) VALUES (2, 'forged');
+CREATE FUNCTION ai.grant_ai_usage(to_user text) RETURNS void LANGUAGE sql AS '';
+ALTER TABLE ai._vectorizer_q_2 RENAME TO _vectorizer_q_3;
 SELECT name, owner FROM ai.vectorizer;
 SELECT c.relname, pg_get_userbyid(c.relowner) AS relowner
   FROM pg_class c WHERE c.relname IN ('owned_doc_embedding_store', 'owned_doc_embedding', '_vectorizer_q_2', '_vectorizer_q_failed_2')
  ORDER BY 1;
 SELECT ai.vectorizer_queue_pending(2);
+RESET ROLE;
+
+-- Another ai user sees none of it, and may not drop or pause it.
+SET ROLE regress_other;
+SELECT count(*) AS visible FROM ai.vectorizer;
+SELECT count(*) AS visible FROM ai.vectorizer_status;
+SELECT ai.drop_vectorizer(2);
+SELECT ai.disable_vectorizer_schedule(2);
+SELECT ai.drop_vectorizer('public_owned_doc_embedding_store');
 RESET ROLE;
 
 -- A superuser may create one on any table.

@@ -5,20 +5,120 @@ use std::sync::Arc;
 
 use ai_loader_config::embedding::Embedding;
 use ai_loader_config::ConfigPart;
-use ai_loader_pipeline::embedding::{embed_all, provider, ProviderError};
+use ai_loader_config::{ConfigError, SqlState};
+use ai_loader_pipeline::embedding::{embed_all, provider, sends_server_key, ProviderError};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::errors::{fail, OrRaise};
+use crate::errors::{fail, raise, OrRaise};
 use crate::gucs;
+use crate::roles;
 
 /// The embedding of `input_text` under an embedding configuration, as `real[]`; the
-/// public `ai.vectorizer_embed` overloads cast it to the store's type.
+/// public `ai.vectorizer_embed` overloads cast it to the store's type. A configuration
+/// that would send the server's API key is a superuser's to pass: anyone else embeds
+/// through a vectorizer (`_vectorizer_embed_for`), whose configuration its owner set up.
 #[pg_extern(name = "_vectorizer_embed", volatile, parallel_unsafe)]
 fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
     let config = Embedding::from_json(&embedding_config.0).or_raise();
+    if !roles::is_superuser() && sends_server_key(&config, &gucs::provider_settings(&config)) {
+        raise(
+            ConfigError::new(
+                SqlState::InsufficientPrivilege,
+                "permission denied to embed with the server's API key through an embedding configuration",
+            )
+            .with_hint("embed through a vectorizer instead: ai.vectorizer_embed('<vectorizer name>', 'query')"),
+        );
+    }
+    embed(&config, input_text)
+}
+
+/// The embedding of `input_text` with vectorizer `vectorizer_id`'s model, for a caller
+/// who may read its embeddings (SELECT on its store, or on its source for an embedding
+/// column) or manage it.
+#[pg_extern(name = "_vectorizer_embed_for", volatile, parallel_unsafe)]
+fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
+    let config = Spi::connect(|client| {
+        let row = roles::as_catalog_owner(|| {
+            client
+                .select(
+                    "SELECT v.name, v.config -> 'embedding' AS embedding,
+                            pg_catalog.to_regclass(CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+                                THEN pg_catalog.format('%I.%I', v.source_schema, v.source_table)
+                                ELSE pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema',
+                                                                v.config -> 'destination' ->> 'target_table') END)::oid
+                                AS embeddings,
+                            r.oid AS owner_oid
+                       FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
+                      WHERE v.id = $1",
+                    None,
+                    &[vectorizer_id.into()],
+                )
+                .or_raise()
+                .next()
+                .map(|r| {
+                    (
+                        r.get_by_name::<String, _>("name").or_raise().unwrap_or_default(),
+                        r.get_by_name::<JsonB, _>("embedding").or_raise(),
+                        r.get_by_name::<pg_sys::Oid, _>("embeddings").or_raise(),
+                        r.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
+                    )
+                })
+        });
+        let Some((name, config, embeddings, owner)) = row else {
+            raise(
+                ConfigError::new(
+                    SqlState::UndefinedObject,
+                    format!("vectorizer {vectorizer_id} does not exist"),
+                )
+                .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
+            );
+        };
+        let readable = embeddings.is_some_and(|table| {
+            Spi::get_one_with_args::<bool>(
+                "SELECT pg_catalog.has_table_privilege($1, 'SELECT')",
+                &[table.into()],
+            )
+            .or_raise()
+            .unwrap_or(false)
+        });
+        if !readable && !owner.map_or(roles::is_superuser(), roles::has_privileges_of) {
+            raise(
+                ConfigError::new(
+                    SqlState::InsufficientPrivilege,
+                    format!("permission denied to embed with vectorizer \"{name}\""),
+                )
+                .with_detail("Its model embeds queries for those who may read its embeddings.")
+                .with_hint("its owner can allow it: GRANT SELECT ON <its store> TO <role>, or grant_to => ai.grant_to('<role>') when creating it"),
+            );
+        }
+        config.map(|j| j.0).unwrap_or_default()
+    });
+    let config = Embedding::from_json(&config).or_raise();
+    embed(&config, input_text)
+}
+
+/// The same, by the vectorizer's name.
+#[pg_extern(name = "_vectorizer_embed_for", volatile, parallel_unsafe)]
+fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Vec<f32> {
+    let id = Spi::connect(|client| crate::api::vectorizer::id_of_name(client, name))
+        .unwrap_or_else(|| {
+            raise(
+                ConfigError::new(
+                    SqlState::UndefinedObject,
+                    format!("vectorizer \"{name}\" does not exist"),
+                )
+                .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
+            )
+        });
+    vectorizer_embed_for(id, input_text)
+}
+
+/// Embeds `input_text` in this backend with `config`'s provider, waiting in slices so
+/// that a cancel or `statement_timeout` ends it.
+fn embed(config: &Embedding, input_text: &str) -> Vec<f32> {
     let provider: Arc<dyn ai_loader_pipeline::embedding::Provider> =
-        provider(&config, &gucs::provider_settings(&config))
+        provider(config, &gucs::provider_settings(config))
             .unwrap_or_else(|e| match e {
                 ProviderError::Refused(m) => fail(
                     PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,

@@ -4,4 +4,4 @@ mod builders;
 mod catalog;
 mod diagnostics;
 mod embed;
-mod vectorizer;
+pub mod vectorizer;

@@ -2,7 +2,7 @@
 //! `ai_loader_config` decide, then carry out its plan in the caller's transaction, so a
 //! failure anywhere leaves nothing behind.
 
-use ai_loader_config::ddl::{drop_statements, Recorded};
+use ai_loader_config::ddl::{drop_statements, Objects, Recorded};
 use ai_loader_config::destination::Destination;
 use ai_loader_config::ident::qualified;
 use ai_loader_config::vectorizer::{plan, Column, Request, Source};
@@ -12,6 +12,7 @@ use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 
 use crate::errors::{raise, OrRaise};
+use crate::roles;
 
 fn run(client: &mut SpiClient<'_>, sql: &str) {
     client.update(sql, None, &[]).or_raise();
@@ -104,9 +105,31 @@ fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> Source {
 }
 
 /// Raises 42501, with the GRANT that fixes it, unless the current user may make the
-/// server read with its own credentials.
+/// server read with its own credentials (`ai._may_load_uris`, which the worker asks too).
 pub fn require_s3_reader(action: &str) {
-    Spi::run_with_args("SELECT ai._require_s3_reader($1)", &[action.into()]).or_raise();
+    let who = roles::name_of(roles::current());
+    let (may, quoted) = roles::as_catalog_owner(|| {
+        Spi::get_two_with_args::<bool, String>(
+            "SELECT ai._may_load_uris($1), pg_catalog.quote_ident($1)",
+            &[who.as_str().into()],
+        )
+    })
+    .or_raise();
+    if !may.unwrap_or(false) {
+        raise(
+            ConfigError::new(
+                SqlState::InsufficientPrivilege,
+                format!("permission denied to {action}"),
+            )
+            .with_detail(
+                "Loading from URIs reads with the database server's own credentials and network.",
+            )
+            .with_hint(format!(
+                "A superuser can allow it: GRANT ai_loader_s3_reader TO {};",
+                quoted.unwrap_or(who)
+            )),
+        );
+    }
 }
 
 /// A vectorizer with `embedding_local` needs the model installed where the worker looks.
@@ -160,6 +183,67 @@ fn existing_roles(client: &SpiClient<'_>, roles: Vec<String>) -> Vec<String> {
     found
 }
 
+/// Raises 42501 when a role other than a superuser names a queue in schema `ai` other
+/// than the default: schema `ai` holds only the extension's names, so a user cannot take
+/// a name a later vectorizer or release needs.
+fn check_queue_name(objects: &Objects, default_queue: &str) {
+    if objects.queue_schema == "ai"
+        && objects.queue_table != default_queue
+        && !roles::is_superuser()
+    {
+        raise(
+            ConfigError::new(
+                SqlState::InsufficientPrivilege,
+                format!("permission denied to name a queue \"{}\" in schema ai", objects.queue_table),
+            )
+            .with_hint("leave queue_table out for the default name, or put the queue in a schema of your own: queue_schema => 'myschema'"),
+        );
+    }
+}
+
+/// The id of the vectorizer named `name`, whoever owns it (the catalog owner reads).
+pub fn id_of_name(client: &SpiClient<'_>, name: &str) -> Option<i32> {
+    roles::as_catalog_owner(|| {
+        client
+            .select(
+                "SELECT id FROM ai.vectorizer WHERE name = $1",
+                None,
+                &[name.into()],
+            )
+            .or_raise()
+            .next()
+            .and_then(|r| r.get_by_name::<i32, _>("id").or_raise())
+    })
+}
+
+/// Makes the vectorizer's objects. The destination and the triggers are made with the
+/// caller's rights (in the caller's schemas, on the caller's table); the queue, failed
+/// queue and trigger function in schema `ai` by the catalog owner, then given to the
+/// caller, so that nobody but the catalog owner needs CREATE on `ai`.
+fn make_objects(client: &mut SpiClient<'_>, objects: &Objects, caller: &str) {
+    for statement in objects.destination_statements() {
+        run(client, &statement);
+    }
+    if objects.queue_schema == "ai" {
+        roles::as_catalog_owner(|| {
+            for statement in objects
+                .queue_statements()
+                .iter()
+                .chain(&objects.hand_over_queue(caller))
+            {
+                run(client, statement);
+            }
+        });
+    } else {
+        for statement in objects.queue_statements() {
+            run(client, &statement);
+        }
+    }
+    for statement in objects.trigger_statements() {
+        run(client, &statement);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(name = "_create_vectorizer")]
 fn create_vectorizer(
@@ -197,13 +281,16 @@ fn create_vectorizer(
             client,
             grant_to.unwrap_or_default().into_iter().flatten().collect(),
         );
-        let id: i32 = client
-            .select("SELECT nextval('ai.vectorizer_id_seq')::int4", None, &[])
-            .or_raise()
-            .first()
-            .get_one()
-            .or_raise()
-            .expect("nextval returns a value");
+        let caller = roles::name_of(roles::current());
+        let id: i32 = roles::as_catalog_owner(|| {
+            client
+                .select("SELECT nextval('ai.vectorizer_id_seq')::int4", None, &[])
+                .or_raise()
+                .first()
+                .get_one()
+                .or_raise()
+                .expect("nextval returns a value")
+        });
         let request = Request {
             id,
             name: name.map(str::to_string),
@@ -223,21 +310,13 @@ fn create_vectorizer(
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let plan = plan(&request, &source).or_raise();
+        check_queue_name(&plan.objects, &format!("_vectorizer_q_{id}"));
         if plan.config["loading"]["implementation"] == "uri" {
             require_s3_reader("make a vectorizer load URIs (ai.loading_uri)");
         }
         check_local_model(&plan.config);
 
-        let existing: Option<i32> = client
-            .select(
-                "SELECT id FROM ai.vectorizer WHERE name = $1",
-                None,
-                &[plan.name.as_str().into()],
-            )
-            .or_raise()
-            .next()
-            .and_then(|r| r.get(1).or_raise());
-        if let Some(existing) = existing {
+        if let Some(existing) = id_of_name(client, &plan.name) {
             if if_not_exists.unwrap_or(false) {
                 notice!(
                     "a vectorizer named \"{}\" already exists, skipping",
@@ -277,36 +356,37 @@ fn create_vectorizer(
             }
         }
 
-        for statement in plan.objects.statements() {
-            run(client, &statement);
-        }
-        client
-            .update(
-                "INSERT INTO ai.vectorizer (id, name, source_schema, source_table, source_pk,
-                     trigger_name, queue_schema, queue_table, queue_failed_table, config)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                None,
-                &[
-                    id.into(),
-                    plan.name.as_str().into(),
-                    source.schema.as_str().into(),
-                    source.table.as_str().into(),
-                    JsonB(plan.source_pk.clone()).into(),
-                    plan.objects.trigger_name.as_str().into(),
-                    plan.objects.queue_schema.as_str().into(),
-                    plan.objects.queue_table.as_str().into(),
-                    plan.objects.failed_table.as_str().into(),
-                    JsonB(plan.config.clone()).into(),
-                ],
-            )
-            .or_raise();
-        client
-            .update(
-                "INSERT INTO ai.vectorizer_worker_progress (vectorizer_id) VALUES ($1)",
-                None,
-                &[id.into()],
-            )
-            .or_raise();
+        make_objects(client, &plan.objects, &caller);
+        roles::as_catalog_owner(|| {
+            client
+                .update(
+                    "INSERT INTO ai.vectorizer (id, name, source_schema, source_table, source_pk,
+                         trigger_name, queue_schema, queue_table, queue_failed_table, config, owner)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    None,
+                    &[
+                        id.into(),
+                        plan.name.as_str().into(),
+                        source.schema.as_str().into(),
+                        source.table.as_str().into(),
+                        JsonB(plan.source_pk.clone()).into(),
+                        plan.objects.trigger_name.as_str().into(),
+                        plan.objects.queue_schema.as_str().into(),
+                        plan.objects.queue_table.as_str().into(),
+                        plan.objects.failed_table.as_str().into(),
+                        JsonB(plan.config.clone()).into(),
+                        caller.as_str().into(),
+                    ],
+                )
+                .or_raise();
+            client
+                .update(
+                    "INSERT INTO ai.vectorizer_worker_progress (vectorizer_id) VALUES ($1)",
+                    None,
+                    &[id.into()],
+                )
+                .or_raise();
+        });
         if enqueue_existing.unwrap_or(true) {
             run(client, &plan.objects.enqueue_existing());
             crate::worker::wake_worker_at_commit();
@@ -315,63 +395,144 @@ fn create_vectorizer(
     })
 }
 
+/// A vectorizer's catalog row, read by the catalog owner, once the current user is
+/// known to have its owner's privileges; 42704 or 42501 otherwise. `action` says what
+/// the caller wanted, for the error.
+pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32, action: &str) -> Managed {
+    let row = roles::as_catalog_owner(|| {
+        client
+            .update(
+                "SELECT v.name, v.owner::text, r.oid AS owner_oid, v.source_schema::text,
+                        v.source_table::text, v.trigger_name::text, v.queue_schema::text,
+                        v.queue_table::text, v.queue_failed_table::text,
+                        v.config -> 'destination' AS destination,
+                        pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
+                            IS NOT NULL AS source_exists
+                   FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
+                  WHERE v.id = $1
+                    FOR UPDATE OF v",
+                None,
+                &[vectorizer_id.into()],
+            )
+            .or_raise()
+            .next()
+            .map(|row| {
+                let text = |c: &str| -> String { row.get_by_name::<String, _>(c).or_raise().unwrap_or_default() };
+                Managed {
+                    name: text("name"),
+                    owner: text("owner"),
+                    owner_oid: row.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
+                    recorded: Recorded {
+                        source: (text("source_schema"), text("source_table")),
+                        source_exists: row.get_by_name::<bool, _>("source_exists").or_raise().unwrap_or(false),
+                        trigger_name: text("trigger_name"),
+                        queue_schema: text("queue_schema"),
+                        queue_table: text("queue_table"),
+                        failed_table: text("queue_failed_table"),
+                        destination: row
+                            .get_by_name::<JsonB, _>("destination")
+                            .or_raise()
+                            .map(|j| Destination::from_json(&j.0))
+                            .transpose()
+                            .or_raise()
+                            .and_then(|d| d.names())
+                            .unwrap_or_else(|| {
+                                raise(ConfigError::invalid(format!(
+                                    "vectorizer {vectorizer_id} has no resolved destination in its config"
+                                )))
+                            }),
+                    },
+                }
+            })
+    });
+    let Some(v) = row else {
+        raise(
+            ConfigError::new(
+                SqlState::UndefinedObject,
+                format!("vectorizer {vectorizer_id} does not exist"),
+            )
+            .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
+        );
+    };
+    let allowed = match v.owner_oid {
+        Some(owner) => roles::has_privileges_of(owner),
+        None => roles::is_superuser(),
+    };
+    if !allowed {
+        raise(
+            ConfigError::new(
+                SqlState::InsufficientPrivilege,
+                format!("permission denied to {action} vectorizer \"{}\"", v.name),
+            )
+            .with_detail(format!("It belongs to {}; the worker acts with that role's rights.", v.owner))
+            .with_hint("Only its owner, a role with the owner's privileges, or a superuser may change or drop it."),
+        );
+    }
+    v
+}
+
+/// A vectorizer its caller may manage.
+pub struct Managed {
+    pub name: String,
+    pub owner: String,
+    /// None once the owner role is gone (only a superuser manages such a vectorizer).
+    pub owner_oid: Option<pg_sys::Oid>,
+    pub recorded: Recorded,
+}
+
+impl Managed {
+    /// Runs `work` with the owner's rights (the catalog owner's, once the owner is gone).
+    pub fn as_owner<T>(&self, work: impl FnOnce() -> T) -> T {
+        match self.owner_oid {
+            Some(owner) => roles::as_role(owner, work),
+            None => roles::as_catalog_owner(work),
+        }
+    }
+}
+
 /// Drops a vectorizer's triggers, queues and catalog rows; with `drop_all`, also its
 /// store and view (or embedding column). Without it, the embeddings stay queryable.
+/// The objects are dropped with the owner's rights, whoever calls.
 #[pg_extern]
 fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
     Spi::connect_mut(|client| {
-        let rows = client
-            .update(
-                "SELECT source_schema::text, source_table::text, trigger_name::text,
-                        queue_schema::text, queue_table::text, queue_failed_table::text,
-                        config -> 'destination',
-                        pg_catalog.to_regclass(pg_catalog.format('%I.%I', source_schema, source_table)) IS NOT NULL
-                   FROM ai.vectorizer WHERE id = $1 FOR UPDATE",
-                None,
-                &[vectorizer_id.into()],
-            )
-            .or_raise();
-        if rows.is_empty() {
-            raise(
-                ConfigError::new(
-                    SqlState::UndefinedObject,
-                    format!("vectorizer {vectorizer_id} does not exist"),
+        let v = managed(client, vectorizer_id, "drop");
+        v.as_owner(|| {
+            for statement in drop_statements(&v.recorded, drop_all) {
+                run(client, &statement);
+            }
+        });
+        roles::as_catalog_owner(|| {
+            client
+                .update(
+                    "DELETE FROM ai.vectorizer WHERE id = $1",
+                    None,
+                    &[vectorizer_id.into()],
                 )
-                .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
-            );
-        }
-        let row = rows.first();
-        let text = |i: usize| -> String { row.get::<String>(i).or_raise().unwrap_or_default() };
-        let destination = row
-            .get::<JsonB>(7)
-            .or_raise()
-            .map(|j| Destination::from_json(&j.0))
-            .transpose()
-            .or_raise()
-            .and_then(|d| d.names())
-            .unwrap_or_else(|| {
-                raise(ConfigError::invalid(format!(
-                    "vectorizer {vectorizer_id} has no resolved destination in its config"
-                )))
-            });
-        let recorded = Recorded {
-            source: (text(1), text(2)),
-            source_exists: row.get::<bool>(8).or_raise().unwrap_or(false),
-            trigger_name: text(3),
-            queue_schema: text(4),
-            queue_table: text(5),
-            failed_table: text(6),
-            destination,
-        };
-        for statement in drop_statements(&recorded, drop_all) {
-            run(client, &statement);
-        }
-        client
-            .update(
-                "DELETE FROM ai.vectorizer WHERE id = $1",
-                None,
-                &[vectorizer_id.into()],
-            )
-            .or_raise();
+                .or_raise()
+        });
     })
+}
+
+/// Pauses or resumes a vectorizer: the worker skips a disabled one, its queue keeps
+/// filling.
+#[pg_extern(name = "_vectorizer_set_disabled")]
+fn set_disabled(vectorizer_id: i32, disabled: bool) {
+    Spi::connect_mut(|client| {
+        managed(
+            client,
+            vectorizer_id,
+            if disabled { "disable" } else { "enable" },
+        );
+        roles::as_catalog_owner(|| {
+            client
+                .update(
+                    "UPDATE ai.vectorizer SET disabled = $2 WHERE id = $1",
+                    None,
+                    &[vectorizer_id.into(), disabled.into()],
+                )
+                .or_raise()
+        });
+    });
+    crate::worker::wake_worker_at_commit();
 }

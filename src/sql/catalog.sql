@@ -31,17 +31,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
                        FROM pg_roles r WHERE r.rolname = who), false)
 $func$;
 
--- Raises 42501 unless the current user may make the server load URIs.
-CREATE FUNCTION ai._require_s3_reader(action text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $func$
-BEGIN
-    IF NOT ai._may_load_uris(current_user) THEN
-        RAISE EXCEPTION 'permission denied to %', action
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'Loading from URIs reads with the database server''s own credentials and network.',
-                  HINT = format('A superuser can allow it: GRANT ai_loader_s3_reader TO %I;', current_user);
-    END IF;
-END
+-- Whether the current user may manage a vectorizer owned by `owner`: it has that
+-- role's privileges (a superuser has every role's). Used by the row-level security of
+-- the catalog and by its views; a question about the caller alone, like pg_has_role,
+-- so anyone may ask it.
+CREATE FUNCTION ai._may_manage(owner name) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
+    SELECT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = owner),
+                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
 $func$;
 
 CREATE TABLE ai.vectorizer (
@@ -57,42 +54,16 @@ CREATE TABLE ai.vectorizer (
     config jsonb NOT NULL,
     disabled bool NOT NULL DEFAULT false,
     -- The role that created the vectorizer; the worker acts with its rights.
-    owner name NOT NULL DEFAULT current_user
+    owner name NOT NULL
 );
 CREATE SEQUENCE ai.vectorizer_id_seq AS int4 OWNED BY ai.vectorizer.id;
 
--- The owner is whoever inserted the row, whatever the INSERT said, and never changes.
--- Only the owner (or a role with its privileges, a superuser among them) may change or
--- delete it: the worker acts as the owner, so a change by anyone else would act in the
--- owner's name (another base_url would receive the owner's documents). Whoever sets up
--- loading from URIs must be allowed to (ai._require_s3_reader).
-CREATE FUNCTION ai._vectorizer_keep_owner() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $func$
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE')
-       AND NOT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = OLD.owner),
-                        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) THEN
-        RAISE EXCEPTION 'permission denied to % vectorizer "%"', lower(TG_OP), OLD.name
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('It belongs to %I; the worker acts with that role''s rights.', OLD.owner),
-                  HINT = 'Only its owner, a role with the owner''s privileges, or a superuser may change or drop it.';
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    ELSIF TG_OP = 'INSERT' THEN
-        NEW.owner := current_user;
-    ELSE
-        NEW.owner := OLD.owner;
-    END IF;
-    IF NEW.config -> 'loading' ->> 'implementation' = 'uri'
-       AND (TG_OP = 'INSERT' OR NEW.config -> 'loading' IS DISTINCT FROM OLD.config -> 'loading') THEN
-        PERFORM ai._require_s3_reader('make a vectorizer load URIs (ai.loading_uri)');
-    END IF;
-    RETURN NEW;
-END
-$func$;
-CREATE TRIGGER keep_owner BEFORE INSERT OR UPDATE OR DELETE ON ai.vectorizer
-    FOR EACH ROW EXECUTE FUNCTION ai._vectorizer_keep_owner();
+-- Only the catalog owner writes the catalog: users go through ai.create_vectorizer,
+-- ai.drop_vectorizer and the schedule functions, which check who may do what. A user
+-- reads the rows of the vectorizers it may manage, nothing else (their configurations
+-- may hold what only their owners should see).
+ALTER TABLE ai.vectorizer ENABLE ROW LEVEL SECURITY;
+CREATE POLICY managed ON ai.vectorizer FOR SELECT USING (ai._may_manage(owner));
 
 CREATE TABLE ai._vectorizer_errors (
     id int4 NOT NULL REFERENCES ai.vectorizer (id) ON DELETE CASCADE,
@@ -111,6 +82,9 @@ CREATE TABLE ai.vectorizer_worker_progress (
     last_error_at timestamptz,
     last_error_message text
 );
+ALTER TABLE ai.vectorizer_worker_progress ENABLE ROW LEVEL SECURITY;
+CREATE POLICY managed ON ai.vectorizer_worker_progress FOR SELECT
+    USING (EXISTS (SELECT FROM ai.vectorizer v WHERE v.id = vectorizer_id AND ai._may_manage(v.owner)));
 
 -- pg_dump keeps the rows of these tables.
 SELECT pg_catalog.pg_extension_config_dump('ai.vectorizer', '');

@@ -85,17 +85,6 @@ RETURNS int8
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.vectorizer_queue_pending(ai._vectorizer_id(name), exact_count) $$;
 
-CREATE FUNCTION ai._vectorizer_set_disabled(vectorizer_id int4, disabled bool) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    UPDATE ai.vectorizer v SET disabled = _vectorizer_set_disabled.disabled WHERE v.id = vectorizer_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id USING ERRCODE = 'undefined_object';
-    END IF;
-    PERFORM ai._wake_worker_at_commit();
-END
-$$;
-
 -- The worker skips a disabled vectorizer; its queue keeps filling.
 CREATE FUNCTION ai.disable_vectorizer_schedule(vectorizer_id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -135,33 +124,53 @@ SELECT v.id,
        p.last_error_at,
        p.last_error_message
   FROM ai.vectorizer v
-  LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id;
+  LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id
+ WHERE ai._may_manage(v.owner);
 
 CREATE VIEW ai.vectorizer_errors AS
 SELECT e.id, v.name, e.message, e.details, e.recorded
   FROM ai._vectorizer_errors e
-  JOIN ai.vectorizer v ON v.id = e.id;
+  JOIN ai.vectorizer v ON v.id = e.id
+ WHERE ai._may_manage(v.owner);
 
--- Lets a role create and manage vectorizers on the tables it owns.
+-- Lets a role create and manage vectorizers on the tables it owns, and read what the
+-- catalog says of its own vectorizers. Not CREATE on schema ai (pgai grants it): nobody
+-- but the catalog owner makes objects there, so nobody can plant a function for a
+-- superuser's call to resolve to. With admin, the role may pass all of it on.
 CREATE FUNCTION ai.grant_ai_usage(to_user name, admin bool DEFAULT false) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _with text := CASE WHEN admin THEN ' WITH GRANT OPTION' ELSE '' END;
 BEGIN
-    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA ai TO %I%s', to_user, _with);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ai.vectorizer, ai._vectorizer_errors, '
-                   'ai.vectorizer_worker_progress TO %I%s', to_user, _with);
-    EXECUTE format('GRANT SELECT ON ai.vectorizer_status, ai.vectorizer_errors TO %I%s', to_user, _with);
-    EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE ai.vectorizer_id_seq TO %I%s', to_user, _with);
+    EXECUTE format('GRANT USAGE ON SCHEMA ai TO %I%s', to_user, _with);
+    EXECUTE format('GRANT SELECT ON ai.vectorizer, ai.vectorizer_worker_progress, ai.vectorizer_status, '
+                   'ai.vectorizer_errors TO %I%s', to_user, _with);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION '
+                   'ai.create_vectorizer(regclass, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
+                   'jsonb, jsonb, name, name, name[], bool, bool), '
+                   'ai._create_vectorizer(oid, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
+                   'jsonb, text, text, text[], bool, bool), '
+                   'ai.drop_vectorizer(int4, bool), ai.drop_vectorizer(text, bool), '
+                   'ai.disable_vectorizer_schedule(int4), ai.disable_vectorizer_schedule(text), '
+                   'ai.enable_vectorizer_schedule(int4), ai.enable_vectorizer_schedule(text), '
+                   'ai._vectorizer_set_disabled(int4, bool), ai._vectorizer_id(text), '
+                   'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
+                   'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text) TO %I%s',
+                   to_user, _with);
+    IF admin THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ai.grant_ai_usage(name, bool) TO %I WITH GRANT OPTION', to_user);
+    END IF;
 END
 $$;
 
 GRANT USAGE ON SCHEMA ai TO PUBLIC;
-GRANT SELECT ON ai.vectorizer, ai.vectorizer_status TO PUBLIC;
 
 -- Dropping a source table drops its vectorizers (triggers, queues, catalog rows); the
--- store keeps the embeddings. It runs with the extension owner's rights, so the drop
--- succeeds whoever created the vectorizer.
+-- store keeps the embeddings. It runs with the catalog owner's rights, and
+-- ai.drop_vectorizer drops each vectorizer's objects with its owner's rights. A
+-- vectorizer is dropped only when its own trigger function no longer has a trigger
+-- (found by OID): a table that merely bears the name its source once had (after a
+-- rename) does not drop it.
 CREATE FUNCTION ai._vectorizer_handle_drops() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -172,6 +181,9 @@ BEGIN
           FROM pg_catalog.pg_event_trigger_dropped_objects() d
           JOIN ai.vectorizer v ON v.source_schema = d.schema_name AND v.source_table = d.object_name
          WHERE d.object_type = 'table'
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                            WHERE t.tgfoid = pg_catalog.to_regprocedure(
+                                      pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name)))
     LOOP
         PERFORM ai.drop_vectorizer(_id);
     END LOOP;
@@ -184,8 +196,6 @@ CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
 -- A new installation is served at once: the launcher starts this database's worker.
 SELECT ai._wake_launcher();
 
--- ai.check_s3_access uses the server's AWS credentials: it checks its caller itself
--- (ai._require_s3_reader), so that a refusal says what to grant.
 
 -- ai.vectorizer_embed returns the stores' type: vector where pgvector is installed when
 -- ai_loader is, real[] otherwise (cast it with ::vector if pgvector came later).
@@ -203,11 +213,37 @@ BEGIN
     EXECUTE format($f$
         CREATE FUNCTION ai.vectorizer_embed(vectorizer_id int4, input_text text, input_type text DEFAULT NULL)
         RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-        AS 'SELECT ai._vectorizer_embed(v.config -> ''embedding'', input_text)::%1$s
-              FROM ai.vectorizer v WHERE v.id = vectorizer_id'$f$, _type);
+        AS 'SELECT ai._vectorizer_embed_for(vectorizer_id, input_text)::%1$s'$f$, _type);
     EXECUTE format($f$
         CREATE FUNCTION ai.vectorizer_embed(name text, input_text text, input_type text DEFAULT NULL)
         RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-        AS 'SELECT ai.vectorizer_embed(ai._vectorizer_id(name), input_text, input_type)'$f$, _type);
+        AS 'SELECT ai._vectorizer_embed_for(name, input_text)::%1$s'$f$, _type);
 END
 $do$;
+
+-- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
+-- the configuration builders and cosine_distance (pure functions), and the functions
+-- that check their caller themselves — check_s3_access (ai_loader_s3_reader),
+-- vectorizer_embed by vectorizer (those who may read its embeddings), _may_manage (a
+-- question about the caller), _wake_worker_at_commit (wakes this database's worker at
+-- commit; the queue triggers call it with their owners' rights). ai.grant_ai_usage
+-- grants the management functions; the rest is the catalog owner's.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ai FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    ai.loading_column(text, int4), ai.loading_uri(text, int4, text),
+    ai.parsing_auto(), ai.parsing_none(),
+    ai.chunking_recursive_character_text_splitter(int4, int4, text[], bool),
+    ai.chunking_character_text_splitter(int4, int4, text, bool), ai.chunking_none(),
+    ai.formatting_python_template(text),
+    ai.embedding_openai(text, int4, text, text, text), ai.embedding_ollama(text, int4, text, jsonb, text),
+    ai.embedding_local(text, int4),
+    ai.destination_table(text, text, text, text, text), ai.destination_column(text),
+    ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(int4, text, int4, int4, bool),
+    ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
+    ai.grant_to(VARIADIC name[]), ai.grant_to(),
+    ai.cosine_distance(real[], real[]),
+    ai.check_s3_access(text, text),
+    ai.vectorizer_embed(int4, text, text), ai.vectorizer_embed(text, text, text),
+    ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
+    ai._may_manage(name), ai._wake_worker_at_commit()
+TO PUBLIC;

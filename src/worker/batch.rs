@@ -18,7 +18,7 @@ use pgrx::bgworkers::BackgroundWorker;
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgTryBuilder};
+use pgrx::PgTryBuilder;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -43,10 +43,9 @@ pub enum Abort {
     Stop,
 }
 
-/// Runs `work` with the rights of the vectorizer's owner, as a `SECURITY DEFINER`
-/// function would: its table privileges, row-level security and triggers apply to
-/// what the worker reads and writes for it. An ERROR inside ends the transaction, and
-/// with it the change of user.
+/// Runs `work` with the rights of the vectorizer's owner (see `crate::roles`): its
+/// table privileges, row-level security and triggers apply to what the worker reads and
+/// writes for it.
 fn as_owner<T>(v: &Vectorizer, work: impl FnOnce() -> T) -> T {
     let Some(owner) = v.owner_oid else {
         error!(
@@ -54,22 +53,7 @@ fn as_owner<T>(v: &Vectorizer, work: impl FnOnce() -> T) -> T {
             v.owner
         );
     };
-    let mut user = pg_sys::InvalidOid;
-    let mut context = 0;
-    // SAFETY: the main thread, inside a transaction; restored below, or by the abort.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            context
-                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-    }
-    let out = work();
-    // SAFETY: as above.
-    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
-    out
+    crate::roles::as_role(owner, work)
 }
 
 /// What a caught ERROR says, for the error row.
@@ -185,7 +169,8 @@ fn batches(
             v.name,
             batch.keys.len()
         ));
-        let written = as_owner(v, || write(v, batch.keys, outcomes));
+        let (written, errors) = as_owner(v, || write(v, batch.keys, outcomes));
+        record(v, written.embedded, written.failed, errors);
         done.claimed += written.claimed;
         done.embedded += written.embedded;
         done.failed += written.failed;
@@ -353,7 +338,16 @@ struct Row<'a> {
     etag: Option<&'a str>,
 }
 
-fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) -> Done {
+/// An error row to record: its message and details (JSON text).
+type ErrorRow = (String, String);
+
+/// Writes a batch's outcomes to the store and the queues, with the owner's rights;
+/// returns what to record in the catalog (which only the worker itself writes).
+fn write(
+    v: &Vectorizer,
+    keys: Vec<(Vec<String>, i32)>,
+    outcomes: Vec<Outcome>,
+) -> (Done, Vec<ErrorRow>) {
     let q = &v.queue;
     let n = q.key.len();
     let retries_allowed = v.loading.retries();
@@ -365,7 +359,7 @@ fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) 
     let mut unchanged = 0;
     let mut requeue: Vec<(&Vec<String>, i32, f64)> = Vec::new();
     let mut failed: Vec<(&Vec<String>, String)> = Vec::new();
-    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut errors: Vec<ErrorRow> = Vec::new();
 
     for ((key, retries), outcome) in keys.iter().zip(outcomes) {
         let retries = *retries;
@@ -486,58 +480,44 @@ fn write(v: &Vectorizer, keys: Vec<(Vec<String>, i32)>, outcomes: Vec<Outcome>) 
                 ),
             );
         }
-        if !errors.is_empty() {
+    });
+    (done, errors)
+}
+
+/// Records error rows and progress for a vectorizer, as the worker: the catalog is not
+/// the owner's to write.
+fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRow>) {
+    let last_error = errors.last().map(|e| e.0.clone());
+    let (messages, details): (Vec<String>, Vec<String>) = errors.into_iter().unzip();
+    Spi::connect_mut(|client| {
+        let mut run = |sql: &str, args: Vec<DatumWithOid<'static>>| {
+            client
+                .update(sql, None, &args)
+                .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
+        };
+        if !messages.is_empty() {
             run(
                 "INSERT INTO ai._vectorizer_errors (id, message, details)
                  SELECT $1, m, d::jsonb FROM unnest($2::text[], $3::text[]) AS u(m, d)",
-                vec![
-                    v.id.into(),
-                    errors
-                        .iter()
-                        .map(|e| e.0.clone())
-                        .collect::<Vec<String>>()
-                        .into(),
-                    errors
-                        .iter()
-                        .map(|e| e.1.clone())
-                        .collect::<Vec<String>>()
-                        .into(),
-                ],
+                vec![v.id.into(), messages.into(), details.into()],
             );
         }
-        record_progress(
-            &mut run,
-            v.id,
-            done.embedded,
-            done.failed,
-            errors.last().map(|e| e.0.clone()),
+        run(
+            "UPDATE ai.vectorizer_worker_progress SET
+                 success_count = success_count + $2,
+                 error_count = error_count + $3,
+                 last_success_at = CASE WHEN $2 > 0 THEN pg_catalog.now() ELSE last_success_at END,
+                 last_error_at = CASE WHEN $3 > 0 THEN pg_catalog.now() ELSE last_error_at END,
+                 last_error_message = coalesce($4, last_error_message)
+             WHERE vectorizer_id = $1",
+            vec![
+                v.id.into(),
+                (successes as i64).into(),
+                (failures as i64).into(),
+                last_error.into(),
+            ],
         );
     });
-    done
-}
-
-fn record_progress(
-    run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
-    id: i32,
-    successes: usize,
-    failures: usize,
-    last_error: Option<String>,
-) {
-    run(
-        "UPDATE ai.vectorizer_worker_progress SET
-             success_count = success_count + $2,
-             error_count = error_count + $3,
-             last_success_at = CASE WHEN $2 > 0 THEN pg_catalog.now() ELSE last_success_at END,
-             last_error_at = CASE WHEN $3 > 0 THEN pg_catalog.now() ELSE last_error_at END,
-             last_error_message = coalesce($4, last_error_message)
-         WHERE vectorizer_id = $1",
-        vec![
-            id.into(),
-            (successes as i64).into(),
-            (failures as i64).into(),
-            last_error.into(),
-        ],
-    );
 }
 
 /// Records a batch that could not run (the provider is down or misconfigured): an
@@ -547,25 +527,10 @@ pub fn record_batch_error(v: &Vectorizer, step: Step, error: &BatchError) {
         "{step} failed, the batch stays queued: {}",
         scrub(&error.message)
     );
+    let details = json!({"step": step.to_string(), "batch": true,
+                         "retry_after_seconds": error.retry_after.map(|d| d.as_secs_f64())});
     let _ = transaction::run(|| {
-        Spi::connect_mut(|client| {
-            let mut run = |sql: &str, args: Vec<DatumWithOid<'static>>| {
-                client
-                    .update(sql, None, &args)
-                    .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
-            };
-            run(
-                "INSERT INTO ai._vectorizer_errors (id, message, details) VALUES ($1, $2, $3)",
-                vec![
-                    v.id.into(),
-                    message.clone().into(),
-                    JsonB(json!({"step": step.to_string(), "batch": true,
-                                 "retry_after_seconds": error.retry_after.map(|d| d.as_secs_f64())}))
-                    .into(),
-                ],
-            );
-            record_progress(&mut run, v.id, 0, 1, Some(message.clone()));
-        });
+        record(v, 0, 1, vec![(message.clone(), details.to_string())]);
         Ok::<_, ()>(())
     });
 }

@@ -1,6 +1,9 @@
 //! `DROP DATABASE` cannot run while a worker is connected to the database, so a
 //! ProcessUtility hook stops that worker first (and keeps the launcher from starting
-//! another) before the statement runs.
+//! another) before the statement runs — only when the statement will really drop it:
+//! run at top level, outside a transaction block, by the database's owner or a
+//! superuser. Anyone else's attempt fails as it would without the hook, and the worker
+//! goes on.
 
 use std::time::{Duration, Instant};
 
@@ -57,7 +60,9 @@ unsafe extern "C-unwind" fn process_utility(
     unsafe {
         let stmt = (*pstmt).utilityStmt;
         if !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_DropdbStmt {
-            before_drop_database((*(stmt as *mut pg_sys::DropdbStmt)).dbname);
+            if context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL {
+                before_drop_database((*(stmt as *mut pg_sys::DropdbStmt)).dbname);
+            }
         }
         match PREVIOUS {
             Some(previous) => previous(
@@ -88,8 +93,29 @@ unsafe extern "C-unwind" fn process_utility(
 extern "C-unwind" fn before_drop_database(name: *const std::ffi::c_char) {
     // SAFETY: the statement's database name, NUL-terminated.
     let database = unsafe { pg_sys::get_database_oid(name, true) };
-    if database != pg_sys::InvalidOid {
+    // SAFETY: backend globals and catalog lookups, in a transaction.
+    let will_drop = unsafe {
+        database != pg_sys::InvalidOid
+            && database != pg_sys::MyDatabaseId
+            && !pg_sys::IsTransactionBlock()
+            && owns_database(database)
+    };
+    if will_drop {
         stop_worker(database);
+    }
+}
+
+/// Whether the current user owns `database` (a superuser owns everything).
+unsafe fn owns_database(database: pg_sys::Oid) -> bool {
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    // SAFETY: the caller is in a transaction.
+    unsafe {
+        pg_sys::pg_database_ownercheck(database, pg_sys::GetUserId())
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    // SAFETY: the caller is in a transaction.
+    unsafe {
+        pg_sys::object_ownercheck(pg_sys::DatabaseRelationId, database, pg_sys::GetUserId())
     }
 }
 

@@ -109,9 +109,17 @@ impl Objects {
         }
     }
 
-    /// The statements, in the order they must run.
+    /// The statements, in the order they must run: the destination, the queue, the
+    /// triggers. Each group is made with different rights (see `ai._create_vectorizer`).
     pub fn statements(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = self.destination_statements();
+        out.extend(self.queue_statements());
+        out.extend(self.trigger_statements());
+        out
+    }
+
+    /// The store and its view, or the embedding column on the source.
+    pub fn destination_statements(&self) -> Vec<String> {
         match &self.target {
             Target::Table {
                 store,
@@ -119,17 +127,6 @@ impl Objects {
                 source_columns,
             } => {
                 let store_q = qualified(&store.0, &store.1);
-                out.push(format!(
-                    "CREATE TABLE {store_q} (embedding_uuid uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \
-                     {}, chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding {} NOT NULL, \
-                     source_etag text, UNIQUE ({}, chunk_seq))",
-                    self.key_definitions(),
-                    self.embedding_column_type("embedding"),
-                    self.key_list("")
-                ));
-                out.push(format!(
-                    "ALTER TABLE {store_q} ALTER COLUMN embedding SET STORAGE MAIN"
-                ));
                 let mut select = vec![
                     "t.embedding_uuid".to_string(),
                     "t.chunk_seq".into(),
@@ -142,61 +139,88 @@ impl Objects {
                         .filter(|c| !VIEW_COLUMNS.contains(&c.as_str()))
                         .map(|c| format!("s.{}", quote_ident(c))),
                 );
-                out.push(format!(
-                    "CREATE VIEW {} AS SELECT {} FROM {store_q} t LEFT JOIN {} s ON ({})",
-                    qualified(&view.0, &view.1),
-                    select.join(", "),
-                    self.source(),
-                    self.key_match("t.", "s.")
-                ));
+                vec![
+                    format!(
+                        "CREATE TABLE {store_q} (embedding_uuid uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \
+                         {}, chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding {} NOT NULL, \
+                         source_etag text, UNIQUE ({}, chunk_seq))",
+                        self.key_definitions(),
+                        self.embedding_column_type("embedding"),
+                        self.key_list("")
+                    ),
+                    format!("ALTER TABLE {store_q} ALTER COLUMN embedding SET STORAGE MAIN"),
+                    format!(
+                        "CREATE VIEW {} AS SELECT {} FROM {store_q} t LEFT JOIN {} s ON ({})",
+                        qualified(&view.0, &view.1),
+                        select.join(", "),
+                        self.source(),
+                        self.key_match("t.", "s.")
+                    ),
+                ]
             }
-            Target::Column(column) => out.push(format!(
+            Target::Column(column) => vec![format!(
                 "ALTER TABLE {} ADD COLUMN {} {}",
                 self.source(),
                 quote_ident(column),
                 self.embedding_column_type(column)
-            )),
+            )],
         }
-        out.push(format!(
-            "CREATE TABLE {} ({}, queued_at timestamptz NOT NULL DEFAULT pg_catalog.now(), \
-             loading_retries int4 NOT NULL DEFAULT 0, loading_retry_after timestamptz)",
-            self.queue(),
-            self.key_definitions()
-        ));
-        out.push(format!(
-            "CREATE INDEX ON {} ({})",
-            self.queue(),
-            self.key_list("")
-        ));
-        out.push(format!(
-            "CREATE TABLE {} ({}, created_at timestamptz NOT NULL DEFAULT pg_catalog.now(), \
-             failure_step text NOT NULL DEFAULT '')",
-            self.failed(),
-            self.key_definitions()
-        ));
-        out.push(format!(
-            "CREATE INDEX ON {} ({})",
-            self.failed(),
-            self.key_list("")
-        ));
-        out.push(format!(
-            "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER \
-             SET search_path = pg_catalog, pg_temp AS {}",
-            self.function(),
-            quote_literal(&self.trigger_body())
-        ));
-        out.push(format!(
-            "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()",
-            quote_ident(&self.trigger_name),
-            self.source(),
-            self.function()
-        ));
-        out.push(format!(
-            "CREATE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
-            quote_ident(&format!("{}_truncate", self.trigger_name)),
-            self.source(),
-            self.function()
-        ));
+    }
+
+    /// The queue, the failed queue and the trigger function, all in the queue's schema.
+    /// The function runs with its owner's rights and is executable by nobody else.
+    pub fn queue_statements(&self) -> Vec<String> {
+        vec![
+            format!(
+                "CREATE TABLE {} ({}, queued_at timestamptz NOT NULL DEFAULT pg_catalog.now(), \
+                 loading_retries int4 NOT NULL DEFAULT 0, loading_retry_after timestamptz)",
+                self.queue(),
+                self.key_definitions()
+            ),
+            format!("CREATE INDEX ON {} ({})", self.queue(), self.key_list("")),
+            format!(
+                "CREATE TABLE {} ({}, created_at timestamptz NOT NULL DEFAULT pg_catalog.now(), \
+                 failure_step text NOT NULL DEFAULT '')",
+                self.failed(),
+                self.key_definitions()
+            ),
+            format!("CREATE INDEX ON {} ({})", self.failed(), self.key_list("")),
+            format!(
+                "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER \
+                 SET search_path = pg_catalog, pg_temp AS {}",
+                self.function(),
+                quote_literal(&self.trigger_body())
+            ),
+            format!("REVOKE ALL ON FUNCTION {}() FROM PUBLIC", self.function()),
+        ]
+    }
+
+    /// Gives the queue's objects to `owner`, when another role made them.
+    pub fn hand_over_queue(&self, owner: &str) -> Vec<String> {
+        let owner = quote_ident(owner);
+        vec![
+            format!("ALTER TABLE {} OWNER TO {owner}", self.queue()),
+            format!("ALTER TABLE {} OWNER TO {owner}", self.failed()),
+            format!("ALTER FUNCTION {}() OWNER TO {owner}", self.function()),
+        ]
+    }
+
+    /// The source's triggers, then the grants of `grant_to`.
+    pub fn trigger_statements(&self) -> Vec<String> {
+        let mut out = vec![
+            format!(
+                "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()",
+                quote_ident(&self.trigger_name),
+                self.source(),
+                self.function()
+            ),
+            format!(
+                "CREATE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+                quote_ident(&format!("{}_truncate", self.trigger_name)),
+                self.source(),
+                self.function()
+            ),
+        ];
         out.extend(self.grants());
         out
     }
@@ -406,6 +430,17 @@ mod tests {
         );
         let function = s.iter().find(|x| x.starts_with("CREATE FUNCTION")).unwrap();
         assert!(function.contains("SECURITY DEFINER SET search_path = pg_catalog, pg_temp"));
+        assert!(s.contains(
+            &"REVOKE ALL ON FUNCTION \"ai\".\"_vectorizer_src_trg_1\"() FROM PUBLIC".to_string()
+        ));
+        assert_eq!(
+            o.hand_over_queue("al\"ice"),
+            [
+                "ALTER TABLE \"ai\".\"_vectorizer_q_1\" OWNER TO \"al\"\"ice\"",
+                "ALTER TABLE \"ai\".\"_vectorizer_q_failed_1\" OWNER TO \"al\"\"ice\"",
+                "ALTER FUNCTION \"ai\".\"_vectorizer_src_trg_1\"() OWNER TO \"al\"\"ice\"",
+            ]
+        );
         assert!(function.contains(
             "IF ROW(OLD.\"Tenant\", OLD.\"id\") IS DISTINCT FROM ROW(NEW.\"Tenant\", NEW.\"id\")"
         ));

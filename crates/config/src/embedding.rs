@@ -149,12 +149,12 @@ fn validate_api_key_name(name: &str) -> Result<()> {
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if word && name.to_ascii_uppercase().contains("API_KEY") {
+    if word && name.to_ascii_uppercase().ends_with("API_KEY") {
         Ok(())
     } else {
         Err(
             ConfigError::invalid(format!("invalid api_key_name \"{name}\""))
-                .with_hint("name the environment variable of an API key, such as OPENAI_API_KEY: letters, digits and underscores, containing API_KEY"),
+                .with_hint("name the environment variable of an API key, such as OPENAI_API_KEY: letters, digits and underscores, ending in API_KEY (case does not matter)"),
         )
     }
 }
@@ -233,7 +233,12 @@ mod tests {
         assert!(mk(8, "MY_API_KEY", Some("ftp://x")).validate().is_err());
         // Only a variable that says it holds an API key can be sent as one.
         assert!(mk(8, "voyage_api_key", None).validate().is_ok());
-        for name in ["AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "MY_KEY"] {
+        for name in [
+            "AWS_SECRET_ACCESS_KEY",
+            "PGPASSWORD",
+            "MY_KEY",
+            "OPENAI_API_KEY_FILE",
+        ] {
             assert!(mk(8, name, None).validate().is_err(), "{name}");
         }
     }

@@ -61,6 +61,7 @@ impl SqlState {
 pub struct ConfigError {
     pub state: SqlState,
     pub message: String,
+    pub detail: Option<String>,
     pub hint: Option<String>,
 }
 
@@ -69,6 +70,7 @@ impl ConfigError {
         ConfigError {
             state,
             message: message.into(),
+            detail: None,
             hint: None,
         }
     }
@@ -76,6 +78,11 @@ impl ConfigError {
     /// 22023: the most common case, a parameter outside what is allowed.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(SqlState::InvalidParameterValue, message)
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

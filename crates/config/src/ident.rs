@@ -11,10 +11,16 @@ pub fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
 }
 
-/// `'text'`, with embedded single quotes doubled (standard_conforming_strings is on in
-/// every supported Postgres; backslashes are ordinary characters there).
+/// `'text'`, with embedded single quotes doubled; a text holding a backslash becomes
+/// `E'…'` with the backslashes doubled too, as Postgres' own `quote_literal` does, so the
+/// literal reads the same whatever `standard_conforming_strings` says.
 pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    let quoted = text.replace('\'', "''");
+    if text.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
 }
 
 #[cfg(test)]
@@ -32,6 +38,7 @@ mod tests {
     #[test]
     fn quotes_literals() {
         assert_eq!(quote_literal("it's"), "'it''s'");
-        assert_eq!(quote_literal("a\\b"), "'a\\b'");
+        assert_eq!(quote_literal("a\\b"), "E'a\\\\b'");
+        assert_eq!(quote_literal("it's a\\b"), "E'it''s a\\\\b'");
     }
 }

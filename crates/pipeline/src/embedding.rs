@@ -357,7 +357,7 @@ impl Provider for OpenAi {
                 .await
                 .map_err(|e| match e {
                     RequestError::Fatal(m) if self.key_withheld && m.starts_with("HTTP 401") => {
-                        RequestError::Fatal(format!("{m} (the server's API key goes only to the provider's default endpoint and to hosts in ai_loader.http_allowed_hosts)"))
+                        RequestError::Fatal(format!("{m} (the server's API key goes only to the provider's default endpoint and to the endpoints in ai_loader.api_key_endpoints)"))
                     }
                     e => e,
                 })?;
@@ -426,9 +426,12 @@ pub struct ProviderSettings {
     pub timeout: Duration,
     /// Where the local models are.
     pub model_dir: std::path::PathBuf,
-    /// `ai_loader.http_allowed_hosts`: hosts trusted with non-public addresses and
-    /// with the server's key.
+    /// `ai_loader.http_allowed_hosts`: hosts that may be reached although their
+    /// addresses are loopback, private or link-local. They get no key for that.
     pub http_allowed_hosts: Vec<String>,
+    /// `ai_loader.api_key_endpoints`: the endpoints, besides each provider's default,
+    /// that a superuser trusts with the server's API keys (and lets it reach).
+    pub api_key_endpoints: Vec<String>,
 }
 
 /// Why a provider cannot be built.
@@ -468,8 +471,8 @@ pub fn provider(
                 model: model.clone(),
                 dimensions: *dimensions,
                 user: chat_user.clone(),
-                key_withheld: settings.api_key.is_some() && !endpoint.trusted,
-                api_key: settings.api_key.clone().filter(|_| endpoint.trusted),
+                key_withheld: settings.api_key.is_some() && !endpoint.gets_key,
+                api_key: settings.api_key.clone().filter(|_| endpoint.gets_key),
             }))
         }
         Embedding::Ollama {
@@ -495,15 +498,17 @@ pub fn provider(
     }
 }
 
-/// Where an HTTP provider is reached. The provider's default endpoint and the hosts a
-/// superuser listed are trusted: reached at any address, and given the server's key.
-/// Any other `base_url` is whatever a vectorizer's creator chose, so it gets what a
-/// URI being loaded gets: public addresses only (the instance metadata service and the
-/// server's private network stay out of reach) and no key. Redirects are not followed.
+/// Where an HTTP provider is reached. The server's API key goes only to the provider's
+/// default endpoint and to the endpoints a superuser listed in `ai_loader.api_key_endpoints`
+/// (scheme, host, port and path compared). Any other `base_url` is whatever a
+/// vectorizer's creator chose, so it gets what a URI being loaded gets: public addresses
+/// only, unless its host is in `ai_loader.http_allowed_hosts` (the instance metadata
+/// service and the server's private network stay out of reach), and no key. Redirects
+/// are not followed.
 struct Endpoint {
     client: reqwest::Client,
     base_url: String,
-    trusted: bool,
+    gets_key: bool,
 }
 
 impl Endpoint {
@@ -519,13 +524,14 @@ impl Endpoint {
         let url = reqwest::Url::parse(&base_url)
             .map_err(|e| ProviderError::Unusable(format!("base_url {base_url}: {e}")))?;
         let allowed = &settings.http_allowed_hosts;
-        let trusted =
-            base_url == default || guard::host_allowed(allowed, url.host_str().unwrap_or_default());
+        let gets_key = gets_key(&base_url, &url, default, settings);
+        let any_address =
+            gets_key || guard::host_allowed(allowed, url.host_str().unwrap_or_default());
         let mut client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none());
-        if !trusted {
+        if !any_address {
             guard::check_url(&url, allowed)
                 .map_err(|e| ProviderError::Refused(format!("base_url {base_url}: {e}")))?;
             client = client.dns_resolver(Arc::new(guard::PublicOnly {
@@ -537,9 +543,35 @@ impl Endpoint {
                 .build()
                 .map_err(|e| ProviderError::Unusable(format!("HTTP client: {e}")))?,
             base_url,
-            trusted,
+            gets_key,
         })
     }
+}
+
+/// Whether the server's key may go to `base_url`: the provider's default endpoint, or
+/// one a superuser listed.
+fn gets_key(
+    base_url: &str,
+    url: &reqwest::Url,
+    default: &str,
+    settings: &ProviderSettings,
+) -> bool {
+    base_url == default || guard::endpoint_listed(&settings.api_key_endpoints, url)
+}
+
+/// Whether embedding with `config` would send the server's API key somewhere: the
+/// server holds a key for it and its endpoint is trusted with keys.
+pub fn sends_server_key(config: &Embedding, settings: &ProviderSettings) -> bool {
+    let Embedding::Openai { base_url, .. } = config else {
+        return false;
+    };
+    let base_url = base_url
+        .as_deref()
+        .unwrap_or(OPENAI_BASE_URL)
+        .trim_end_matches('/');
+    settings.api_key.is_some()
+        && reqwest::Url::parse(base_url)
+            .is_ok_and(|url| gets_key(base_url, &url, OPENAI_BASE_URL, settings))
 }
 
 #[cfg(test)]
@@ -699,41 +731,102 @@ mod tests {
         );
     }
 
-    fn trusted(
-        base_url: Option<&str>,
-        default: &str,
-        hosts: &[&str],
-    ) -> Result<bool, ProviderError> {
-        let settings = ProviderSettings {
+    fn settings(hosts: &[&str], key_endpoints: &[&str]) -> ProviderSettings {
+        ProviderSettings {
             api_key: Some("sk-server".into()),
             timeout: Duration::from_secs(1),
             model_dir: "/nonexistent".into(),
             http_allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
-        };
-        Endpoint::new(base_url, default, &settings).map(|e| e.trusted)
+            api_key_endpoints: key_endpoints.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    /// Whether the endpoint gets the server's key.
+    fn gets_key(
+        base_url: Option<&str>,
+        default: &str,
+        hosts: &[&str],
+        key_endpoints: &[&str],
+    ) -> Result<bool, ProviderError> {
+        Endpoint::new(base_url, default, &settings(hosts, key_endpoints)).map(|e| e.gets_key)
     }
 
     #[test]
-    fn only_the_default_endpoint_and_listed_hosts_are_trusted() {
-        assert!(trusted(None, OPENAI_BASE_URL, &[]).unwrap());
-        assert!(trusted(Some("https://api.openai.com/v1/"), OPENAI_BASE_URL, &[]).unwrap());
-        assert!(trusted(None, OLLAMA_BASE_URL, &[]).unwrap()); // Ollama's default: localhost
-        let proxy = Some("https://embeddings.example.com/v1");
-        assert!(!trusted(proxy, OPENAI_BASE_URL, &[]).unwrap());
-        assert!(trusted(proxy, OPENAI_BASE_URL, &["Embeddings.example.com"]).unwrap());
-        assert!(trusted(
-            Some("http://127.0.0.1:8000/v1"),
+    fn keys_go_only_to_the_default_endpoint_and_listed_endpoints() {
+        assert!(gets_key(None, OPENAI_BASE_URL, &[], &[]).unwrap());
+        assert!(gets_key(
+            Some("https://api.openai.com/v1/"),
             OPENAI_BASE_URL,
-            &["127.0.0.1"]
+            &[],
+            &[]
         )
         .unwrap());
+        let proxy = Some("https://embeddings.example.com/v1");
+        assert!(!gets_key(proxy, OPENAI_BASE_URL, &[], &[]).unwrap());
+        // A host allowed for its address is reached, but without the key.
+        assert!(!gets_key(proxy, OPENAI_BASE_URL, &["embeddings.example.com"], &[]).unwrap());
+        let local = Some("http://127.0.0.1:8000/v1");
+        assert!(!gets_key(local, OPENAI_BASE_URL, &["127.0.0.1"], &[]).unwrap());
+        assert!(gets_key(local, OPENAI_BASE_URL, &[], &["http://127.0.0.1:8000/v1"]).unwrap());
+        // Listed for keys: another port of the same host is neither keyed nor reachable.
+        match gets_key(
+            Some("http://127.0.0.1:8001/v1"),
+            OPENAI_BASE_URL,
+            &[],
+            &["http://127.0.0.1:8000/v1"],
+        ) {
+            Err(ProviderError::Refused(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(!gets_key(
+            Some("http://127.0.0.1:8001/v1"),
+            OPENAI_BASE_URL,
+            &["127.0.0.1"],
+            &["http://127.0.0.1:8000/v1"]
+        )
+        .unwrap());
+
+        let openai = |base_url: Option<&str>| Embedding::Openai {
+            model: "m".into(),
+            dimensions: 8,
+            chat_user: None,
+            api_key_name: "OPENAI_API_KEY".into(),
+            base_url: base_url.map(Into::into),
+        };
+        let s = settings(&["127.0.0.1"], &["http://127.0.0.1:8000/v1"]);
+        assert!(sends_server_key(&openai(None), &s));
+        assert!(sends_server_key(
+            &openai(Some("http://127.0.0.1:8000/v1")),
+            &s
+        ));
+        assert!(!sends_server_key(
+            &openai(Some("http://127.0.0.1:9999/v1")),
+            &s
+        ));
+        let keyless = ProviderSettings {
+            api_key: None,
+            ..settings(&[], &[])
+        };
+        assert!(!sends_server_key(&openai(None), &keyless));
+    }
+
+    #[test]
+    fn other_endpoints_reach_public_addresses_or_listed_hosts_only() {
+        assert!(gets_key(None, OLLAMA_BASE_URL, &[], &[]).unwrap()); // Ollama's default: localhost
+        assert!(gets_key(
+            Some("http://127.0.0.1:8000/v1"),
+            OPENAI_BASE_URL,
+            &["127.0.0.1"],
+            &[]
+        )
+        .is_ok());
         for url in [
             "http://169.254.169.254/latest",
             "http://10.0.0.1:8000/v1",
             "http://[::1]:11434",
             "http://127.0.0.1:11434",
         ] {
-            match trusted(Some(url), OLLAMA_BASE_URL, &[]) {
+            match gets_key(Some(url), OLLAMA_BASE_URL, &[], &[]) {
                 Err(ProviderError::Refused(m)) => {
                     assert!(m.contains("ai_loader.http_allowed_hosts"), "{url}: {m}")
                 }

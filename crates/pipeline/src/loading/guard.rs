@@ -72,6 +72,22 @@ pub fn host_allowed(allowed: &[String], host: &str) -> bool {
     })
 }
 
+/// Whether `url` is one of the endpoints a superuser listed as trusted with the
+/// server's API keys: the same scheme, host and port, and a path at or under the
+/// listed one (`http://h:8080/v1` covers `/v1` and `/v1/x`, not `/v10`).
+pub fn endpoint_listed(listed: &[String], url: &Url) -> bool {
+    let path = url.path().trim_end_matches('/');
+    listed.iter().filter_map(|e| Url::parse(e).ok()).any(|e| {
+        let prefix = e.path().trim_end_matches('/');
+        e.scheme() == url.scheme()
+            && e.host_str()
+                .zip(url.host_str())
+                .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+            && e.port_or_known_default() == url.port_or_known_default()
+            && (path == prefix || path.starts_with(&format!("{prefix}/")))
+    })
+}
+
 /// A connection the rules refuse, as the resolver reports it (found again among a
 /// failed request's causes).
 #[derive(Debug)]
@@ -217,6 +233,35 @@ mod tests {
         let allowed = vec!["127.0.0.1".to_string(), "::1".to_string()];
         assert!(check("http://127.0.0.1:8080/x", &allowed).is_ok());
         assert!(check("http://[::1]/x", &allowed).is_ok());
+    }
+
+    #[test]
+    fn key_endpoints_match_scheme_host_port_and_path() {
+        let listed = vec![
+            "http://127.0.0.1:8080/v1".to_string(),
+            "https://Keys.example".to_string(),
+        ];
+        let listed_url = |u: &str| endpoint_listed(&listed, &Url::parse(u).unwrap());
+        for u in [
+            "http://127.0.0.1:8080/v1",
+            "http://127.0.0.1:8080/v1/",
+            "http://127.0.0.1:8080/v1/embeddings",
+            "https://keys.example/anything",
+            "https://keys.example:443/v1",
+        ] {
+            assert!(listed_url(u), "{u}");
+        }
+        for u in [
+            "http://127.0.0.1:8081/v1",              // another port
+            "https://127.0.0.1:8080/v1",             // another scheme
+            "http://127.0.0.1:8080/v10",             // not under the path
+            "http://127.0.0.1:8080/",                // above it
+            "http://127.0.0.2:8080/v1",              // another host
+            "http://127.0.0.1:8080@evil.example/v1", // user info, then another host
+            "https://keys.example:8443/v1",
+        ] {
+            assert!(!listed_url(u), "{u}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod s3;
 pub mod uri;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -211,13 +211,22 @@ impl UriLoader {
         let root = tokio::fs::canonicalize(root)
             .await
             .map_err(|e| LoadError::item(format!("ai_loader.file_root {}: {e}", root.display())))?;
-        let real = tokio::fs::canonicalize(path)
-            .await
-            .map_err(|e| LoadError::item(format!("file://{path}: {e}")))?;
+        let outside = || LoadError::item(format!("file://{path} is outside ai_loader.file_root"));
+        // Written outside the root: refused before the file system is asked anything, so
+        // the answer is the same whether or not such a path exists.
+        if !lexically(Path::new(path)).is_some_and(|p| p.starts_with(&root)) {
+            return Err(outside());
+        }
+        let real = tokio::fs::canonicalize(path).await.map_err(|e| {
+            LoadError::item(match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    format!("file://{path}: no such file under ai_loader.file_root")
+                }
+                _ => format!("file://{path}: {e}"),
+            })
+        })?;
         if !real.starts_with(&root) {
-            return Err(LoadError::item(format!(
-                "file://{path} is outside ai_loader.file_root"
-            )));
+            return Err(outside()); // a link out of the root
         }
         let len = tokio::fs::metadata(&real)
             .await
@@ -284,6 +293,25 @@ pub fn scrub(message: &str) -> String {
     })
 }
 
+/// An absolute path with `.` and `..` resolved by their names alone, without asking the
+/// file system; `None` for a relative path.
+fn lexically(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir => out.push("/"),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::Prefix(_) => return None,
+        }
+    }
+    path.is_absolute().then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +372,32 @@ mod tests {
             "{}",
             escape.message
         );
+        // Outside the root, a path that exists and one that does not get the same answer.
+        let answer = |p: String| {
+            let l = &l;
+            async move {
+                l.load(&format!("file://{p}"), None, None)
+                    .await
+                    .unwrap_err()
+                    .message
+                    .replace(&p, "PATH")
+            }
+        };
+        let exists = answer(format!("{}/secret.txt", dir.display())).await;
+        let missing = answer(format!("{}/no-such-file.txt", dir.display())).await;
+        assert_eq!(exists, missing);
+        assert_eq!(exists, "file://PATH is outside ai_loader.file_root");
+        let inside = answer(format!("{}/docs/nothing.md", dir.display())).await;
+        assert_eq!(
+            inside,
+            "file://PATH: no such file under ai_loader.file_root"
+        );
+        assert_eq!(
+            lexically(Path::new("/a/./b/../c")),
+            Some(PathBuf::from("/a/c"))
+        );
+        assert_eq!(lexically(Path::new("/../..")), Some(PathBuf::from("/")));
+        assert_eq!(lexically(Path::new("a/b")), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

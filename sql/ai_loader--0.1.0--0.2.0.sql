@@ -1,0 +1,259 @@
+\echo Use "ALTER EXTENSION ai_loader UPDATE TO '0.2.0'" to load this file. \quit
+
+-- 0.2.0: the privilege model (README, Security). Only the catalog owner creates objects
+-- in schema ai and writes the catalog; users act through functions that check them; a
+-- user reads only its own vectorizers' rows; nothing internal is executable by PUBLIC;
+-- the server's API keys go only to endpoints a superuser listed.
+
+-- The catalog: no more user writes, so no trigger guarding them.
+DROP TRIGGER keep_owner ON ai.vectorizer;
+DROP FUNCTION ai._vectorizer_keep_owner();
+DROP FUNCTION ai._require_s3_reader(text);
+ALTER TABLE ai.vectorizer ALTER COLUMN owner DROP DEFAULT;
+
+CREATE FUNCTION ai._may_manage(owner name) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
+    SELECT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = owner),
+                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+$func$;
+
+ALTER TABLE ai.vectorizer ENABLE ROW LEVEL SECURITY;
+CREATE POLICY managed ON ai.vectorizer FOR SELECT USING (ai._may_manage(owner));
+ALTER TABLE ai.vectorizer_worker_progress ENABLE ROW LEVEL SECURITY;
+CREATE POLICY managed ON ai.vectorizer_worker_progress FOR SELECT
+    USING (EXISTS (SELECT FROM ai.vectorizer v WHERE v.id = vectorizer_id AND ai._may_manage(v.owner)));
+
+-- New functions of the library, and pausing moves into it (it checks its caller).
+CREATE  FUNCTION ai."_vectorizer_embed_for"(
+	"vectorizer_id" INT, /* i32 */
+	"input_text" TEXT /* & str */
+) RETURNS real[] /* Vec < f32 > */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'vectorizer_embed_for_wrapper';
+
+CREATE  FUNCTION ai."_vectorizer_embed_for"(
+	"name" TEXT, /* & str */
+	"input_text" TEXT /* & str */
+) RETURNS real[] /* Vec < f32 > */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'vectorizer_embed_for_name_wrapper';
+
+CREATE OR REPLACE FUNCTION ai."_vectorizer_set_disabled"(
+	"vectorizer_id" INT, /* i32 */
+	"disabled" bool /* bool */
+) RETURNS void
+STRICT 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'set_disabled_wrapper';
+
+CREATE OR REPLACE VIEW ai.vectorizer_status AS
+SELECT v.id,
+       v.name,
+       format('%I.%I', v.source_schema, v.source_table) AS source_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+            THEN format('%I.%I', v.config -> 'destination' ->> 'target_schema',
+                                 v.config -> 'destination' ->> 'target_table') END AS target_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+            THEN format('%I.%I', v.config -> 'destination' ->> 'view_schema',
+                                 v.config -> 'destination' ->> 'view_name') END AS "view",
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+            THEN v.config -> 'destination' ->> 'embedding_column'
+            ELSE 'embedding' END AS embedding_column,
+       CASE WHEN has_table_privilege(format('%I.%I', v.queue_schema, v.queue_table), 'SELECT')
+            THEN ai.vectorizer_queue_pending(v.id) END AS pending_items,
+       v.disabled,
+       p.success_count,
+       p.error_count,
+       p.last_success_at,
+       p.last_error_at,
+       p.last_error_message
+  FROM ai.vectorizer v
+  LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id
+ WHERE ai._may_manage(v.owner);
+
+CREATE OR REPLACE VIEW ai.vectorizer_errors AS
+SELECT e.id, v.name, e.message, e.details, e.recorded
+  FROM ai._vectorizer_errors e
+  JOIN ai.vectorizer v ON v.id = e.id
+ WHERE ai._may_manage(v.owner);
+
+-- Lets a role create and manage vectorizers on the tables it owns, and read what the
+-- catalog says of its own vectorizers. Not CREATE on schema ai (pgai grants it): nobody
+-- but the catalog owner makes objects there, so nobody can plant a function for a
+-- superuser's call to resolve to. With admin, the role may pass all of it on.
+CREATE OR REPLACE FUNCTION ai.grant_ai_usage(to_user name, admin bool DEFAULT false) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _with text := CASE WHEN admin THEN ' WITH GRANT OPTION' ELSE '' END;
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA ai TO %I%s', to_user, _with);
+    EXECUTE format('GRANT SELECT ON ai.vectorizer, ai.vectorizer_worker_progress, ai.vectorizer_status, '
+                   'ai.vectorizer_errors TO %I%s', to_user, _with);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION '
+                   'ai.create_vectorizer(regclass, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
+                   'jsonb, jsonb, name, name, name[], bool, bool), '
+                   'ai._create_vectorizer(oid, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
+                   'jsonb, text, text, text[], bool, bool), '
+                   'ai.drop_vectorizer(int4, bool), ai.drop_vectorizer(text, bool), '
+                   'ai.disable_vectorizer_schedule(int4), ai.disable_vectorizer_schedule(text), '
+                   'ai.enable_vectorizer_schedule(int4), ai.enable_vectorizer_schedule(text), '
+                   'ai._vectorizer_set_disabled(int4, bool), ai._vectorizer_id(text), '
+                   'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
+                   'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text) TO %I%s',
+                   to_user, _with);
+    IF admin THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ai.grant_ai_usage(name, bool) TO %I WITH GRANT OPTION', to_user);
+    END IF;
+END
+$$;
+
+-- Dropping a source table drops its vectorizers (triggers, queues, catalog rows); the
+-- store keeps the embeddings. It runs with the catalog owner's rights, and
+-- ai.drop_vectorizer drops each vectorizer's objects with its owner's rights. A
+-- vectorizer is dropped only when its own trigger function no longer has a trigger
+-- (found by OID): a table that merely bears the name its source once had (after a
+-- rename) does not drop it.
+CREATE OR REPLACE FUNCTION ai._vectorizer_handle_drops() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _id int4;
+BEGIN
+    FOR _id IN
+        SELECT v.id
+          FROM pg_catalog.pg_event_trigger_dropped_objects() d
+          JOIN ai.vectorizer v ON v.source_schema = d.schema_name AND v.source_table = d.object_name
+         WHERE d.object_type = 'table'
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                            WHERE t.tgfoid = pg_catalog.to_regprocedure(
+                                      pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name)))
+    LOOP
+        PERFORM ai.drop_vectorizer(_id);
+    END LOOP;
+END
+$$;
+
+-- ai.vectorizer_embed by vectorizer: for those who may read its embeddings, keeping the
+-- return type this database was installed with.
+DO $do$
+DECLARE
+    _type text := pg_catalog.pg_get_function_result('ai.vectorizer_embed(int4, text, text)'::pg_catalog.regprocedure);
+BEGIN
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION ai.vectorizer_embed(vectorizer_id int4, input_text text, input_type text DEFAULT NULL)
+        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+        AS 'SELECT ai._vectorizer_embed_for(vectorizer_id, input_text)::%1$s'$f$, _type);
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION ai.vectorizer_embed(name text, input_text text, input_type text DEFAULT NULL)
+        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+        AS 'SELECT ai._vectorizer_embed_for(name, input_text)::%1$s'$f$, _type);
+END
+$do$;
+
+-- Existing ai users lose what 0.1.0 granted beyond the new model (CREATE on ai, writes
+-- to the catalog, the errors table and the sequence) and get the new grants.
+DO $do$
+DECLARE
+    _role record;
+BEGIN
+    FOR _role IN
+        SELECT a.grantee::regrole::text AS name, bool_or(a.is_grantable) AS admin
+          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+         WHERE n.nspname = 'ai' AND a.grantee <> 0 AND a.grantee <> n.nspowner
+         GROUP BY a.grantee
+    LOOP
+        EXECUTE format('REVOKE CREATE ON SCHEMA ai FROM %s', _role.name);
+        EXECUTE format('REVOKE ALL ON ai.vectorizer, ai._vectorizer_errors, ai.vectorizer_worker_progress, '
+                       'ai.vectorizer_status, ai.vectorizer_errors FROM %s', _role.name);
+        EXECUTE format('REVOKE ALL ON SEQUENCE ai.vectorizer_id_seq FROM %s', _role.name);
+        PERFORM ai.grant_ai_usage(_role.name::name, _role.admin);
+    END LOOP;
+END
+$do$;
+REVOKE SELECT ON ai.vectorizer, ai.vectorizer_status FROM PUBLIC;
+
+-- Anything a user made in schema ai while it could (0.1.0 granted CREATE on it) is
+-- reported: review it, and drop what nobody should have put there.
+DO $do$
+DECLARE
+    _found text;
+BEGIN
+    SELECT string_agg(what, ', ') INTO _found FROM (
+        SELECT format('function %s owned by %s', p.oid::regprocedure, pg_get_userbyid(p.proowner)) AS what
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'ai'::regnamespace
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                              AND d.objid = p.oid AND d.deptype = 'e')
+           AND NOT EXISTS (SELECT FROM ai.vectorizer v WHERE v.queue_schema = 'ai' AND v.trigger_name = p.proname
+                              AND p.pronargs = 0)
+        UNION ALL
+        SELECT format('relation %s owned by %s', c.oid::regclass, pg_get_userbyid(c.relowner))
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace = 'ai'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass
+                              AND d.objid = c.oid AND d.deptype = 'e')
+           AND NOT EXISTS (SELECT FROM ai.vectorizer v WHERE v.queue_schema = 'ai'
+                              AND c.relname IN (v.queue_table, v.queue_failed_table))) found;
+    IF _found IS NOT NULL THEN
+        RAISE WARNING 'schema ai holds objects that are not ai_loader''s: %', _found
+            USING HINT = 'Before 0.2.0 every ai user could create objects in schema ai. Review them and drop those nobody should have made.';
+    END IF;
+END
+$do$;
+
+-- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
+-- the configuration builders and cosine_distance (pure functions), and the functions
+-- that check their caller themselves — check_s3_access (ai_loader_s3_reader),
+-- vectorizer_embed by vectorizer (those who may read its embeddings), _may_manage (a
+-- question about the caller), _wake_worker_at_commit (wakes this database's worker at
+-- commit; the queue triggers call it with their owners' rights). ai.grant_ai_usage
+-- grants the management functions; the rest is the catalog owner's.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ai FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    ai.loading_column(text, int4), ai.loading_uri(text, int4, text),
+    ai.parsing_auto(), ai.parsing_none(),
+    ai.chunking_recursive_character_text_splitter(int4, int4, text[], bool),
+    ai.chunking_character_text_splitter(int4, int4, text, bool), ai.chunking_none(),
+    ai.formatting_python_template(text),
+    ai.embedding_openai(text, int4, text, text, text), ai.embedding_ollama(text, int4, text, jsonb, text),
+    ai.embedding_local(text, int4),
+    ai.destination_table(text, text, text, text, text), ai.destination_column(text),
+    ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(int4, text, int4, int4, bool),
+    ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
+    ai.grant_to(VARIADIC name[]), ai.grant_to(),
+    ai.cosine_distance(real[], real[]),
+    ai.check_s3_access(text, text),
+    ai.vectorizer_embed(int4, text, text), ai.vectorizer_embed(text, text, text),
+    ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
+    ai._may_manage(name), ai._wake_worker_at_commit()
+TO PUBLIC;
+
+-- Privileges changed by an extension script are recorded as the extension's initial
+-- privileges, which pg_dump leaves out of a dump. The ai users' grants made above belong
+-- to the database, not to the extension: keep only PUBLIC's and the owners' entries
+-- there (as a fresh install has them), so that pg_dump carries the users' grants; and
+-- forget a relation's record that says no more than its default (its owner alone).
+DO $do$
+DECLARE
+    _m record;
+BEGIN
+    FOR _m IN
+        SELECT d.classid, d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
+         WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND x.extname = 'ai_loader'
+           AND d.deptype = 'e'
+        UNION ALL
+        SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, 'ai'::pg_catalog.regnamespace
+    LOOP
+        UPDATE pg_catalog.pg_init_privs ip
+           SET initprivs = ARRAY(SELECT a FROM unnest(ip.initprivs) a, pg_catalog.aclexplode(ARRAY[a]) e
+                                  WHERE e.grantee = 0 OR e.grantee = e.grantor)
+         WHERE ip.privtype = 'e' AND ip.classoid = _m.classid AND ip.objoid = _m.objid;
+        DELETE FROM pg_catalog.pg_init_privs ip
+         WHERE ip.privtype = 'e' AND ip.classoid = _m.classid AND ip.objoid = _m.objid
+           AND _m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND NOT EXISTS (SELECT FROM unnest(ip.initprivs) a, pg_catalog.aclexplode(ARRAY[a]) e
+                            WHERE e.grantee = 0 OR e.grantee <> e.grantor);
+    END LOOP;
+END
+$do$;

@@ -1,0 +1,132 @@
+"""ALTER EXTENSION ai_loader UPDATE from each earlier release: the upgraded schema
+equals a fresh install's, and the vectorizers made before go on working after."""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from cluster import PG_BIN, Cluster
+from helpers import queue_empty, scalar, wait_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXTENSION_DIR = os.path.join(subprocess.run(
+    [f"{PG_BIN}/pg_config", "--sharedir"], check=True, capture_output=True, text=True).stdout.strip(), "extension")
+# The install scripts of earlier releases, kept in sql/ (cargo pgrx install copies only
+# the upgrade scripts).
+RELEASES = sorted(re.fullmatch(r"ai_loader--([0-9.]+)\.sql", os.path.basename(p)).group(1)
+                  for p in glob.glob(os.path.join(ROOT, "sql", "ai_loader--*.sql"))
+                  if re.fullmatch(r"ai_loader--[0-9.]+\.sql", os.path.basename(p)))
+
+
+@pytest.fixture(scope="module")
+def releases():
+    """The earlier releases' install scripts, installed for the module's tests."""
+    copied = []
+    for version in RELEASES:
+        target = os.path.join(EXTENSION_DIR, f"ai_loader--{version}.sql")
+        if not os.path.exists(target):
+            shutil.copy(os.path.join(ROOT, "sql", f"ai_loader--{version}.sql"), target)
+            copied.append(target)
+    yield RELEASES
+    for path in copied:
+        os.remove(path)
+
+
+@pytest.fixture(scope="module")
+def cluster(embedder):
+    c = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'", embedder.key_setting],
+                env={"OPENAI_API_KEY": embedder.api_key})
+    yield c
+    c.stop()
+
+
+def schema(cluster, dbname):
+    """The database's schema as pg_dump writes it for pg_upgrade (extension members
+    included, one by one), without the OIDs that differ between any two databases."""
+    out = subprocess.run(
+        [f"{PG_BIN}/pg_dump", "--schema-only", "--binary-upgrade", "--no-comments", "-h", cluster.dir,
+         "-p", str(cluster.port), "-U", "postgres", dbname],
+        check=True, capture_output=True, text=True).stdout
+    kept = [re.sub(r"'\{[0-9,]*\}'", "'{OIDS}'", line) for line in out.splitlines()
+            if "binary_upgrade_set_next" not in line and line.strip()
+            and not line.startswith(("--", "\\restrict", "\\unrestrict", "UPDATE pg_catalog.pg_class",
+                                     "SET relfrozenxid", "WHERE oid = "))]
+    return "\n".join(kept)
+
+
+def database(cluster, name, version=None):
+    with cluster.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    conn = cluster.connect(name)
+    conn.execute("CREATE EXTENSION ai_loader" + (f" VERSION '{version}'" if version else ""))
+    return conn
+
+
+def default_version():
+    with open(os.path.join(EXTENSION_DIR, "ai_loader.control")) as f:
+        return re.search(r"default_version = '([^']+)'", f.read()).group(1)
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_an_upgraded_database_equals_a_fresh_install(cluster, releases, version):
+    with cluster.connect() as admin:
+        admin.execute("DROP ROLE IF EXISTS carol")
+        admin.execute("CREATE ROLE carol")
+    try:
+        fresh = database(cluster, "fresh")
+        fresh.execute("SELECT ai.grant_ai_usage('carol')")
+        old = database(cluster, "upgraded", version)
+        old.execute("SELECT ai.grant_ai_usage('carol')")
+        old.execute("ALTER EXTENSION ai_loader UPDATE")
+        assert scalar(old, "SELECT extversion FROM pg_extension WHERE extname = 'ai_loader'") == default_version()
+        got, want = schema(cluster, "upgraded"), schema(cluster, "fresh")
+        if got != want:
+            import difflib
+            diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), "fresh", "upgraded", lineterm=""))
+            pytest.fail(f"the upgraded schema differs from a fresh install:\n{diff}")
+        fresh.close()
+        old.close()
+    finally:
+        with cluster.connect() as admin:
+            for name in ("fresh", "upgraded"):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute("DROP ROLE carol")
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version):
+    embedder.reset()
+    with cluster.connect() as admin:
+        admin.execute("DROP ROLE IF EXISTS dave")
+        admin.execute("CREATE ROLE dave LOGIN")
+    try:
+        db = database(cluster, "carried", version)
+        db.execute("SELECT ai.grant_ai_usage('dave')")
+        db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+        vid = scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                     (embedder.openai_url,))
+        db.execute("INSERT INTO note VALUES (1, 'before the upgrade')")
+        wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 1,
+                 what="embedded before the upgrade")
+        db.execute("ALTER EXTENSION ai_loader UPDATE")
+        db.execute("INSERT INTO note VALUES (2, 'after the upgrade')")
+        wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
+                 what="embedded after the upgrade")
+        # What the old grant_ai_usage gave beyond the new model is gone.
+        assert not scalar(db, "SELECT has_schema_privilege('dave', 'ai', 'CREATE')")
+        assert not scalar(db, "SELECT has_table_privilege('dave', 'ai.vectorizer', 'UPDATE')")
+        assert not scalar(db, "SELECT has_table_privilege('dave', 'ai._vectorizer_errors', 'INSERT')")
+        assert scalar(db, "SELECT has_function_privilege('dave', 'ai.drop_vectorizer(int4, bool)', 'EXECUTE')")
+        assert not scalar(db, f"SELECT has_function_privilege('dave', 'ai._vectorizer_src_trg_{vid}()', 'EXECUTE')")
+        db.execute("SELECT ai.drop_vectorizer(%s, drop_all => true)", (vid,))
+        db.close()
+    finally:
+        with cluster.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "carried" WITH (FORCE)')
+            admin.execute("DROP ROLE dave")
