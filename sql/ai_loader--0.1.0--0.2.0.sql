@@ -5,6 +5,48 @@
 -- user reads only its own vectorizers' rows; nothing internal is executable by PUBLIC;
 -- the server's API keys go only to endpoints a superuser listed.
 
+-- Anything a user made in schema ai while it could (0.1.0 granted CREATE on it to every
+-- ai user) is looked at first. A function there that is not ai_loader's could be what a
+-- call resolves to — a superuser's ai.grant_ai_usage('x') reaching a user's
+-- ai.grant_ai_usage(text), or this very script's calls — and run its maker's code with
+-- the caller's rights: the upgrade stops until it is gone. Other objects are reported.
+DO $do$
+DECLARE
+    _functions text;
+    _relations text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.format('ai.%I(%s) owned by %I', p.proname,
+                                                   pg_catalog.pg_get_function_identity_arguments(p.oid),
+                                                   pg_catalog.pg_get_userbyid(p.proowner)), ', ')
+      INTO _functions
+      FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace = 'ai'::pg_catalog.regnamespace
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                          AND d.objid = p.oid AND d.deptype = 'e')
+       AND NOT (p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype AND p.pronargs = 0
+                AND EXISTS (SELECT FROM ai.vectorizer v WHERE v.queue_schema = 'ai' AND v.trigger_name = p.proname));
+    IF _functions IS NOT NULL THEN
+        RAISE EXCEPTION 'schema ai holds functions that are not ai_loader''s: %', _functions
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Before 0.2.0 every ai user could create functions in schema ai; a call could resolve to one of these and run its owner''s code with the caller''s rights.',
+                  HINT = 'Drop them, or move those you need (ALTER FUNCTION … SET SCHEMA public), then run ALTER EXTENSION ai_loader UPDATE again.';
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('ai.%I owned by %I', c.relname,
+                                                   pg_catalog.pg_get_userbyid(c.relowner)), ', ')
+      INTO _relations
+      FROM pg_catalog.pg_class c
+     WHERE c.relnamespace = 'ai'::pg_catalog.regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                          AND d.objid = c.oid AND d.deptype = 'e')
+       AND NOT EXISTS (SELECT FROM ai.vectorizer v WHERE v.queue_schema = 'ai'
+                          AND c.relname IN (v.queue_table, v.queue_failed_table));
+    IF _relations IS NOT NULL THEN
+        RAISE WARNING 'schema ai holds relations that are not ai_loader''s: %', _relations
+            USING HINT = 'Before 0.2.0 every ai user could create objects in schema ai. Review them, and drop or move those nobody should have made there.';
+    END IF;
+END
+$do$;
+
 -- The catalog: no more user writes, so no trigger guarding them.
 DROP TRIGGER keep_owner ON ai.vectorizer;
 DROP FUNCTION ai._vectorizer_keep_owner();
@@ -172,35 +214,6 @@ BEGIN
 END
 $do$;
 REVOKE SELECT ON ai.vectorizer, ai.vectorizer_status FROM PUBLIC;
-
--- Anything a user made in schema ai while it could (0.1.0 granted CREATE on it) is
--- reported: review it, and drop what nobody should have put there.
-DO $do$
-DECLARE
-    _found text;
-BEGIN
-    SELECT string_agg(what, ', ') INTO _found FROM (
-        SELECT format('function %s owned by %s', p.oid::regprocedure, pg_get_userbyid(p.proowner)) AS what
-          FROM pg_catalog.pg_proc p
-         WHERE p.pronamespace = 'ai'::regnamespace
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                              AND d.objid = p.oid AND d.deptype = 'e')
-           AND NOT EXISTS (SELECT FROM ai.vectorizer v WHERE v.queue_schema = 'ai' AND v.trigger_name = p.proname
-                              AND p.pronargs = 0)
-        UNION ALL
-        SELECT format('relation %s owned by %s', c.oid::regclass, pg_get_userbyid(c.relowner))
-          FROM pg_catalog.pg_class c
-         WHERE c.relnamespace = 'ai'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass
-                              AND d.objid = c.oid AND d.deptype = 'e')
-           AND NOT EXISTS (SELECT FROM ai.vectorizer v WHERE v.queue_schema = 'ai'
-                              AND c.relname IN (v.queue_table, v.queue_failed_table))) found;
-    IF _found IS NOT NULL THEN
-        RAISE WARNING 'schema ai holds objects that are not ai_loader''s: %', _found
-            USING HINT = 'Before 0.2.0 every ai user could create objects in schema ai. Review them and drop those nobody should have made.';
-    END IF;
-END
-$do$;
 
 -- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
 -- the configuration builders and cosine_distance (pure functions), and the functions

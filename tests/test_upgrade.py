@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 
+import psycopg
 import pytest
 
 from cluster import PG_BIN, Cluster
@@ -114,6 +115,16 @@ def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version
         db.execute("INSERT INTO note VALUES (1, 'before the upgrade')")
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 1,
                  what="embedded before the upgrade")
+        # Under the old release an ai user could plant a function in schema ai for a
+        # superuser's call to resolve to: the upgrade refuses to go on while it is there.
+        with psycopg.connect(host=cluster.dir, port=cluster.port, user="dave", dbname="carried",
+                             autocommit=True) as dave:
+            dave.execute("CREATE FUNCTION ai.grant_ai_usage(to_user text) RETURNS void LANGUAGE sql "
+                         "AS 'ALTER ROLE dave SUPERUSER'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            db.execute("ALTER EXTENSION ai_loader UPDATE")
+        assert "ai.grant_ai_usage(to_user text) owned by dave" in err.value.diag.message_primary
+        db.execute("DROP FUNCTION ai.grant_ai_usage(text)")
         db.execute("ALTER EXTENSION ai_loader UPDATE")
         db.execute("INSERT INTO note VALUES (2, 'after the upgrade')")
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
