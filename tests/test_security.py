@@ -4,6 +4,7 @@ the ai_loader_s3_reader role, the worker's check of the owner's membership, the 
 allow-list, private network addresses (the metadata service among them), redirects,
 and file:// outside its root."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -450,38 +451,37 @@ def test_the_worker_acts_with_the_owners_rights(cluster, db, embedder):
     alice.close()
 
 
-@pytest.fixture
-def bob(cluster, db):
-    """A second user with ai.grant_ai_usage and CREATE on public, connected to the test
-    database."""
+@contextlib.contextmanager
+def login_role(cluster, db, name, *grants):
+    """A role that may log in, with `grants` (SQL run in the test database), connected
+    to the test database; dropped with what it owns at the end."""
     with cluster.connect() as admin:
-        admin.execute("DROP ROLE IF EXISTS bob")
-        admin.execute("CREATE ROLE bob LOGIN")
-    db.execute("SELECT ai.grant_ai_usage('bob')")
-    db.execute("GRANT CREATE ON SCHEMA public TO bob")
-    conn = connect_as(cluster, db.info.dbname, "bob")
+        admin.execute(f"DROP ROLE IF EXISTS {name}")
+        admin.execute(f"CREATE ROLE {name} LOGIN")
+    for grant in grants:
+        db.execute(grant)
+    conn = connect_as(cluster, db.info.dbname, name)
     try:
         yield conn
     finally:
         conn.close()
-        db.execute("DROP OWNED BY bob")
+        db.execute(f"DROP OWNED BY {name}")
         with cluster.connect() as admin:
-            admin.execute("DROP ROLE bob")
+            admin.execute(f"DROP ROLE {name}")
+
+
+@pytest.fixture
+def bob(cluster, db):
+    """A second user with ai.grant_ai_usage and CREATE on public."""
+    with login_role(cluster, db, "bob", "SELECT ai.grant_ai_usage('bob')", "GRANT CREATE ON SCHEMA public TO bob") as conn:
+        yield conn
 
 
 @pytest.fixture
 def nobody(cluster, db):
-    """A user with no grants at all, connected to the test database."""
-    with cluster.connect() as admin:
-        admin.execute("DROP ROLE IF EXISTS nobody")
-        admin.execute("CREATE ROLE nobody LOGIN")
-    conn = connect_as(cluster, db.info.dbname, "nobody")
-    try:
+    """A user with no grants at all."""
+    with login_role(cluster, db, "nobody") as conn:
         yield conn
-    finally:
-        conn.close()
-        with cluster.connect() as admin:
-            admin.execute("DROP ROLE nobody")
 
 
 def test_the_catalog_cannot_be_rewritten_to_drop_other_objects(cluster, db, embedder):

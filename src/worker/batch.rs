@@ -392,11 +392,7 @@ fn write(
     done.failed = errors.len();
 
     Spi::connect_mut(|client| {
-        let mut run = |sql: &str, args: Vec<DatumWithOid<'static>>| {
-            client
-                .update(sql, None, &args)
-                .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
-        };
+        let mut run = runner(client, v);
         if !embedded.is_empty() {
             if let Some(delete) = q.delete_chunks() {
                 run(
@@ -484,17 +480,25 @@ fn write(
     (done, errors)
 }
 
+/// Runs one statement of `v`'s writes; an error ends the transaction, naming `v`.
+fn runner<'a, 'c>(
+    client: &'a mut pgrx::spi::SpiClient<'c>,
+    v: &'a Vectorizer,
+) -> impl FnMut(&str, Vec<DatumWithOid<'static>>) + use<'a, 'c> {
+    move |sql, args| {
+        client
+            .update(sql, None, &args)
+            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
+    }
+}
+
 /// Records error rows and progress for a vectorizer, as the worker: the catalog is not
 /// the owner's to write.
 fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRow>) {
     let last_error = errors.last().map(|e| e.0.clone());
     let (messages, details): (Vec<String>, Vec<String>) = errors.into_iter().unzip();
     Spi::connect_mut(|client| {
-        let mut run = |sql: &str, args: Vec<DatumWithOid<'static>>| {
-            client
-                .update(sql, None, &args)
-                .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
-        };
+        let mut run = runner(client, v);
         if !messages.is_empty() {
             run(
                 "INSERT INTO ai._vectorizer_errors (id, message, details)
