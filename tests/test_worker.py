@@ -349,3 +349,41 @@ def test_query_embedding_with_each_provider_honours_statement_timeout(db, embedd
     db.execute("RESET statement_timeout")
     embedder.set("ok")
     assert scalar(db, "SELECT ai.vectorizer_embed(%s, 'x')", (openai,)) == pytest.approx(vector("x", 8), abs=1e-6)
+
+
+@pytest.mark.parametrize("pgvector", [False, True], ids=["real[]", "vector"])
+def test_destination_column_vectorizers_run_beside_others(db, embedder, pgvector):
+    """An embedding column on the source (chunking_none), in the same database as a
+    store vectorizer: inserts, updates and deletes of both are served."""
+    if pgvector:
+        db.execute("CREATE EXTENSION vector")
+    db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    column = scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none(),
+        destination => ai.destination_column('body_embedding'))""", (embedder.openai_url,))
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    table = create(db, embedder)
+    expected_type = "vector(8)" if pgvector else "real[]"
+    assert scalar(db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                      "WHERE attrelid = 'note'::regclass AND attname = 'body_embedding'") == expected_type
+
+    def embeddings():
+        return dict(db.execute("SELECT id, body_embedding::real[] FROM note ORDER BY id").fetchall())
+
+    db.execute("INSERT INTO note VALUES (1, 'first note'), (2, 'second note')")
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'a document')")
+    wait_for(lambda: queue_empty(db, column) and queue_empty(db, table) and len(store(db)) == 1
+             and all(e is not None for e in embeddings().values()), what="both vectorizers served")
+    got = embeddings()
+    assert got[1] == pytest.approx(vector("first note", 8), abs=1e-6)
+    assert got[2] == pytest.approx(vector("second note", 8), abs=1e-6)
+
+    db.execute("UPDATE note SET body = 'first note, changed' WHERE id = 1")
+    wait_for(lambda: queue_empty(db, column)
+             and embeddings()[1] == pytest.approx(vector("first note, changed", 8), abs=1e-6),
+             what="the changed note embedded again")
+    db.execute("DELETE FROM note WHERE id = 2")
+    db.execute("INSERT INTO doc VALUES (2, 'T', 'another document')")
+    wait_for(lambda: len(store(db)) == 2, what="the store vectorizer still served")
+    assert list(embeddings()) == [1]
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 0

@@ -98,14 +98,13 @@ const ENABLED: &str = "
              WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
                AND a.attname = v.config -> 'loading' ->> 'column_name' AND NOT a.attisdropped),
            (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-             WHERE NOT a.attisdropped AND (a.attrelid, a.attname) =
-                   CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-                        THEN (pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))::oid,
-                              (v.config -> 'destination' ->> 'embedding_column')::name)
-                        ELSE (pg_catalog.to_regclass(pg_catalog.format('%I.%I',
-                                  v.config -> 'destination' ->> 'target_schema',
-                                  v.config -> 'destination' ->> 'target_table'))::oid,
-                              'embedding'::name) END),
+             WHERE NOT a.attisdropped
+               AND a.attrelid = pg_catalog.to_regclass(CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+                       THEN pg_catalog.format('%I.%I', v.source_schema, v.source_table)
+                       ELSE pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema',
+                                              v.config -> 'destination' ->> 'target_table') END)
+               AND a.attname = (CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+                       THEN v.config -> 'destination' ->> 'embedding_column' ELSE 'embedding' END)::name),
            v.owner::text, ai._may_load_uris(v.owner), r.oid
       FROM ai.vectorizer v
       LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
