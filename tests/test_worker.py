@@ -387,3 +387,28 @@ def test_destination_column_vectorizers_run_beside_others(db, embedder, pgvector
     wait_for(lambda: len(store(db)) == 2, what="the store vectorizer still served")
     assert list(embeddings()) == [1]
     assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 0
+
+
+def test_dropping_a_busy_vectorizer_leaves_the_worker_serving_the_others(db, embedder):
+    """drop_vectorizer(…, drop_all) while the worker has the vectorizer's rows on the
+    network: the worker goes on (the same process) and serves the other vectorizers."""
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    busy = create(db, embedder)
+    db.execute("CREATE TABLE note (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    other = create(db, embedder, table="note")
+
+    def worker():
+        return scalar(db, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
+                          "AND datname = current_database()")
+    pid = wait_for(worker, what="the database's worker")
+    embedder.delay = 0.3
+    with db.cursor() as cur:  # many batches, so that the drop lands between two of them
+        cur.executemany("INSERT INTO doc VALUES (%s, 'T', %s)", [(i, f"row {i}") for i in range(1, 1001)])
+    wait_for(lambda: embedder.requests, what="the worker embedding the busy vectorizer's rows")
+    db.execute("SELECT ai.drop_vectorizer(%s, drop_all => true)", (busy,))
+    embedder.delay = 0
+    db.execute("INSERT INTO note VALUES (1, 'T', 'served after the drop')")
+    wait_for(lambda: queue_empty(db, other) and len(store(db, "note_embedding_store")) == 1, timeout=10,
+             what="the other vectorizer served")
+    assert worker() == pid
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer WHERE id = %s", (busy,)) == 0

@@ -410,7 +410,7 @@ pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32, action: &str) -> 
                             IS NOT NULL AS source_exists
                    FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
                   WHERE v.id = $1
-                    FOR UPDATE OF v",
+                    FOR NO KEY UPDATE OF v",
                 None,
                 &[vectorizer_id.into()],
             )

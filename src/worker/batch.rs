@@ -493,11 +493,25 @@ fn runner<'a, 'c>(
 }
 
 /// Records error rows and progress for a vectorizer, as the worker: the catalog is not
-/// the owner's to write.
+/// the owner's to write. Nothing, once the vectorizer is gone: its catalog row is
+/// locked against a concurrent `ai.drop_vectorizer` first (which only deletes it after
+/// this transaction, or is waited for and then seen to have).
 fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRow>) {
     let last_error = errors.last().map(|e| e.0.clone());
     let (messages, details): (Vec<String>, Vec<String>) = errors.into_iter().unzip();
     Spi::connect_mut(|client| {
+        let exists = client
+            .update(
+                "SELECT FROM ai.vectorizer WHERE id = $1 FOR KEY SHARE",
+                None,
+                &[v.id.into()],
+            )
+            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
+            .len()
+            > 0;
+        if !exists {
+            return;
+        }
         let mut run = runner(client, v);
         if !messages.is_empty() {
             run(
