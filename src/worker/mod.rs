@@ -3,10 +3,10 @@
 
 mod batch;
 mod database;
-mod drop_database;
 mod launcher;
 mod shared;
 mod transaction;
+mod utility;
 mod vectorizer;
 
 pub use shared::wake_worker_at_commit;
@@ -14,7 +14,7 @@ pub use shared::wake_worker_at_commit;
 /// Sets up the shared memory and hooks the workers need; called from `_PG_init`.
 pub fn init() {
     shared::init();
-    drop_database::init();
+    utility::init();
 }
 
 use std::time::Duration;

@@ -1,9 +1,14 @@
-//! `DROP DATABASE` cannot run while a worker is connected to the database, so a
-//! ProcessUtility hook stops that worker first (and keeps the launcher from starting
-//! another) before the statement runs — only when the statement will really drop it:
-//! run at top level, outside a transaction block, by the database's owner or a
-//! superuser. Anyone else's attempt fails as it would without the hook, and the worker
-//! goes on.
+//! A ProcessUtility hook for the statements that would otherwise trip over ai_loader:
+//!
+//! - `DROP DATABASE` cannot run while a worker is connected to the database, so the hook
+//!   stops that worker first (and keeps the launcher from starting another) — only when
+//!   the statement will really drop it: run at top level, outside a transaction block,
+//!   by the database's owner or a superuser. Anyone else's attempt fails as it would
+//!   without the hook, and the worker goes on.
+//! - `DROP EXTENSION ai_loader` (with or without CASCADE) first drops every vectorizer
+//!   the way `ai.drop_vectorizer` does: its triggers, trigger function and queues go,
+//!   its store and view stay. No trigger is left calling a function that is gone, and
+//!   nothing reaches the source tables. It is one transaction: a refused drop undoes it.
 
 use std::time::{Duration, Instant};
 
@@ -63,6 +68,12 @@ unsafe extern "C-unwind" fn process_utility(
             if context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL {
                 before_drop_database((*(stmt as *mut pg_sys::DropdbStmt)).dbname);
             }
+        } else if !stmt.is_null()
+            && (*stmt).type_ == pg_sys::NodeTag::T_DropStmt
+            && (*(stmt as *mut pg_sys::DropStmt)).removeType == pg_sys::ObjectType::OBJECT_EXTENSION
+            && names_this_extension((*(stmt as *mut pg_sys::DropStmt)).objects)
+        {
+            before_drop_extension();
         }
         match PREVIOUS {
             Some(previous) => previous(
@@ -86,6 +97,47 @@ unsafe extern "C-unwind" fn process_utility(
                 qc,
             ),
         }
+    }
+}
+
+/// Whether a `DROP EXTENSION` list names ai_loader.
+unsafe fn names_this_extension(objects: *mut pg_sys::List) -> bool {
+    // SAFETY: DROP EXTENSION's objects are String nodes.
+    unsafe {
+        pgrx::PgList::<pg_sys::Node>::from_pg(objects)
+            .iter_ptr()
+            .filter(|node| !node.is_null() && (**node).type_ == pg_sys::NodeTag::T_String)
+            .any(|node| {
+                let name = (*(node as *mut pg_sys::String)).sval;
+                !name.is_null() && std::ffi::CStr::from_ptr(name).to_bytes() == b"ai_loader"
+            })
+    }
+}
+
+#[pg_guard]
+extern "C-unwind" fn before_drop_extension() {
+    // SAFETY: catalog lookups in a transaction.
+    let owner = unsafe {
+        let extension = pg_sys::get_extension_oid(c"ai_loader".as_ptr(), true);
+        extension != pg_sys::InvalidOid && owns_extension(extension)
+    };
+    if owner {
+        Spi::run("SELECT ai.drop_vectorizer(id) FROM ai.vectorizer ORDER BY id")
+            .unwrap_or_else(|e| error!("dropping the vectorizers before the extension: {e}"));
+    }
+}
+
+/// Whether the current user owns `extension` (a superuser owns everything).
+unsafe fn owns_extension(extension: pg_sys::Oid) -> bool {
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    // SAFETY: the caller is in a transaction.
+    unsafe {
+        pg_sys::pg_extension_ownercheck(extension, pg_sys::GetUserId())
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    // SAFETY: the caller is in a transaction.
+    unsafe {
+        pg_sys::object_ownercheck(pg_sys::ExtensionRelationId, extension, pg_sys::GetUserId())
     }
 }
 
