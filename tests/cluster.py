@@ -28,7 +28,7 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, settings=(), env=None):
+    def __init__(self, settings=(), env=None, start=True):
         self.dir = tempfile.mkdtemp(prefix="ai_loader_e2e.")
         os.chmod(self.dir, 0o755)
         if os.geteuid() == 0:
@@ -48,12 +48,21 @@ class Cluster:
                 "ai_loader.http_allowed_hosts = '127.0.0.1'", *settings]
         subprocess.run(as_postgres("tee", "-a", f"{self.data}/postgresql.conf"),
                        input="\n".join(conf) + "\n", text=True, check=True, capture_output=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUST_")} | (env or {})
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RUST_")} | (env or {})
+        if start:
+            self.start()
+
+    def start(self):
         subprocess.run(
             as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", f"{self.dir}/server.log",
                         "-w", "-t", "60", "start"),
-            check=True, capture_output=True, env=env,
+            check=True, capture_output=True, env=self.env,
         )
+
+    def shutdown(self):
+        """Stops the server, keeping its files."""
+        subprocess.run(as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"),
+                       check=True, capture_output=True)
 
     def connect(self, dbname="postgres", **kwargs):
         return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=dbname,
@@ -64,6 +73,7 @@ class Cluster:
             return f.read()
 
     def stop(self):
+        """Stops the server and removes its files."""
         subprocess.run(as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"),
                        capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)

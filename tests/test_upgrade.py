@@ -10,7 +10,7 @@ import subprocess
 import psycopg
 import pytest
 
-from cluster import PG_BIN, Cluster
+from cluster import PG_BIN, Cluster, as_postgres
 from helpers import queue_empty, scalar, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -141,3 +141,41 @@ def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version
         with cluster.connect() as admin:
             admin.execute('DROP DATABASE IF EXISTS "carried" WITH (FORCE)')
             admin.execute("DROP ROLE dave")
+
+
+def test_pg_upgrade_carries_vectorizers_to_a_new_cluster(embedder):
+    """pg_upgrade of a cluster with ai_loader (preloaded in both): nothing of ai_loader
+    runs while it works (no launcher holding the database postgres, which its restore
+    drops and creates), and the new cluster serves the same vectorizers."""
+    embedder.reset()
+    settings = ["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'", embedder.key_setting]
+    env = {"OPENAI_API_KEY": embedder.api_key}
+    old = Cluster(settings, env=env)
+    new = Cluster(settings, env=env, start=False)
+    try:
+        db = old.connect()
+        db.execute("CREATE EXTENSION ai_loader")
+        db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+        vid = scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                     (embedder.openai_url,))
+        db.execute("INSERT INTO note VALUES (1, 'before pg_upgrade')")
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM note_embedding_store") == 1, what="embedded")
+        db.close()
+        old.shutdown()
+        upgrade = subprocess.run(
+            as_postgres(f"{PG_BIN}/pg_upgrade", "-b", PG_BIN, "-B", PG_BIN, "-d", old.data, "-D", new.data,
+                        "-p", str(old.port), "-P", str(new.port), "-U", "postgres"),
+            cwd=new.dir, capture_output=True, text=True, env=new.env)
+        assert upgrade.returncode == 0, upgrade.stdout[-1500:] + upgrade.stderr[-1500:]
+        new.start()
+        db = new.connect()
+        assert scalar(db, "SELECT count(*) FROM note_embedding_store") == 1
+        assert scalar(db, "SELECT owner FROM ai.vectorizer WHERE id = %s", (vid,)) == "postgres"
+        db.execute("INSERT INTO note VALUES (2, 'after pg_upgrade')")
+        wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
+                 what="embedded in the new cluster")
+        db.close()
+    finally:
+        old.stop()
+        new.stop()

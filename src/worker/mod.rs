@@ -21,8 +21,14 @@ use std::time::Duration;
 
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
 
-/// Registers the launcher; called from `_PG_init`.
+/// Registers the launcher; called from `_PG_init`. Not under `pg_upgrade` (a server
+/// started in binary-upgrade mode), which restores databases — `postgres` among them —
+/// that a worker must not hold or write.
 pub fn register() {
+    // SAFETY: a flag the postmaster sets from its options, before libraries load.
+    if unsafe { pgrx::pg_sys::IsBinaryUpgrade } {
+        return;
+    }
     BackgroundWorkerBuilder::new("ai_loader launcher")
         .set_type("ai_loader launcher")
         .set_library("ai_loader")

@@ -64,12 +64,13 @@ unsafe extern "C-unwind" fn process_utility(
     // SAFETY: Postgres passes a valid statement; the node tag says what it is.
     unsafe {
         let stmt = (*pstmt).utilityStmt;
-        if !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_DropdbStmt {
+        if stmt.is_null() || pg_sys::IsBinaryUpgrade {
+            // pg_upgrade restores schemas as they were: nothing to do for it.
+        } else if (*stmt).type_ == pg_sys::NodeTag::T_DropdbStmt {
             if context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL {
                 before_drop_database((*(stmt as *mut pg_sys::DropdbStmt)).dbname);
             }
-        } else if !stmt.is_null()
-            && (*stmt).type_ == pg_sys::NodeTag::T_DropStmt
+        } else if (*stmt).type_ == pg_sys::NodeTag::T_DropStmt
             && (*(stmt as *mut pg_sys::DropStmt)).removeType == pg_sys::ObjectType::OBJECT_EXTENSION
             && names_this_extension((*(stmt as *mut pg_sys::DropStmt)).objects)
         {
