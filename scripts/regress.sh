@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 work=$(mktemp -d /tmp/ai_loader_regress.XXXXXX)
 trap 'cluster_stop "$work"; rm -rf "$work"' EXIT
-# The suite checks the SQL surface; the worker (tested end to end in tests/) is kept
-# from racing it for the queues by a long poll interval.
-cluster_start "$work" "shared_preload_libraries = 'ai_loader'" "ai_loader.poll_interval = '1h'"
+# The suite checks the SQL surface; the workers (tested end to end in tests/) are kept
+# from racing it for the queues: none is started.
+cluster_start "$work" "shared_preload_libraries = 'ai_loader'" "ai_loader.max_workers = 0"
 
 pg_regress="$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress"
 tests=$(sed -n 's/^test: //p' pg_test/schedule | tr '\n' ' ')

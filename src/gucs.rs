@@ -37,9 +37,9 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"ai_loader.max_workers",
         c"The most database workers the launcher runs at once.",
-        c"One worker serves each database where ai_loader is installed.",
+        c"One worker serves each database where ai_loader is installed; with 0 none is started.",
         &MAX_WORKERS,
-        1,
+        0,
         256,
         GucContext::Sighup,
         GucFlags::default(),
@@ -159,7 +159,7 @@ pub fn poll_interval() -> Duration {
 }
 
 pub fn max_workers() -> usize {
-    MAX_WORKERS.get().max(1) as usize
+    MAX_WORKERS.get().max(0) as usize
 }
 
 pub fn max_object_bytes() -> u64 {

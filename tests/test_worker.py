@@ -412,3 +412,31 @@ def test_dropping_a_busy_vectorizer_leaves_the_worker_serving_the_others(db, emb
              what="the other vectorizer served")
     assert worker() == pid
     assert scalar(db, "SELECT count(*) FROM ai.vectorizer WHERE id = %s", (busy,)) == 0
+
+
+def test_the_launcher_needs_no_database(embedder):
+    """The launcher reads the list of databases from the shared catalog, connected to
+    none: the database postgres can be dropped without FORCE, and after a restart the
+    other databases are served as before."""
+    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", embedder.key_setting],
+                      env={"OPENAI_API_KEY": embedder.api_key})
+    try:
+        with cluster.connect() as admin:
+            admin.execute("CREATE DATABASE app")
+        app = cluster.connect("app")
+        app.execute("CREATE EXTENSION ai_loader")
+        app.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+        vid = create(app, embedder)
+        app.execute("DROP DATABASE postgres")
+        app.execute("INSERT INTO doc VALUES (1, 'T', 'served without postgres')")
+        wait_for(lambda: queue_empty(app, vid) and len(store(app)) == 1, what="served")
+        app.close()
+        cluster.shutdown()
+        cluster.start()
+        app = cluster.connect("app")
+        app.execute("INSERT INTO doc VALUES (2, 'T', 'served after a restart')")
+        wait_for(lambda: queue_empty(app, vid) and len(store(app)) == 2, what="served after the restart")
+        app.close()
+        assert 'database "postgres" does not exist' not in cluster.log()
+    finally:
+        cluster.stop()

@@ -41,7 +41,9 @@ struct Database {
 #[no_mangle]
 pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
+    // No database: the launcher reads only pg_database, a shared catalog, so it needs
+    // none to exist and holds none that DROP DATABASE or pg_upgrade would wait for.
+    BackgroundWorker::connect_worker_to_spi(None, None);
     // SAFETY: reading this process's own pid.
     shared::set_launcher_pid(unsafe { pg_sys::MyProcPid });
     log!("ai_loader launcher started");
@@ -110,24 +112,31 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
     log!("ai_loader launcher stopping");
 }
 
-/// Databases that accept connections, except templates.
+/// Databases that accept connections, except templates, read from the shared catalog
+/// pg_database (a connection to no database cannot run SQL).
 fn list_databases() -> Vec<(pg_sys::Oid, String)> {
-    Spi::connect(|client| {
-        client
-            .select(
-                "SELECT oid, datname::text FROM pg_catalog.pg_database
-                  WHERE datallowconn AND NOT datistemplate ORDER BY oid",
-                None,
-                &[],
-            )
-            .map(|rows| {
-                rows.filter_map(|r| {
-                    Some((r.get::<pg_sys::Oid>(1).ok()??, r.get::<String>(2).ok()??))
-                })
-                .collect()
-            })
-            .unwrap_or_default()
-    })
+    let mut out = Vec::new();
+    // SAFETY: inside a transaction; the scan is ended and the catalog closed before
+    // returning, and each tuple is read while the scan holds it.
+    unsafe {
+        let catalog = pg_sys::table_open(pg_sys::DatabaseRelationId, pg_sys::AccessShareLock as _);
+        let scan = pg_sys::table_beginscan_catalog(catalog, 0, std::ptr::null_mut());
+        loop {
+            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+            if tuple.is_null() {
+                break;
+            }
+            let db = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tuple);
+            if db.datallowconn && !db.datistemplate {
+                let name = std::ffi::CStr::from_ptr(db.datname.data.as_ptr());
+                out.push((db.oid, name.to_string_lossy().into_owned()));
+            }
+        }
+        pg_sys::heap_endscan(scan);
+        pg_sys::table_close(catalog, pg_sys::AccessShareLock as _);
+    }
+    out.sort_by_key(|(oid, _)| oid.to_u32());
+    out
 }
 
 fn start_worker(oid: pg_sys::Oid, name: &str) -> Result<DynamicBackgroundWorker, String> {
