@@ -113,8 +113,11 @@ def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version
             embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
                      (embedder.openai_url,))
         db.execute("INSERT INTO note VALUES (1, 'before the upgrade')")
-        wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 1,
-                 what="embedded before the upgrade")
+        # The library is the new version's: its worker leaves the old catalog alone.
+        wait_for(lambda: f'ai_loader {version} is installed in database "carried", the library is {default_version()}: '
+                         "waiting for ALTER EXTENSION ai_loader UPDATE" in cluster.log(), what="the worker waiting")
+        assert scalar(db, "SELECT count(*) FROM note_embedding_store") == 0
+        assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
         # Under the old release an ai user could plant a function in schema ai for a
         # superuser's call to resolve to: the upgrade refuses to go on while it is there.
         with psycopg.connect(host=cluster.dir, port=cluster.port, user="dave", dbname="carried",
@@ -126,6 +129,8 @@ def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version
         assert "ai.grant_ai_usage(to_user text) owned by dave" in err.value.diag.message_primary
         db.execute("DROP FUNCTION ai.grant_ai_usage(text)")
         db.execute("ALTER EXTENSION ai_loader UPDATE")
+        wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 1,
+                 what="the row queued before the upgrade embedded after it")
         db.execute("INSERT INTO note VALUES (2, 'after the upgrade')")
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
                  what="embedded after the upgrade")

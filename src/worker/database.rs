@@ -39,7 +39,11 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     }
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), None);
 
-    if !transaction::run(|| Ok::<_, ()>(installed())).unwrap_or(false) {
+    if transaction::run(|| Ok::<_, ()>(installed()))
+        .ok()
+        .flatten()
+        .is_none()
+    {
         return; // the launcher tries this database again later
     }
     // The worker's own statements name every object with its schema; a fixed search
@@ -62,6 +66,8 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     let mut pipelines: HashMap<i32, (Value, Arc<Pipeline>)> = HashMap::new();
     let mut backoff: HashMap<i32, Backoff> = HashMap::new();
     let mut wait = Duration::ZERO;
+    // The installed version that is not the library's, once said in the log.
+    let mut mismatch: Option<String> = None;
     while BackgroundWorker::wait_latch(Some(wait)) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the main thread, outside a transaction.
@@ -70,15 +76,38 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             uris = uri_loader();
             pipelines.clear();
         }
-        let Ok((still_installed, vectorizers)) =
-            transaction::run(|| Ok::<_, ()>((installed(), vectorizer::enabled())))
-        else {
+        let Ok(version) = transaction::run(|| Ok::<_, ()>(installed())) else {
             break;
         };
-        if !still_installed {
-            log!("ai_loader was dropped from this database; worker exiting");
-            break;
+        match version {
+            None => {
+                log!("ai_loader was dropped from this database; worker exiting");
+                break;
+            }
+            Some(v) if v != LIBRARY_VERSION => {
+                // The catalog is another version's: serving it could misread it. Wait
+                // for ALTER EXTENSION ai_loader UPDATE (queued rows stay queued).
+                if mismatch.as_deref() != Some(&v) {
+                    let name = transaction::run(|| {
+                        Spi::get_one::<String>("SELECT pg_catalog.current_database()::text")
+                    })
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                    log!(
+                        "ai_loader {v} is installed in database \"{name}\", the library is {LIBRARY_VERSION}: \
+                         waiting for ALTER EXTENSION ai_loader UPDATE"
+                    );
+                    mismatch = Some(v);
+                }
+                wait = gucs::poll_interval();
+                continue;
+            }
+            Some(_) => mismatch = None,
         }
+        let Ok(vectorizers) = transaction::run(|| Ok::<_, ()>(vectorizer::enabled())) else {
+            break;
+        };
         // Rows committed from here on are not sure to be seen by this round.
         shared::take_wake(database);
         let mut busy = false;
@@ -169,15 +198,17 @@ fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
     batch::record_batch_error(v, step, e);
 }
 
-/// Whether ai_loader is installed in this database.
-fn installed() -> bool {
-    Spi::get_one::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ai_loader')",
+/// The version of ai_loader installed in this database, if it is.
+fn installed() -> Option<String> {
+    Spi::get_one::<String>(
+        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'ai_loader'",
     )
     .ok()
     .flatten()
-    .unwrap_or(false)
 }
+
+/// This library's version: the SQL it serves is the install script of the same version.
+const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn uri_loader() -> Arc<UriLoader> {
     Arc::new(
