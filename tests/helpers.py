@@ -28,6 +28,12 @@ def scalar(conn, sql, params=None):
     return conn.execute(sql, params).fetchone()[0]
 
 
+def worker_pid(conn):
+    """The pid of the ai_loader worker of `conn`'s database, or None."""
+    return scalar(conn, "SELECT max(pid) FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
+                        "AND datname = current_database()")
+
+
 def queue_empty(conn, vectorizer_id):
     return scalar(conn, "SELECT ai.vectorizer_queue_pending(%s, exact_count => true)", (vectorizer_id,)) == 0
 

@@ -16,7 +16,7 @@ import psycopg.sql
 import pytest
 
 from embedder import vector
-from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for
+from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for, worker_pid
 from s3server import BUCKET, ROLE_ARN, S3Server
 
 
@@ -677,10 +677,7 @@ def test_drop_database_by_others_leaves_its_worker(cluster, db, embedder, nobody
     db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
     column_vectorizer(db, "note", embedder.openai_url)
 
-    def worker():
-        return scalar(db, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
-                          "AND datname = current_database()")
-    pid = wait_for(worker, what="the database's worker")
+    pid = wait_for(lambda: worker_pid(db), what="the database's worker")
     name = db.info.dbname
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         nobody.execute(f'DROP DATABASE "{name}"')
@@ -691,7 +688,7 @@ def test_drop_database_by_others_leaves_its_worker(cluster, db, embedder, nobody
     db.execute("INSERT INTO note VALUES (1, 'served at once')")
     wait_for(lambda: scalar(db, "SELECT count(*) FROM note_embedding_store") == 1, timeout=5,
              what="the row embedded by the same worker")
-    assert worker() == pid
+    assert worker_pid(db) == pid
 
 
 # What each role may do with each function of schema ai: "public" (anyone), "ai" (roles

@@ -11,7 +11,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from cluster import Cluster
 from embedder import vector
-from helpers import database_for, new_database, queue_empty, scalar, wait_for
+from helpers import database_for, new_database, queue_empty, scalar, wait_for, worker_pid
 
 WORDS = ("vector store postgres embedding chunk document bucket object worker queue "
          "latency throughput index search semantic model token batch retry failure").split()
@@ -316,8 +316,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(preloaded, embedder, 
     embedder.delay = 0.2  # each batch takes a while: the kill lands in the middle of one
     db.execute("INSERT INTO doc SELECT g, 'T' || g, 'document ' || g FROM generate_series(1, 60) g")
     wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") >= 10, what="some batches committed")
-    pid = scalar(db, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
-                     "AND datname = current_database()")
+    pid = worker_pid(db)
     assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) > 0
     os.kill(pid, signal.SIGKILL)  # the postmaster restarts every backend after this
 
@@ -397,10 +396,7 @@ def test_dropping_a_busy_vectorizer_leaves_the_worker_serving_the_others(db, emb
     db.execute("CREATE TABLE note (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
     other = create(db, embedder, table="note")
 
-    def worker():
-        return scalar(db, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
-                          "AND datname = current_database()")
-    pid = wait_for(worker, what="the database's worker")
+    pid = wait_for(lambda: worker_pid(db), what="the database's worker")
     embedder.delay = 0.3
     with db.cursor() as cur:  # many batches, so that the drop lands between two of them
         cur.executemany("INSERT INTO doc VALUES (%s, 'T', %s)", [(i, f"row {i}") for i in range(1, 1001)])
@@ -410,7 +406,7 @@ def test_dropping_a_busy_vectorizer_leaves_the_worker_serving_the_others(db, emb
     db.execute("INSERT INTO note VALUES (1, 'T', 'served after the drop')")
     wait_for(lambda: queue_empty(db, other) and len(store(db, "note_embedding_store")) == 1, timeout=10,
              what="the other vectorizer served")
-    assert worker() == pid
+    assert worker_pid(db) == pid
     assert scalar(db, "SELECT count(*) FROM ai.vectorizer WHERE id = %s", (busy,)) == 0
 
 
@@ -440,3 +436,17 @@ def test_the_launcher_needs_no_database(embedder):
         assert 'database "postgres" does not exist' not in cluster.log()
     finally:
         cluster.stop()
+
+
+def test_a_terminated_worker_is_back_at_once(db, embedder):
+    """pg_terminate_backend of a database's worker, even one just started: the launcher
+    starts another within a second or two."""
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder)
+
+    for _ in range(2):  # the second one has run for well under ten seconds
+        pid = wait_for(lambda: worker_pid(db), what="the database's worker")
+        assert scalar(db, "SELECT pg_terminate_backend(%s)", (pid,))
+        wait_for(lambda: worker_pid(db) not in (None, pid), timeout=3, interval=0.05, what="a new worker")
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'served by the new worker')")
+    wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 1, timeout=5, what="served")

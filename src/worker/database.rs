@@ -46,6 +46,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     {
         return; // the launcher tries this database again later
     }
+    shared::set_installed(database);
     // The worker's own statements name every object with its schema; a fixed search
     // path keeps an owner's objects from standing in for the system's.
     if transaction::run(|| Spi::run("SET search_path = pg_catalog, pg_temp")).is_err() {

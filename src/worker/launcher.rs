@@ -17,16 +17,15 @@ use crate::gucs;
 
 /// How often the launcher looks at the list of databases.
 const SCAN_INTERVAL: Duration = Duration::from_secs(1);
-/// A worker that stopped this soon after starting found no work to do there (most
-/// likely no extension); its database waits this long before another try.
-const QUICK_EXIT: Duration = Duration::from_secs(10);
+/// A database whose worker found no ai_loader there waits this long before another
+/// try (a CREATE EXTENSION wakes the launcher sooner).
 const RETRY_ABSENT: Duration = Duration::from_secs(30);
-/// Before restarting a worker that ran for a while and stopped (an error).
+/// Before restarting a worker that served its database and stopped (an error, or
+/// pg_terminate_backend).
 const RETRY_FAILED: Duration = Duration::from_secs(1);
 
 struct Worker {
     handle: DynamicBackgroundWorker,
-    started: Instant,
     /// The wake-up count when it started: a wake-up since then (a CREATE EXTENSION it
     /// may have missed) means trying again at once.
     generation: u64,
@@ -72,13 +71,12 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                 match worker.handle.pid() {
                     Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted) => continue,
                     Err(_) => {
-                        let ran = now.duration_since(worker.started);
                         db.not_before = if worker.generation != generation {
                             now
-                        } else if ran < QUICK_EXIT {
-                            now + RETRY_ABSENT
-                        } else {
+                        } else if shared::was_installed(oid) {
                             now + RETRY_FAILED
+                        } else {
+                            now + RETRY_ABSENT
                         };
                         db.worker = None;
                         running -= 1;
@@ -91,11 +89,7 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
             {
                 match start_worker(oid, &name) {
                     Ok(handle) => {
-                        db.worker = Some(Worker {
-                            handle,
-                            started: now,
-                            generation,
-                        });
+                        db.worker = Some(Worker { handle, generation });
                         running += 1;
                     }
                     Err(e) => {

@@ -25,6 +25,9 @@ struct Slot {
     paused_until: pg_sys::TimestampTz,
     /// A transaction that queued rows committed since the worker last looked.
     woken: bool,
+    /// Its last worker found ai_loader installed there (rather than exiting for lack
+    /// of it).
+    installed: bool,
 }
 
 const SLOTS: usize = 256;
@@ -101,6 +104,7 @@ pub fn register_worker(database: pg_sys::Oid) -> bool {
         pid,
         paused_until: 0,
         woken: false,
+        installed: false,
     };
     drop(workers);
     // SAFETY: registers a callback with a plain integer argument.
@@ -136,6 +140,29 @@ pub fn pause(database: pg_sys::Oid, seconds: i64) -> Option<i32> {
     slot.database = db;
     slot.paused_until = until;
     (slot.pid != 0).then_some(slot.pid)
+}
+
+/// Notes that `database`'s worker found ai_loader installed.
+pub fn set_installed(database: pg_sys::Oid) {
+    let db = database.to_u32();
+    for slot in WORKERS
+        .exclusive()
+        .slots
+        .iter_mut()
+        .filter(|s| s.database == db)
+    {
+        slot.installed = true;
+    }
+}
+
+/// Whether `database`'s last worker found ai_loader installed.
+pub fn was_installed(database: pg_sys::Oid) -> bool {
+    let db = database.to_u32();
+    WORKERS
+        .share()
+        .slots
+        .iter()
+        .any(|s| s.database == db && s.installed)
 }
 
 /// Whether `pid` is still registered as a worker.
