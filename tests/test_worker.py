@@ -450,3 +450,33 @@ def test_a_terminated_worker_is_back_at_once(db, embedder):
         wait_for(lambda: worker_pid(db) not in (None, pid), timeout=3, interval=0.05, what="a new worker")
     db.execute("INSERT INTO doc VALUES (1, 'T', 'served by the new worker')")
     wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 1, timeout=5, what="served")
+
+
+def test_a_served_database_can_be_copied_and_renamed(preloaded, embedder, request):
+    """CREATE DATABASE … TEMPLATE and ALTER DATABASE … RENAME need the database to
+    themselves: its worker steps aside, and both databases are served after."""
+    embedder.reset()
+    name = request.node.name[:40]
+    db = new_database(preloaded, name)
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder)
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'in the original')")
+    wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 1 and worker_pid(db), what="served")
+    db.close()
+    copy = None
+    try:
+        with preloaded.connect() as admin:
+            admin.execute(f'CREATE DATABASE "{name}_copy" TEMPLATE "{name}"')
+            admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_renamed"')
+        copy = preloaded.connect(f"{name}_copy")
+        renamed = preloaded.connect(f"{name}_renamed")
+        for conn, row in ((copy, "in the copy"), (renamed, "in the renamed one")):
+            conn.execute("INSERT INTO doc VALUES (2, 'T', %s)", (row,))
+            wait_for(lambda: queue_empty(conn, vid) and len(store(conn)) == 2, what=f"served {row}")
+        renamed.close()
+    finally:
+        if copy:
+            copy.close()
+        with preloaded.connect() as admin:
+            for database in (name, f"{name}_copy", f"{name}_renamed"):
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -1,10 +1,11 @@
 //! A ProcessUtility hook for the statements that would otherwise trip over ai_loader:
 //!
-//! - `DROP DATABASE` cannot run while a worker is connected to the database, so the hook
-//!   stops that worker first (and keeps the launcher from starting another) — only when
-//!   the statement will really drop it: run at top level, outside a transaction block,
-//!   by the database's owner or a superuser. Anyone else's attempt fails as it would
-//!   without the hook, and the worker goes on.
+//! - `DROP DATABASE`, `CREATE DATABASE … TEMPLATE` and `ALTER DATABASE … RENAME` cannot
+//!   run while another session is connected to the database, so the hook stops its
+//!   worker first (and keeps the launcher from starting another for a while) — only
+//!   when the statement will run: at top level, outside a transaction block, by the
+//!   database's owner or a superuser. Anyone else's attempt fails as it would without
+//!   the hook, and the worker goes on.
 //! - `DROP EXTENSION ai_loader` (with or without CASCADE) first drops every vectorizer
 //!   the way `ai.drop_vectorizer` does: its triggers, trigger function and queues go,
 //!   its store and view stay. No trigger is left calling a function that is gone, and
@@ -19,9 +20,13 @@ use super::shared;
 
 static mut PREVIOUS: pg_sys::ProcessUtility_hook_type = None;
 
-/// How long a dropped database's worker is kept from starting again.
-const PAUSE_SECONDS: i64 = 30;
-/// How long `DROP DATABASE` waits for the worker to go.
+/// How long, in seconds, a dropped database's worker is kept from starting again.
+const DROP_PAUSE: i64 = 30;
+/// How long, in seconds, workers are kept out of a database being copied (the
+/// template of a `CREATE DATABASE`) or renamed. Past it a new worker waits for the
+/// statement's lock on the database before it connects.
+const COPY_PAUSE: i64 = 2;
+/// How long the statement waits for the worker to go.
 const WAIT: Duration = Duration::from_secs(5);
 
 pub fn init() {
@@ -66,15 +71,21 @@ unsafe extern "C-unwind" fn process_utility(
         let stmt = (*pstmt).utilityStmt;
         if stmt.is_null() || pg_sys::IsBinaryUpgrade {
             // pg_upgrade restores schemas as they were: nothing to do for it.
-        } else if (*stmt).type_ == pg_sys::NodeTag::T_DropdbStmt {
-            if context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL {
-                before_drop_database((*(stmt as *mut pg_sys::DropdbStmt)).dbname);
-            }
-        } else if (*stmt).type_ == pg_sys::NodeTag::T_DropStmt
-            && (*(stmt as *mut pg_sys::DropStmt)).removeType == pg_sys::ObjectType::OBJECT_EXTENSION
-            && names_this_extension((*(stmt as *mut pg_sys::DropStmt)).objects)
-        {
+        } else if is_drop_of_this_extension(stmt) {
             before_drop_extension();
+        } else if context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL {
+            // What follows runs only at top level (or fails on its own).
+        } else if (*stmt).type_ == pg_sys::NodeTag::T_DropdbStmt {
+            stop_worker_of((*(stmt as *mut pg_sys::DropdbStmt)).dbname, DROP_PAUSE);
+        } else if (*stmt).type_ == pg_sys::NodeTag::T_CreatedbStmt {
+            if let Some(template) = template_of((*(stmt as *mut pg_sys::CreatedbStmt)).options) {
+                stop_worker_of(template, COPY_PAUSE);
+            }
+        } else if (*stmt).type_ == pg_sys::NodeTag::T_RenameStmt
+            && (*(stmt as *mut pg_sys::RenameStmt)).renameType
+                == pg_sys::ObjectType::OBJECT_DATABASE
+        {
+            stop_worker_of((*(stmt as *mut pg_sys::RenameStmt)).subname, COPY_PAUSE);
         }
         match PREVIOUS {
             Some(previous) => previous(
@@ -101,17 +112,39 @@ unsafe extern "C-unwind" fn process_utility(
     }
 }
 
-/// Whether a `DROP EXTENSION` list names ai_loader.
-unsafe fn names_this_extension(objects: *mut pg_sys::List) -> bool {
-    // SAFETY: DROP EXTENSION's objects are String nodes.
+/// Whether `stmt` is a `DROP EXTENSION` naming ai_loader.
+unsafe fn is_drop_of_this_extension(stmt: *mut pg_sys::Node) -> bool {
+    // SAFETY: the node tag says what the statement is; DROP EXTENSION's objects are
+    // String nodes.
     unsafe {
-        pgrx::PgList::<pg_sys::Node>::from_pg(objects)
+        if (*stmt).type_ != pg_sys::NodeTag::T_DropStmt {
+            return false;
+        }
+        let drop = stmt as *mut pg_sys::DropStmt;
+        (*drop).removeType == pg_sys::ObjectType::OBJECT_EXTENSION
+            && pgrx::PgList::<pg_sys::Node>::from_pg((*drop).objects)
+                .iter_ptr()
+                .filter(|node| !node.is_null() && (**node).type_ == pg_sys::NodeTag::T_String)
+                .any(|node| {
+                    let name = (*(node as *mut pg_sys::String)).sval;
+                    !name.is_null() && std::ffi::CStr::from_ptr(name).to_bytes() == b"ai_loader"
+                })
+    }
+}
+
+/// The `TEMPLATE` a `CREATE DATABASE` names, if it names one.
+unsafe fn template_of(options: *mut pg_sys::List) -> Option<*const std::ffi::c_char> {
+    // SAFETY: CREATE DATABASE's options are DefElem nodes.
+    unsafe {
+        pgrx::PgList::<pg_sys::DefElem>::from_pg(options)
             .iter_ptr()
-            .filter(|node| !node.is_null() && (**node).type_ == pg_sys::NodeTag::T_String)
-            .any(|node| {
-                let name = (*(node as *mut pg_sys::String)).sval;
-                !name.is_null() && std::ffi::CStr::from_ptr(name).to_bytes() == b"ai_loader"
+            .find(|d| {
+                !d.is_null()
+                    && !(**d).defname.is_null()
+                    && std::ffi::CStr::from_ptr((**d).defname).to_bytes() == b"template"
+                    && !(**d).arg.is_null()
             })
+            .map(|d| pg_sys::defGetString(d) as *const _)
     }
 }
 
@@ -142,19 +175,22 @@ unsafe fn owns_extension(extension: pg_sys::Oid) -> bool {
     }
 }
 
+/// Stops the worker of the database named `name` and keeps others out of it for
+/// `pause`, when the statement will run: outside a transaction block, by the
+/// database's owner (a superuser owns everything), on another database than this one.
 #[pg_guard]
-extern "C-unwind" fn before_drop_database(name: *const std::ffi::c_char) {
+extern "C-unwind" fn stop_worker_of(name: *const std::ffi::c_char, pause: i64) {
     // SAFETY: the statement's database name, NUL-terminated.
     let database = unsafe { pg_sys::get_database_oid(name, true) };
     // SAFETY: backend globals and catalog lookups, in a transaction.
-    let will_drop = unsafe {
+    let will_run = unsafe {
         database != pg_sys::InvalidOid
             && database != pg_sys::MyDatabaseId
             && !pg_sys::IsTransactionBlock()
             && owns_database(database)
     };
-    if will_drop {
-        stop_worker(database);
+    if will_run {
+        stop_worker(database, pause);
     }
 }
 
@@ -172,8 +208,8 @@ unsafe fn owns_database(database: pg_sys::Oid) -> bool {
     }
 }
 
-fn stop_worker(database: pg_sys::Oid) {
-    let Some(pid) = shared::pause(database, PAUSE_SECONDS) else {
+fn stop_worker(database: pg_sys::Oid, pause: i64) {
+    let Some(pid) = shared::pause(database, pause) else {
         return;
     };
     // SAFETY: signalling a process of this cluster, running as the same user.
