@@ -77,6 +77,12 @@ pub fn has_privileges_of(role: pg_sys::Oid) -> bool {
     unsafe { pg_sys::has_privs_of_role(current(), role) }
 }
 
+/// Whether the current user may manage what `owner` owns: it has the owner's
+/// privileges, or, once the owner role is gone (`None`), is a superuser.
+pub fn may_manage(owner: Option<pg_sys::Oid>) -> bool {
+    owner.map_or_else(is_superuser, has_privileges_of)
+}
+
 /// Whether the current user is a superuser.
 pub fn is_superuser() -> bool {
     // SAFETY: a catalog lookup in a transaction.

@@ -10,6 +10,7 @@ use ai_loader_pipeline::embedding::{embed_all, provider, sends_server_key, Provi
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::api::vectorizer::{id_of_name, no_such_vectorizer};
 use crate::errors::{fail, raise, OrRaise};
 use crate::gucs;
 use crate::roles;
@@ -66,13 +67,7 @@ fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
                 })
         });
         let Some((name, config, embeddings, owner)) = row else {
-            raise(
-                ConfigError::new(
-                    SqlState::UndefinedObject,
-                    format!("vectorizer {vectorizer_id} does not exist"),
-                )
-                .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
-            );
+            no_such_vectorizer(vectorizer_id);
         };
         let readable = embeddings.is_some_and(|table| {
             Spi::get_one_with_args::<bool>(
@@ -82,7 +77,7 @@ fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
             .or_raise()
             .unwrap_or(false)
         });
-        if !readable && !owner.map_or(roles::is_superuser(), roles::has_privileges_of) {
+        if !readable && !roles::may_manage(owner) {
             raise(
                 ConfigError::new(
                     SqlState::InsufficientPrivilege,
@@ -101,16 +96,8 @@ fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
 /// The same, by the vectorizer's name.
 #[pg_extern(name = "_vectorizer_embed_for", volatile, parallel_unsafe)]
 fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Vec<f32> {
-    let id = Spi::connect(|client| crate::api::vectorizer::id_of_name(client, name))
-        .unwrap_or_else(|| {
-            raise(
-                ConfigError::new(
-                    SqlState::UndefinedObject,
-                    format!("vectorizer \"{name}\" does not exist"),
-                )
-                .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
-            )
-        });
+    let id = Spi::connect(|client| id_of_name(client, name))
+        .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")));
     vectorizer_embed_for(id, input_text)
 }
 

@@ -395,6 +395,17 @@ fn create_vectorizer(
     })
 }
 
+/// Raises 42704 for vectorizer `which` (an id, or a quoted name).
+pub fn no_such_vectorizer(which: impl std::fmt::Display) -> ! {
+    raise(
+        ConfigError::new(
+            SqlState::UndefinedObject,
+            format!("vectorizer {which} does not exist"),
+        )
+        .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
+    );
+}
+
 /// A vectorizer's catalog row, read by the catalog owner, once the current user is
 /// known to have its owner's privileges; 42704 or 42501 otherwise. `action` says what
 /// the caller wanted, for the error.
@@ -446,19 +457,9 @@ pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32, action: &str) -> 
             })
     });
     let Some(v) = row else {
-        raise(
-            ConfigError::new(
-                SqlState::UndefinedObject,
-                format!("vectorizer {vectorizer_id} does not exist"),
-            )
-            .with_hint("SELECT id, name FROM ai.vectorizer lists the vectorizers"),
-        );
+        no_such_vectorizer(vectorizer_id);
     };
-    let allowed = match v.owner_oid {
-        Some(owner) => roles::has_privileges_of(owner),
-        None => roles::is_superuser(),
-    };
-    if !allowed {
+    if !roles::may_manage(v.owner_oid) {
         raise(
             ConfigError::new(
                 SqlState::InsufficientPrivilege,

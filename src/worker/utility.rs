@@ -153,25 +153,11 @@ extern "C-unwind" fn before_drop_extension() {
     // SAFETY: catalog lookups in a transaction.
     let owner = unsafe {
         let extension = pg_sys::get_extension_oid(c"ai_loader".as_ptr(), true);
-        extension != pg_sys::InvalidOid && owns_extension(extension)
+        extension != pg_sys::InvalidOid && owns(pg_sys::ExtensionRelationId, extension)
     };
     if owner {
         Spi::run("SELECT ai.drop_vectorizer(id) FROM ai.vectorizer ORDER BY id")
             .unwrap_or_else(|e| error!("dropping the vectorizers before the extension: {e}"));
-    }
-}
-
-/// Whether the current user owns `extension` (a superuser owns everything).
-unsafe fn owns_extension(extension: pg_sys::Oid) -> bool {
-    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
-    // SAFETY: the caller is in a transaction.
-    unsafe {
-        pg_sys::pg_extension_ownercheck(extension, pg_sys::GetUserId())
-    }
-    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
-    // SAFETY: the caller is in a transaction.
-    unsafe {
-        pg_sys::object_ownercheck(pg_sys::ExtensionRelationId, extension, pg_sys::GetUserId())
     }
 }
 
@@ -187,24 +173,33 @@ extern "C-unwind" fn stop_worker_of(name: *const std::ffi::c_char, pause: i64) {
         database != pg_sys::InvalidOid
             && database != pg_sys::MyDatabaseId
             && !pg_sys::IsTransactionBlock()
-            && owns_database(database)
+            && owns(pg_sys::DatabaseRelationId, database)
     };
     if will_run {
         stop_worker(database, pause);
     }
 }
 
-/// Whether the current user owns `database` (a superuser owns everything).
-unsafe fn owns_database(database: pg_sys::Oid) -> bool {
+/// Whether the current user owns `object` of catalog `class` (pg_database
+/// or pg_extension here); a superuser owns everything.
+unsafe fn owns(class: pg_sys::Oid, object: pg_sys::Oid) -> bool {
     #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
     // SAFETY: the caller is in a transaction.
     unsafe {
-        pg_sys::pg_database_ownercheck(database, pg_sys::GetUserId())
+        match class {
+            pg_sys::DatabaseRelationId => {
+                pg_sys::pg_database_ownercheck(object, pg_sys::GetUserId())
+            }
+            pg_sys::ExtensionRelationId => {
+                pg_sys::pg_extension_ownercheck(object, pg_sys::GetUserId())
+            }
+            _ => pg_sys::superuser(),
+        }
     }
     #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
     // SAFETY: the caller is in a transaction.
     unsafe {
-        pg_sys::object_ownercheck(pg_sys::DatabaseRelationId, database, pg_sys::GetUserId())
+        pg_sys::object_ownercheck(class, object, pg_sys::GetUserId())
     }
 }
 
