@@ -718,7 +718,8 @@ FUNCTIONS = {
         "vectorizer_queue_pending(integer,boolean)", "vectorizer_queue_pending(text,boolean)",
         "vectorizer_embed(jsonb,text,text)", "_vectorizer_embed(jsonb,text)")},
     **{f: "owner" for f in (
-        "grant_ai_usage(name,boolean)", "_may_load_uris(name)", "_wake_launcher()", "_vectorizer_handle_drops()")},
+        "grant_ai_usage(name,boolean)", "_may_load_uris(name)", "_wake_launcher()", "_vectorizer_handle_drops()",
+        "_define_vectorizer_embed()", "_vectorizer_handle_new_extensions()")},
 }
 
 # Table privileges in schema ai: what an ai user and a role without grants hold.

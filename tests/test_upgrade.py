@@ -59,11 +59,14 @@ def schema(cluster, dbname):
     return "\n".join(kept)
 
 
-def database(cluster, name, version=None):
+def database(cluster, name, version=None, first=()):
+    """A new database with ai_loader (of `version`), after the extensions `first`."""
     with cluster.connect() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     conn = cluster.connect(name)
+    for extension in first:
+        conn.execute(f"CREATE EXTENSION {extension}")
     conn.execute("CREATE EXTENSION ai_loader" + (f" VERSION '{version}'" if version else ""))
     return conn
 
@@ -184,3 +187,77 @@ def test_pg_upgrade_carries_vectorizers_to_a_new_cluster(embedder):
     finally:
         old.stop()
         new.stop()
+
+
+def dump_and_restore(cluster, source, target):
+    """pg_dump -Fc of `source`, pg_restore into a new database `target`."""
+    dump = os.path.join(cluster.dir, f"{source}.dump")
+    subprocess.run([f"{PG_BIN}/pg_dump", "-Fc", "-h", cluster.dir, "-p", str(cluster.port), "-U", "postgres",
+                    "-f", dump, source], check=True, capture_output=True, text=True)
+    with cluster.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{target}"')
+    restore = subprocess.run([f"{PG_BIN}/pg_restore", "--exit-on-error", "-h", cluster.dir, "-p", str(cluster.port),
+                              "-U", "postgres", "-d", target, dump], capture_output=True, text=True)
+    assert restore.returncode == 0, restore.stderr[-2000:]
+
+
+def described(conn):
+    """What a restore must carry: the catalog rows, the stores' and vectorizer_embed's
+    types, the embeddings, the queued rows."""
+    return {
+        "catalog": conn.execute("SELECT id, name, owner, source_table, config, disabled FROM ai.vectorizer "
+                                "ORDER BY id").fetchall(),
+        "types": conn.execute("""SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                                  WHERE attrelid = 'note_embedding_store'::regclass AND attname = 'embedding'
+                                 UNION ALL SELECT pg_get_function_result(p::regprocedure) FROM unnest(ARRAY[
+                                  'ai.vectorizer_embed(int4, text, text)', 'ai.vectorizer_embed(text, text, text)',
+                                  'ai.vectorizer_embed(jsonb, text, text)']) p""").fetchall(),
+        "store": conn.execute("SELECT id, chunk, embedding::text FROM note_embedding_store ORDER BY id").fetchall(),
+        "queued": conn.execute("SELECT id FROM ai._vectorizer_q_1 ORDER BY id").fetchall(),
+    }
+
+
+@pytest.mark.parametrize("pgvector", ["none", "before", "after"])
+def test_dump_and_restore_carry_vectorizers(cluster, embedder, pgvector):
+    """pg_dump and pg_restore of a database with a vectorizer, pgvector created before
+    ai_loader, after it or not at all (pg_restore creates extensions in name order:
+    ai_loader first): the same types, catalog rows, embeddings and queue; the worker
+    serves the restored database."""
+    embedder.reset()
+    try:
+        db = database(cluster, "dumped", first=["vector"] if pgvector == "before" else [])
+        if pgvector == "after":
+            db.execute("CREATE EXTENSION vector")
+        db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+        vid = scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                     (embedder.openai_url,))
+        db.execute("INSERT INTO note VALUES (1, 'embedded before the dump'), (2, 'also embedded')")
+        wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
+                 what="embedded")
+        db.execute("SELECT ai.disable_vectorizer_schedule(%s)", (vid,))
+        db.execute("INSERT INTO note VALUES (3, 'queued at the dump')")
+        before = described(db)
+        types = [t for (t,) in before["types"]]
+        if pgvector == "none":
+            assert types == ["real[]"] * 4
+        else:  # created after ai_loader, pgvector changes what vectorizer_embed returns
+            assert types[0] == "vector(8)" and all(t.endswith("vector") for t in types[1:]), types
+
+        dump_and_restore(cluster, "dumped", "restored")
+        restored = cluster.connect("restored")
+        assert described(restored) == before
+        restored.execute("SELECT ai.enable_vectorizer_schedule(%s)", (vid,))
+        restored.execute("INSERT INTO note VALUES (4, 'after the restore')")
+        wait_for(lambda: queue_empty(restored, vid)
+                 and scalar(restored, "SELECT count(*) FROM note_embedding_store") == 4, what="served after the restore")
+        if pgvector != "none":  # the query pgai users write
+            assert scalar(restored, "SELECT id FROM note_embedding_store ORDER BY embedding <=> "
+                                    "ai.vectorizer_embed(%s, 'after the restore') LIMIT 1", (vid,)) == 4
+        restored.close()
+        db.close()
+    finally:
+        with cluster.connect() as admin:
+            for name in ("dumped", "restored"):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

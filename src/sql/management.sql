@@ -197,29 +197,85 @@ CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
 SELECT ai._wake_launcher();
 
 
--- ai.vectorizer_embed returns the stores' type: vector where pgvector is installed when
--- ai_loader is, real[] otherwise (cast it with ::vector if pgvector came later).
-DO $do$
+-- ai.vectorizer_embed returns the stores' type: vector where pgvector is installed,
+-- real[] otherwise. ai._define_vectorizer_embed (re)defines the three overloads to
+-- match: at install, and when pgvector is created after ai_loader (as pg_restore does:
+-- it creates extensions in name order) — unless a view or another object depends on
+-- them. A redefined overload keeps its grants.
+CREATE FUNCTION ai._define_vectorizer_embed() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _type text := coalesce(
-        (SELECT format('%I.vector', n.nspname) FROM pg_catalog.pg_extension e
+        (SELECT pg_catalog.format('%I.vector', n.nspname) FROM pg_catalog.pg_extension e
            JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'),
         'real[]');
+    _f record;
+    _old regprocedure;
+    _new regprocedure;
+    _body text;
+    _acl aclitem[];
+    _grantee regrole;
 BEGIN
-    EXECUTE format($f$
-        CREATE FUNCTION ai.vectorizer_embed(embedding_config jsonb, input_text text, input_type text DEFAULT NULL)
-        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-        AS 'SELECT ai._vectorizer_embed(embedding_config, input_text)::%1$s'$f$, _type);
-    EXECUTE format($f$
-        CREATE FUNCTION ai.vectorizer_embed(vectorizer_id int4, input_text text, input_type text DEFAULT NULL)
-        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-        AS 'SELECT ai._vectorizer_embed_for(vectorizer_id, input_text)::%1$s'$f$, _type);
-    EXECUTE format($f$
-        CREATE FUNCTION ai.vectorizer_embed(name text, input_text text, input_type text DEFAULT NULL)
-        RETURNS %1$s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-        AS 'SELECT ai._vectorizer_embed_for(name, input_text)::%1$s'$f$, _type);
+    FOR _f IN SELECT * FROM (VALUES
+        ('embedding_config jsonb', 'jsonb', 'ai._vectorizer_embed(embedding_config, input_text)', false),
+        ('vectorizer_id int4', 'int4', 'ai._vectorizer_embed_for(vectorizer_id, input_text)', true),
+        ('name text', 'text', 'ai._vectorizer_embed_for(name, input_text)', true)) AS f(args, first, call, public)
+    LOOP
+        _body := pg_catalog.format('SELECT %s::%s', _f.call, _type);
+        _acl := NULL;
+        _old := pg_catalog.to_regprocedure(pg_catalog.format('ai.vectorizer_embed(%s, text, text)', _f.first));
+        IF _old IS NOT NULL THEN
+            CONTINUE WHEN (SELECT p.prosrc = _body FROM pg_catalog.pg_proc p WHERE p.oid = _old);
+            IF EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass
+                          AND d.refobjid = _old AND d.deptype = 'n') THEN
+                RAISE WARNING '% still returns %: other objects depend on it', _old,
+                    pg_catalog.pg_get_function_result(_old)
+                    USING HINT = pg_catalog.format('Cast its result with ::%s.', _type);
+                CONTINUE;
+            END IF;
+            _acl := (SELECT p.proacl FROM pg_catalog.pg_proc p WHERE p.oid = _old);
+            EXECUTE pg_catalog.format('ALTER EXTENSION ai_loader DROP FUNCTION %s', _old);
+            EXECUTE pg_catalog.format('DROP FUNCTION %s', _old);
+        END IF;
+        EXECUTE pg_catalog.format(
+            'CREATE FUNCTION ai.vectorizer_embed(%s, input_text text, input_type text DEFAULT NULL) '
+            'RETURNS %s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS %L',
+            _f.args, _type, _body);
+        _new := pg_catalog.to_regprocedure(pg_catalog.format('ai.vectorizer_embed(%s, text, text)', _f.first));
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', _new);
+        IF _f.public THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', _new);
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+                          AND d.objid = _new AND d.deptype = 'e') THEN
+            EXECUTE pg_catalog.format('ALTER EXTENSION ai_loader ADD FUNCTION %s', _new);
+        END IF;
+        FOR _grantee IN
+            SELECT DISTINCT a.grantee::regrole FROM pg_catalog.aclexplode(_acl) a
+             WHERE a.grantee <> 0 AND a.grantee <> a.grantor
+        LOOP
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', _new, _grantee);
+        END LOOP;
+    END LOOP;
 END
-$do$;
+$$;
+SELECT ai._define_vectorizer_embed();
+
+-- pgvector created after ai_loader: ai.vectorizer_embed returns vector from then on.
+CREATE FUNCTION ai._vectorizer_handle_new_extensions() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                WHERE c.classid = 'pg_catalog.pg_extension'::regclass
+                  AND c.objid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'vector')) THEN
+        PERFORM ai._define_vectorizer_embed();
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION ai._vectorizer_handle_new_extensions() FROM PUBLIC;
+CREATE EVENT TRIGGER _vectorizer_handle_new_extensions ON ddl_command_end
+    WHEN TAG IN ('CREATE EXTENSION')
+    EXECUTE FUNCTION ai._vectorizer_handle_new_extensions();
 
 -- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
 -- the configuration builders and cosine_distance (pure functions), and the functions

@@ -1,52 +1,56 @@
-//! One transaction of one vectorizer: batches of queued rows are claimed, run through
-//! the pipeline off the main thread (the next batch loading while the one before is
-//! written) and every outcome written, all in one transaction. A crash anywhere
-//! before the commit leaves the rows queued.
+//! One turn of one vectorizer: batches of queued rows are claimed, run through the
+//! pipeline off the main thread (the next batch loading while the one before is
+//! written) and their outcomes written. No transaction is open and no lock held while a
+//! document or an embedding is on the network: a claim commits at once, leasing its
+//! rows (see `ai_loader_config::queue`), and the write, another short transaction,
+//! checks that the rows are still the ones claimed. A batch that cannot be written is
+//! given back; a worker that dies leaves its claims to the next one.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_loader_config::destination::Names;
 use ai_loader_config::loading::Loading;
-use ai_loader_pipeline::batch::{Chunk, Item, Outcome, Pipeline, Source, Step};
+use ai_loader_config::queue::{column_alias, key_alias};
+use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source, Step};
 use ai_loader_pipeline::embedding::BatchError;
-use ai_loader_pipeline::loading::scrub;
 use ai_loader_pipeline::parsing::Document;
-use pgrx::bgworkers::BackgroundWorker;
-use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
+use pgrx::spi::SpiHeapTupleData;
 use pgrx::PgTryBuilder;
-use serde_json::json;
 use tokio::task::JoinHandle;
 
 use super::vectorizer::Vectorizer;
-use super::{report_activity, transaction};
+use super::write::{self, key_arrays};
+use super::{report_activity, signals, transaction};
 use crate::gucs;
 
-/// Batches a transaction runs at once: while one is written, the next one loads.
+/// Batches in flight at once: while one is written, the next one loads.
 const IN_FLIGHT: usize = 2;
-/// Batches a transaction claims at most, so that commits stay frequent and the other
-/// vectorizers get their turn.
-const BATCHES_PER_TRANSACTION: usize = 8;
+/// Batches a turn claims at most, so that the other vectorizers get theirs.
+const BATCHES_PER_TURN: usize = 8;
 
-/// Why a transaction was rolled back.
+/// Why a turn ended early.
 pub enum Abort {
     /// The provider is down or misconfigured: nothing consumed; try again later.
     Provider(BatchError),
     /// Postgres refused a statement — most often the owner lacks a privilege on the
-    /// source, queue or store: nothing consumed; try again later.
+    /// source, queue or store, or a lock was not granted in time: nothing consumed;
+    /// try again later.
     Refused(String),
-    /// SIGTERM or postmaster death while waiting.
+    /// A lock was not granted within the worker's `lock_timeout` (DDL on the source, a
+    /// long transaction): nothing consumed; the next round tries again.
+    Locked,
+    /// SIGTERM or postmaster death.
     Stop,
 }
 
 /// Runs `work` with the rights of the vectorizer's owner (see `crate::roles`): its
 /// table privileges, row-level security and triggers apply to what the worker reads and
 /// writes for it.
-fn as_owner<T>(v: &Vectorizer, work: impl FnOnce() -> T) -> T {
+pub fn as_owner<T>(v: &Vectorizer, work: impl FnOnce() -> T) -> T {
     let Some(owner) = v.owner_oid else {
         error!(
             "the vectorizer's owner \"{}\" no longer exists; drop the vectorizer and create it again",
@@ -56,19 +60,34 @@ fn as_owner<T>(v: &Vectorizer, work: impl FnOnce() -> T) -> T {
     crate::roles::as_role(owner, work)
 }
 
-/// What a caught ERROR says, for the error row.
-fn describe(e: &CaughtError) -> String {
+/// Runs `work` in a transaction of its own; an ERROR rolls it back and says why.
+pub fn in_transaction<T>(work: impl FnOnce() -> T) -> Result<T, Abort> {
+    transaction::run(|| {
+        PgTryBuilder::new(AssertUnwindSafe(|| Ok(work())))
+            .catch_others(|e| Err(refused(&e)))
+            .execute()
+    })
+}
+
+/// Why a caught ERROR ended a transaction; its message is for the error row.
+fn refused(e: &CaughtError) -> Abort {
     let report = match e {
         CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
         CaughtError::RustPanic { ereport, .. } => ereport,
     };
-    match report.hint() {
+    if signals::stopping() {
+        return Abort::Stop; // the statement was cancelled for the stop
+    }
+    if report.sql_error_code() == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE {
+        return Abort::Locked;
+    }
+    Abort::Refused(match report.hint() {
         Some(hint) => format!("{} ({hint})", report.message()),
         None => report.message().to_string(),
-    }
+    })
 }
 
-/// What a committed transaction did.
+/// What a turn did.
 #[derive(Default)]
 pub struct Done {
     pub claimed: usize,
@@ -78,25 +97,25 @@ pub struct Done {
     pub more: bool,
 }
 
+/// A claimed row: its key, how often it failed before, and its document — `None` when
+/// the source row is gone, `Err` when refused before the pipeline (too large).
 struct Claimed {
     key: Vec<String>,
     retries: i32,
-    /// `None` when the source row is gone; `Err` when the document is refused before
-    /// the pipeline (too large).
     document: Option<Result<Item, String>>,
 }
 
-/// A claimed batch whose items are in the pipeline.
-struct Running {
-    keys: Vec<(Vec<String>, i32)>,
+/// A claimed batch whose documents are in the pipeline.
+pub struct Running {
+    /// The claim's transaction id, which marks its queued rows.
+    pub claim: String,
+    /// Every key claimed, the gone rows' too.
+    pub claimed: Vec<Vec<String>>,
+    /// The keys whose rows are in the pipeline or refused, with their retries.
+    pub keys: Vec<(Vec<String>, i32)>,
     /// Per key: why it was refused before the pipeline, if it was.
     refused: Vec<Option<String>>,
     task: JoinHandle<Result<Vec<Outcome>, BatchError>>,
-}
-
-/// Delay before the next attempt of an item that failed `retries + 1` times.
-fn retry_delay(retries: i32) -> f64 {
-    2f64.powi(retries.clamp(0, 8)).min(300.0)
 }
 
 pub fn run(
@@ -105,23 +124,19 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Done, Abort> {
     let mut running: VecDeque<Running> = VecDeque::new();
-    let result = transaction::run(|| {
-        PgTryBuilder::new(AssertUnwindSafe(|| {
-            batches(v, pipeline, runtime, &mut running)
-        }))
-        .catch_others(|e| Err(Abort::Refused(describe(&e))))
-        .execute()
-    });
-    // A rolled-back transaction leaves its batches queued: stop their work.
-    for batch in running {
-        batch.task.abort();
+    let result = turn(v, pipeline, runtime, &mut running);
+    if !running.is_empty() {
+        // The turn ended early: stop the batches' work and give their rows back.
+        for batch in &running {
+            batch.task.abort();
+        }
+        release(v, &running);
     }
     result
 }
 
-/// The transaction's work: batches claimed, run and written in turn, reading and
-/// writing the vectorizer's tables as its owner.
-fn batches(
+/// The turn's work: batches claimed, run and written in turn.
+fn turn(
     v: &Vectorizer,
     pipeline: &Arc<Pipeline>,
     runtime: &tokio::runtime::Runtime,
@@ -134,17 +149,17 @@ fn batches(
     };
     let mut claims = 0;
     loop {
-        while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TRANSACTION {
+        while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TURN {
             report_activity(&format!("vectorizer {}: claiming", v.name));
-            let claimed = as_owner(v, || claim(v));
+            let (claim, rows) = in_transaction(|| as_owner(v, || claim(v)))?;
             claims += 1;
-            done.more = claimed.len() >= batch_size;
-            if claimed.is_empty() {
+            done.more = rows.len() >= batch_size;
+            if rows.is_empty() {
                 break;
             }
-            running.push_back(start(claimed, pipeline, runtime));
+            running.push_back(start(claim, rows, pipeline, runtime));
         }
-        let Some(batch) = running.pop_front() else {
+        let Some(batch) = running.front_mut() else {
             break;
         };
         report_activity(&format!(
@@ -152,25 +167,15 @@ fn batches(
             v.name,
             batch.keys.len()
         ));
-        let mut outcomes = wait(runtime, batch.task)?.into_iter();
-        let outcomes: Vec<Outcome> = batch
-            .refused
-            .into_iter()
-            .map(|r| match r {
-                Some(message) => Outcome::Failed {
-                    step: Step::Loading,
-                    message,
-                },
-                None => outcomes.next().expect("one outcome per item"),
-            })
-            .collect();
+        let outcomes = wait(runtime, &mut batch.task)?;
+        let outcomes = with_refused(std::mem::take(&mut batch.refused), outcomes);
         report_activity(&format!(
             "vectorizer {}: writing {} rows",
             v.name,
             batch.keys.len()
         ));
-        let (written, errors) = as_owner(v, || write(v, batch.keys, outcomes));
-        record(v, written.embedded, written.failed, errors);
+        let written = in_transaction(|| write::batch(v, &running[0], outcomes))?;
+        running.pop_front();
         done.claimed += written.claimed;
         done.embedded += written.embedded;
         done.failed += written.failed;
@@ -178,40 +183,55 @@ fn batches(
     Ok(done)
 }
 
-/// Puts a claimed batch's items into the pipeline.
+/// The batch's outcomes in key order: the pipeline's, and a loading failure for each
+/// document refused before it.
+fn with_refused(refused: Vec<Option<String>>, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    let mut outcomes = outcomes.into_iter();
+    refused
+        .into_iter()
+        .map(|r| match r {
+            Some(message) => Outcome::Failed {
+                step: Step::Loading,
+                message,
+            },
+            None => outcomes.next().expect("one outcome per item"),
+        })
+        .collect()
+}
+
+/// Puts a claimed batch's documents into the pipeline.
 fn start(
-    claimed: Vec<Claimed>,
+    claim: String,
+    rows: Vec<Claimed>,
     pipeline: &Arc<Pipeline>,
     runtime: &tokio::runtime::Runtime,
 ) -> Running {
-    let mut keys = Vec::new();
-    let mut refused = Vec::new();
+    let mut batch = Running {
+        claim,
+        claimed: Vec::new(),
+        keys: Vec::new(),
+        refused: Vec::new(),
+        task: runtime.spawn(async { Ok(Vec::new()) }),
+    };
     let mut items = Vec::new();
-    for c in claimed {
+    for c in rows {
+        batch.claimed.push(c.key.clone());
         match c.document {
-            None => {}
+            None => continue,
             Some(Ok(item)) => {
-                keys.push((c.key, c.retries));
-                refused.push(None);
+                batch.refused.push(None);
                 items.push(item);
             }
-            Some(Err(message)) => {
-                keys.push((c.key, c.retries));
-                refused.push(Some(message));
-            }
+            Some(Err(message)) => batch.refused.push(Some(message)),
         }
+        batch.keys.push((c.key, c.retries));
     }
-    Running {
-        keys,
-        refused,
-        task: runtime.spawn(Arc::clone(pipeline).run(items)),
-    }
+    batch.task = runtime.spawn(Arc::clone(pipeline).run(items));
+    batch
 }
 
-/// Claims a batch and reads each row's document.
-fn claim(v: &Vectorizer) -> Vec<Claimed> {
-    let n = v.queue.key.len();
-    let max_bytes = gucs::max_object_bytes();
+/// Claims a batch, reading each row's document; returns the claim and its rows.
+fn claim(v: &Vectorizer) -> (String, Vec<Claimed>) {
     let batch_size = v.processing.batch_size();
     Spi::connect_mut(|client| {
         client
@@ -220,76 +240,77 @@ fn claim(v: &Vectorizer) -> Vec<Claimed> {
         let rows = client
             .update(&v.queue.claim(), None, &[batch_size.into(), v.id.into()])
             .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
-        let template_columns =
-            |row: &pgrx::spi::SpiHeapTupleData<'_>| -> HashMap<String, Option<String>> {
-                v.queue
-                    .template_columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.clone(), row.get::<String>(n + 4 + i).ok().flatten()))
-                    .collect()
-            };
-        rows.map(|row| {
-            let key: Vec<String> = (1..=n)
-                .map(|i| row.get::<String>(i).ok().flatten().unwrap_or_default())
-                .collect();
-            let retries: i32 = row.get(n + 1).ok().flatten().unwrap_or(0);
-            let found: bool = row.get(n + 2).ok().flatten().unwrap_or(false);
-            let bytes: Vec<u8> = if v.queue.loading_is_bytea {
-                row.get::<Vec<u8>>(n + 3).ok().flatten().unwrap_or_default()
-            } else {
-                row.get::<String>(n + 3)
-                    .ok()
-                    .flatten()
-                    .map(String::into_bytes)
-                    .unwrap_or_default()
-            };
-            let document = found.then(|| {
-                if let Loading::Uri { .. } = v.loading {
-                    let etag_column = n + 4 + v.queue.template_columns.len();
-                    return Ok(Item {
-                        source: Source::Uri {
-                            uri: String::from_utf8_lossy(&bytes).into_owned(),
-                            etag: row.get::<String>(etag_column).ok().flatten(),
-                        },
-                        columns: template_columns(&row),
-                    });
-                }
+        let mut claim = String::new();
+        let claimed = rows
+            .map(|row| {
+                claim = get(&row, "claim").unwrap_or_default();
+                claimed(v, &row)
+            })
+            .collect();
+        (claim, claimed)
+    })
+}
+
+/// A column of a row the worker's own SQL returned, by name.
+fn get<T: IntoDatum + FromDatum>(row: &SpiHeapTupleData<'_>, name: &str) -> Option<T> {
+    row.get_by_name(name)
+        .unwrap_or_else(|e| error!("ai_loader: reading column \"{name}\": {e}"))
+}
+
+/// One row of a claim.
+fn claimed(v: &Vectorizer, row: &SpiHeapTupleData<'_>) -> Claimed {
+    let q = &v.queue;
+    let key = (0..q.key.len())
+        .map(|i| get::<String>(row, &key_alias(i)).unwrap_or_default())
+        .collect();
+    let document = get::<bool>(row, "found").unwrap_or(false).then(|| {
+        let columns: HashMap<String, Option<String>> = (q.template_columns.iter().enumerate())
+            .map(|(i, c)| (c.clone(), get::<String>(row, &column_alias(i))))
+            .collect();
+        let bytes: Vec<u8> = match q.loading_is_bytea {
+            true => get(row, "document").unwrap_or_default(),
+            false => get::<String>(row, "document")
+                .map(String::into_bytes)
+                .unwrap_or_default(),
+        };
+        let source = match v.loading {
+            Loading::Uri { .. } => Source::Uri {
+                uri: String::from_utf8_lossy(&bytes).into_owned(),
+                etag: get(row, "etag"),
+            },
+            Loading::Column { .. } => {
+                let max_bytes = gucs::max_object_bytes();
                 if bytes.len() as u64 > max_bytes {
                     return Err(format!(
                         "the document ({} bytes) is larger than ai_loader.max_object_bytes ({max_bytes} bytes)",
                         bytes.len()
                     ));
                 }
-                let columns = template_columns(&row);
-                Ok(Item {
-                    source: Source::Inline(Document {
-                        bytes,
-                        name: None,
-                        is_text: !v.queue.loading_is_bytea,
-                    }),
-                    columns,
+                Source::Inline(Document {
+                    bytes,
+                    name: None,
+                    is_text: !q.loading_is_bytea,
                 })
-            });
-            Claimed {
-                key,
-                retries,
-                document,
             }
-        })
-        .collect()
-    })
+        };
+        Ok(Item { source, columns })
+    });
+    Claimed {
+        key,
+        retries: get(row, "retries").unwrap_or(0),
+        document,
+    }
 }
 
 /// Waits for a batch on the runtime, in short slices so that SIGTERM and postmaster
 /// death are noticed; only this (main) thread touches Postgres.
 fn wait(
     runtime: &tokio::runtime::Runtime,
-    mut task: JoinHandle<Result<Vec<Outcome>, BatchError>>,
+    task: &mut JoinHandle<Result<Vec<Outcome>, BatchError>>,
 ) -> Result<Vec<Outcome>, Abort> {
     loop {
         let slice = runtime
-            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut task).await });
+            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut *task).await });
         match slice {
             Ok(Ok(Ok(outcomes))) => return Ok(outcomes),
             Ok(Ok(Err(e))) => return Err(Abort::Provider(e)),
@@ -300,8 +321,7 @@ fn wait(
                 }))
             }
             Err(_) => {
-                if !BackgroundWorker::wait_latch(Some(Duration::ZERO)) {
-                    task.abort();
+                if !signals::wait(Duration::ZERO) {
                     return Err(Abort::Stop);
                 }
             }
@@ -309,246 +329,29 @@ fn wait(
     }
 }
 
-/// Arrays of key values by key column, for the queue SQL's `unnest`.
-fn key_arrays<'a>(keys: impl Iterator<Item = &'a Vec<String>>, n: usize) -> Vec<Vec<String>> {
-    let mut arrays = vec![Vec::new(); n];
-    for key in keys {
-        for (array, value) in arrays.iter_mut().zip(key) {
-            array.push(value.clone());
-        }
-    }
-    arrays
-}
-
-fn args(
-    mut arrays: Vec<DatumWithOid<'static>>,
-    keys: Vec<Vec<String>>,
-) -> Vec<DatumWithOid<'static>> {
-    let mut all: Vec<DatumWithOid<'static>> = keys.into_iter().map(DatumWithOid::from).collect();
-    all.append(&mut arrays);
-    all
-}
-
-/// One stored chunk (or embedding column value) of the batch.
-struct Row<'a> {
-    key: &'a Vec<String>,
-    seq: i32,
-    chunk: &'a str,
-    embedding: String,
-    etag: Option<&'a str>,
-}
-
-/// An error row to record: its message and details (JSON text).
-type ErrorRow = (String, String);
-
-/// Writes a batch's outcomes to the store and the queues, with the owner's rights;
-/// returns what to record in the catalog (which only the worker itself writes).
-fn write(
-    v: &Vectorizer,
-    keys: Vec<(Vec<String>, i32)>,
-    outcomes: Vec<Outcome>,
-) -> (Done, Vec<ErrorRow>) {
-    let q = &v.queue;
-    let n = q.key.len();
-    let retries_allowed = v.loading.retries();
-    let mut done = Done {
-        claimed: keys.len(),
-        ..Default::default()
-    };
-    let mut embedded: Vec<(&Vec<String>, Vec<Chunk>, Option<String>)> = Vec::new();
-    let mut unchanged = 0;
-    let mut requeue: Vec<(&Vec<String>, i32, f64)> = Vec::new();
-    let mut failed: Vec<(&Vec<String>, String)> = Vec::new();
-    let mut errors: Vec<ErrorRow> = Vec::new();
-
-    for ((key, retries), outcome) in keys.iter().zip(outcomes) {
-        let retries = *retries;
-        match outcome {
-            Outcome::Embedded { chunks, etag } => embedded.push((key, chunks, etag)),
-            Outcome::Unchanged => unchanged += 1,
-            Outcome::Failed { step, message } => {
-                let key_json: serde_json::Map<String, serde_json::Value> = q
-                    .key
-                    .iter()
-                    .zip(key)
-                    .map(|(k, value)| (k.name.clone(), json!(value)))
-                    .collect();
-                let last = retries >= retries_allowed;
-                errors.push((
-                    format!("{step} failed: {}", scrub(&message)),
-                    json!({"step": step.to_string(), "key": key_json, "attempt": retries + 1,
-                           "moved_to_failed_queue": last})
-                    .to_string(),
-                ));
-                if last {
-                    failed.push((key, step.to_string()));
-                } else {
-                    requeue.push((key, retries + 1, retry_delay(retries)));
+/// Gives the batches' rows back, due at once, in a transaction of its own. Should it
+/// fail, the leases expire (or the next worker gives them back).
+fn release(v: &Vectorizer, batches: &VecDeque<Running>) {
+    signals::allow_last_statements();
+    let n = v.queue.key.len();
+    let released = in_transaction(|| {
+        as_owner(v, || {
+            Spi::connect_mut(|client| {
+                for batch in batches {
+                    let mut args = key_arrays(batch.claimed.iter(), n);
+                    args.push(batch.claim.clone().into());
+                    client
+                        .update(&v.queue.release(), None, &args)
+                        .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
                 }
-            }
-        }
-    }
-    done.embedded = embedded.len() + unchanged;
-    done.failed = errors.len();
-
-    Spi::connect_mut(|client| {
-        let mut run = runner(client, v);
-        if !embedded.is_empty() {
-            if let Some(delete) = q.delete_chunks() {
-                run(
-                    &delete,
-                    args(vec![], key_arrays(embedded.iter().map(|(k, _, _)| *k), n)),
-                );
-            }
-            let rows: Vec<Row> = match &q.target {
-                Names::Table { .. } => embedded
-                    .iter()
-                    .flat_map(|(k, chunks, etag)| {
-                        chunks.iter().map(move |c| Row {
-                            key: k,
-                            seq: c.seq,
-                            chunk: &c.text,
-                            embedding: q.embedding_text(&c.embedding),
-                            etag: etag.as_deref(),
-                        })
-                    })
-                    .collect(),
-                Names::Column(_) => embedded
-                    .iter()
-                    .filter_map(|(k, chunks, _)| {
-                        chunks.first().map(|c| Row {
-                            key: k,
-                            seq: 0,
-                            chunk: "",
-                            embedding: q.embedding_text(&c.embedding),
-                            etag: None,
-                        })
-                    })
-                    .collect(),
-            };
-            if !rows.is_empty() {
-                let keys = key_arrays(rows.iter().map(|r| r.key), n);
-                let embeddings: DatumWithOid<'static> = rows
-                    .iter()
-                    .map(|r| r.embedding.clone())
-                    .collect::<Vec<String>>()
-                    .into();
-                let extra: Vec<DatumWithOid<'static>> = match &q.target {
-                    Names::Table { .. } => vec![
-                        rows.iter().map(|r| r.seq).collect::<Vec<i32>>().into(),
-                        rows.iter()
-                            .map(|r| r.chunk.to_string())
-                            .collect::<Vec<String>>()
-                            .into(),
-                        embeddings,
-                        rows.iter()
-                            .map(|r| r.etag.map(str::to_string))
-                            .collect::<Vec<Option<String>>>()
-                            .into(),
-                    ],
-                    Names::Column(_) => vec![embeddings],
-                };
-                run(&q.write_chunks(), args(extra, keys));
-            }
-        }
-        if !requeue.is_empty() {
-            run(
-                &q.requeue(),
-                args(
-                    vec![
-                        requeue.iter().map(|r| r.1).collect::<Vec<i32>>().into(),
-                        requeue.iter().map(|r| r.2).collect::<Vec<f64>>().into(),
-                    ],
-                    key_arrays(requeue.iter().map(|r| r.0), n),
-                ),
-            );
-        }
-        if !failed.is_empty() {
-            run(
-                &q.fail(),
-                args(
-                    vec![failed
-                        .iter()
-                        .map(|f| f.1.clone())
-                        .collect::<Vec<String>>()
-                        .into()],
-                    key_arrays(failed.iter().map(|f| f.0), n),
-                ),
-            );
-        }
+            })
+        })
     });
-    (done, errors)
-}
-
-/// Runs one statement of `v`'s writes; an error ends the transaction, naming `v`.
-fn runner<'a, 'c>(
-    client: &'a mut pgrx::spi::SpiClient<'c>,
-    v: &'a Vectorizer,
-) -> impl FnMut(&str, Vec<DatumWithOid<'static>>) + use<'a, 'c> {
-    move |sql, args| {
-        client
-            .update(sql, None, &args)
-            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
-    }
-}
-
-/// Records error rows and progress for a vectorizer, as the worker: the catalog is not
-/// the owner's to write. Nothing, once the vectorizer is gone: its catalog row is
-/// locked against a concurrent `ai.drop_vectorizer` first (which only deletes it after
-/// this transaction, or is waited for and then seen to have).
-fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRow>) {
-    let last_error = errors.last().map(|e| e.0.clone());
-    let (messages, details): (Vec<String>, Vec<String>) = errors.into_iter().unzip();
-    Spi::connect_mut(|client| {
-        let exists = client
-            .update(
-                "SELECT FROM ai.vectorizer WHERE id = $1 FOR KEY SHARE",
-                None,
-                &[v.id.into()],
-            )
-            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
-            .len()
-            > 0;
-        if !exists {
-            return;
-        }
-        let mut run = runner(client, v);
-        if !messages.is_empty() {
-            run(
-                "INSERT INTO ai._vectorizer_errors (id, message, details)
-                 SELECT $1, m, d::jsonb FROM unnest($2::text[], $3::text[]) AS u(m, d)",
-                vec![v.id.into(), messages.into(), details.into()],
-            );
-        }
-        run(
-            "UPDATE ai.vectorizer_worker_progress SET
-                 success_count = success_count + $2,
-                 error_count = error_count + $3,
-                 last_success_at = CASE WHEN $2 > 0 THEN pg_catalog.now() ELSE last_success_at END,
-                 last_error_at = CASE WHEN $3 > 0 THEN pg_catalog.now() ELSE last_error_at END,
-                 last_error_message = coalesce($4, last_error_message)
-             WHERE vectorizer_id = $1",
-            vec![
-                v.id.into(),
-                (successes as i64).into(),
-                (failures as i64).into(),
-                last_error.into(),
-            ],
+    if let Err(Abort::Refused(message)) = released {
+        warning!(
+            "ai_loader: vectorizer {}: claimed rows not given back ({message}); they are due again within {}",
+            v.name,
+            ai_loader_config::queue::LEASE
         );
-    });
-}
-
-/// Records a batch that could not run (the provider is down or misconfigured): an
-/// error row and the progress, in a transaction of their own.
-pub fn record_batch_error(v: &Vectorizer, step: Step, error: &BatchError) {
-    let message = format!(
-        "{step} failed, the batch stays queued: {}",
-        scrub(&error.message)
-    );
-    let details = json!({"step": step.to_string(), "batch": true,
-                         "retry_after_seconds": error.retry_after.map(|d| d.as_secs_f64())});
-    let _ = transaction::run(|| {
-        record(v, 0, 1, vec![(message.clone(), details.to_string())]);
-        Ok::<_, ()>(())
-    });
+    }
 }

@@ -2,7 +2,7 @@
 //! each enabled vectorizer, batch by batch. A vectorizer whose provider is down backs
 //! off, honouring Retry-After, while the others go on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,13 +10,13 @@ use ai_loader_config::loading::Loading;
 use ai_loader_pipeline::batch::{Pipeline, Step};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::loading::{s3, scrub, UriLoader};
-use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use super::batch::{self, Abort};
+use super::batch::{self, in_transaction, Abort};
 use super::vectorizer::{self, Vectorizer};
-use super::{report_activity, shared, transaction};
+use super::{report_activity, shared, signals, transaction, write};
 use crate::gucs;
 
 /// The longest a vectorizer waits after its provider failed, when it did not say.
@@ -33,7 +33,7 @@ struct Backoff {
 pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     // SAFETY: the launcher passes the database's OID as the argument.
     let database = unsafe { pg_sys::Oid::from_datum(arg, false) }.expect("a database OID");
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    signals::attach();
     if !shared::register_worker(database) {
         return; // the database is being dropped
     }
@@ -47,9 +47,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         return; // the launcher tries this database again later
     }
     shared::set_installed(database);
-    // The worker's own statements name every object with its schema; a fixed search
-    // path keeps an owner's objects from standing in for the system's.
-    if transaction::run(|| Spi::run("SET search_path = pg_catalog, pg_temp")).is_err() {
+    if transaction::run(|| Spi::run(SESSION)).is_err() {
         return;
     }
     log!("ai_loader worker started");
@@ -66,10 +64,12 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     let mut reported = (0, 0);
     let mut pipelines: HashMap<i32, (Value, Arc<Pipeline>)> = HashMap::new();
     let mut backoff: HashMap<i32, Backoff> = HashMap::new();
+    // The vectorizers whose left claims this worker gave back.
+    let mut released: HashSet<i32> = HashSet::new();
     let mut wait = Duration::ZERO;
     // The installed version that is not the library's, once said in the log.
     let mut mismatch: Option<String> = None;
-    while BackgroundWorker::wait_latch(Some(wait)) {
+    while signals::wait(wait) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the main thread, outside a transaction.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
@@ -113,6 +113,9 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         shared::take_wake(database);
         let mut busy = false;
         for v in vectorizers {
+            if signals::stopping() {
+                break;
+            }
             let v = match v {
                 Ok(v) => v,
                 Err((id, e)) => {
@@ -132,6 +135,12 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 back_off(state, &v, Step::Loading, &stopped(message));
                 continue;
             }
+            if !released.contains(&v.id) {
+                let sql = v.queue.release_left_claims();
+                if in_transaction(|| batch::as_owner(&v, || Spi::run(&sql))).is_ok() {
+                    released.insert(v.id);
+                }
+            }
             let pipeline = match pipeline_for(&mut pipelines, &v, &uris) {
                 Ok(p) => p,
                 Err(message) => {
@@ -149,8 +158,14 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 Err(Abort::Refused(message)) => {
                     back_off(state, &v, Step::Loading, &stopped(message))
                 }
+                Err(Abort::Locked) => {
+                    debug1!(
+                        "ai_loader: vectorizer {}: a lock was not granted in time; next round",
+                        v.name
+                    )
+                }
                 Err(Abort::Stop) => {
-                    log!("ai_loader worker stopping; the batch in progress stays queued");
+                    log!("ai_loader worker stopping; the rows it had claimed are queued again");
                     return;
                 }
             }
@@ -196,8 +211,15 @@ fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
         scrub(&e.message),
         wait.as_secs_f64()
     );
-    batch::record_batch_error(v, step, e);
+    write::record_batch_error(v, step, e);
 }
+
+/// The worker's session. Its statements name every object with its schema: a fixed
+/// search path keeps an owner's objects from standing in for the system's. No statement
+/// of the worker waits long for a lock (the batch is given back and tried next round)
+/// or runs long.
+const SESSION: &str = "SET search_path = pg_catalog, pg_temp; \
+                       SET lock_timeout = '2s'; SET statement_timeout = '60s'";
 
 /// The version of ai_loader installed in this database, if it is.
 fn installed() -> Option<String> {

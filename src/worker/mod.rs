@@ -5,9 +5,11 @@ mod batch;
 mod database;
 mod launcher;
 mod shared;
+mod signals;
 mod transaction;
 mod utility;
 mod vectorizer;
+mod write;
 
 pub use shared::wake_worker_at_commit;
 

@@ -91,12 +91,13 @@ impl Loader for WithRole {
 }
 
 const ENABLED: &str = "
-    SELECT v.id, v.name, v.source_schema::text, v.source_table::text, v.source_pk,
-           v.queue_schema::text, v.queue_table::text, v.queue_failed_table::text, v.config,
+    SELECT v.id, v.name, v.source_schema::text AS source_schema, v.source_table::text AS source_table,
+           v.source_pk, v.queue_schema::text AS queue_schema, v.queue_table::text AS queue_table,
+           v.queue_failed_table::text AS failed_table, v.config,
            (SELECT t.typname::text FROM pg_catalog.pg_attribute a
               JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
              WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
-               AND a.attname = v.config -> 'loading' ->> 'column_name' AND NOT a.attisdropped),
+               AND a.attname = v.config -> 'loading' ->> 'column_name' AND NOT a.attisdropped) AS loading_type,
            (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
              WHERE NOT a.attisdropped
                AND a.attrelid = pg_catalog.to_regclass(CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
@@ -104,8 +105,13 @@ const ENABLED: &str = "
                        ELSE pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema',
                                               v.config -> 'destination' ->> 'target_table') END)
                AND a.attname = (CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-                       THEN v.config -> 'destination' ->> 'embedding_column' ELSE 'embedding' END)::name),
-           v.owner::text, ai._may_load_uris(v.owner), r.oid
+                       THEN v.config -> 'destination' ->> 'embedding_column' ELSE 'embedding' END)::name)
+             AS embedding_type,
+           v.owner::text AS owner, ai._may_load_uris(v.owner) AS may_load_uris, r.oid AS owner_oid,
+           EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                    WHERE t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
+                      AND t.tgfoid = pg_catalog.to_regprocedure(
+                              pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name))) AS has_trigger
       FROM ai.vectorizer v
       LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
      WHERE NOT v.disabled
@@ -120,7 +126,7 @@ pub fn enabled() -> Vec<Result<Vectorizer, (i32, String)>> {
             Err(e) => return vec![Err((0, format!("reading ai.vectorizer: {e}")))],
         };
         rows.map(|row| {
-            let id: i32 = row.get(1).ok().flatten().unwrap_or_default();
+            let id: i32 = row.get_by_name("id").ok().flatten().unwrap_or_default();
             read(&row).map_err(|e| (id, e))
         })
         .collect()
@@ -128,27 +134,27 @@ pub fn enabled() -> Vec<Result<Vectorizer, (i32, String)>> {
 }
 
 fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
-    let text = |i: usize| -> Result<String, String> {
-        row.get::<String>(i)
+    let text = |name: &str| -> Result<String, String> {
+        row.get_by_name::<String, _>(name)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("column {i} is NULL"))
+            .ok_or_else(|| format!("{name} is NULL"))
     };
-    let json = |i: usize| -> Result<Value, String> {
+    let json = |name: &str| -> Result<Value, String> {
         Ok(row
-            .get::<JsonB>(i)
+            .get_by_name::<JsonB, _>(name)
             .map_err(|e| e.to_string())?
             .map(|j| j.0)
             .unwrap_or(Value::Null))
     };
-    let id: i32 = row.get(1).map_err(|e| e.to_string())?.unwrap_or_default();
-    let config = json(9)?;
+    let id: i32 = (row.get_by_name("id").map_err(|e| e.to_string())?).unwrap_or_default();
+    let config = json("config")?;
     let loading: Loading = part(&config, "loading")?;
     let destination: Destination = part(&config, "destination")?;
     let target = destination
         .names()
         .ok_or("the destination has no resolved names")?;
     let formatting: Formatting = part(&config, "formatting")?;
-    let key = json(5)?
+    let key = json("source_pk")?
         .as_array()
         .ok_or("source_pk is not an array")?
         .iter()
@@ -160,23 +166,28 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
         })
         .collect::<Option<Vec<_>>>()
         .ok_or("source_pk lacks attname or typname")?;
-    let loading_type = text(10).map_err(|_| {
+    let loading_type = text("loading_type").map_err(|_| {
         format!(
             "the loading column \"{}\" or the source table is missing",
             loading.column_name()
         )
     })?;
-    let embedding_type =
-        text(11).map_err(|_| "the store (or embedding column) is missing".to_string())?;
+    // A restore creates triggers last, after every table's data: until then the store
+    // may still be filling, and nothing of it may be written.
+    if row.get_by_name::<bool, _>("has_trigger").ok().flatten() != Some(true) {
+        return Err("the source has no trigger of this vectorizer (a restore in progress?)".into());
+    }
+    let embedding_type = text("embedding_type")
+        .map_err(|_| "the store (or embedding column) is missing".to_string())?;
     Ok(Vectorizer {
         id,
-        name: text(2)?,
+        name: text("name")?,
         queue: Queue {
             id,
-            source: (text(3)?, text(4)?),
+            source: (text("source_schema")?, text("source_table")?),
             key,
-            queue: (text(6)?, text(7)?),
-            failed: (text(6)?, text(8)?),
+            queue: (text("queue_schema")?, text("queue_table")?),
+            failed: (text("queue_schema")?, text("failed_table")?),
             target,
             loading_column: loading.column_name().to_string(),
             loading_is_bytea: loading_type == "bytea",
@@ -191,11 +202,11 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
         formatting,
         loading,
         config,
-        owner: text(12)?,
+        owner: text("owner")?,
         owner_may_load_uris: row
-            .get::<bool>(13)
+            .get_by_name::<bool, _>("may_load_uris")
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
-        owner_oid: row.get::<pg_sys::Oid>(14).map_err(|e| e.to_string())?,
+        owner_oid: (row.get_by_name::<pg_sys::Oid, _>("owner_oid")).map_err(|e| e.to_string())?,
     })
 }

@@ -33,6 +33,21 @@ pub fn key_list(key: &[KeyColumn], prefix: &str) -> String {
         .join(", ")
 }
 
+/// `left"k1" = right"k1" AND …`: two rows with the same key. With `cast`, the right
+/// side's values are text, cast back to the key's types.
+pub fn key_match(key: &[KeyColumn], left: &str, right: &str, cast: bool) -> String {
+    key.iter()
+        .map(|k| {
+            let c = quote_ident(&k.name);
+            match cast {
+                true => format!("{left}{c} = {right}{c}::{}", k.type_sql),
+                false => format!("{left}{c} = {right}{c}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// Everything the statements need, names unquoted.
 #[derive(Debug, Clone)]
 pub struct Objects {
@@ -87,14 +102,7 @@ impl Objects {
             .join(", ")
     }
     fn key_match(&self, left: &str, right: &str) -> String {
-        self.key
-            .iter()
-            .map(|k| {
-                let c = quote_ident(&k.name);
-                format!("{left}{c} = {right}{c}")
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ")
+        key_match(&self.key, left, right, false)
     }
     /// The embedding column's type; without pgvector, `real[]` checked for its length.
     fn embedding_column_type(&self, column: &str) -> String {

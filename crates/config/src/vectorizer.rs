@@ -104,35 +104,51 @@ impl Source {
     }
 }
 
-pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
-    let embedding: Embedding = required(req.embedding.as_ref())?;
-    let loading: Loading = required(req.loading.as_ref())?;
-    let destination = optional(&req.destination, Destination::default_table())?;
-    let parsing = optional(&req.parsing, Parsing::Auto)?;
-    let chunking = optional(
-        &req.chunking,
-        Chunking::from_json(
-            &json!({"implementation": "recursive_character_text_splitter",
-                                    "config_type": "chunking"}),
-        )?,
-    )?;
-    let indexing = optional(&req.indexing, Indexing::Default)?;
-    let formatting = optional(
-        &req.formatting,
-        Formatting::PythonTemplate {
-            template: "$chunk".into(),
-        },
-    )?;
-    let scheduling = optional(&req.scheduling, Scheduling::Default)?;
-    let processing = optional(
-        &req.processing,
-        Processing::Default {
-            batch_size: None,
-            concurrency: None,
-        },
-    )?;
-    let source_name = qualified(&source.schema, &source.table);
+/// The configuration parts of a request, each given or its builder's default.
+struct Parts {
+    embedding: Embedding,
+    loading: Loading,
+    destination: Destination,
+    parsing: Parsing,
+    chunking: Chunking,
+    indexing: Indexing,
+    formatting: Formatting,
+    scheduling: Scheduling,
+    processing: Processing,
+}
 
+fn parts(req: &Request) -> Result<Parts> {
+    let default_chunking = Chunking::from_json(
+        &json!({"implementation": "recursive_character_text_splitter", "config_type": "chunking"}),
+    )?;
+    Ok(Parts {
+        embedding: required(req.embedding.as_ref())?,
+        loading: required(req.loading.as_ref())?,
+        destination: optional(&req.destination, Destination::default_table())?,
+        parsing: optional(&req.parsing, Parsing::Auto)?,
+        chunking: optional(&req.chunking, default_chunking)?,
+        indexing: optional(&req.indexing, Indexing::Default)?,
+        formatting: optional(
+            &req.formatting,
+            Formatting::PythonTemplate {
+                template: "$chunk".into(),
+            },
+        )?,
+        scheduling: optional(&req.scheduling, Scheduling::Default)?,
+        processing: optional(
+            &req.processing,
+            Processing::Default {
+                batch_size: None,
+                concurrency: None,
+            },
+        )?,
+    })
+}
+
+/// The source's primary-key columns: there is a key, and no column of it is named like
+/// a store column.
+fn key_columns(source: &Source) -> Result<Vec<&Column>> {
+    let source_name = qualified(&source.schema, &source.table);
     if source.primary_key.is_empty() {
         return Err(ConfigError::new(
             SqlState::ObjectNotInPrerequisiteState,
@@ -142,9 +158,7 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
             "add one, e.g. ALTER TABLE {source_name} ADD PRIMARY KEY (id)"
         )));
     }
-    let key = source
-        .primary_key
-        .iter()
+    let key = (source.primary_key.iter())
         .map(|k| source.column(k, "primary key"))
         .collect::<Result<Vec<_>>>()?;
     if let Some(clash) = key
@@ -163,77 +177,98 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
             STORE_COLUMNS.join(", ")
         )));
     }
+    Ok(key)
+}
 
-    // Loading: the column exists and holds text (or bytea, read as a document).
-    let loading_column = source.column(loading.column_name(), "loading")?;
-    let is_bytea = loading_column.type_name == "bytea";
-    if !LOADABLE_TYPES.contains(&loading_column.type_name.as_str()) {
+/// The loading column: it exists and holds text (or bytea, read as a document).
+fn loading_column<'a>(source: &'a Source, parts: &Parts) -> Result<&'a Column> {
+    let column = source.column(parts.loading.column_name(), "loading")?;
+    let is_bytea = column.type_name == "bytea";
+    if !LOADABLE_TYPES.contains(&column.type_name.as_str()) {
         return Err(ConfigError::new(
             SqlState::DatatypeMismatch,
             format!(
                 "loading column \"{}\" is of type {}, not text or bytea",
-                loading_column.name, loading_column.type_sql
+                column.name, column.type_sql
             ),
         )
         .with_hint("load from a text, varchar, char or bytea column"));
     }
-    if matches!(loading, Loading::Uri { .. }) && is_bytea {
+    if matches!(parts.loading, Loading::Uri { .. }) && is_bytea {
         return Err(ConfigError::new(
             SqlState::DatatypeMismatch,
             format!(
                 "loading_uri column \"{}\" is bytea, but a URI is text",
-                loading_column.name
+                column.name
             ),
         )
         .with_hint("use ai.loading_column() to read documents stored in a bytea column"));
     }
-    if matches!(loading, Loading::Column { .. }) && is_bytea && parsing == Parsing::None {
+    if matches!(parts.loading, Loading::Column { .. }) && is_bytea && parts.parsing == Parsing::None
+    {
         return Err(ConfigError::invalid(format!(
             "parsing_none cannot read the bytea column \"{}\"",
-            loading_column.name
+            column.name
         ))
         .with_hint("use parsing => ai.parsing_auto() to turn binary documents into text"));
     }
+    Ok(column)
+}
 
-    // Formatting: every column the template names exists. An update re-embeds a row
-    // when a column feeding the embedding changed; for a document behind a URI, which
-    // can change while the URI does not, any change to the row re-queues it (an object
-    // whose ETag is the one embedded is then not embedded again).
-    let mut relevant = vec![loading_column.name.clone()];
-    for column in formatting.columns()? {
+/// The columns whose change re-embeds a row: those feeding the embedding (every column
+/// the template names exists). For a document behind a URI, which can change while the
+/// URI does not, any change to the row re-queues it (an object whose ETag is the one
+/// embedded is then not embedded again).
+fn relevant_columns(source: &Source, loading: &Column, parts: &Parts) -> Result<Vec<String>> {
+    let mut relevant = vec![loading.name.clone()];
+    for column in parts.formatting.columns()? {
         source.column(&column, "template")?;
         if !relevant.contains(&column) {
             relevant.push(column);
         }
     }
-    if matches!(loading, Loading::Uri { .. }) {
+    if matches!(parts.loading, Loading::Uri { .. }) {
         for c in &source.columns {
             if !relevant.contains(&c.name) {
                 relevant.push(c.name.clone());
             }
         }
     }
+    Ok(relevant)
+}
 
-    // Destination.
-    let destination = destination.resolve(&source.schema, &source.table);
-    if let Destination::Column { embedding_column } = &destination {
-        if chunking != Chunking::None {
-            return Err(ConfigError::invalid(
-                "destination_column stores one embedding per row and needs chunking => ai.chunking_none()",
-            )
-            .with_hint("use ai.destination_table() to store several chunks per row"));
-        }
-        if source.columns.iter().any(|c| &c.name == embedding_column) {
-            return Err(ConfigError::new(
-                SqlState::DuplicateColumn,
-                format!("column \"{embedding_column}\" already exists in {source_name}"),
-            )
-            .with_hint("name a new column for the embedding"));
-        }
+/// An embedding column is new to the source and holds one embedding per row.
+fn check_destination(
+    source: &Source,
+    destination: &Destination,
+    chunking: &Chunking,
+) -> Result<()> {
+    let Destination::Column { embedding_column } = destination else {
+        return Ok(());
+    };
+    if *chunking != Chunking::None {
+        return Err(ConfigError::invalid(
+            "destination_column stores one embedding per row and needs chunking => ai.chunking_none()",
+        )
+        .with_hint("use ai.destination_table() to store several chunks per row"));
     }
+    if source.columns.iter().any(|c| &c.name == embedding_column) {
+        return Err(ConfigError::new(
+            SqlState::DuplicateColumn,
+            format!(
+                "column \"{embedding_column}\" already exists in {}",
+                qualified(&source.schema, &source.table)
+            ),
+        )
+        .with_hint("name a new column for the embedding"));
+    }
+    Ok(())
+}
 
-    // Indexing needs pgvector.
-    let indexing = match (&indexing, &req.vector_schema) {
+/// The index to build: `indexing_default` is HNSW with pgvector, none without; HNSW
+/// needs pgvector and at most `HNSW_MAX_DIMENSIONS`.
+fn resolve_indexing(req: &Request, parts: &Parts) -> Result<Indexing> {
+    let indexing = match (&parts.indexing, &req.vector_schema) {
         (Indexing::Default, Some(_)) => Indexing::hnsw_default(),
         (Indexing::Default, None) => Indexing::None,
         (i, _) => i.clone(),
@@ -246,20 +281,47 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
             )
             .with_hint("run CREATE EXTENSION vector, or use indexing => ai.indexing_none()"));
         }
-        if embedding.dimensions() > HNSW_MAX_DIMENSIONS {
+        if parts.embedding.dimensions() > HNSW_MAX_DIMENSIONS {
             return Err(ConfigError::invalid(format!(
                 "an HNSW index supports up to {HNSW_MAX_DIMENSIONS} dimensions, the embedding has {}",
-                embedding.dimensions()
+                parts.embedding.dimensions()
             ))
             .with_hint("use fewer dimensions, or indexing => ai.indexing_none()"));
         }
     }
+    Ok(indexing)
+}
+
+/// The vectorizer's default name and its target, from its resolved destination.
+fn name_and_target(source: &Source, names: Names) -> (String, Target) {
+    match names {
+        Names::Table { store, view } => (
+            format!("{}_{}", store.0, store.1),
+            Target::Table {
+                store,
+                view,
+                source_columns: source.columns.iter().map(|c| c.name.clone()).collect(),
+            },
+        ),
+        Names::Column(column) => (
+            format!("{}_{}_{column}", source.schema, source.table),
+            Target::Column(column),
+        ),
+    }
+}
+
+pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
+    let parts = parts(req)?;
+    let key = key_columns(source)?;
+    let loading = loading_column(source, &parts)?;
+    let relevant = relevant_columns(source, loading, &parts)?;
+    let destination = parts.destination.resolve(&source.schema, &source.table);
+    check_destination(source, &destination, &parts.chunking)?;
+    let indexing = resolve_indexing(req, &parts)?;
 
     let queue_schema = req.queue_schema.clone().unwrap_or_else(|| "ai".into());
-    let queue_table = req
-        .queue_table
-        .clone()
-        .unwrap_or_else(|| format!("_vectorizer_q_{}", req.id));
+    let queue_table =
+        (req.queue_table.clone()).unwrap_or_else(|| format!("_vectorizer_q_{}", req.id));
     let failed_table = format!("_vectorizer_q_failed_{}", req.id);
     let mut new_relations = vec![
         (queue_schema.clone(), queue_table.clone()),
@@ -268,29 +330,17 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
     let names = destination
         .names()
         .expect("resolve() names every destination");
-    let (name, target) = match names {
-        Names::Table { store, view } => {
-            new_relations.push(store.clone());
-            new_relations.push(view.clone());
-            (
-                format!("{}_{}", store.0, store.1),
-                Target::Table {
-                    store,
-                    view,
-                    source_columns: source.columns.iter().map(|c| c.name.clone()).collect(),
-                },
-            )
-        }
-        Names::Column(column) => (
-            format!("{}_{}_{column}", source.schema, source.table),
-            Target::Column(column),
-        ),
-    };
+    if let Names::Table { store, view } = &names {
+        new_relations.push(store.clone());
+        new_relations.push(view.clone());
+    }
+    let (name, target) = name_and_target(source, names);
     let name = req.name.clone().unwrap_or(name);
     if name.is_empty() {
         return Err(ConfigError::invalid("vectorizer name must not be empty"));
     }
 
+    let embedding = &parts.embedding;
     let embedding_type = match &req.vector_schema {
         Some(schema) => format!(
             "{}.vector({})",
@@ -301,14 +351,14 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
     };
     let config = json!({
         "version": req.version,
-        "loading": loading.to_json(),
-        "parsing": parsing.to_json(),
+        "loading": parts.loading.to_json(),
+        "parsing": parts.parsing.to_json(),
         "embedding": embedding.to_json(),
-        "chunking": chunking.to_json(),
+        "chunking": parts.chunking.to_json(),
         "indexing": indexing.to_json(),
-        "formatting": formatting.to_json(),
-        "scheduling": scheduling.to_json(),
-        "processing": processing.to_json(),
+        "formatting": parts.formatting.to_json(),
+        "scheduling": parts.scheduling.to_json(),
+        "processing": parts.processing.to_json(),
         "destination": destination.to_json(),
     });
     let source_pk = Value::Array(

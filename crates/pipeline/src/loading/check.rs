@@ -43,16 +43,46 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
 
 pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<Step> {
     let mut out = Vec::new();
-    let (bucket, key) = match Location::parse(uri) {
+    let _ = walk(settings, uri, role, &mut out).await;
+    out
+}
+
+/// A step failed so that the next ones cannot run; its steps are already told.
+struct Stop;
+
+async fn walk(
+    settings: &Settings,
+    uri: &str,
+    role: Option<&str>,
+    out: &mut Vec<Step>,
+) -> Result<(), Stop> {
+    let (bucket, key) = check_uri(settings, uri, out)?;
+    let sdk = sdk_config(settings).await;
+    check_credentials(&sdk, out).await?;
+    let client = check_role(settings, &sdk, role, out).await?;
+    let who = role.map_or("the server's credentials".to_string(), |arn| {
+        format!("the role {arn}")
+    });
+    check_bucket(&client, &bucket, &key, &who, out).await?;
+    check_object(settings, &client, &bucket, &key, &who, out).await;
+    Ok(())
+}
+
+/// The URI names an S3 object in an allowed bucket.
+fn check_uri(
+    settings: &Settings,
+    uri: &str,
+    out: &mut Vec<Step>,
+) -> Result<(String, String), Stop> {
+    let failed = |detail: String, hint: &str| step("uri", Some(false), detail, Some(hint.into()));
+    match Location::parse(uri) {
         Ok(Location::S3 { bucket, key }) => {
             if let Err(refused) = super::guard::check_s3(&settings.s3_allowed, &bucket, &key) {
-                out.push(step(
-                    "uri",
-                    Some(false),
+                out.push(failed(
                     refused,
-                    Some("a superuser can add the bucket (or bucket/prefix) to ai_loader.s3_allowed_buckets".into()),
+                    "a superuser can add the bucket (or bucket/prefix) to ai_loader.s3_allowed_buckets",
                 ));
-                return out;
+                return Err(Stop);
             }
             out.push(step(
                 "uri",
@@ -60,29 +90,24 @@ pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<St
                 format!("bucket \"{bucket}\", key \"{key}\""),
                 None,
             ));
-            (bucket, key)
+            Ok((bucket, key))
         }
         Ok(_) => {
-            out.push(step(
-                "uri",
-                Some(false),
+            out.push(failed(
                 format!("\"{uri}\" is not an S3 URI"),
-                Some("write s3://bucket/key".into()),
+                "write s3://bucket/key",
             ));
-            return out;
+            Err(Stop)
         }
         Err(e) => {
-            out.push(step(
-                "uri",
-                Some(false),
-                e,
-                Some("write s3://bucket/key".into()),
-            ));
-            return out;
+            out.push(failed(e, "write s3://bucket/key"));
+            Err(Stop)
         }
-    };
+    }
+}
 
-    let sdk = sdk_config(settings).await;
+/// The server has AWS credentials, and where from.
+async fn check_credentials(sdk: &aws_config::SdkConfig, out: &mut Vec<Step>) -> Result<(), Stop> {
     let base = match sdk.credentials_provider() {
         Some(p) => p.provide_credentials().await,
         None => {
@@ -109,6 +134,7 @@ pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<St
                 format!("found, from {place} [{source}]"),
                 None,
             ));
+            Ok(())
         }
         Err(e) => {
             out.push(step(
@@ -120,111 +146,134 @@ pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<St
             for s in ["role", "bucket", "object"] {
                 out.push(skipped(s));
             }
-            return out;
+            Err(Stop)
         }
     }
+}
 
+/// The S3 client, with the role's credentials when one is named and can be assumed.
+async fn check_role(
+    settings: &Settings,
+    sdk: &aws_config::SdkConfig,
+    role: Option<&str>,
+    out: &mut Vec<Step>,
+) -> Result<aws_sdk_s3::Client, Stop> {
     let mut s3_config =
-        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
+        aws_sdk_s3::config::Builder::from(sdk).force_path_style(settings.s3_force_path_style);
     if let Some(endpoint) = &settings.s3_endpoint {
         s3_config = s3_config.endpoint_url(endpoint);
     }
-    match role {
-        None => out.push(step(
+    let Some(arn) = role else {
+        out.push(step(
             "role",
             None,
             "no aws_role_arn: the server's own credentials are used",
             None,
-        )),
-        Some(arn) => {
-            let sts = aws_sdk_sts::Client::new(&sdk);
-            let mut request = sts
-                .assume_role()
-                .role_arn(arn)
-                .role_session_name(SESSION_NAME);
-            if let Some(id) = &settings.external_id {
-                request = request.external_id(id);
-            }
-            match request.send().await {
-                Ok(out_) => {
-                    let Some(c) = out_.credentials() else {
-                        out.push(step(
-                            "role",
-                            Some(false),
-                            format!("STS returned no credentials for {arn}"),
-                            None,
-                        ));
-                        return out;
-                    };
-                    out.push(step(
-                        "role",
-                        Some(true),
-                        format!("assumed {arn}, credentials until {}", c.expiration()),
-                        None,
-                    ));
-                    s3_config =
-                        s3_config.credentials_provider(aws_credential_types::Credentials::new(
-                            c.access_key_id(),
-                            c.secret_access_key(),
-                            Some(c.session_token().to_string()),
-                            None,
-                            "AssumeRole",
-                        ));
-                }
-                Err(e) => {
-                    let code = e.code().unwrap_or("error").to_string();
-                    out.push(step(
-                        "role",
-                        Some(false),
-                        format!("could not assume {arn} ({code}): {}", e.message().unwrap_or_default()),
-                        Some(format!(
-                            "the server's identity needs sts:AssumeRole on {arn}, and the role's trust policy must name that identity{}",
-                            if settings.external_id.is_some() { " with this ExternalId" } else { "" }
-                        )),
-                    ));
-                    out.push(skipped("bucket"));
-                    out.push(skipped("object"));
-                    return out;
-                }
-            }
+        ));
+        return Ok(aws_sdk_s3::Client::from_conf(s3_config.build()));
+    };
+    let mut request = aws_sdk_sts::Client::new(sdk)
+        .assume_role()
+        .role_arn(arn)
+        .role_session_name(SESSION_NAME);
+    if let Some(id) = &settings.external_id {
+        request = request.external_id(id);
+    }
+    match request.send().await {
+        Ok(assumed) => {
+            let Some(c) = assumed.credentials() else {
+                out.push(step(
+                    "role",
+                    Some(false),
+                    format!("STS returned no credentials for {arn}"),
+                    None,
+                ));
+                return Err(Stop);
+            };
+            out.push(step(
+                "role",
+                Some(true),
+                format!("assumed {arn}, credentials until {}", c.expiration()),
+                None,
+            ));
+            s3_config = s3_config.credentials_provider(aws_credential_types::Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "AssumeRole",
+            ));
+            Ok(aws_sdk_s3::Client::from_conf(s3_config.build()))
+        }
+        Err(e) => {
+            let code = e.code().unwrap_or("error").to_string();
+            out.push(step(
+                "role",
+                Some(false),
+                format!("could not assume {arn} ({code}): {}", e.message().unwrap_or_default()),
+                Some(format!(
+                    "the server's identity needs sts:AssumeRole on {arn}, and the role's trust policy must name that identity{}",
+                    if settings.external_id.is_some() { " with this ExternalId" } else { "" }
+                )),
+            ));
+            out.push(skipped("bucket"));
+            out.push(skipped("object"));
+            Err(Stop)
         }
     }
-    let who = role.map_or("the server's credentials".to_string(), |arn| {
-        format!("the role {arn}")
-    });
-    let client = aws_sdk_s3::Client::from_conf(s3_config.build());
+}
 
-    // ListObjectsV2 needs s3:ListBucket, as HeadBucket does, on every S3 implementation.
-    match client
+/// The bucket is reachable: ListObjectsV2 needs s3:ListBucket, as HeadBucket does, on
+/// every S3 implementation. Without that permission the object may still be readable.
+async fn check_bucket(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    who: &str,
+    out: &mut Vec<Step>,
+) -> Result<(), Stop> {
+    let listed = client
         .list_objects_v2()
-        .bucket(&bucket)
-        .prefix(&key)
+        .bucket(bucket)
+        .prefix(key)
         .max_keys(1)
         .send()
-        .await
-    {
-        Ok(_) => out.push(step(
-            "bucket",
-            Some(true),
-            format!("bucket \"{bucket}\" is reachable"),
-            None,
-        )),
-        Err(e) => {
-            let (detail, hint) = match status(&e) {
-                Some(404) => (format!("bucket \"{bucket}\" does not exist (NoSuchBucket)"), "check the bucket name, the region and ai_loader.s3_endpoint".to_string()),
-                Some(403) => (format!("access denied to bucket \"{bucket}\""), format!("{who} needs s3:ListBucket on arn:aws:s3:::{bucket} (without it a missing key also reads as AccessDenied)")),
-                _ => (format!("bucket \"{bucket}\": {}", DisplayErrorContext(&e)), "check ai_loader.s3_endpoint, the network and the region".to_string()),
-            };
-            // Without s3:ListBucket the object may still be readable: go on.
-            out.push(step("bucket", Some(false), detail, Some(hint)));
-            if status(&e) != Some(403) {
-                out.push(skipped("object"));
-                return out;
-            }
+        .await;
+    let e = match listed {
+        Ok(_) => {
+            out.push(step(
+                "bucket",
+                Some(true),
+                format!("bucket \"{bucket}\" is reachable"),
+                None,
+            ));
+            return Ok(());
         }
+        Err(e) => e,
+    };
+    let (detail, hint) = match status(&e) {
+        Some(404) => (format!("bucket \"{bucket}\" does not exist (NoSuchBucket)"), "check the bucket name, the region and ai_loader.s3_endpoint".to_string()),
+        Some(403) => (format!("access denied to bucket \"{bucket}\""), format!("{who} needs s3:ListBucket on arn:aws:s3:::{bucket} (without it a missing key also reads as AccessDenied)")),
+        _ => (format!("bucket \"{bucket}\": {}", DisplayErrorContext(&e)), "check ai_loader.s3_endpoint, the network and the region".to_string()),
+    };
+    out.push(step("bucket", Some(false), detail, Some(hint)));
+    if status(&e) == Some(403) {
+        return Ok(());
     }
+    out.push(skipped("object"));
+    Err(Stop)
+}
 
-    match client.head_object().bucket(&bucket).key(&key).send().await {
+/// The object exists, may be read, and is not too large.
+async fn check_object(
+    settings: &Settings,
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    who: &str,
+    out: &mut Vec<Step>,
+) {
+    match client.head_object().bucket(bucket).key(key).send().await {
         Ok(head) => {
             let size = head.content_length().unwrap_or(0).max(0) as u64;
             let kind = head.content_type().unwrap_or("unknown type").to_string();
@@ -263,5 +312,4 @@ pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<St
             out.push(step("object", Some(false), detail, Some(hint)));
         }
     }
-    out
 }

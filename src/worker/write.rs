@@ -1,0 +1,337 @@
+//! Writing a batch's outcomes, in a short transaction of their own: only rows still as
+//! claimed are written, so the store never gets chunks of a row deleted or re-keyed
+//! while its document was on the network, nor older chunks over newer ones.
+
+use ai_loader_config::destination::Names;
+use ai_loader_config::queue::retry_delay;
+use ai_loader_pipeline::batch::{Chunk, Outcome, Step};
+use ai_loader_pipeline::embedding::BatchError;
+use ai_loader_pipeline::loading::scrub;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use serde_json::json;
+
+use super::batch::{as_owner, in_transaction, Done, Running};
+use super::vectorizer::Vectorizer;
+
+/// Seconds before a row held by another transaction at write time is tried again.
+const BUSY_DELAY: f64 = 1.0;
+
+/// Key values as one text array per key column, for the queue SQL's `unnest`.
+pub fn key_arrays<'a>(
+    keys: impl Iterator<Item = &'a Vec<String>>,
+    n: usize,
+) -> Vec<DatumWithOid<'static>> {
+    let mut arrays = vec![Vec::<String>::new(); n];
+    for key in keys {
+        for (array, value) in arrays.iter_mut().zip(key) {
+            array.push(value.clone());
+        }
+    }
+    arrays.into_iter().map(DatumWithOid::from).collect()
+}
+
+/// What became of a claimed key by the time its outcome is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// As claimed, and now locked: its outcome is written.
+    Current,
+    /// Another transaction holds the source row (deleting it, changing its key or, for
+    /// a column destination, updating it): queued again, shortly.
+    Busy,
+    /// Changed since the claim (queued again), deleted or claimed anew: nothing to do.
+    Stale,
+}
+
+/// One stored chunk (or embedding column value) of the batch.
+struct Row<'a> {
+    key: &'a Vec<String>,
+    seq: i32,
+    chunk: &'a str,
+    embedding: String,
+    etag: Option<&'a str>,
+}
+
+/// An error row to record: its message and details (JSON text).
+type ErrorRow = (String, String);
+
+/// The outcomes of a batch, sorted by what the write does with them.
+#[derive(Default)]
+struct Sorted<'a> {
+    embedded: Vec<(&'a Vec<String>, Vec<Chunk>, Option<String>)>,
+    unchanged: usize,
+    requeue: Vec<(&'a Vec<String>, i32, f64)>,
+    failed: Vec<(&'a Vec<String>, String)>,
+    errors: Vec<ErrorRow>,
+}
+
+/// Writes a batch's outcomes with the owner's rights, then records errors and progress
+/// as the worker.
+pub fn batch(v: &Vectorizer, batch: &Running, outcomes: Vec<Outcome>) -> Done {
+    let (done, errors) = as_owner(v, || {
+        Spi::connect_mut(|client| {
+            let mut run = runner(client, v);
+            run(&v.queue.lock_source(), vec![]);
+            drop(run);
+            let states = check(client, v, batch);
+            let sorted = sort(v, batch, outcomes, &states);
+            let done = Done {
+                claimed: batch.keys.len(),
+                embedded: sorted.embedded.len() + sorted.unchanged,
+                failed: sorted.errors.len(),
+                more: false,
+            };
+            let mut run = runner(client, v);
+            store(v, &mut run, &sorted);
+            settle(v, &mut run, batch, &sorted, &states);
+            (done, sorted.errors)
+        })
+    });
+    record(v, done.embedded, done.failed, errors);
+    done
+}
+
+/// Each batch key's state, checked (and its source row locked) in this transaction.
+fn check(client: &mut pgrx::spi::SpiClient<'_>, v: &Vectorizer, batch: &Running) -> Vec<State> {
+    let mut args = key_arrays(batch.keys.iter().map(|(k, _)| k), v.queue.key.len());
+    args.push(batch.claim.clone().into());
+    let flag = |row: &pgrx::spi::SpiHeapTupleData<'_>, name: &str| -> bool {
+        row.get_by_name::<bool, _>(name)
+            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
+            .unwrap_or(false)
+    };
+    client
+        .update(&v.queue.check(), None, &args)
+        .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
+        .map(|row| {
+            let claimed = flag(&row, "ours") && !flag(&row, "newer");
+            match (claimed, flag(&row, "locked"), flag(&row, "present")) {
+                (true, true, _) => State::Current,
+                // Readable but not lockable under forced row-level security: written
+                // unguarded (see the README).
+                (true, false, true) if flag(&row, "forced") => State::Current,
+                (true, false, true) => State::Busy,
+                _ => State::Stale,
+            }
+        })
+        .collect()
+}
+
+/// Sorts the current keys' outcomes: chunks to store, retries, failures for good.
+fn sort<'a>(
+    v: &Vectorizer,
+    batch: &'a Running,
+    outcomes: Vec<Outcome>,
+    states: &[State],
+) -> Sorted<'a> {
+    let mut sorted = Sorted::default();
+    let retries_allowed = v.loading.retries();
+    for (((key, retries), outcome), state) in batch.keys.iter().zip(outcomes).zip(states) {
+        if *state != State::Current {
+            continue;
+        }
+        match outcome {
+            Outcome::Embedded { chunks, etag } => sorted.embedded.push((key, chunks, etag)),
+            Outcome::Unchanged => sorted.unchanged += 1,
+            Outcome::Failed { step, message } => {
+                let last = *retries >= retries_allowed;
+                sorted
+                    .errors
+                    .push(error_row(v, key, *retries, step, &message, last));
+                match last {
+                    true => sorted.failed.push((key, step.to_string())),
+                    false => sorted
+                        .requeue
+                        .push((key, retries + 1, retry_delay(*retries))),
+                }
+            }
+        }
+    }
+    sorted
+}
+
+fn error_row(
+    v: &Vectorizer,
+    key: &[String],
+    retries: i32,
+    step: Step,
+    message: &str,
+    last: bool,
+) -> ErrorRow {
+    let key_json: serde_json::Map<String, serde_json::Value> = (v.queue.key.iter().zip(key))
+        .map(|(k, value)| (k.name.clone(), json!(value)))
+        .collect();
+    (
+        format!("{step} failed: {}", scrub(message)),
+        json!({"step": step.to_string(), "key": key_json, "attempt": retries + 1,
+               "moved_to_failed_queue": last})
+        .to_string(),
+    )
+}
+
+/// Replaces the embedded keys' chunks (or sets their embedding column).
+fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>), s: &Sorted) {
+    let q = &v.queue;
+    let n = q.key.len();
+    if s.embedded.is_empty() {
+        return;
+    }
+    if let Some(delete) = q.delete_chunks() {
+        run(
+            &delete,
+            key_arrays(s.embedded.iter().map(|(k, _, _)| *k), n),
+        );
+    }
+    let rows: Vec<Row> = match &q.target {
+        Names::Table { .. } => (s.embedded.iter())
+            .flat_map(|(k, chunks, etag)| {
+                chunks.iter().map(move |c| Row {
+                    key: k,
+                    seq: c.seq,
+                    chunk: &c.text,
+                    embedding: q.embedding_text(&c.embedding),
+                    etag: etag.as_deref(),
+                })
+            })
+            .collect(),
+        Names::Column(_) => (s.embedded.iter())
+            .filter_map(|(k, chunks, _)| {
+                chunks.first().map(|c| Row {
+                    key: k,
+                    seq: 0,
+                    chunk: "",
+                    embedding: q.embedding_text(&c.embedding),
+                    etag: None,
+                })
+            })
+            .collect(),
+    };
+    if rows.is_empty() {
+        return;
+    }
+    let mut args = key_arrays(rows.iter().map(|r| r.key), n);
+    let embeddings: Vec<String> = rows.iter().map(|r| r.embedding.clone()).collect();
+    match &q.target {
+        Names::Table { .. } => {
+            args.push(rows.iter().map(|r| r.seq).collect::<Vec<i32>>().into());
+            args.push(
+                (rows.iter().map(|r| r.chunk.to_string()))
+                    .collect::<Vec<String>>()
+                    .into(),
+            );
+            args.push(embeddings.into());
+            args.push(
+                (rows.iter().map(|r| r.etag.map(str::to_string)))
+                    .collect::<Vec<Option<String>>>()
+                    .into(),
+            );
+        }
+        Names::Column(_) => args.push(embeddings.into()),
+    }
+    run(&q.write_chunks(), args);
+}
+
+/// Settles the queues: the claim's rows deleted, failed keys queued again or moved to
+/// the failed queue, busy keys queued again shortly.
+fn settle(
+    v: &Vectorizer,
+    run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
+    batch: &Running,
+    s: &Sorted,
+    states: &[State],
+) {
+    let q = &v.queue;
+    let n = q.key.len();
+    let mut args = key_arrays(batch.claimed.iter(), n);
+    args.push(batch.claim.clone().into());
+    run(&q.delete_claimed(), args);
+
+    let busy = (batch.keys.iter().zip(states))
+        .filter(|(_, state)| **state == State::Busy)
+        .map(|((key, retries), _)| (key, *retries, BUSY_DELAY));
+    let requeue: Vec<(&Vec<String>, i32, f64)> = s.requeue.iter().copied().chain(busy).collect();
+    if !requeue.is_empty() {
+        let mut args = key_arrays(requeue.iter().map(|r| r.0), n);
+        args.push(requeue.iter().map(|r| r.1).collect::<Vec<i32>>().into());
+        args.push(requeue.iter().map(|r| r.2).collect::<Vec<f64>>().into());
+        run(&q.requeue(), args);
+    }
+    if !s.failed.is_empty() {
+        let mut args = key_arrays(s.failed.iter().map(|f| f.0), n);
+        args.push(
+            (s.failed.iter().map(|f| f.1.clone()))
+                .collect::<Vec<String>>()
+                .into(),
+        );
+        run(&q.fail(), args);
+    }
+}
+
+/// Runs one statement of `v`'s writes; an error ends the transaction, naming `v`.
+fn runner<'a, 'c>(
+    client: &'a mut pgrx::spi::SpiClient<'c>,
+    v: &'a Vectorizer,
+) -> impl FnMut(&str, Vec<DatumWithOid<'static>>) + use<'a, 'c> {
+    move |sql, args| {
+        client
+            .update(sql, None, &args)
+            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
+    }
+}
+
+/// Records error rows and progress for a vectorizer, as the worker: the catalog is not
+/// the owner's to write. Nothing, once the vectorizer is gone: its catalog row is
+/// locked against a concurrent `ai.drop_vectorizer` first (which only deletes it after
+/// this transaction, or is waited for and then seen to have).
+fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRow>) {
+    let last_error = errors.last().map(|e| e.0.clone());
+    let (messages, details): (Vec<String>, Vec<String>) = errors.into_iter().unzip();
+    Spi::connect_mut(|client| {
+        let exists = !client
+            .update(
+                "SELECT FROM ai.vectorizer WHERE id = $1 FOR KEY SHARE",
+                None,
+                &[v.id.into()],
+            )
+            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
+            .is_empty();
+        if !exists {
+            return;
+        }
+        let mut run = runner(client, v);
+        if !messages.is_empty() {
+            run(
+                "INSERT INTO ai._vectorizer_errors (id, message, details)
+                 SELECT $1, m, d::jsonb FROM unnest($2::text[], $3::text[]) AS u(m, d)",
+                vec![v.id.into(), messages.into(), details.into()],
+            );
+        }
+        run(
+            "UPDATE ai.vectorizer_worker_progress SET
+                 success_count = success_count + $2,
+                 error_count = error_count + $3,
+                 last_success_at = CASE WHEN $2 > 0 THEN pg_catalog.now() ELSE last_success_at END,
+                 last_error_at = CASE WHEN $3 > 0 THEN pg_catalog.now() ELSE last_error_at END,
+                 last_error_message = coalesce($4, last_error_message)
+             WHERE vectorizer_id = $1",
+            vec![
+                v.id.into(),
+                (successes as i64).into(),
+                (failures as i64).into(),
+                last_error.into(),
+            ],
+        );
+    });
+}
+
+/// Records a batch that could not run (the provider is down or misconfigured): an
+/// error row and the progress, in a transaction of their own.
+pub fn record_batch_error(v: &Vectorizer, step: Step, error: &BatchError) {
+    let message = format!(
+        "{step} failed, the batch stays queued: {}",
+        scrub(&error.message)
+    );
+    let details = json!({"step": step.to_string(), "batch": true,
+                         "retry_after_seconds": error.retry_after.map(|d| d.as_secs_f64())});
+    let _ = in_transaction(|| record(v, 0, 1, vec![(message.clone(), details.to_string())]));
+}
