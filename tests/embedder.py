@@ -3,7 +3,7 @@
 Vectors are derived from the input text (SHA-256, L2-normalised), so a test can
 compute what any input must embed to. Switches make it misbehave the way the real
 services do: 429 with Retry-After, 500, a hang past the client's timeout, the wrong
-dimension, or a 400 for a request holding a given input.
+dimension, a 400 for a request holding a given input, or values out of f32's range.
 """
 
 import hashlib
@@ -64,6 +64,7 @@ class Embedder:
             self.mode_left = None   # requests left in that mode; None: until changed
             self.retry_after = 1
             self.reject = None      # a request with an input containing this gets a 400
+            self.overflow = None    # an input containing this embeds to 1e39s (infinite as f32)
             self.delay = 0.0        # seconds before every answer
             self.requests = []      # (time, path, status, number of inputs)
 
@@ -167,7 +168,8 @@ class Embedder:
                 if embedder.fixed and openai:
                     self._send_raw(200, embedder._fixed_answer(inputs, dims, body.get("model")))
                     return 200
-                vectors = [vector(i, dims) for i in inputs]
+                vectors = [[1e39] * dims if embedder.overflow and embedder.overflow in i else vector(i, dims)
+                           for i in inputs]
                 if openai:
                     tokens = sum(len(i.split()) for i in inputs)
                     self._send(200, {

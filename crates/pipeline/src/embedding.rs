@@ -104,16 +104,17 @@ fn isolate<'a, P: Provider + ?Sized>(
                         retry_after: None,
                     });
                 }
-                if let Some(v) = vectors.iter().find(|v| v.len() != dimensions) {
+                // Every vector of another length: the model is not the one configured.
+                if vectors.iter().all(|v| v.len() != dimensions) {
                     return Err(BatchError {
                         message: format!(
                             "the provider returned embeddings of {} dimensions, the vectorizer expects {dimensions}",
-                            v.len()
+                            vectors[0].len()
                         ),
                         retry_after: None,
                     });
                 }
-                Ok(vectors.into_iter().map(Ok).collect())
+                Ok(vectors.into_iter().map(|v| usable(v, dimensions)).collect())
             }
             Err(RequestError::Rejected(message)) if inputs.len() == 1 => Ok(vec![Err(message)]),
             Err(RequestError::Rejected(_)) => {
@@ -135,6 +136,25 @@ fn isolate<'a, P: Provider + ?Sized>(
             }),
         }
     })
+}
+
+/// A vector the store can hold, or why this input's is not: of the wrong length (when
+/// the others are right), or with a value that is not finite (`vector` and `real[]`
+/// refuse infinity and NaN).
+fn usable(v: Vec<f32>, dimensions: usize) -> Result<Vec<f32>, String> {
+    if v.len() != dimensions {
+        return Err(format!(
+            "the provider returned {} dimensions for this input, the vectorizer expects {dimensions}",
+            v.len()
+        ));
+    }
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(format!(
+            "the provider returned a non-finite value ({}) at dimension {i}",
+            v[i]
+        )),
+        None => Ok(v),
+    }
 }
 
 async fn with_retries<P: Provider + ?Sized>(
@@ -700,6 +720,34 @@ mod tests {
             e.message,
             "the provider returned embeddings of 3 dimensions, the vectorizer expects 4"
         );
+    }
+
+    #[test]
+    fn an_unusable_vector_fails_its_input_alone() {
+        let p = fake(10, |inputs, _| {
+            Ok(inputs
+                .iter()
+                .map(|i| match i.as_str() {
+                    "input 1" => vec![f32::INFINITY, 0.0],
+                    "input 2" => vec![0.0, 1.0, 2.0],
+                    _ => vec![1.0, 0.0],
+                })
+                .collect())
+        });
+        let out = block_on(embed_all(&p, 2, &inputs(4))).unwrap();
+        assert_eq!(out[0], Ok(vec![1.0, 0.0]));
+        assert_eq!(
+            out[1],
+            Err("the provider returned a non-finite value (inf) at dimension 0".to_string())
+        );
+        assert_eq!(
+            out[2],
+            Err(
+                "the provider returned 3 dimensions for this input, the vectorizer expects 2"
+                    .to_string()
+            )
+        );
+        assert_eq!(out[3], Ok(vec![1.0, 0.0]));
     }
 
     #[test]

@@ -113,17 +113,23 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-/// The document's text, or why it has none.
+/// The document's text, or why it has none. NUL characters, which a Postgres text
+/// value cannot hold, are removed.
 pub fn parse(parsing: Parsing, doc: &Document) -> Result<String, String> {
-    if doc.is_text || parsing == Parsing::None {
-        return utf8(&doc.bytes);
-    }
-    match detect(doc)? {
-        Kind::Text => utf8(&doc.bytes),
-        Kind::Html => html(&doc.bytes),
-        Kind::Pdf => pdf(&doc.bytes),
-        Kind::Docx => docx(&doc.bytes),
-    }
+    let text = if doc.is_text || parsing == Parsing::None {
+        utf8(&doc.bytes)?
+    } else {
+        match detect(doc)? {
+            Kind::Text => utf8(&doc.bytes)?,
+            Kind::Html => html(&doc.bytes)?,
+            Kind::Pdf => pdf(&doc.bytes)?,
+            Kind::Docx => docx(&doc.bytes)?,
+        }
+    };
+    Ok(match text.contains('\0') {
+        true => text.replace('\0', ""),
+        false => text,
+    })
 }
 
 fn html(bytes: &[u8]) -> Result<String, String> {
@@ -226,6 +232,14 @@ mod tests {
         );
         assert_eq!(detect(&d), Ok(Kind::Text));
         assert_eq!(parse(Parsing::Auto, &d).unwrap(), "# Title\n\nBody");
+    }
+
+    #[test]
+    fn nul_characters_are_removed() {
+        for parsing in [Parsing::Auto, Parsing::None] {
+            let text = parse(parsing, &doc(b"hello\0 world\0", None)).unwrap();
+            assert_eq!(text, "hello world");
+        }
     }
 
     #[test]
