@@ -1,8 +1,14 @@
 """Untrusted documents and providers: what one row brings fails that row alone, and
 nothing invalid reaches a table."""
 
+import os
+import shutil
+import tempfile
+import time
+
 import pytest
 
+from cluster import Cluster
 from helpers import database_for, queue_empty, scalar, wait_for
 
 
@@ -47,3 +53,47 @@ def test_nul_characters_never_reach_a_text_column(db, embedder):
     chunk, chars, octets = db.execute("SELECT chunk, length(chunk), octet_length(chunk) FROM doc_embedding_store").fetchone()
     assert chunk == "hello world!"
     assert (chars, octets) == (12, 12)
+
+
+def test_special_files_fail_alone_and_a_fast_shutdown_is_fast(embedder):
+    """Under ai_loader.file_root, a FIFO and a directory are refused before they are
+    opened (a FIFO would block the read forever) while a regular file beside them is
+    embedded; and with a batch hung on the provider, pg_ctl stop -m fast takes moments."""
+    embedder.reset()
+    root = tempfile.mkdtemp(prefix="ai_loader_files.")
+    os.chmod(root, 0o755)
+    with open(os.path.join(root, "ok.txt"), "w") as f:
+        f.write("A regular file.")
+    os.mkfifo(os.path.join(root, "pipe"))
+    os.mkdir(os.path.join(root, "dir"))
+    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'",
+                       f"ai_loader.file_root = '{root}'", embedder.key_setting],
+                      env={"OPENAI_API_KEY": embedder.api_key})
+    try:
+        db = cluster.connect()
+        db.execute("CREATE EXTENSION ai_loader")
+        db.execute("CREATE TABLE doc (id int PRIMARY KEY, uri text NOT NULL)")
+        vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_uri('uri', retries => 0),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                     (embedder.openai_url,))
+        db.execute("INSERT INTO doc VALUES (1, %s), (2, %s), (3, %s)",
+                   tuple(f"file://{root}/{name}" for name in ("pipe", "ok.txt", "dir")))
+        wait_for(lambda: queue_empty(db, vid), what="the batch settled")
+        assert db.execute("SELECT id, chunk FROM doc_embedding_store").fetchall() == [(2, "A regular file.")]
+        failed = db.execute("SELECT id, failure_step FROM ai._vectorizer_q_failed_1 ORDER BY id").fetchall()
+        assert failed == [(1, "loading"), (3, "loading")]
+        messages = [m for (m,) in db.execute("SELECT message FROM ai.vectorizer_errors ORDER BY message")]
+        assert all("is not a regular file (a directory, FIFO, socket or device)" in m for m in messages), messages
+
+        embedder.set("hang")
+        db.execute("INSERT INTO doc VALUES (4, %s)", (f"file://{root}/ok.txt",))
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
+                                    "AND query LIKE '%embedding 1 rows'"), what="a batch on the network")
+        db.close()
+        started = time.monotonic()
+        cluster.shutdown()
+        assert time.monotonic() - started < 5, "pg_ctl stop -m fast waited on the worker"
+        assert "ai_loader worker stopping; the rows it had claimed are queued again" in cluster.log()
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use regex::Regex;
+use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
 use crate::parsing::Document;
@@ -208,6 +209,30 @@ impl UriLoader {
                 "file://{path}: file:// URIs are off; set ai_loader.file_root to the directory they may read"
             )));
         };
+        // A hung mount or a file swapped for a FIFO fails this document, not the worker
+        // (the read goes on in its blocking thread until the system lets go).
+        let timeout = self.settings.timeout;
+        let bytes = tokio::time::timeout(timeout, self.read_under(root, path))
+            .await
+            .map_err(|_| {
+                LoadError::item(format!(
+                    "file://{path}: not read within ai_loader.request_timeout ({:.0} s)",
+                    timeout.as_secs_f64()
+                ))
+            })??;
+        Ok(Loaded::Document {
+            document: Document {
+                bytes,
+                name: Some(path.to_string()),
+                is_text: false,
+            },
+            etag: None,
+        })
+    }
+
+    /// The bytes of the regular file `path` under `root`, at most `max_bytes`.
+    async fn read_under(&self, root: &Path, path: &str) -> Result<Vec<u8>, LoadError> {
+        let failed = |e: std::io::Error| LoadError::item(format!("file://{path}: {e}"));
         let root = tokio::fs::canonicalize(root)
             .await
             .map_err(|e| LoadError::item(format!("ai_loader.file_root {}: {e}", root.display())))?;
@@ -217,39 +242,38 @@ impl UriLoader {
         if !lexically(Path::new(path)).is_some_and(|p| p.starts_with(&root)) {
             return Err(outside());
         }
-        let real = tokio::fs::canonicalize(path).await.map_err(|e| {
-            LoadError::item(match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    format!("file://{path}: no such file under ai_loader.file_root")
-                }
-                _ => format!("file://{path}: {e}"),
-            })
-        })?;
+        let real = tokio::fs::canonicalize(path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => LoadError::item(format!(
+                    "file://{path}: no such file under ai_loader.file_root"
+                )),
+                _ => failed(e),
+            })?;
         if !real.starts_with(&root) {
             return Err(outside()); // a link out of the root
         }
-        let len = tokio::fs::metadata(&real)
-            .await
-            .map_err(|e| LoadError::item(format!("file://{path}: {e}")))?
-            .len();
-        if len > self.settings.max_bytes {
-            return Err(LoadError::item(too_large(
-                &format!("file://{path}"),
-                len,
-                self.settings.max_bytes,
+        let meta = tokio::fs::metadata(&real).await.map_err(failed)?;
+        if !meta.is_file() {
+            return Err(LoadError::item(format!(
+                "file://{path} is not a regular file (a directory, FIFO, socket or device)"
             )));
         }
-        let bytes = tokio::fs::read(&real)
+        let max = self.settings.max_bytes;
+        let too_large = |len| LoadError::item(too_large(&format!("file://{path}"), len, max));
+        if meta.len() > max {
+            return Err(too_large(meta.len()));
+        }
+        let mut bytes = Vec::new();
+        let file = tokio::fs::File::open(&real).await.map_err(failed)?;
+        file.take(max + 1)
+            .read_to_end(&mut bytes)
             .await
-            .map_err(|e| LoadError::item(format!("file://{path}: {e}")))?;
-        Ok(Loaded::Document {
-            document: Document {
-                bytes,
-                name: Some(path.to_string()),
-                is_text: false,
-            },
-            etag: None,
-        })
+            .map_err(failed)?;
+        if bytes.len() as u64 > max {
+            return Err(too_large(bytes.len() as u64)); // it grew since
+        }
+        Ok(bytes)
     }
 }
 
@@ -392,6 +416,24 @@ mod tests {
             inside,
             "file://PATH: no such file under ai_loader.file_root"
         );
+        // Special files are refused before they are opened (a FIFO would block).
+        std::fs::create_dir_all(dir.join("docs/sub")).unwrap();
+        let fifo = dir.join("docs/pipe");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for special in [
+            fifo.display().to_string(),
+            format!("{}/docs/sub", dir.display()),
+        ] {
+            assert_eq!(
+                answer(special).await,
+                "file://PATH is not a regular file (a directory, FIFO, socket or device)"
+            );
+        }
         assert_eq!(
             lexically(Path::new("/a/./b/../c")),
             Some(PathBuf::from("/a/c"))
