@@ -21,6 +21,9 @@ static HTTP_ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 static API_KEY_ENDPOINTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+static PARSE_MEMORY: GucSetting<i32> = GucSetting::<i32>::new(512 * 1024);
+static PARSE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static MAX_DOCUMENT_TEXT: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024 * 1024);
 
 /// Defines the settings; called once from `_PG_init`.
 pub fn init() {
@@ -50,6 +53,36 @@ pub fn init() {
         c"",
         &MAX_OBJECT_BYTES,
         1,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.parse_memory",
+        c"The memory a parser may use for one HTML, PDF or DOCX document.",
+        c"Each such document is parsed in a child process of the worker with this much address space beyond the worker's; one that needs more fails alone.",
+        &PARSE_MEMORY,
+        16 * 1024,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.parse_timeout",
+        c"The longest parsing one HTML, PDF or DOCX document may take.",
+        c"",
+        &PARSE_TIMEOUT,
+        100,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.max_document_text",
+        c"The most text one document may yield; a document with more fails alone.",
+        c"",
+        &MAX_DOCUMENT_TEXT,
+        1024,
         i32::MAX,
         GucContext::Sighup,
         GucFlags::UNIT_BYTE,
@@ -168,6 +201,15 @@ pub fn max_object_bytes() -> u64 {
 
 pub fn request_timeout() -> Duration {
     millis(&REQUEST_TIMEOUT)
+}
+
+/// What parsing one document may use.
+pub fn parse_limits() -> ai_loader_pipeline::isolate::Limits {
+    ai_loader_pipeline::isolate::Limits {
+        memory: PARSE_MEMORY.get().max(0) as u64 * 1024,
+        time: millis(&PARSE_TIMEOUT),
+        text: MAX_DOCUMENT_TEXT.get().max(0) as usize,
+    }
 }
 
 fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {

@@ -28,7 +28,10 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, settings=(), env=None, start=True):
+    def __init__(self, settings=(), env=None, start=True, address_space=None):
+        """`address_space`: bytes of virtual memory each server process may map (its
+        RLIMIT_AS), so that a process running away fails alone instead of the machine."""
+        self.address_space = address_space
         self.dir = tempfile.mkdtemp(prefix="ai_loader_e2e.")
         os.chmod(self.dir, 0o755)
         if os.geteuid() == 0:
@@ -53,8 +56,9 @@ class Cluster:
             self.start()
 
     def start(self):
+        limit = ["prlimit", f"--as={self.address_space}"] if self.address_space else []
         subprocess.run(
-            as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", f"{self.dir}/server.log",
+            as_postgres(*limit, f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", f"{self.dir}/server.log",
                         "-w", "-t", "60", "start"),
             check=True, capture_output=True, env=self.env,
         )

@@ -1,5 +1,5 @@
 """Documents of the types ai_loader reads, made here so the tests and the demo need
-no office software: PDFs and a DOCX."""
+no office software: PDFs and DOCX, well-formed or hostile."""
 
 import io
 import zipfile
@@ -43,6 +43,23 @@ def _pdf(contents):
 def docx(paragraphs):
     """A minimal Word document (the parts Word itself requires) with these paragraphs."""
     body = "".join(f"<w:p><w:r><w:t xml:space=\"preserve\">{escape(p)}</w:t></w:r></w:p>" for p in paragraphs)
+    return _docx(lambda write: write(body))
+
+
+def docx_bomb(piece, count):
+    """A Word document whose body is `piece` repeated `count` times, written (and
+    deflated) piece by piece: a small file that inflates to len(piece) * count bytes."""
+    def body(write):
+        block = piece * max(1, (1 << 20) // len(piece))
+        left = count
+        while left > 0:
+            n = min(left, len(block) // len(piece))
+            write(block[:n * len(piece)])
+            left -= n
+    return _docx(body)
+
+
+def _docx(body):
     parts = {
         "[Content_Types].xml": (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -61,13 +78,36 @@ def docx(paragraphs):
         "word/_rels/document.xml.rels": (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>'),
-        "word/document.xml": (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-            f'<w:body>{body}</w:body></w:document>'),
     }
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for name, xml in parts.items():
             z.writestr(name, xml)
+        with z.open("word/document.xml", "w") as f:
+            f.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                    b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>')
+            body(lambda text: f.write(text.encode()))
+            f.write(b"</w:body></w:document>")
     return out.getvalue()
+
+
+def pdf_bomb(size):
+    """A one-page PDF whose content stream inflates (FlateDecode) to `size` bytes of
+    spaces: a small file that asks its reader for `size` bytes."""
+    import zlib
+    deflate = zlib.compressobj(9)
+    block = b" " * (1 << 20)
+    stream = b"".join(deflate.compress(block) for _ in range(size // len(block))) + deflate.flush()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+               b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, o in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+import documents
 from cluster import Cluster
-from helpers import database_for, queue_empty, scalar, wait_for
+from helpers import database_for, queue_empty, scalar, wait_for, worker_pid
 
 
 @pytest.fixture
@@ -97,3 +98,55 @@ def test_special_files_fail_alone_and_a_fast_shutdown_is_fast(embedder):
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def peak_memory(pid):
+    """A process's peak resident memory (VmHWM), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+def test_hostile_documents_fail_alone_within_bounded_memory(embedder):
+    """Bombs and monsters in one batch with good documents, the server's processes
+    limited to 4 GiB of address space each: each hostile document ends as its own
+    parsing failure, the good ones are embedded, the worker's peak memory stays under
+    1 GiB, and nothing resets the cluster."""
+    embedder.reset()
+    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.parse_timeout = '10s'",
+                       embedder.key_setting], env={"OPENAI_API_KEY": embedder.api_key}, address_space=4 << 30)
+    hostile = {
+        1: ("a DOCX of 20 million empty paragraphs", documents.docx_bomb("<w:p/>", 20_000_000)),
+        2: ("a DOCX inflating to 1 GiB of spaces", documents.docx_bomb(" ", 1 << 30)),
+        3: ("a PDF whose stream inflates to 1 GiB", documents.pdf_bomb(1 << 30)),
+        4: ("HTML nested 100,000 deep", b"<html><body>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000),
+        5: ("60 MB of text", b"many words " * 6_000_000),
+    }
+    good = {6: documents.docx(["A good document."]), 7: documents.pdf("A good PDF."), 8: b"A good text."}
+    try:
+        db = cluster.connect()
+        db.execute("CREATE EXTENSION ai_loader")
+        vid = create(db, embedder, "bytea")
+        pid = wait_for(lambda: worker_pid(db), what="the worker")
+        with db.cursor() as cur:
+            cur.executemany("INSERT INTO doc VALUES (%s, %s)",
+                            [(k, v) for k, (_, v) in hostile.items()] + list(good.items()))
+        wait_for(lambda: queue_empty(db, vid), timeout=120, interval=0.5, what="the batch settled")
+        stored = db.execute("SELECT id, chunk FROM doc_embedding_store ORDER BY id").fetchall()
+        assert stored == [(6, "A good document."), (7, "A good PDF."), (8, "A good text.")], stored
+        failed = dict(db.execute("SELECT id, failure_step FROM ai._vectorizer_q_failed_1").fetchall())
+        assert failed == {k: "parsing" for k in hostile}
+        errors = dict(db.execute("SELECT (details -> 'key' ->> 'id')::int, message FROM ai.vectorizer_errors"))
+        for k, (what, _) in hostile.items():  # each stopped by a bound, whichever came first
+            print(f"{what}: {errors[k]}")
+        for k in (1, 2, 3, 4):
+            assert any(bound in errors[k] for bound in ("ai_loader.parse_memory", "ai_loader.parse_timeout")), \
+                (hostile[k][0], errors[k])
+        assert "ai_loader.max_document_text" in errors[5], errors[5]
+        print(f"worker peak memory: {peak_memory(pid):.0f} MiB")
+        assert worker_pid(db) == pid, "the same worker served the whole batch"
+        assert peak_memory(pid) < 1024, f"worker peak memory {peak_memory(pid):.0f} MiB"
+        db.close()
+        log = cluster.log()
+        assert "terminated by signal" not in log and "reinitializing" not in log
+    finally:
+        cluster.stop()

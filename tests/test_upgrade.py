@@ -71,6 +71,14 @@ def database(cluster, name, version=None, first=()):
     return conn
 
 
+def note_vectorizer(db, embedder):
+    """A table note(id, body) and a vectorizer of it; returns the vectorizer's id."""
+    db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    return scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
+                  (embedder.openai_url,))
+
+
 def default_version():
     with open(os.path.join(EXTENSION_DIR, "ai_loader.control")) as f:
         return re.search(r"default_version = '([^']+)'", f.read()).group(1)
@@ -111,10 +119,7 @@ def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version
     try:
         db = database(cluster, "carried", version)
         db.execute("SELECT ai.grant_ai_usage('dave')")
-        db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
-        vid = scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                     (embedder.openai_url,))
+        vid = note_vectorizer(db, embedder)
         db.execute("INSERT INTO note VALUES (1, 'before the upgrade')")
         # The library is the new version's: its worker leaves the old catalog alone.
         wait_for(lambda: f'ai_loader {version} is installed in database "carried", the library is {default_version()}: '
@@ -163,10 +168,7 @@ def test_pg_upgrade_carries_vectorizers_to_a_new_cluster(embedder):
     try:
         db = old.connect()
         db.execute("CREATE EXTENSION ai_loader")
-        db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
-        vid = scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                     (embedder.openai_url,))
+        vid = note_vectorizer(db, embedder)
         db.execute("INSERT INTO note VALUES (1, 'before pg_upgrade')")
         wait_for(lambda: scalar(db, "SELECT count(*) FROM note_embedding_store") == 1, what="embedded")
         db.close()
@@ -229,10 +231,7 @@ def test_dump_and_restore_carry_vectorizers(cluster, embedder, pgvector):
         db = database(cluster, "dumped", first=["vector"] if pgvector == "before" else [])
         if pgvector == "after":
             db.execute("CREATE EXTENSION vector")
-        db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
-        vid = scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                     (embedder.openai_url,))
+        vid = note_vectorizer(db, embedder)
         db.execute("INSERT INTO note VALUES (1, 'embedded before the dump'), (2, 'also embedded')")
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
                  what="embedded")

@@ -62,6 +62,7 @@ impl Vectorizer {
             formatting: self.formatting.clone(),
             dimensions: self.embedding.dimensions() as usize,
             loading_slots: Arc::new(Semaphore::new(self.processing.concurrency().max(1) as usize)),
+            limits: gucs::parse_limits(),
             provider: provider.into(),
             loader: match &self.loading {
                 Loading::Uri { aws_role_arn, .. } => Some(Arc::new(WithRole {

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use futures::future::BoxFuture;
 
 use crate::embedding::{embed_all, BatchError, Provider};
+use crate::isolate::Limits;
 use crate::loading::{LoadError, Loaded};
 use crate::parsing::{parse, Document};
 use crate::{chunking, formatting};
@@ -93,6 +94,8 @@ pub struct Pipeline {
     /// Documents loaded and prepared at once, across every batch in flight
     /// (`processing_default(concurrency)`).
     pub loading_slots: Arc<Semaphore>,
+    /// What parsing one document may use.
+    pub limits: Limits,
     pub provider: Arc<dyn Provider>,
     /// For `Source::Uri` items; without one they fail at loading.
     pub loader: Option<Arc<dyn Loader>>,
@@ -187,7 +190,8 @@ fn prepare(
     document: &Document,
     columns: &HashMap<String, Option<String>>,
 ) -> Result<(Vec<String>, Vec<String>), (Step, String)> {
-    let text = parse(pipeline.parsing, document).map_err(|e| (Step::Parsing, e))?;
+    let text =
+        parse(pipeline.parsing, document, &pipeline.limits).map_err(|e| (Step::Parsing, e))?;
     let chunks = chunking::split(&pipeline.chunking, &text);
     let inputs = chunks
         .iter()
@@ -352,6 +356,11 @@ mod tests {
             },
             dimensions: 2,
             loading_slots: Arc::new(Semaphore::new(2)),
+            limits: crate::isolate::Limits {
+                memory: 256 << 20,
+                time: std::time::Duration::from_secs(10),
+                text: 1 << 20,
+            },
             provider: Arc::new(Lengths),
             loader: None,
         });

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod chunking;
 pub mod embedding;
 pub mod formatting;
+pub mod isolate;
 pub mod loading;
 pub mod local;
 pub mod parsing;

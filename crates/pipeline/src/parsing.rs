@@ -6,6 +6,8 @@ use std::fmt;
 
 use ai_loader_config::parsing::Parsing;
 
+use crate::isolate::{isolated, Limits};
+
 /// A loaded document: its bytes and, where it has one, the name it was loaded by.
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -113,19 +115,27 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-/// The document's text, or why it has none. NUL characters, which a Postgres text
-/// value cannot hold, are removed.
-pub fn parse(parsing: Parsing, doc: &Document) -> Result<String, String> {
+/// The document's text, or why it has none, within `limits`: HTML, PDF and DOCX are
+/// parsed in a child process (see `isolate`), and no document yields more than
+/// `limits.text` bytes of text. NUL characters, which a Postgres text value cannot
+/// hold, are removed.
+pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String, String> {
     let text = if doc.is_text || parsing == Parsing::None {
         utf8(&doc.bytes)?
     } else {
         match detect(doc)? {
             Kind::Text => utf8(&doc.bytes)?,
-            Kind::Html => html(&doc.bytes)?,
-            Kind::Pdf => pdf(&doc.bytes)?,
-            Kind::Docx => docx(&doc.bytes)?,
+            Kind::Html => isolated(limits, || html(&doc.bytes))?,
+            Kind::Pdf => isolated(limits, || pdf(&doc.bytes))?,
+            Kind::Docx => isolated(limits, || docx(&doc.bytes))?,
         }
     };
+    if text.len() > limits.text {
+        return Err(format!(
+            "the document's text is larger than ai_loader.max_document_text ({} bytes)",
+            limits.text
+        ));
+    }
     Ok(match text.contains('\0') {
         true => text.replace('\0', ""),
         false => text,
@@ -142,8 +152,7 @@ fn html(bytes: &[u8]) -> Result<String, String> {
 
 fn pdf(bytes: &[u8]) -> Result<String, String> {
     // A malformed PDF can make the extractor panic; that is this document's error.
-    let bytes = bytes.to_vec();
-    std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem(&bytes))
+    std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes))
         .map_err(|_| "PDF could not be read: the file is malformed".to_string())?
         .map_err(|e| format!("PDF could not be read: {e}"))
 }
@@ -216,6 +225,12 @@ fn paragraph(p: &docx_rs::Paragraph, out: &mut String) {
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits {
+        memory: 512 << 20,
+        time: std::time::Duration::from_secs(30),
+        text: 1 << 20,
+    };
+
     fn doc(bytes: &[u8], name: Option<&str>) -> Document {
         Document {
             bytes: bytes.to_vec(),
@@ -231,29 +246,37 @@ mod tests {
             Some("s3://b/readme.md?versionId=3"),
         );
         assert_eq!(detect(&d), Ok(Kind::Text));
-        assert_eq!(parse(Parsing::Auto, &d).unwrap(), "# Title\n\nBody");
+        assert_eq!(
+            parse(Parsing::Auto, &d, &LIMITS).unwrap(),
+            "# Title\n\nBody"
+        );
     }
 
     #[test]
     fn nul_characters_are_removed() {
         for parsing in [Parsing::Auto, Parsing::None] {
-            let text = parse(parsing, &doc(b"hello\0 world\0", None)).unwrap();
+            let text = parse(parsing, &doc(b"hello\0 world\0", None), &LIMITS).unwrap();
             assert_eq!(text, "hello world");
         }
     }
 
     #[test]
     fn undecodable_bytes_name_what_they_are() {
-        let e = parse(Parsing::Auto, &doc(b"\x89PNG\r\n\x1a\n....", Some("x.txt"))).unwrap_err();
+        let e = parse(
+            Parsing::Auto,
+            &doc(b"\x89PNG\r\n\x1a\n....", Some("x.txt")),
+            &LIMITS,
+        )
+        .unwrap_err();
         assert_eq!(e, "unsupported document type: PNG image");
-        let e = parse(Parsing::Auto, &doc(b"caf\xe9", None)).unwrap_err();
+        let e = parse(Parsing::Auto, &doc(b"caf\xe9", None), &LIMITS).unwrap_err();
         assert_eq!(
             e,
             "content is not UTF-8 text: invalid byte sequence at byte 3"
         );
-        let e = parse(Parsing::None, &doc(b"\xff\xfeh\x00i\x00", None)).unwrap_err();
+        let e = parse(Parsing::None, &doc(b"\xff\xfeh\x00i\x00", None), &LIMITS).unwrap_err();
         assert!(e.contains("UTF-16"), "{e}");
-        let e = parse(Parsing::Auto, &doc(b"hello", Some("report.pdf"))).unwrap_err();
+        let e = parse(Parsing::Auto, &doc(b"hello", Some("report.pdf")), &LIMITS).unwrap_err();
         assert!(e.contains("not a PDF"), "{e}");
     }
 
@@ -264,7 +287,7 @@ mod tests {
             None,
         );
         assert_eq!(detect(&d), Ok(Kind::Html));
-        let text = parse(Parsing::Auto, &d).unwrap();
+        let text = parse(Parsing::Auto, &d, &LIMITS).unwrap();
         assert!(text.contains("Heading"), "{text}");
         assert!(text.contains("First bold para."), "{text}");
         assert!(!text.contains("var x"), "{text}");
@@ -316,13 +339,13 @@ mod tests {
     fn pdf_to_text() {
         let d = doc(&pdf_with("Embeddings from a PDF page"), Some("s3://b/doc"));
         assert_eq!(detect(&d), Ok(Kind::Pdf));
-        let text = parse(Parsing::Auto, &d).unwrap();
+        let text = parse(Parsing::Auto, &d, &LIMITS).unwrap();
         assert_eq!(text.trim(), "Embeddings from a PDF page");
     }
 
     #[test]
     fn malformed_pdf_is_an_item_error() {
-        let e = parse(Parsing::Auto, &doc(b"%PDF-1.7\n garbage", None)).unwrap_err();
+        let e = parse(Parsing::Auto, &doc(b"%PDF-1.7\n garbage", None), &LIMITS).unwrap_err();
         assert!(e.starts_with("PDF could not be read"), "{e}");
     }
 
@@ -343,7 +366,7 @@ mod tests {
         let d = doc(&buf.into_inner(), Some("s3://b/x.docx"));
         assert_eq!(detect(&d), Ok(Kind::Docx));
         assert_eq!(
-            parse(Parsing::Auto, &d).unwrap(),
+            parse(Parsing::Auto, &d, &LIMITS).unwrap(),
             "Hello world.\n\nSecond paragraph.\n\n"
         );
     }
