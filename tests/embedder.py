@@ -3,7 +3,8 @@
 Vectors are derived from the input text (SHA-256, L2-normalised), so a test can
 compute what any input must embed to. Switches make it misbehave the way the real
 services do: 429 with Retry-After, 500, a hang past the client's timeout, the wrong
-dimension, a 400 for a request holding a given input, or values out of f32's range.
+dimension, a 400 for a request holding a given input, values out of f32's range, or an
+answer of 100 MB.
 """
 
 import hashlib
@@ -60,11 +61,12 @@ class Embedder:
 
     def reset(self):
         with self.lock:
-            self.mode = "ok"        # ok | error500 | rate_limit | hang | wrong_dims
+            self.mode = "ok"        # ok | error500 | rate_limit | hang | wrong_dims | huge
             self.mode_left = None   # requests left in that mode; None: until changed
             self.retry_after = 1
             self.reject = None      # a request with an input containing this gets a 400
             self.overflow = None    # an input containing this embeds to 1e39s (infinite as f32)
+            self.crash = None       # a request with an input containing this gets a 500
             self.delay = 0.0        # seconds before every answer
             self.requests = []      # (time, path, status, number of inputs)
 
@@ -143,6 +145,20 @@ class Embedder:
                 if mode == "hang":
                     time.sleep(30)
                     return 0
+                if mode == "huge":  # 100 MB, streamed without a length, then the connection closed
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        self.wfile.write(b'{"object": "list", "padding": "')
+                        for _ in range(100):
+                            self.wfile.write(b" " * (1 << 20))
+                        self.wfile.write(b'", "data": []}')
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return 200
                 if mode == "rate_limit":
                     headers = [("Retry-After", str(embedder.retry_after))]
                     if openai:
@@ -150,7 +166,7 @@ class Embedder:
                     else:
                         self._send(429, {"error": "too many requests"}, headers)
                     return 429
-                if mode == "error500":
+                if mode == "error500" or (embedder.crash and any(embedder.crash in i for i in inputs)):
                     if openai:
                         self._openai_error(500, "The server had an error while processing your request.", "server_error")
                     else:

@@ -20,10 +20,10 @@ def db(preloaded, embedder, request):
         yield conn
 
 
-def create(conn, embedder, column_type="text"):
+def create(conn, embedder, column_type="text", retries=0):
     conn.execute(f"CREATE TABLE doc (id int PRIMARY KEY, body {column_type} NOT NULL)")
-    return scalar(conn, """
-        SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body', retries => 0),
+    return scalar(conn, f"""
+        SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body', retries => {retries}),
             embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
             chunking => ai.chunking_none())""", (embedder.openai_url,))
 
@@ -42,6 +42,44 @@ def test_a_non_finite_embedding_fails_its_row_alone(db, embedder):
     assert step == "embedding"
     assert "non-finite value (inf)" in message, message
     assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 1
+
+
+def test_an_oversized_answer_fails_the_batch_not_the_worker(db, embedder):
+    """The provider streams 100 MB for every request of one embedding: the worker reads
+    no more than such an answer can take, the batch waits (nothing consumed, the probe
+    fails too) with an error row saying why, and is embedded once the provider answers
+    properly."""
+    vid = create(db, embedder)
+    pid = wait_for(lambda: worker_pid(db), what="the worker")
+    embedder.set("huge")
+    db.execute("INSERT INTO doc VALUES (1, 'asked for once')")
+    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors"), what="an error row")
+    assert "the provider's answer is larger than 1049856 bytes" in message, message
+    assert scalar(db, "SELECT max(loading_retries) FROM ai._vectorizer_q_1") == 0
+    embedder.set("ok")
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1,
+             timeout=30, what="embedded once the provider answers properly")
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 0
+    assert worker_pid(db) == pid
+    assert peak_memory(pid) < 200, f"worker peak memory {peak_memory(pid):.0f} MiB"
+
+
+def test_a_row_the_provider_keeps_failing_on_fails_alone(db, embedder):
+    """The provider answers 500 to every request holding one row's input and embeds
+    everything else (it answers the worker's probe): that row spends its retries and
+    moves to the failed queue with the last error; the rest of its batch is embedded.
+    (A provider failing every request spends no retry: test_worker's outage test.)"""
+    vid = create(db, embedder, retries=1)
+    embedder.crash = "crashes the provider"
+    db.execute("INSERT INTO doc SELECT g, CASE WHEN g = 4 THEN 'this one crashes the provider' ELSE 'row ' || g END "
+               "FROM generate_series(1, 10) g")
+    wait_for(lambda: queue_empty(db, vid), timeout=90, interval=0.25, what="the batch settled")
+    assert [r[0] for r in db.execute("SELECT id FROM doc_embedding_store ORDER BY id")] == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+    assert db.execute("SELECT id, failure_step FROM ai._vectorizer_q_failed_1").fetchall() == [(4, "embedding")]
+    attempts = db.execute("""SELECT (details ->> 'attempt')::int, details ->> 'moved_to_failed_queue', message
+                               FROM ai.vectorizer_errors ORDER BY recorded""").fetchall()
+    assert [(a, moved) for a, moved, _ in attempts] == [(1, "false"), (2, "true")], attempts
+    assert all("HTTP 500" in m and "the provider embeds other inputs" in m for _, _, m in attempts), attempts
 
 
 def test_nul_characters_never_reach_a_text_column(db, embedder):
@@ -132,10 +170,10 @@ def test_hostile_documents_fail_alone_within_bounded_memory(embedder):
                             [(k, v) for k, (_, v) in hostile.items()] + list(good.items()))
         wait_for(lambda: queue_empty(db, vid), timeout=120, interval=0.5, what="the batch settled")
         stored = db.execute("SELECT id, chunk FROM doc_embedding_store ORDER BY id").fetchall()
-        assert stored == [(6, "A good document."), (7, "A good PDF."), (8, "A good text.")], stored
+        errors = dict(db.execute("SELECT (details -> 'key' ->> 'id')::int, message FROM ai.vectorizer_errors"))
+        assert stored == [(6, "A good document."), (7, "A good PDF."), (8, "A good text.")], (stored, errors)
         failed = dict(db.execute("SELECT id, failure_step FROM ai._vectorizer_q_failed_1").fetchall())
         assert failed == {k: "parsing" for k in hostile}
-        errors = dict(db.execute("SELECT (details -> 'key' ->> 'id')::int, message FROM ai.vectorizer_errors"))
         for k, (what, _) in hostile.items():  # each stopped by a bound, whichever came first
             print(f"{what}: {errors[k]}")
         for k in (1, 2, 3, 4):
@@ -150,3 +188,18 @@ def test_hostile_documents_fail_alone_within_bounded_memory(embedder):
         assert "terminated by signal" not in log and "reinitializing" not in log
     finally:
         cluster.stop()
+
+
+def test_error_rows_are_bounded(db, embedder):
+    """Each vectorizer keeps its newest 10,000 error rows: older ones go as new ones come."""
+    vid = create(db, embedder)
+    db.execute("""INSERT INTO ai._vectorizer_errors (id, message, details, recorded)
+                  SELECT %s, 'old ' || g, '{}', now() - interval '1 day' + g * interval '1 ms'
+                    FROM generate_series(1, 10005) g""", (vid,))
+    embedder.overflow = "overflowing"
+    db.execute("INSERT INTO doc VALUES (1, 'an overflowing row')")
+    wait_for(lambda: queue_empty(db, vid), what="the row failed")
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_errors WHERE id = %s", (vid,)) == 10_000
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_errors WHERE message LIKE '%%non-finite%%'") == 1
+    kept = {m for (m,) in db.execute("SELECT message FROM ai._vectorizer_errors WHERE message LIKE 'old %%'")}
+    assert kept == {f"old {g}" for g in range(7, 10006)}  # the six oldest went

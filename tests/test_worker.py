@@ -121,6 +121,7 @@ def test_outage_keeps_rows_queued_until_recovery(db, embedder):
     assert scalar(db, "SELECT count(*) FROM doc_embedding_store") == 0
     assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 20
     assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 0
+    assert scalar(db, "SELECT max(loading_retries) FROM ai._vectorizer_q_1") == 0  # no retry spent
     details = scalar(db, "SELECT details FROM ai.vectorizer_errors ORDER BY recorded LIMIT 1")
     assert details["batch"] is True
 

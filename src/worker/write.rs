@@ -14,6 +14,10 @@ use serde_json::json;
 use super::batch::{as_owner, in_transaction, Done, Running};
 use super::vectorizer::Vectorizer;
 
+/// Error rows kept per vectorizer: the newest; a provider down for days or a flood of
+/// bad documents does not grow the table without end.
+const MAX_ERROR_ROWS: i64 = 10_000;
+
 /// Seconds before a row held by another transaction at write time is tried again.
 const BUSY_DELAY: f64 = 1.0;
 
@@ -304,6 +308,13 @@ fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRo
                 "INSERT INTO ai._vectorizer_errors (id, message, details)
                  SELECT $1, m, d::jsonb FROM unnest($2::text[], $3::text[]) AS u(m, d)",
                 vec![v.id.into(), messages.into(), details.into()],
+            );
+            run(
+                "DELETE FROM ai._vectorizer_errors e
+                  WHERE e.id = $1 AND e.recorded < (
+                        SELECT r.recorded FROM ai._vectorizer_errors r WHERE r.id = $1
+                         ORDER BY r.recorded DESC OFFSET $2 - 1 LIMIT 1)",
+                vec![v.id.into(), MAX_ERROR_ROWS.into()],
             );
         }
         run(

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use futures::future::BoxFuture;
 
-use crate::embedding::{embed_all, BatchError, Provider};
+use crate::embedding::{embed_all, BatchError, Embedded, Provider};
 use crate::isolate::Limits;
 use crate::loading::{LoadError, Loaded};
 use crate::parsing::{parse, Document};
@@ -204,7 +204,55 @@ fn prepare(
     Ok((chunks, inputs))
 }
 
+/// What the provider is asked to embed when a batch failed, to tell whose fault it was.
+const PROBE: &str = "ai_loader";
+
 impl Pipeline {
+    /// Embeds the batch's inputs. When the provider fails the batch, the fault is the
+    /// provider's — nothing consumed, the batch waits — if it throttles (a
+    /// `Retry-After`) or cannot embed a one-word probe either. Otherwise some inputs are
+    /// the cause (one that makes the provider fail with 500 or answer nonsense): they
+    /// are asked for again, by halves, and each that still fails fails alone, spending a
+    /// retry of its row.
+    async fn embed(&self, inputs: &[String]) -> Result<Embedded, BatchError> {
+        let e = match embed_all(self.provider.as_ref(), self.dimensions, inputs).await {
+            Ok(vectors) => return Ok(vectors),
+            Err(e) => e,
+        };
+        if e.retry_after.is_some() {
+            return Err(e);
+        }
+        let probe = embed_all(
+            self.provider.as_ref(),
+            self.dimensions,
+            &[PROBE.to_string()],
+        )
+        .await;
+        if !matches!(probe.as_deref(), Ok([Ok(_)])) {
+            return Err(e);
+        }
+        Ok(self.again(inputs).await)
+    }
+
+    /// Inputs that failed together, asked for again (the failure may have passed); a
+    /// set that fails again is halved, until each failing input stands alone.
+    fn again<'a>(&'a self, inputs: &'a [String]) -> BoxFuture<'a, Embedded> {
+        Box::pin(async move {
+            let e = match embed_all(self.provider.as_ref(), self.dimensions, inputs).await {
+                Ok(vectors) => return vectors,
+                Err(e) => e,
+            };
+            if inputs.len() <= 1 {
+                let message = format!("{} (the provider embeds other inputs)", e.message);
+                return inputs.iter().map(|_| Err(message.clone())).collect();
+            }
+            let (left, right) = inputs.split_at(inputs.len() / 2);
+            let mut out = self.again(left).await;
+            out.extend(self.again(right).await);
+            out
+        })
+    }
+
     /// Runs the batch. `Err` means nothing of it may be consumed (the provider is down
     /// or misconfigured); otherwise there is one outcome per item, in order.
     pub async fn run(self: Arc<Self>, items: Vec<Item>) -> Result<Vec<Outcome>, BatchError> {
@@ -262,9 +310,7 @@ impl Pipeline {
             })
             .flatten()
             .collect();
-        let mut vectors = embed_all(self.provider.as_ref(), self.dimensions, &inputs)
-            .await?
-            .into_iter();
+        let mut vectors = self.embed(&inputs).await?.into_iter();
 
         Ok(staged
             .into_iter()
@@ -330,6 +376,62 @@ mod tests {
         }
     }
 
+    /// Fails (as a 500 would) every request holding an input with "crash", or all of
+    /// them when `down`.
+    struct Crashes {
+        down: bool,
+    }
+
+    impl Provider for Crashes {
+        fn max_inputs(&self) -> usize {
+            100
+        }
+        fn max_tokens(&self) -> usize {
+            10_000
+        }
+        fn request<'a>(
+            &'a self,
+            inputs: &'a [String],
+        ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, RequestError>> {
+            Box::pin(async move {
+                if self.down || inputs.iter().any(|i| i.contains("crash")) {
+                    return Err(RequestError::Fatal(
+                        "the provider's response is not the expected JSON".into(),
+                    ));
+                }
+                Ok(inputs.iter().map(|_| vec![1.0, 0.0]).collect())
+            })
+        }
+    }
+
+    #[test]
+    fn a_failing_batch_is_the_inputs_fault_only_when_the_provider_works() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let run = |down: bool| {
+            let mut pipeline = pipeline();
+            pipeline.provider = Arc::new(Crashes { down });
+            let items = ["fine", "a crash", "also fine"]
+                .map(|t| item(t, "T", false))
+                .to_vec();
+            rt.block_on(Arc::new(pipeline).run(items))
+        };
+        let out = run(false).unwrap();
+        assert!(matches!(&out[0], Outcome::Embedded { .. }));
+        assert_eq!(
+            out[1],
+            Outcome::Failed {
+                step: Step::Embedding,
+                message: "chunk 1: the provider's response is not the expected JSON (the provider embeds other inputs)".into()
+            }
+        );
+        assert!(matches!(&out[2], Outcome::Embedded { .. }));
+        // Nothing works: the provider's fault, the batch is not consumed.
+        assert_eq!(
+            run(true).unwrap_err().message,
+            "the provider's response is not the expected JSON"
+        );
+    }
+
     fn item(text: &str, title: &str, bytes: bool) -> Item {
         Item {
             source: Source::Inline(Document {
@@ -341,9 +443,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn each_item_ends_embedded_or_failed() {
-        let pipeline = Arc::new(Pipeline {
+    fn pipeline() -> Pipeline {
+        Pipeline {
             parsing: Parsing::Auto,
             chunking: Chunking::CharacterTextSplitter {
                 chunk_size: 5,
@@ -363,7 +464,12 @@ mod tests {
             },
             provider: Arc::new(Lengths),
             loader: None,
-        });
+        }
+    }
+
+    #[test]
+    fn each_item_ends_embedded_or_failed() {
+        let pipeline = Arc::new(pipeline());
         let items = vec![
             item("aaa bbb", "A", false),
             item("x poison", "B", false),

@@ -292,12 +292,21 @@ fn transport_error(e: reqwest::Error) -> RequestError {
     }
 }
 
+/// The most bytes an answer of `inputs` embeddings of `dimensions` may take: every value
+/// written out in full (about 25 characters), and room for the rest of the JSON. A
+/// larger answer is not read further: a provider's fault, it fails the batch.
+fn answer_limit(inputs: usize, dimensions: i32) -> usize {
+    (1 << 20) + inputs * (dimensions.max(1) as usize * 32 + 1024)
+}
+
 async fn post_json(
     client: &reqwest::Client,
     url: &str,
     api_key: Option<&str>,
     body: &Value,
+    limit: usize,
 ) -> Result<Value, RequestError> {
+    use futures::StreamExt;
     let mut request = client.post(url).json(body);
     if let Some(key) = api_key {
         request = request.bearer_auth(key);
@@ -305,7 +314,24 @@ async fn post_json(
     let response = request.send().await.map_err(transport_error)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let text = response.text().await.map_err(transport_error)?;
+    let too_large = || {
+        RequestError::Fatal(format!(
+            "the provider's answer is larger than {limit} bytes, more than the embeddings asked for take"
+        ))
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut answer = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(transport_error)?;
+        if answer.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        answer.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&answer);
     if status.is_redirection() {
         return Err(RequestError::Fatal(format!(
             "HTTP {}: a redirect, which is not followed; set base_url to where it leads",
@@ -373,7 +399,8 @@ impl Provider for OpenAi {
                 body["user"] = json!(user);
             }
             let url = format!("{}/embeddings", self.base_url.trim_end_matches('/'));
-            let response = post_json(&self.client, &url, self.api_key.as_deref(), &body)
+            let limit = answer_limit(inputs.len(), self.dimensions);
+            let response = post_json(&self.client, &url, self.api_key.as_deref(), &body, limit)
                 .await
                 .map_err(|e| match e {
                     RequestError::Fatal(m) if self.key_withheld && m.starts_with("HTTP 401") => {
@@ -409,6 +436,7 @@ pub struct Ollama {
     pub model: String,
     pub options: Option<Value>,
     pub keep_alive: Option<String>,
+    pub dimensions: i32,
 }
 
 pub const OLLAMA_BASE_URL: &str = "http://localhost:11434";
@@ -433,7 +461,8 @@ impl Provider for Ollama {
                 body["keep_alive"] = json!(keep_alive);
             }
             let url = format!("{}/api/embed", self.base_url.trim_end_matches('/'));
-            let response = post_json(&self.client, &url, None, &body).await?;
+            let limit = answer_limit(inputs.len(), self.dimensions);
+            let response = post_json(&self.client, &url, None, &body, limit).await?;
             vectors(response.get("embeddings").and_then(Value::as_array))
         })
     }
@@ -500,7 +529,7 @@ pub fn provider(
             base_url,
             options,
             keep_alive,
-            ..
+            dimensions,
         } => {
             let endpoint = Endpoint::new(base_url.as_deref(), OLLAMA_BASE_URL, settings)?;
             Ok(Box::new(Ollama {
@@ -509,6 +538,7 @@ pub fn provider(
                 model: model.clone(),
                 options: options.clone(),
                 keep_alive: keep_alive.clone(),
+                dimensions: *dimensions,
             }))
         }
         Embedding::Local { model, .. } => Ok(Box::new(crate::local::Local {

@@ -6,7 +6,8 @@
 //! without copying it; it is not a child of the postmaster, and its death costs one
 //! document. It gets an address-space limit (the worker's own size plus
 //! `Limits::memory`), a CPU-time limit and a deadline, and its text comes back through
-//! a pipe, read up to `Limits::text` bytes. It touches nothing of Postgres and ends
+//! a pipe, read up to `Limits::text` bytes (the answer says its length: a pipe end
+//! another child inherited does not keep the reader waiting). It touches nothing of Postgres and ends
 //! with `_exit`, which runs none of the worker's exit handlers.
 
 use std::io::{Read, Write};
@@ -98,6 +99,13 @@ fn child(
         if null >= 0 {
             libc::dup2(null, 2);
         }
+        // Other parsers' pipes, forked by other threads, were inherited too: holding
+        // their write ends would keep their readers waiting. The child needs none.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&write) as u32;
+        if fd > 3 {
+            libc::close_range(3, fd - 1, 0);
+        }
+        libc::close_range(fd + 1, u32::MAX, 0);
         limit(libc::RLIMIT_AS, address_space);
         limit(libc::RLIMIT_CPU, limits.time.as_secs() + 1);
         limit(libc::RLIMIT_CORE, 0);
@@ -109,7 +117,8 @@ fn child(
         Err(message) => (b'E', message.as_bytes()),
     };
     let mut out = std::fs::File::from(write);
-    let written = out.write_all(&[tag]).and_then(|_| out.write_all(body));
+    let header = [&[tag][..], &(body.len() as u64).to_le_bytes()].concat();
+    let written = out.write_all(&header).and_then(|_| out.write_all(body));
     // SAFETY: ends the child without the worker's exit handlers.
     unsafe { libc::_exit(if written.is_ok() { 0 } else { 1 }) }
 }
@@ -161,11 +170,14 @@ fn parent(pid: libc::pid_t, mut read: std::fs::File, limits: &Limits) -> Result<
             Ok(0) => break None,
             Ok(n) => {
                 answer.extend_from_slice(&buffer[..n]);
-                if answer.len() > limits.text + 1 {
+                if answer.len() > limits.text + HEADER {
                     break Some(format!(
                         "the document's text is larger than ai_loader.max_document_text ({} bytes)",
                         limits.text
                     ));
+                }
+                if complete(&answer) {
+                    break None;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -180,23 +192,35 @@ fn parent(pid: libc::pid_t, mut read: std::fs::File, limits: &Limits) -> Result<
     if let Some(message) = outcome {
         return Err(message);
     }
-    match (answer.split_first(), end) {
-        (Some((b'T', text)), End::Exited(0)) => {
+    let body = complete(&answer).then(|| &answer[HEADER..]);
+    match (answer.first(), body, end) {
+        (Some(b'T'), Some(text), End::Exited(0)) => {
             String::from_utf8(text.to_vec()).map_err(|_| "the parser's text is not UTF-8".into())
         }
-        (Some((b'E', message)), End::Exited(0)) => {
+        (Some(b'E'), Some(message), End::Exited(0)) => {
             Err(String::from_utf8_lossy(message).into_owned())
         }
-        (_, End::Exited(code)) => Err(format!(
+        (_, _, End::Exited(code)) => Err(format!(
             "the parser ended without an answer (exit code {code})"
         )),
-        (_, End::Signaled(libc::SIGXCPU)) => {
+        (_, _, End::Signaled(libc::SIGXCPU)) => {
             Err("parsing used more CPU time than ai_loader.parse_timeout".into())
         }
-        (_, End::Signaled(signal)) => Err(format!(
+        (_, _, End::Signaled(signal)) => Err(format!(
             "the parser was stopped by signal {signal}: the document needs more memory than \
              ai_loader.parse_memory, or crashed it"
         )),
+    }
+}
+
+/// The answer's header: a tag (`T`ext or `E`rror) and the body's length.
+const HEADER: usize = 9;
+
+/// Whether `answer` holds its header and the whole body the header announces.
+fn complete(answer: &[u8]) -> bool {
+    answer.len() >= HEADER && {
+        let length = u64::from_le_bytes(answer[1..HEADER].try_into().expect("eight bytes"));
+        (answer.len() - HEADER) as u64 >= length
     }
 }
 
