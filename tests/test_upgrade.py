@@ -71,6 +71,12 @@ def database(cluster, name, version=None, first=()):
     return conn
 
 
+def drop_databases(cluster, *names):
+    with cluster.connect() as admin:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def note_vectorizer(db, embedder):
     """A table note(id, body) and a vectorizer of it; returns the vectorizer's id."""
     db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
@@ -104,9 +110,8 @@ def test_an_upgraded_database_equals_a_fresh_install(cluster, releases, version)
         fresh.close()
         old.close()
     finally:
+        drop_databases(cluster, "fresh", "upgraded")
         with cluster.connect() as admin:
-            for name in ("fresh", "upgraded"):
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute("DROP ROLE carol")
 
 
@@ -257,6 +262,4 @@ def test_dump_and_restore_carry_vectorizers(cluster, embedder, pgvector):
         restored.close()
         db.close()
     finally:
-        with cluster.connect() as admin:
-            for name in ("dumped", "restored"):
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_databases(cluster, "dumped", "restored")

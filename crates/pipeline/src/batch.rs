@@ -353,38 +353,22 @@ mod tests {
     use super::*;
     use crate::embedding::RequestError;
 
-    /// Embeds each input as [its length, 1], and rejects inputs containing "poison".
-    struct Lengths;
-
-    impl Provider for Lengths {
-        fn max_inputs(&self) -> usize {
-            3
-        }
-        fn max_tokens(&self) -> usize {
-            10_000
-        }
-        fn request<'a>(
-            &'a self,
-            inputs: &'a [String],
-        ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, RequestError>> {
-            Box::pin(async move {
-                if inputs.iter().any(|i| i.contains("poison")) {
-                    return Err(RequestError::Rejected("HTTP 400: rejected".into()));
-                }
-                Ok(inputs.iter().map(|i| vec![i.len() as f32, 1.0]).collect())
-            })
-        }
-    }
-
-    /// Fails (as a 500 would) every request holding an input with "crash", or all of
+    /// Embeds each input as [its length, 1]; rejects (400) inputs containing "poison";
+    /// fails (as a 500 would) every request holding an input with "crash", or all of
     /// them when `down`.
-    struct Crashes {
+    struct Fake {
+        max_inputs: usize,
         down: bool,
     }
 
-    impl Provider for Crashes {
+    const LENGTHS: Fake = Fake {
+        max_inputs: 3,
+        down: false,
+    };
+
+    impl Provider for Fake {
         fn max_inputs(&self) -> usize {
-            100
+            self.max_inputs
         }
         fn max_tokens(&self) -> usize {
             10_000
@@ -399,7 +383,10 @@ mod tests {
                         "the provider's response is not the expected JSON".into(),
                     ));
                 }
-                Ok(inputs.iter().map(|_| vec![1.0, 0.0]).collect())
+                if inputs.iter().any(|i| i.contains("poison")) {
+                    return Err(RequestError::Rejected("HTTP 400: rejected".into()));
+                }
+                Ok(inputs.iter().map(|i| vec![i.len() as f32, 1.0]).collect())
             })
         }
     }
@@ -409,7 +396,10 @@ mod tests {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let run = |down: bool| {
             let mut pipeline = pipeline();
-            pipeline.provider = Arc::new(Crashes { down });
+            pipeline.provider = Arc::new(Fake {
+                max_inputs: 100,
+                down,
+            });
             let items = ["fine", "a crash", "also fine"]
                 .map(|t| item(t, "T", false))
                 .to_vec();
@@ -462,7 +452,7 @@ mod tests {
                 time: std::time::Duration::from_secs(10),
                 text: 1 << 20,
             },
-            provider: Arc::new(Lengths),
+            provider: Arc::new(LENGTHS),
             loader: None,
         }
     }
