@@ -144,14 +144,46 @@ def peak_memory(pid):
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
+def limited_cluster(embedder, *settings):
+    """A cluster whose processes may each map 4 GiB: a worker running away fails (and
+    the test with it) instead of the machine."""
+    embedder.reset()
+    return Cluster(["shared_preload_libraries = 'ai_loader'", embedder.key_setting, *settings],
+                   env={"OPENAI_API_KEY": embedder.api_key}, address_space=4 << 30)
+
+
+def test_chunking_stays_within_its_budget(embedder):
+    """1 MB of text without a space, split into chunks of 800 characters overlapping by
+    799 (each chunk one character after the one before: 800 MB of chunks): the document
+    fails at its chunks' budget, the worker stays small, and a text beside it is
+    embedded."""
+    cluster = limited_cluster(embedder)
+    try:
+        db = cluster.connect()
+        db.execute("CREATE EXTENSION ai_loader")
+        db.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+        vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body', retries => 0),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+            chunking => ai.chunking_recursive_character_text_splitter(800, 799))""", (embedder.openai_url,))
+        pid = wait_for(lambda: worker_pid(db), what="the worker")
+        db.execute("INSERT INTO doc VALUES (1, repeat('x', 1000000)), (2, 'A short text.')")
+        wait_for(lambda: queue_empty(db, vid), timeout=120, interval=0.5, what="the batch settled")
+        assert db.execute("SELECT id, chunk FROM doc_embedding_store").fetchall() == [(2, "A short text.")]
+        message = scalar(db, "SELECT message FROM ai.vectorizer_errors")
+        assert "the document's chunks would hold more than 50331648 bytes" in message, message
+        assert peak_memory(pid) < 1024, f"worker peak memory {peak_memory(pid):.0f} MiB"
+        db.close()
+        assert "reinitializing" not in cluster.log()
+    finally:
+        cluster.stop()
+
+
 def test_hostile_documents_fail_alone_within_bounded_memory(embedder):
     """Bombs and monsters in one batch with good documents, the server's processes
     limited to 4 GiB of address space each: each hostile document ends as its own
     parsing failure, the good ones are embedded, the worker's peak memory stays under
     1 GiB, and nothing resets the cluster."""
-    embedder.reset()
-    cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.parse_timeout = '10s'",
-                       embedder.key_setting], env={"OPENAI_API_KEY": embedder.api_key}, address_space=4 << 30)
+    cluster = limited_cluster(embedder, "ai_loader.parse_timeout = '10s'")
     hostile = {
         1: ("a DOCX of 20 million empty paragraphs", documents.docx_bomb("<w:p/>", 20_000_000)),
         2: ("a DOCX inflating to 1 GiB of spaces", documents.docx_bomb(" ", 1 << 30)),

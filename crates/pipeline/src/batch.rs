@@ -192,7 +192,9 @@ fn prepare(
 ) -> Result<(Vec<String>, Vec<String>), (Step, String)> {
     let text =
         parse(pipeline.parsing, document, &pipeline.limits).map_err(|e| (Step::Parsing, e))?;
-    let chunks = chunking::split(&pipeline.chunking, &text);
+    let budget = pipeline.limits.text.saturating_mul(3);
+    let chunks =
+        chunking::split(&pipeline.chunking, &text, budget).map_err(|e| (Step::Parsing, e))?;
     let inputs = chunks
         .iter()
         .map(|chunk| {

@@ -10,10 +10,22 @@
 use ai_loader_config::chunking::Chunking;
 use regex::Regex;
 
-/// Splits `text` as the vectorizer's chunking says. Empty when the text is blank.
-pub fn split(chunking: &Chunking, text: &str) -> Vec<String> {
+/// Splits `text` as the vectorizer's chunking says: its chunks, empty when the text is
+/// blank, or an error once they would hold more than `budget` bytes (a large overlap
+/// repeats the text in chunk after chunk). Pieces are read from the text one at a time,
+/// never all at once: memory is the chunks and one chunk's worth of pieces.
+pub fn split(chunking: &Chunking, text: &str, budget: usize) -> Result<Vec<String>, String> {
+    let mut out = Chunks {
+        chunks: Vec::new(),
+        bytes: 0,
+        budget,
+    };
     match chunking {
-        Chunking::None => strip(text).map(str::to_string).into_iter().collect(),
+        Chunking::None => {
+            if let Some(t) = strip(text) {
+                out.push(t)?;
+            }
+        }
         Chunking::CharacterTextSplitter {
             chunk_size,
             chunk_overlap,
@@ -22,8 +34,11 @@ pub fn split(chunking: &Chunking, text: &str) -> Vec<String> {
         } => {
             let s = Splitter::new(*chunk_size, *chunk_overlap);
             let pattern = Pattern::new(separator, *is_separator_regex);
-            let pieces = pattern.split(text, false);
-            s.merge(&pieces, separator)
+            let mut merge = Merge::new(&s, separator);
+            for piece in pattern.split(text, false) {
+                merge.push(piece, &mut out)?;
+            }
+            merge.flush(&mut out)?;
         }
         Chunking::RecursiveCharacterTextSplitter {
             chunk_size,
@@ -36,8 +51,31 @@ pub fn split(chunking: &Chunking, text: &str) -> Vec<String> {
                 .iter()
                 .map(|sep| Pattern::new(sep, *is_separator_regex))
                 .collect();
-            s.recursive(text, &patterns)
+            s.recursive(text, &patterns, &mut out)?;
         }
+    }
+    Ok(out.chunks)
+}
+
+/// The chunks made so far, and the bytes they may hold.
+struct Chunks {
+    chunks: Vec<String>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl Chunks {
+    fn push(&mut self, chunk: &str) -> Result<(), String> {
+        self.bytes += chunk.len();
+        if self.bytes > self.budget {
+            return Err(format!(
+                "the document's chunks would hold more than {} bytes (three times ai_loader.max_document_text); \
+                 a smaller chunk_overlap repeats less of the text",
+                self.budget
+            ));
+        }
+        self.chunks.push(chunk.to_string());
+        Ok(())
     }
 }
 
@@ -84,40 +122,129 @@ impl Pattern {
         }
     }
 
-    /// The separator matches in `text`, as byte ranges.
-    fn matches(&self, text: &str) -> Vec<(usize, usize)> {
+    /// The separator's matches in `text`, as byte ranges, one at a time.
+    fn matches<'a>(&'a self, text: &'a str) -> Box<dyn Iterator<Item = (usize, usize)> + 'a> {
         match self {
-            Pattern::Empty => Vec::new(),
-            Pattern::Literal(s) => text
-                .match_indices(s.as_str())
-                .map(|(i, m)| (i, i + m.len()))
-                .collect(),
-            Pattern::Regex(r) => r.find_iter(text).map(|m| (m.start(), m.end())).collect(),
+            Pattern::Empty => Box::new(std::iter::empty()),
+            Pattern::Literal(s) => Box::new(
+                text.match_indices(s.as_str())
+                    .map(|(i, m)| (i, i + m.len())),
+            ),
+            Pattern::Regex(r) => Box::new(r.find_iter(text).map(|m| (m.start(), m.end()))),
         }
     }
 
     /// LangChain's `_split_text_with_regex`: the pieces between separators, each
     /// separator kept at the start of the piece after it when `keep`, empty pieces
     /// dropped. The empty separator splits into characters.
-    fn split(&self, text: &str, keep: bool) -> Vec<String> {
+    fn split<'a>(&'a self, text: &'a str, keep: bool) -> Box<dyn Iterator<Item = &'a str> + 'a> {
         if let Pattern::Empty = self {
-            return text.chars().map(String::from).collect();
+            return Box::new(
+                text.char_indices()
+                    .map(move |(i, c)| &text[i..i + c.len_utf8()]),
+            );
         }
-        let mut pieces = Vec::new();
-        let mut start = 0; // where the current piece starts (with its separator when kept)
-        for (m_start, m_end) in self.matches(text) {
-            pieces.push(text[start..m_start].to_string());
-            start = if keep { m_start } else { m_end };
-        }
-        pieces.push(text[start..].to_string());
-        pieces.retain(|p| !p.is_empty());
-        pieces
+        let mut matches = self.matches(text);
+        let mut start = Some(0); // where the current piece starts (with its separator when kept)
+        let pieces = std::iter::from_fn(move || {
+            let from = start?;
+            match matches.next() {
+                Some((m_start, m_end)) => {
+                    start = Some(if keep { m_start } else { m_end });
+                    Some(&text[from..m_start])
+                }
+                None => {
+                    start = None;
+                    Some(&text[from..])
+                }
+            }
+        });
+        Box::new(pieces.filter(|p| !p.is_empty()))
     }
 }
 
 struct Splitter {
     size: usize,
     overlap: usize,
+}
+
+/// LangChain's `_merge_splits`, fed one piece at a time: greedily joins pieces into
+/// chunks of at most `size` characters, starting each new chunk with the last pieces of
+/// the previous one that fit in `overlap`.
+struct Merge<'s, 'a> {
+    splitter: &'s Splitter,
+    separator: &'a str,
+    sep_len: usize,
+    current: std::collections::VecDeque<&'a str>,
+    total: usize,
+}
+
+impl<'s, 'a> Merge<'s, 'a> {
+    fn new(splitter: &'s Splitter, separator: &'a str) -> Self {
+        Merge {
+            splitter,
+            separator,
+            sep_len: len(separator),
+            current: Default::default(),
+            total: 0,
+        }
+    }
+
+    fn joined_len(&self) -> usize {
+        if self.current.is_empty() {
+            0
+        } else {
+            self.sep_len
+        }
+    }
+
+    fn push(&mut self, piece: &'a str, out: &mut Chunks) -> Result<(), String> {
+        let (size, overlap) = (self.splitter.size, self.splitter.overlap);
+        let piece_len = len(piece);
+        if self.total + piece_len + self.joined_len() > size && !self.current.is_empty() {
+            self.emit(out)?;
+            while self.total > overlap
+                || (self.total + piece_len + self.joined_len() > size && self.total > 0)
+            {
+                let first = self.current.pop_front().expect("total > 0 means a piece");
+                self.total -= len(first)
+                    + if self.current.is_empty() {
+                        0
+                    } else {
+                        self.sep_len
+                    };
+            }
+        }
+        self.current.push_back(piece);
+        self.total += piece_len
+            + if self.current.len() > 1 {
+                self.sep_len
+            } else {
+                0
+            };
+        Ok(())
+    }
+
+    fn emit(&self, out: &mut Chunks) -> Result<(), String> {
+        let joined = self
+            .current
+            .iter()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(self.separator);
+        match strip(&joined) {
+            Some(chunk) => out.push(chunk),
+            None => Ok(()),
+        }
+    }
+
+    /// The last chunk of these pieces; the next piece starts afresh.
+    fn flush(&mut self, out: &mut Chunks) -> Result<(), String> {
+        self.emit(out)?;
+        self.current.clear();
+        self.total = 0;
+        Ok(())
+    }
 }
 
 impl Splitter {
@@ -128,49 +255,15 @@ impl Splitter {
         }
     }
 
-    /// LangChain's `_merge_splits`: greedily joins pieces into chunks of at most `size`
-    /// characters, starting each new chunk with the last pieces of the previous one
-    /// that fit in `overlap`.
-    fn merge(&self, pieces: &[String], separator: &str) -> Vec<String> {
-        let sep_len = len(separator);
-        let mut chunks = Vec::new();
-        let mut current: std::collections::VecDeque<&str> = Default::default();
-        let mut total = 0usize;
-        let joined_len = |current_len: usize| if current_len > 0 { sep_len } else { 0 };
-        for piece in pieces {
-            let piece_len = len(piece);
-            if total + piece_len + joined_len(current.len()) > self.size && !current.is_empty() {
-                self.push_joined(&mut chunks, &current, separator);
-                while total > self.overlap
-                    || (total + piece_len + joined_len(current.len()) > self.size && total > 0)
-                {
-                    let first = current.pop_front().expect("total > 0 means a piece");
-                    total -= len(first) + if current.is_empty() { 0 } else { sep_len };
-                }
-            }
-            current.push_back(piece);
-            total += piece_len + if current.len() > 1 { sep_len } else { 0 };
-        }
-        self.push_joined(&mut chunks, &current, separator);
-        chunks
-    }
-
-    fn push_joined(
-        &self,
-        chunks: &mut Vec<String>,
-        current: &std::collections::VecDeque<&str>,
-        separator: &str,
-    ) {
-        let joined = current.iter().copied().collect::<Vec<_>>().join(separator);
-        if let Some(chunk) = strip(&joined) {
-            chunks.push(chunk.to_string());
-        }
-    }
-
     /// LangChain's `RecursiveCharacterTextSplitter._split_text`: split on the first
-    /// separator found in the text; pieces still too long are split again with the
-    /// separators after it.
-    fn recursive(&self, text: &str, separators: &[Pattern]) -> Vec<String> {
+    /// separator found in the text; consecutive short pieces are merged, pieces still
+    /// too long are split again with the separators after it.
+    fn recursive(
+        &self,
+        text: &str,
+        separators: &[Pattern],
+        out: &mut Chunks,
+    ) -> Result<(), String> {
         let mut chosen = separators.len().saturating_sub(1);
         for (i, sep) in separators.iter().enumerate() {
             if matches!(sep, Pattern::Empty) || sep.found_in(text) {
@@ -179,40 +272,49 @@ impl Splitter {
             }
         }
         let Some(separator) = separators.get(chosen) else {
-            return strip(text).map(str::to_string).into_iter().collect();
+            return match strip(text) {
+                Some(t) => out.push(t),
+                None => Ok(()),
+            };
         };
         let rest = if matches!(separator, Pattern::Empty) {
             &[][..]
         } else {
             &separators[chosen + 1..]
         };
-        let mut chunks = Vec::new();
-        let mut good: Vec<String> = Vec::new();
+        let mut merge = Merge::new(self, "");
         for piece in separator.split(text, true) {
-            if len(&piece) < self.size {
-                good.push(piece);
+            if len(piece) < self.size {
+                merge.push(piece, out)?;
                 continue;
             }
-            if !good.is_empty() {
-                chunks.extend(self.merge(&good, ""));
-                good.clear();
-            }
+            merge.flush(out)?;
             if rest.is_empty() {
-                chunks.push(piece);
+                out.push(piece)?;
             } else {
-                chunks.extend(self.recursive(&piece, rest));
+                self.recursive(piece, rest, out)?;
             }
         }
-        if !good.is_empty() {
-            chunks.extend(self.merge(&good, ""));
-        }
-        chunks
+        merge.flush(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunks(chunking: &Chunking, text: &str) -> Vec<String> {
+        split(chunking, text, usize::MAX).unwrap()
+    }
+
+    #[test]
+    fn chunks_stay_within_their_budget() {
+        // Overlap nearly as large as the chunk: each chunk starts one character later.
+        let text = "abcdefghij".repeat(1000);
+        let e = split(&recursive(100, 99), &text, 50_000).unwrap_err();
+        assert!(e.contains("more than 50000 bytes"), "{e}");
+        assert_eq!(split(&recursive(100, 0), &text, 50_000).unwrap().len(), 100);
+    }
     use ai_loader_config::chunking::default_separators;
 
     fn recursive(size: i32, overlap: i32) -> Chunking {
@@ -238,11 +340,11 @@ mod tests {
     #[test]
     fn character_splitter_merges_with_overlap() {
         assert_eq!(
-            split(&character(7, 3, " "), "foo bar baz 123"),
+            chunks(&character(7, 3, " "), "foo bar baz 123"),
             vec!["foo bar", "bar baz", "baz 123"]
         );
         assert_eq!(
-            split(&character(3, 0, " "), "foo  bar"),
+            chunks(&character(3, 0, " "), "foo  bar"),
             vec!["foo", "bar"],
             "empty pieces between doubled separators are dropped"
         );
@@ -259,7 +361,7 @@ mod tests {
         };
         let text = "Hi.\n\nI'm Harrison.\n\nHow? Are? You?\nOkay then f f f f.\nThis is a weird text to write, but gotta test the splittingggg some how.\n\nBye!\n\n-H.";
         assert_eq!(
-            split(&c, text),
+            chunks(&c, text),
             vec![
                 "Hi.",
                 "I'm",
@@ -285,18 +387,18 @@ mod tests {
 
     #[test]
     fn none_is_the_stripped_document() {
-        assert_eq!(split(&Chunking::None, "  hello \n"), vec!["hello"]);
-        assert!(split(&Chunking::None, " \n\t").is_empty());
-        assert!(split(&recursive(800, 400), "").is_empty());
+        assert_eq!(chunks(&Chunking::None, "  hello \n"), vec!["hello"]);
+        assert!(chunks(&Chunking::None, " \n\t").is_empty());
+        assert!(chunks(&recursive(800, 400), "").is_empty());
     }
 
     #[test]
     fn sizes_are_characters_not_bytes() {
         // 11 characters, 21 bytes: pieces "ééééé" and " ééééé" fit a size of 6 characters.
         let text = "ééééé ééééé";
-        assert_eq!(split(&recursive(6, 0), text), vec!["ééééé", "ééééé"]);
+        assert_eq!(chunks(&recursive(6, 0), text), vec!["ééééé", "ééééé"]);
         // A piece as long as the size is split further, as LangChain does (`len < size`).
-        assert_eq!(split(&recursive(5, 0), text), vec!["ééééé", "éééé", "é"]);
+        assert_eq!(chunks(&recursive(5, 0), text), vec!["ééééé", "éééé", "é"]);
     }
 
     #[test]
@@ -308,13 +410,13 @@ mod tests {
             is_separator_regex: true,
         };
         // pieces "ab", "cd", "ef" merged with the pattern text itself, as LangChain does
-        assert_eq!(split(&c, "ab1cd2ef"), vec!["ab\\dcd", "ef"]);
+        assert_eq!(chunks(&c, "ab1cd2ef"), vec!["ab\\dcd", "ef"]);
     }
 
     #[test]
     fn no_chunk_exceeds_size_when_separators_allow() {
         let text = "lorem ipsum dolor sit amet ".repeat(200);
-        for chunk in split(&recursive(100, 20), &text) {
+        for chunk in chunks(&recursive(100, 20), &text) {
             assert!(len(&chunk) <= 100, "{chunk}");
         }
     }
