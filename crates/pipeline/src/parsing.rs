@@ -142,7 +142,60 @@ pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String
     })
 }
 
+/// How deep elements may nest in an HTML document. Browsers give up a little past 500;
+/// the parser's time grows with the square of the depth (100,000 levels: most of a
+/// minute), so deeper documents are refused before it runs.
+const MAX_HTML_DEPTH: usize = 5_000;
+
+/// Elements that end without an end tag: void ones, and those an opening sibling or
+/// parent's end closes implicitly. They are not counted as nesting.
+const UNNESTED: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "param", "keygen", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb",
+    "rt", "rp", "tbody", "thead", "tfoot", "colgroup", "caption", "head", "body", "html",
+];
+
+/// An upper estimate of how deep the elements of `bytes` nest: start tags minus end
+/// tags, leaving out those in `UNNESTED` and self-closed ones.
+fn html_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'<') {
+        i += at + 1;
+        let closing = bytes.get(i) == Some(&b'/');
+        let name_start = i + usize::from(closing);
+        let name_len = bytes[name_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
+            continue;
+        }
+        let name =
+            String::from_utf8_lossy(&bytes[name_start..name_start + name_len]).to_ascii_lowercase();
+        if UNNESTED.contains(&name.as_str()) {
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(bytes.len(), |e| i + e);
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if bytes[..end].last() != Some(&b'/') {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+    }
+    deepest
+}
+
 fn html(bytes: &[u8]) -> Result<String, String> {
+    if html_depth(bytes) > MAX_HTML_DEPTH {
+        return Err(format!(
+            "HTML could not be read: its elements nest more than {MAX_HTML_DEPTH} deep"
+        ));
+    }
     html2text::config::plain_no_decorate()
         .no_table_borders()
         .allow_width_overflow()
@@ -278,6 +331,33 @@ mod tests {
         assert!(e.contains("UTF-16"), "{e}");
         let e = parse(Parsing::Auto, &doc(b"hello", Some("report.pdf")), &LIMITS).unwrap_err();
         assert!(e.contains("not a PDF"), "{e}");
+    }
+
+    #[test]
+    fn deep_html_is_refused_before_it_is_parsed() {
+        let deep = format!(
+            "<html><body>{}deep{}",
+            "<div>".repeat(100_000),
+            "</div>".repeat(100_000)
+        );
+        let started = std::time::Instant::now();
+        let e = parse(Parsing::Auto, &doc(deep.as_bytes(), None), &LIMITS).unwrap_err();
+        assert_eq!(
+            e,
+            "HTML could not be read: its elements nest more than 5000 deep"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Unclosed paragraphs and list items, void and self-closed elements do not nest.
+        let flat = format!(
+            "<!DOCTYPE html><html><body><ul>{}</ul>{}</body></html>",
+            "<li>item<br><img src=x>".repeat(20_000),
+            "<p>para<span/>".repeat(20_000)
+        );
+        assert_eq!(html_depth(flat.as_bytes()), 1);
+        assert_eq!(
+            html_depth(b"<div><div><span>x</span></div><div>y</div></div>"),
+            3
+        );
     }
 
     #[test]
