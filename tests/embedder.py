@@ -61,7 +61,7 @@ class Embedder:
 
     def reset(self):
         with self.lock:
-            self.mode = "ok"        # ok | error500 | rate_limit | hang | wrong_dims | huge
+            self.mode = "ok"        # ok | error500 | rate_limit | hang | wrong_dims | huge | fewer
             self.mode_left = None   # requests left in that mode; None: until changed
             self.retry_after = 1
             self.reject = None      # a request with an input containing this gets a 400
@@ -181,6 +181,8 @@ class Embedder:
                 dims = body.get("dimensions") or embedder.default_dimensions
                 if mode == "wrong_dims":
                     dims += 1
+                if mode == "fewer":  # one embedding fewer than the inputs
+                    inputs = inputs[:-1]
                 if embedder.fixed and openai:
                     self._send_raw(200, embedder._fixed_answer(inputs, dims, body.get("model")))
                     return 200

@@ -64,6 +64,22 @@ def test_an_oversized_answer_fails_the_batch_not_the_worker(db, embedder):
     assert peak_memory(pid) < 200, f"worker peak memory {peak_memory(pid):.0f} MiB"
 
 
+def test_a_provider_answering_too_few_embeddings_consumes_nothing(db, embedder):
+    """Every answer holds one embedding fewer than the inputs (the probe's too): the
+    provider's fault, so the rows wait without spending a retry, and are embedded once
+    it answers in full."""
+    vid = create(db, embedder, retries=1)
+    embedder.set("fewer")
+    db.execute("INSERT INTO doc SELECT g, 'row ' || g FROM generate_series(1, 5) g")
+    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors"), what="an error row")
+    assert "the provider returned 4 embeddings for 5 inputs" in message, message
+    assert scalar(db, "SELECT max(loading_retries) FROM ai._vectorizer_q_1") == 0
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 0
+    embedder.set("ok")
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM doc_embedding_store") == 5,
+             what="embedded once the provider answers in full")
+
+
 def test_a_row_the_provider_keeps_failing_on_fails_alone(db, embedder):
     """The provider answers 500 to every request holding one row's input and embeds
     everything else (it answers the worker's probe): that row spends its retries and
