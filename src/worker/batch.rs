@@ -206,28 +206,26 @@ fn start(
     pipeline: &Arc<Pipeline>,
     runtime: &tokio::runtime::Runtime,
 ) -> Running {
-    let mut batch = Running {
-        claim,
-        claimed: Vec::new(),
-        keys: Vec::new(),
-        refused: Vec::new(),
-        task: runtime.spawn(async { Ok(Vec::new()) }),
-    };
-    let mut items = Vec::new();
+    let claimed = rows.iter().map(|c| c.key.clone()).collect();
+    let (mut keys, mut refused, mut items) = (Vec::new(), Vec::new(), Vec::new());
     for c in rows {
-        batch.claimed.push(c.key.clone());
         match c.document {
             None => continue,
             Some(Ok(item)) => {
-                batch.refused.push(None);
+                refused.push(None);
                 items.push(item);
             }
-            Some(Err(message)) => batch.refused.push(Some(message)),
+            Some(Err(message)) => refused.push(Some(message)),
         }
-        batch.keys.push((c.key, c.retries));
+        keys.push((c.key, c.retries));
     }
-    batch.task = runtime.spawn(Arc::clone(pipeline).run(items));
-    batch
+    Running {
+        claim,
+        claimed,
+        keys,
+        refused,
+        task: runtime.spawn(Arc::clone(pipeline).run(items)),
+    }
 }
 
 /// Claims a batch, reading each row's document; returns the claim and its rows.

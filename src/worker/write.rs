@@ -74,9 +74,7 @@ struct Sorted<'a> {
 pub fn batch(v: &Vectorizer, batch: &Running, outcomes: Vec<Outcome>) -> Done {
     let (done, errors) = as_owner(v, || {
         Spi::connect_mut(|client| {
-            let mut run = runner(client, v);
-            run(&v.queue.lock_source(), vec![]);
-            drop(run);
+            runner(client, v)(&v.queue.lock_source(), vec![]);
             let states = check(client, v, batch);
             let sorted = sort(v, batch, outcomes, &states);
             let done = Done {
