@@ -51,6 +51,17 @@ def database_for(cluster, request):
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def create_vectorizer(conn, embedder, table="doc",
+                      chunking="ai.chunking_recursive_character_text_splitter(200, 50)",
+                      template="$title: $chunk", loading="ai.loading_column('body')", extra=""):
+    """A vectorizer of `table` embedding with the OpenAI test server; returns its id."""
+    return scalar(conn, f"""
+        SELECT ai.create_vectorizer('{table}'::regclass, loading => {loading},
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+            chunking => {chunking},
+            formatting => ai.formatting_python_template('{template}') {extra})""", (embedder.openai_url,))
+
+
 def s3_cluster(s3, embedder, *settings):
     """A cluster with ai_loader preloaded, reading `s3` with the server's own keys."""
     return Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.request_timeout = '3s'",

@@ -10,7 +10,7 @@ import pytest
 
 import documents
 from cluster import Cluster
-from helpers import database_for, queue_empty, scalar, wait_for, worker_pid
+from helpers import create_vectorizer, database_for, queue_empty, scalar, wait_for, worker_pid
 
 
 @pytest.fixture
@@ -22,10 +22,8 @@ def db(preloaded, embedder, request):
 
 def create(conn, embedder, column_type="text", retries=0):
     conn.execute(f"CREATE TABLE doc (id int PRIMARY KEY, body {column_type} NOT NULL)")
-    return scalar(conn, f"""
-        SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body', retries => {retries}),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
-            chunking => ai.chunking_none())""", (embedder.openai_url,))
+    return create_vectorizer(conn, embedder, chunking="ai.chunking_none()", template="$chunk",
+                             loading=f"ai.loading_column('body', retries => {retries})")
 
 
 def test_a_non_finite_embedding_fails_its_row_alone(db, embedder):
@@ -128,9 +126,8 @@ def test_special_files_fail_alone_and_a_fast_shutdown_is_fast(embedder):
         db = cluster.connect()
         db.execute("CREATE EXTENSION ai_loader")
         db.execute("CREATE TABLE doc (id int PRIMARY KEY, uri text NOT NULL)")
-        vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_uri('uri', retries => 0),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                     (embedder.openai_url,))
+        vid = create_vectorizer(db, embedder, chunking="ai.chunking_none()", template="$chunk",
+                                loading="ai.loading_uri('uri', retries => 0)")
         db.execute("INSERT INTO doc VALUES (1, %s), (2, %s), (3, %s)",
                    tuple(f"file://{root}/{name}" for name in ("pipe", "ok.txt", "dir")))
         wait_for(lambda: queue_empty(db, vid), what="the batch settled")
@@ -178,9 +175,8 @@ def test_chunking_stays_within_its_budget(embedder):
         db = cluster.connect()
         db.execute("CREATE EXTENSION ai_loader")
         db.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
-        vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body', retries => 0),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
-            chunking => ai.chunking_recursive_character_text_splitter(800, 799))""", (embedder.openai_url,))
+        vid = create_vectorizer(db, embedder, chunking="ai.chunking_recursive_character_text_splitter(800, 799)",
+                                template="$chunk", loading="ai.loading_column('body', retries => 0)")
         pid = wait_for(lambda: worker_pid(db), what="the worker")
         db.execute("INSERT INTO doc VALUES (1, repeat('x', 1000000)), (2, 'A short text.')")
         wait_for(lambda: queue_empty(db, vid), timeout=120, interval=0.5, what="the batch settled")

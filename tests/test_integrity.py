@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from embedder import vector
-from helpers import database_for, queue_empty, scalar, wait_for, worker_pid
+from helpers import create_vectorizer, database_for, queue_empty, scalar, wait_for, worker_pid
 
 
 @pytest.fixture
@@ -21,11 +21,8 @@ def db(preloaded, embedder, request):
 
 def create(conn, embedder, batch_size=10):
     conn.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
-    return scalar(conn, f"""
-        SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
-            chunking => ai.chunking_none(), formatting => ai.formatting_python_template('$title: $chunk'),
-            processing => ai.processing_default(batch_size => {batch_size}))""", (embedder.openai_url,))
+    return create_vectorizer(conn, embedder, chunking="ai.chunking_none()",
+                             extra=f", processing => ai.processing_default(batch_size => {batch_size})")
 
 
 def churn(cluster, dbname, seed, stop, counts):

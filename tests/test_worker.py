@@ -11,6 +11,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from cluster import Cluster
 from embedder import vector
+from helpers import create_vectorizer as create
 from helpers import database_for, new_database, queue_empty, scalar, wait_for, worker_pid
 
 WORDS = ("vector store postgres embedding chunk document bucket object worker queue "
@@ -34,15 +35,6 @@ def db(preloaded, embedder, request):
     embedder.reset()
     with database_for(preloaded, request) as conn:
         yield conn
-
-
-def create(conn, embedder, table="doc", chunking="ai.chunking_recursive_character_text_splitter(200, 50)",
-           template="$title: $chunk", loading="ai.loading_column('body')", extra=""):
-    return scalar(conn, f"""
-        SELECT ai.create_vectorizer('{table}'::regclass, loading => {loading},
-            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
-            chunking => {chunking},
-            formatting => ai.formatting_python_template('{template}') {extra})""", (embedder.openai_url,))
 
 
 def store(conn, table="doc_embedding_store"):
