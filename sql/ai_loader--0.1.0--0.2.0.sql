@@ -65,12 +65,14 @@ ALTER TABLE ai.vectorizer_worker_progress ENABLE ROW LEVEL SECURITY;
 CREATE POLICY managed ON ai.vectorizer_worker_progress FOR SELECT
     USING (EXISTS (SELECT FROM ai.vectorizer v WHERE v.id = vectorizer_id AND ai._may_manage(v.owner)));
 
--- New functions of the library, and pausing moves into it (it checks its caller).
+-- New functions of the library, and pausing moves into it (it checks its caller). A
+-- query's embedding is computed once per statement: the functions are STABLE.
+ALTER FUNCTION ai._vectorizer_embed(jsonb, text) STABLE;
 CREATE  FUNCTION ai."_vectorizer_embed_for"(
 	"vectorizer_id" INT, /* i32 */
 	"input_text" TEXT /* & str */
 ) RETURNS real[] /* Vec < f32 > */
-STRICT VOLATILE PARALLEL UNSAFE 
+STRICT STABLE PARALLEL UNSAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'vectorizer_embed_for_wrapper';
 
@@ -78,7 +80,7 @@ CREATE  FUNCTION ai."_vectorizer_embed_for"(
 	"name" TEXT, /* & str */
 	"input_text" TEXT /* & str */
 ) RETURNS real[] /* Vec < f32 > */
-STRICT VOLATILE PARALLEL UNSAFE 
+STRICT STABLE PARALLEL UNSAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'vectorizer_embed_for_name_wrapper';
 
@@ -89,6 +91,124 @@ CREATE OR REPLACE FUNCTION ai."_vectorizer_set_disabled"(
 STRICT 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'set_disabled_wrapper';
+
+-- Full text search and ai.search. ai.create_vectorizer takes text_indexing (last, so
+-- that calls naming their arguments by position keep working): it and the library
+-- function behind it are made again. Their grants are given again below, to the ai
+-- users (ai.grant_ai_usage).
+DROP FUNCTION ai.create_vectorizer(regclass, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb,
+                                   jsonb, name, name, name[], bool, bool);
+DROP FUNCTION ai._create_vectorizer(oid, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb,
+                                    text, text, text[], bool, bool);
+CREATE  FUNCTION ai."_create_vectorizer"(
+	"source" oid, /* pg_sys :: Oid */
+	"name" TEXT, /* Option < & str > */
+	"destination" jsonb, /* Option < JsonB > */
+	"loading" jsonb, /* Option < JsonB > */
+	"parsing" jsonb, /* Option < JsonB > */
+	"embedding" jsonb, /* Option < JsonB > */
+	"chunking" jsonb, /* Option < JsonB > */
+	"indexing" jsonb, /* Option < JsonB > */
+	"formatting" jsonb, /* Option < JsonB > */
+	"scheduling" jsonb, /* Option < JsonB > */
+	"processing" jsonb, /* Option < JsonB > */
+	"queue_schema" TEXT, /* Option < & str > */
+	"queue_table" TEXT, /* Option < & str > */
+	"grant_to" TEXT[], /* :: std :: option :: Option < Vec < Option < String > > > */
+	"enqueue_existing" bool, /* Option < bool > */
+	"if_not_exists" bool, /* Option < bool > */
+	"text_indexing" jsonb /* Option < JsonB > */
+) RETURNS INT /* i32 */
+
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'new_vectorizer_wrapper';
+
+CREATE  FUNCTION ai."_search"(
+	"vectorizer_id" INT, /* i32 */
+	"query" TEXT, /* & str */
+	"k" INT, /* i32 */
+	"mode" TEXT /* & str */
+) RETURNS TABLE (
+	"key" jsonb,  /* JsonB */
+	"chunk_seq" INT,  /* i32 */
+	"chunk" TEXT,  /* String */
+	"score" double precision  /* f64 */
+)
+STRICT STABLE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'search_wrapper';
+
+CREATE  FUNCTION ai."_search"(
+	"vectorizer" TEXT, /* & str */
+	"query" TEXT, /* & str */
+	"k" INT, /* i32 */
+	"mode" TEXT /* & str */
+) RETURNS TABLE (
+	"key" jsonb,  /* JsonB */
+	"chunk_seq" INT,  /* i32 */
+	"chunk" TEXT,  /* String */
+	"score" double precision  /* f64 */
+)
+STRICT STABLE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'search_by_name_wrapper';
+
+-- Full text search on the store, for ai.search's text and hybrid modes: none, or a
+-- tsvector of each chunk in a text search configuration (recorded by its qualified
+-- name, which a dump and restore keeps).
+CREATE FUNCTION ai.text_indexing_none() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '{"implementation": "none", "config_type": "text_indexing"}'::jsonb $$;
+
+CREATE FUNCTION ai.text_indexing_fts(language regconfig DEFAULT 'english') RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('implementation', 'fts', 'config_type', 'text_indexing',
+                              'language', format('%I.%I', n.nspname, c.cfgname))
+      FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+     WHERE c.oid = language
+$$;
+
+CREATE FUNCTION ai.create_vectorizer(
+    source regclass,
+    name text DEFAULT NULL,
+    destination jsonb DEFAULT ai.destination_table(),
+    loading jsonb DEFAULT NULL,
+    parsing jsonb DEFAULT ai.parsing_auto(),
+    embedding jsonb DEFAULT NULL,
+    chunking jsonb DEFAULT ai.chunking_recursive_character_text_splitter(),
+    indexing jsonb DEFAULT ai.indexing_default(),
+    formatting jsonb DEFAULT ai.formatting_python_template(),
+    scheduling jsonb DEFAULT ai.scheduling_default(),
+    processing jsonb DEFAULT ai.processing_default(),
+    queue_schema name DEFAULT NULL,
+    queue_table name DEFAULT NULL,
+    grant_to name[] DEFAULT ai.grant_to(),
+    enqueue_existing bool DEFAULT true,
+    if_not_exists bool DEFAULT false,
+    text_indexing jsonb DEFAULT ai.text_indexing_none()
+) RETURNS int4
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ai._create_vectorizer(source::oid, name, destination, loading, parsing, embedding,
+        chunking, indexing, formatting, scheduling, processing, queue_schema::text,
+        queue_table::text, grant_to::text[], enqueue_existing, if_not_exists, text_indexing)
+$$;
+
+-- The best k chunks of a vectorizer's store for a query: by meaning ('vector'), by words
+-- ('text', with text indexing) or both ('hybrid'). With the caller's rights; the query
+-- is embedded once.
+CREATE FUNCTION ai.search(vectorizer text, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
+RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
+LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM ai._search(vectorizer, query, k, mode) $$;
+
+CREATE FUNCTION ai.search(vectorizer_id int4, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
+RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
+LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM ai._search(vectorizer_id, query, k, mode) $$;
+
+-- The vector index the worker builds, once built, is recorded.
+ALTER TABLE ai.vectorizer_worker_progress ADD COLUMN vector_index_built_at timestamptz;
 
 CREATE OR REPLACE VIEW ai.vectorizer_status AS
 SELECT v.id,
@@ -110,9 +230,24 @@ SELECT v.id,
        p.error_count,
        p.last_success_at,
        p.last_error_at,
-       p.last_error_message
+       p.last_error_message,
+       (SELECT i.indexrelid::regclass::text
+          FROM pg_index i
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+         WHERE i.indisvalid AND a.attname = e.embedding_column
+           AND i.indrelid = to_regclass(e.embedding_table)
+         ORDER BY i.indexrelid LIMIT 1) AS vector_index,
+       p.vector_index_built_at
   FROM ai.vectorizer v
   LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id
+  CROSS JOIN LATERAL (SELECT
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+            THEN format('%I.%I', v.source_schema, v.source_table)
+            ELSE format('%I.%I', v.config -> 'destination' ->> 'target_schema',
+                                 v.config -> 'destination' ->> 'target_table') END AS embedding_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+            THEN v.config -> 'destination' ->> 'embedding_column'
+            ELSE 'embedding' END AS embedding_column) e
  WHERE ai._may_manage(v.owner);
 
 CREATE OR REPLACE VIEW ai.vectorizer_errors AS
@@ -135,9 +270,9 @@ BEGIN
                    'ai.vectorizer_errors TO %I%s', to_user, _with);
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
                    'ai.create_vectorizer(regclass, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
-                   'jsonb, jsonb, name, name, name[], bool, bool), '
+                   'jsonb, jsonb, name, name, name[], bool, bool, jsonb), '
                    'ai._create_vectorizer(oid, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
-                   'jsonb, text, text, text[], bool, bool), '
+                   'jsonb, text, text, text[], bool, bool, jsonb), '
                    'ai.drop_vectorizer(int4, bool), ai.drop_vectorizer(text, bool), '
                    'ai.disable_vectorizer_schedule(int4), ai.disable_vectorizer_schedule(text), '
                    'ai.enable_vectorizer_schedule(int4), ai.enable_vectorizer_schedule(text), '
@@ -180,7 +315,9 @@ $$;
 -- real[] otherwise. ai._define_vectorizer_embed (re)defines the three overloads to
 -- match: at install, and when pgvector is created after ai_loader (as pg_restore does:
 -- it creates extensions in name order) — unless a view or another object depends on
--- them. A redefined overload keeps its grants.
+-- them. A redefined overload keeps its grants. They are STABLE, with no SET clause and
+-- every name in their body qualified, so that Postgres inlines them into a query: the
+-- query embeds its text once (see the C functions) and an index scan can use it.
 CREATE FUNCTION ai._define_vectorizer_embed() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -204,7 +341,8 @@ BEGIN
         _acl := NULL;
         _old := pg_catalog.to_regprocedure(pg_catalog.format('ai.vectorizer_embed(%s, text, text)', _f.first));
         IF _old IS NOT NULL THEN
-            CONTINUE WHEN (SELECT p.prosrc = _body FROM pg_catalog.pg_proc p WHERE p.oid = _old);
+            CONTINUE WHEN (SELECT p.prosrc = _body AND p.provolatile = 's' AND p.proconfig IS NULL
+                             FROM pg_catalog.pg_proc p WHERE p.oid = _old);
             IF EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass
                           AND d.refobjid = _old AND d.deptype = 'n') THEN
                 RAISE WARNING '% still returns %: other objects depend on it', _old,
@@ -218,7 +356,7 @@ BEGIN
         END IF;
         EXECUTE pg_catalog.format(
             'CREATE FUNCTION ai.vectorizer_embed(%s, input_text text, input_type text DEFAULT NULL) '
-            'RETURNS %s LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS %L',
+            'RETURNS %s LANGUAGE sql STABLE PARALLEL UNSAFE AS %L',
             _f.args, _type, _body);
         _new := pg_catalog.to_regprocedure(pg_catalog.format('ai.vectorizer_embed(%s, text, text)', _f.first));
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', _new);
@@ -281,7 +419,7 @@ REVOKE SELECT ON ai.vectorizer, ai.vectorizer_status FROM PUBLIC;
 -- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
 -- the configuration builders and cosine_distance (pure functions), and the functions
 -- that check their caller themselves — check_s3_access (ai_loader_s3_reader),
--- vectorizer_embed by vectorizer (those who may read its embeddings), _may_manage (a
+-- vectorizer_embed by vectorizer and search (those who may read its embeddings), _may_manage (a
 -- question about the caller), _wake_worker_at_commit (wakes this database's worker at
 -- commit; the queue triggers call it with their owners' rights). ai.grant_ai_usage
 -- grants the management functions; the rest is the catalog owner's.
@@ -296,12 +434,15 @@ GRANT EXECUTE ON FUNCTION
     ai.embedding_local(text, int4),
     ai.destination_table(text, text, text, text, text), ai.destination_column(text),
     ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(int4, text, int4, int4, bool),
+    ai.text_indexing_none(), ai.text_indexing_fts(regconfig),
     ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
     ai.grant_to(VARIADIC name[]), ai.grant_to(),
     ai.cosine_distance(real[], real[]),
     ai.check_s3_access(text, text),
     ai.vectorizer_embed(int4, text, text), ai.vectorizer_embed(text, text, text),
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
+    ai.search(text, text, int4, text), ai.search(int4, text, int4, text),
+    ai._search(text, text, int4, text), ai._search(int4, text, int4, text),
     ai._may_manage(name), ai._wake_worker_at_commit()
 TO PUBLIC;
 

@@ -69,8 +69,8 @@ class Cluster:
                        check=True, capture_output=True)
 
     def connect(self, dbname="postgres", **kwargs):
-        return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=dbname,
-                               autocommit=True, **kwargs)
+        kwargs.setdefault("user", "postgres")
+        return psycopg.connect(host=self.dir, port=self.port, dbname=dbname, autocommit=True, **kwargs)
 
     def log(self):
         with open(f"{self.dir}/server.log") as f:

@@ -583,7 +583,7 @@ def test_schema_ai_is_the_extensions_alone(cluster, db, embedder):
         db.execute("SELECT ai.grant_ai_usage('newuser')")
         assert not scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'")
         assert scalar(db, "SELECT has_function_privilege('newuser', 'ai.create_vectorizer(regclass, text, jsonb, "
-                          "jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, name, name, name[], bool, bool)', "
+                          "jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, name, name, name[], bool, bool, jsonb)', "
                           "'EXECUTE')")
         assert not scalar(db, "SELECT has_schema_privilege('newuser', 'ai', 'CREATE')")
     finally:
@@ -707,10 +707,15 @@ FUNCTIONS = {
         "cosine_distance(real[],real[])", "check_s3_access(text,text)",
         "vectorizer_embed(integer,text,text)", "vectorizer_embed(text,text,text)",
         "_vectorizer_embed_for(integer,text)", "_vectorizer_embed_for(text,text)",
+        "text_indexing_none()", "text_indexing_fts(regconfig)",
+        "search(text,text,integer,text)", "search(integer,text,integer,text)",
+        "_search(text,text,integer,text)", "_search(integer,text,integer,text)",
         "_may_manage(name)", "_wake_worker_at_commit()")},
     **{f: "ai" for f in (
-        "create_vectorizer(regclass,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,name,name,name[],boolean,boolean)",
-        "_create_vectorizer(oid,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,text,text,text[],boolean,boolean)",
+        "create_vectorizer(regclass,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,name,name,name[],boolean,boolean,"
+        "jsonb)",
+        "_create_vectorizer(oid,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,text,text,text[],boolean,boolean,"
+        "jsonb)",
         "drop_vectorizer(integer,boolean)", "drop_vectorizer(text,boolean)",
         "disable_vectorizer_schedule(integer)", "disable_vectorizer_schedule(text)",
         "enable_vectorizer_schedule(integer)", "enable_vectorizer_schedule(text)",

@@ -1,6 +1,15 @@
 //! Embedding a query in SQL, with a vectorizer's own provider and model:
 //! `ai.vectorizer_embed(…)` and, without pgvector, `ai.cosine_distance(real[], real[])`.
+//!
+//! A query embeds its text once, whatever its plan: the functions are STABLE (so an
+//! index scan may use their result, computed once when the scan starts), the public
+//! SQL overloads inline into the query, and within one statement (and one command:
+//! see `Statement`) a call with the same arguments returns the embedding computed by
+//! the first — a sequential scan that evaluates the expression for every row asks the
+//! provider once.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ai_loader_config::embedding::Embedding;
@@ -19,8 +28,13 @@ use crate::roles;
 /// public `ai.vectorizer_embed` overloads cast it to the store's type. A configuration
 /// that would send the server's API key is a superuser's to pass: anyone else embeds
 /// through a vectorizer (`_vectorizer_embed_for`), whose configuration its owner set up.
-#[pg_extern(name = "_vectorizer_embed", volatile, parallel_unsafe)]
+#[pg_extern(name = "_vectorizer_embed", stable, parallel_unsafe)]
 fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
+    let call = Call::Config(embedding_config.0.to_string(), input_text.into());
+    memoized(call, || embed_with_config(embedding_config, input_text))
+}
+
+fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
     let config = Embedding::from_json(&embedding_config.0).or_raise();
     if !roles::is_superuser() && sends_server_key(&config, &gucs::provider_settings(&config)) {
         raise(
@@ -37,13 +51,35 @@ fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
 /// The embedding of `input_text` with vectorizer `vectorizer_id`'s model, for a caller
 /// who may read its embeddings (SELECT on its store, or on its source for an embedding
 /// column) or manage it.
-#[pg_extern(name = "_vectorizer_embed_for", volatile, parallel_unsafe)]
-fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
-    let config = Spi::connect(|client| {
+#[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
+pub fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
+    let call = Call::Id(vectorizer_id, input_text.into());
+    memoized(call, || embed_for(vectorizer_id, input_text))
+}
+
+fn embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
+    let vectorizer = readable(vectorizer_id, "embed with");
+    let config = Embedding::from_json(&vectorizer.config["embedding"]).or_raise();
+    embed(&config, input_text)
+}
+
+/// A vectorizer's catalog row, as a query reads it.
+pub struct Readable {
+    pub name: String,
+    pub config: serde_json::Value,
+    pub source_pk: serde_json::Value,
+}
+
+/// Vectorizer `vectorizer_id`'s catalog row, read by the catalog owner for a caller who
+/// may read its embeddings (SELECT on its store, or on its source for an embedding
+/// column) or manage it; 42704 or 42501 otherwise.
+/// `action` says what the caller wanted, for the error ("embed with", "search").
+pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
+    Spi::connect(|client| {
         let row = roles::as_catalog_owner(|| {
             client
                 .select(
-                    "SELECT v.name, v.config -> 'embedding' AS embedding,
+                    "SELECT v.name, v.config, v.source_pk,
                             pg_catalog.to_regclass(CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
                                 THEN pg_catalog.format('%I.%I', v.source_schema, v.source_table)
                                 ELSE pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema',
@@ -58,15 +94,21 @@ fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
                 .or_raise()
                 .next()
                 .map(|r| {
+                    let json = |name: &str| {
+                        r.get_by_name::<JsonB, _>(name).or_raise().map(|j| j.0).unwrap_or_default()
+                    };
                     (
-                        r.get_by_name::<String, _>("name").or_raise().unwrap_or_default(),
-                        r.get_by_name::<JsonB, _>("embedding").or_raise(),
+                        Readable {
+                            name: r.get_by_name::<String, _>("name").or_raise().unwrap_or_default(),
+                            config: json("config"),
+                            source_pk: json("source_pk"),
+                        },
                         r.get_by_name::<pg_sys::Oid, _>("embeddings").or_raise(),
                         r.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
                     )
                 })
         });
-        let Some((name, config, embeddings, owner)) = row else {
+        let Some((vectorizer, embeddings, owner)) = row else {
             no_such_vectorizer(vectorizer_id);
         };
         let readable = embeddings.is_some_and(|table| {
@@ -81,24 +123,93 @@ fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
             raise(
                 ConfigError::new(
                     SqlState::InsufficientPrivilege,
-                    format!("permission denied to embed with vectorizer \"{name}\""),
+                    format!("permission denied to {action} vectorizer \"{}\"", vectorizer.name),
                 )
-                .with_detail("Its model embeds queries for those who may read its embeddings.")
+                .with_detail("Its model embeds queries, and ai.search answers them, for those who may read its embeddings.")
                 .with_hint("its owner can allow it: GRANT SELECT ON <its store> TO <role>, or grant_to => ai.grant_to('<role>') when creating it"),
             );
         }
-        config.map(|j| j.0).unwrap_or_default()
-    });
-    let config = Embedding::from_json(&config).or_raise();
-    embed(&config, input_text)
+        vectorizer
+    })
 }
 
 /// The same, by the vectorizer's name.
-#[pg_extern(name = "_vectorizer_embed_for", volatile, parallel_unsafe)]
+#[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
 fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Vec<f32> {
-    let id = Spi::connect(|client| id_of_name(client, name))
-        .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")));
-    vectorizer_embed_for(id, input_text)
+    memoized(Call::Name(name.into(), input_text.into()), || {
+        let id = Spi::connect(|client| id_of_name(client, name))
+            .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")));
+        vectorizer_embed_for(id, input_text)
+    })
+}
+
+/// A call of one of the functions above: which one, its first argument, the text.
+#[derive(PartialEq, Eq, Hash)]
+enum Call {
+    Config(String, String),
+    Id(i32, String),
+    Name(String, String),
+}
+
+/// When a call is made: the transaction, the statement and the command within it (a
+/// command that changed data — the vectorizer's configuration, say — starts another),
+/// and the role calling. Calls made at the same `Statement` get the same embedding.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Statement {
+    transaction: pg_sys::TimestampTz,
+    statement: pg_sys::TimestampTz,
+    command: pg_sys::CommandId,
+    user: pg_sys::Oid,
+}
+
+impl Statement {
+    fn current() -> Self {
+        // SAFETY: plain reads of the backend's transaction state, in a transaction.
+        unsafe {
+            Statement {
+                transaction: pg_sys::GetCurrentTransactionStartTimestamp(),
+                statement: pg_sys::GetCurrentStatementStartTimestamp(),
+                command: pg_sys::GetCurrentCommandId(false),
+                user: pg_sys::GetUserId(),
+            }
+        }
+    }
+}
+
+/// The embeddings computed at one `Statement`: a handful of distinct query texts at
+/// most, in practice; past `MEMO_ENTRIES` the oldest statement's are simply recomputed.
+struct Memo {
+    at: Option<Statement>,
+    embeddings: HashMap<Call, Vec<f32>>,
+}
+
+const MEMO_ENTRIES: usize = 64;
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo { at: None, embeddings: HashMap::new() });
+}
+
+/// The embedding for `call` made earlier in this statement, else `compute`'s (which
+/// checks the caller's rights and may raise an ERROR; nothing is kept then).
+fn memoized(call: Call, compute: impl FnOnce() -> Vec<f32>) -> Vec<f32> {
+    let now = Statement::current();
+    let found = MEMO.with_borrow_mut(|memo| {
+        if memo.at != Some(now) || memo.embeddings.len() >= MEMO_ENTRIES {
+            memo.at = Some(now);
+            memo.embeddings.clear();
+        }
+        memo.embeddings.get(&call).cloned()
+    });
+    if let Some(embedding) = found {
+        return embedding;
+    }
+    let embedding = compute();
+    MEMO.with_borrow_mut(|memo| {
+        if memo.at == Some(now) {
+            memo.embeddings.insert(call, embedding.clone());
+        }
+    });
+    embedding
 }
 
 /// Embeds `input_text` in this backend with `config`'s provider, waiting in slices so

@@ -4,4 +4,5 @@ mod builders;
 mod catalog;
 mod diagnostics;
 mod embed;
+mod search;
 pub mod vectorizer;

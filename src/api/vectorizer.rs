@@ -244,8 +244,10 @@ fn make_objects(client: &mut SpiClient<'_>, objects: &Objects, caller: &str) {
     }
 }
 
+/// 0.1.0's `ai._create_vectorizer`, without `text_indexing`: its install script names
+/// this C symbol, which must load with this library for the upgrade to run.
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(name = "_create_vectorizer")]
+#[pg_extern(name = "_create_vectorizer", sql = false)]
 fn create_vectorizer(
     source: pg_sys::Oid,
     name: Option<&str>,
@@ -263,6 +265,48 @@ fn create_vectorizer(
     grant_to: Option<Vec<Option<String>>>,
     enqueue_existing: Option<bool>,
     if_not_exists: Option<bool>,
+) -> i32 {
+    new_vectorizer(
+        source,
+        name,
+        destination,
+        loading,
+        parsing,
+        embedding,
+        chunking,
+        indexing,
+        formatting,
+        scheduling,
+        processing,
+        queue_schema,
+        queue_table,
+        grant_to,
+        enqueue_existing,
+        if_not_exists,
+        None,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(name = "_create_vectorizer")]
+fn new_vectorizer(
+    source: pg_sys::Oid,
+    name: Option<&str>,
+    destination: Option<JsonB>,
+    loading: Option<JsonB>,
+    parsing: Option<JsonB>,
+    embedding: Option<JsonB>,
+    chunking: Option<JsonB>,
+    indexing: Option<JsonB>,
+    formatting: Option<JsonB>,
+    scheduling: Option<JsonB>,
+    processing: Option<JsonB>,
+    queue_schema: Option<&str>,
+    queue_table: Option<&str>,
+    grant_to: Option<Vec<Option<String>>>,
+    enqueue_existing: Option<bool>,
+    if_not_exists: Option<bool>,
+    text_indexing: Option<JsonB>,
 ) -> i32 {
     Spi::connect_mut(|client| {
         let source = describe_source(client, source);
@@ -303,6 +347,7 @@ fn create_vectorizer(
             formatting: formatting.map(|j| j.0),
             scheduling: scheduling.map(|j| j.0),
             processing: processing.map(|j| j.0),
+            text_indexing: text_indexing.map(|j| j.0),
             queue_schema: queue_schema.map(str::to_string),
             queue_table: queue_table.map(str::to_string),
             grant_to,

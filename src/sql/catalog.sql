@@ -80,7 +80,9 @@ CREATE TABLE ai.vectorizer_worker_progress (
     error_count int8 NOT NULL DEFAULT 0,
     last_success_at timestamptz,
     last_error_at timestamptz,
-    last_error_message text
+    last_error_message text,
+    -- When the worker built the vector index its indexing configuration asks for.
+    vector_index_built_at timestamptz
 );
 ALTER TABLE ai.vectorizer_worker_progress ENABLE ROW LEVEL SECURITY;
 CREATE POLICY managed ON ai.vectorizer_worker_progress FOR SELECT

@@ -70,7 +70,7 @@ pub fn in_transaction<T>(work: impl FnOnce() -> T) -> Result<T, Abort> {
 }
 
 /// Why a caught ERROR ended a transaction; its message is for the error row.
-fn refused(e: &CaughtError) -> Abort {
+pub fn refused(e: &CaughtError) -> Abort {
     let report = match e {
         CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
         CaughtError::RustPanic { ereport, .. } => ereport,

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::batch::{self, in_transaction, Abort};
 use super::vectorizer::{self, Vectorizer};
-use super::{report_activity, shared, signals, transaction, write};
+use super::{index, report_activity, shared, signals, transaction, write};
 use crate::gucs;
 
 /// The longest a vectorizer waits after its provider failed, when it did not say.
@@ -47,7 +47,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
         return; // the launcher tries this database again later
     }
     shared::set_installed(database);
-    if transaction::run(|| Spi::run(SESSION)).is_err() {
+    if transaction::run(|| Spi::run(&session())).is_err() {
         return;
     }
     log!("ai_loader worker started");
@@ -66,6 +66,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     let mut backoff: HashMap<i32, Backoff> = HashMap::new();
     // The vectorizers whose left claims this worker gave back.
     let mut released: HashSet<i32> = HashSet::new();
+    let mut indexes = index::Builds::default();
     let mut wait = Duration::ZERO;
     // The installed version that is not the library's, once said in the log.
     let mut mismatch: Option<String> = None;
@@ -153,6 +154,11 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                     state.failures = 0;
                     state.until = None;
                     busy |= done.more;
+                    indexes.note(&v, done.embedded);
+                    if indexes.run(&v).is_err() {
+                        log!("ai_loader worker stopping");
+                        return;
+                    }
                 }
                 Err(Abort::Provider(e)) => back_off(state, &v, Step::Embedding, &e),
                 Err(Abort::Refused(message)) => {
@@ -218,8 +224,15 @@ fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
 /// search path keeps an owner's objects from standing in for the system's. No statement
 /// of the worker waits long for a lock (the batch is given back and tried next round)
 /// or runs long.
-const SESSION: &str = "SET search_path = pg_catalog, pg_temp; \
-                       SET lock_timeout = '2s'; SET statement_timeout = '60s'";
+fn session() -> String {
+    format!(
+        "SET search_path = pg_catalog, pg_temp; \
+         SET lock_timeout = '{LOCK_TIMEOUT}'; SET statement_timeout = '60s'"
+    )
+}
+
+/// How long the worker's statements wait for a lock.
+pub const LOCK_TIMEOUT: &str = "2s";
 
 /// The version of ai_loader installed in this database, if it is.
 fn installed() -> Option<String> {

@@ -3,6 +3,7 @@
 
 mod batch;
 mod database;
+mod index;
 mod launcher;
 mod shared;
 mod signals;

@@ -7,9 +7,10 @@ use tokio::sync::Semaphore;
 
 use ai_loader_config::chunking::Chunking;
 use ai_loader_config::ddl::KeyColumn;
-use ai_loader_config::destination::Destination;
+use ai_loader_config::destination::{Destination, Names};
 use ai_loader_config::embedding::Embedding;
 use ai_loader_config::formatting::Formatting;
+use ai_loader_config::indexing::{IndexBuild, Indexing};
 use ai_loader_config::loading::Loading;
 use ai_loader_config::parsing::Parsing;
 use ai_loader_config::queue::Queue;
@@ -39,6 +40,9 @@ pub struct Vectorizer {
     /// Whether the owner may still have the server load URIs (a superuser, or a
     /// member of ai_loader_s3_reader).
     pub owner_may_load_uris: bool,
+    /// The vector index the worker is to build, and pgvector's schema: none once
+    /// built, for `indexing_none`, or without pgvector.
+    pub index: Option<(IndexBuild, String)>,
     parsing: Parsing,
     chunking: Chunking,
     formatting: Formatting,
@@ -112,7 +116,11 @@ const ENABLED: &str = "
            EXISTS (SELECT FROM pg_catalog.pg_trigger t
                     WHERE t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
                       AND t.tgfoid = pg_catalog.to_regprocedure(
-                              pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name))) AS has_trigger
+                              pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name))) AS has_trigger,
+           EXISTS (SELECT FROM ai.vectorizer_worker_progress p
+                    WHERE p.vectorizer_id = v.id AND p.vector_index_built_at IS NOT NULL) AS index_built,
+           (SELECT n.nspname::text FROM pg_catalog.pg_extension e
+              JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector') AS vector_schema
       FROM ai.vectorizer v
       LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
      WHERE NOT v.disabled
@@ -180,12 +188,29 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
     }
     let embedding_type = text("embedding_type")
         .map_err(|_| "the store (or embedding column) is missing".to_string())?;
+    let source = (text("source_schema")?, text("source_table")?);
+    let index = match (
+        row.get_by_name::<bool, _>("index_built"),
+        text("vector_schema"),
+    ) {
+        (Ok(Some(false)), Ok(vector_schema)) => {
+            let indexing: Indexing = part(&config, "indexing")?;
+            let (table, column) = match &target {
+                Names::Table { store, .. } => (store.clone(), "embedding"),
+                Names::Column(column) => (source.clone(), column.as_str()),
+            };
+            indexing
+                .index_build(table, column)
+                .map(|build| (build, vector_schema))
+        }
+        _ => None,
+    };
     Ok(Vectorizer {
         id,
         name: text("name")?,
         queue: Queue {
             id,
-            source: (text("source_schema")?, text("source_table")?),
+            source,
             key,
             queue: (text("queue_schema")?, text("queue_table")?),
             failed: (text("queue_schema")?, text("failed_table")?),
@@ -209,5 +234,6 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
         owner_oid: (row.get_by_name::<pg_sys::Oid, _>("owner_oid")).map_err(|e| e.to_string())?,
+        index,
     })
 }

@@ -289,15 +289,7 @@ fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRo
     let last_error = errors.last().map(|e| e.0.clone());
     let (messages, details): (Vec<String>, Vec<String>) = errors.into_iter().unzip();
     Spi::connect_mut(|client| {
-        let exists = !client
-            .update(
-                "SELECT FROM ai.vectorizer WHERE id = $1 FOR KEY SHARE",
-                None,
-                &[v.id.into()],
-            )
-            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
-            .is_empty();
-        if !exists {
+        if !still_there(client, v) {
             return;
         }
         let mut run = runner(client, v);
@@ -333,6 +325,19 @@ fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRo
     });
 }
 
+/// Whether the vectorizer is still in the catalog, its row locked against a concurrent
+/// `ai.drop_vectorizer` until the end of the transaction.
+fn still_there(client: &mut pgrx::spi::SpiClient<'_>, v: &Vectorizer) -> bool {
+    !client
+        .update(
+            "SELECT FROM ai.vectorizer WHERE id = $1 FOR KEY SHARE",
+            None,
+            &[v.id.into()],
+        )
+        .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
+        .is_empty()
+}
+
 /// Records a batch that could not run (the provider is down or misconfigured): an
 /// error row and the progress, in a transaction of their own.
 pub fn record_batch_error(v: &Vectorizer, step: Step, error: &BatchError) {
@@ -342,5 +347,26 @@ pub fn record_batch_error(v: &Vectorizer, step: Step, error: &BatchError) {
     );
     let details = json!({"step": step.to_string(), "batch": true,
                          "retry_after_seconds": error.retry_after.map(|d| d.as_secs_f64())});
-    let _ = in_transaction(|| record(v, 0, 1, vec![(message.clone(), details.to_string())]));
+    record_error(v, message, details);
+}
+
+/// Records an error row and the progress, in a transaction of their own.
+pub fn record_error(v: &Vectorizer, message: String, details: serde_json::Value) {
+    let _ = in_transaction(|| record(v, 0, 1, vec![(message, details.to_string())]));
+}
+
+/// Records that the worker built the vectorizer's vector index, so that it never
+/// builds it again.
+pub fn record_index_built(v: &Vectorizer) {
+    let _ = in_transaction(|| {
+        Spi::connect_mut(|client| {
+            if still_there(client, v) {
+                runner(client, v)(
+                    "UPDATE ai.vectorizer_worker_progress SET vector_index_built_at = pg_catalog.now()
+                      WHERE vectorizer_id = $1",
+                    vec![v.id.into()],
+                );
+            }
+        })
+    });
 }

@@ -3,6 +3,7 @@
 
 use crate::destination::Names;
 use crate::ident::{qualified, quote_ident, quote_literal};
+use crate::text_indexing::TSVECTOR_COLUMN;
 
 /// A source primary-key column as the queue and store copy it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub struct Objects {
     pub dimensions: i32,
     pub target: Target,
     pub grant_to: Vec<String>,
+    /// The text search configuration of the store's `tsvector` column, if it has one.
+    pub text_search: Option<String>,
 }
 
 /// The store's columns the view shows; a source column with one of these names is
@@ -76,6 +79,7 @@ pub const STORE_COLUMNS: &[&str] = &[
     "chunk",
     "embedding",
     "source_etag",
+    TSVECTOR_COLUMN,
 ];
 
 impl Objects {
@@ -147,13 +151,21 @@ impl Objects {
                         .filter(|c| !VIEW_COLUMNS.contains(&c.as_str()))
                         .map(|c| format!("s.{}", quote_ident(c))),
                 );
-                vec![
+                let tsvector = self.text_search.as_ref().map(|language| {
+                    format!(
+                        ", {TSVECTOR_COLUMN} tsvector GENERATED ALWAYS AS \
+                         (pg_catalog.to_tsvector({}::pg_catalog.regconfig, chunk)) STORED",
+                        quote_literal(language)
+                    )
+                });
+                let mut statements = vec![
                     format!(
                         "CREATE TABLE {store_q} (embedding_uuid uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \
                          {}, chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding {} NOT NULL, \
-                         source_etag text, UNIQUE ({}, chunk_seq))",
+                         source_etag text{}, UNIQUE ({}, chunk_seq))",
                         self.key_definitions(),
                         self.embedding_column_type("embedding"),
+                        tsvector.unwrap_or_default(),
                         self.key_list("")
                     ),
                     format!("ALTER TABLE {store_q} ALTER COLUMN embedding SET STORAGE MAIN"),
@@ -164,7 +176,13 @@ impl Objects {
                         self.source(),
                         self.key_match("t.", "s.")
                     ),
-                ]
+                ];
+                if self.text_search.is_some() {
+                    statements.push(format!(
+                        "CREATE INDEX ON {store_q} USING gin ({TSVECTOR_COLUMN})"
+                    ));
+                }
+                statements
             }
             Target::Column(column) => vec![format!(
                 "ALTER TABLE {} ADD COLUMN {} {}",
@@ -412,6 +430,7 @@ mod tests {
             dimensions: 3,
             target,
             grant_to: vec!["public".into(), "Reader".into()],
+            text_search: None,
         }
     }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Result};
+use crate::ident::{qualified, quote_ident, quote_literal};
 use crate::part::{in_range, ConfigPart};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +59,121 @@ impl Indexing {
     }
 }
 
+/// The vector index the worker builds on a vectorizer's embeddings, and the rule for
+/// when: once `table` holds `min_rows` rows (and, with `when_queue_empty`, the queue is
+/// empty), unless a valid index on `column` already exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexBuild {
+    /// The table holding the embeddings (the store, or the source for an embedding
+    /// column), schema and name.
+    pub table: (String, String),
+    pub column: String,
+    /// The index's name, in the table's schema.
+    pub name: String,
+    min_rows: i32,
+    when_queue_empty: bool,
+    opclass: String,
+    options: Vec<String>,
+}
+
+/// Postgres' limit on a name's length, in bytes.
+const NAME_BYTES: usize = 63;
+
+impl Indexing {
+    /// The index to build on `column` of `table` (`None` for `indexing_none`).
+    pub fn index_build(&self, table: (String, String), column: &str) -> Option<IndexBuild> {
+        let Indexing::Hnsw {
+            min_rows,
+            opclass,
+            m,
+            ef_construction,
+            create_when_queue_empty,
+        } = self
+        else {
+            return None;
+        };
+        let options = [("m", m), ("ef_construction", ef_construction)]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{name} = {v}")))
+            .collect();
+        Some(IndexBuild {
+            name: index_name(&table.1, column),
+            table,
+            column: column.to_string(),
+            min_rows: *min_rows,
+            when_queue_empty: *create_when_queue_empty,
+            opclass: opclass.clone(),
+            options,
+        })
+    }
+}
+
+/// `<table>_<column>_idx`, the table's part cut (at a character) to fit 63 bytes.
+fn index_name(table: &str, column: &str) -> String {
+    let suffix = format!("_{column}_idx");
+    let mut end = NAME_BYTES.saturating_sub(suffix.len()).min(table.len());
+    while !table.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &table[..end])
+}
+
+impl IndexBuild {
+    /// One row saying whether the index is due — `due`: enough rows, the queue empty
+    /// if that is the rule, and no valid index on the column yet — and whether an
+    /// invalid index of its name is left from a build that failed (`leftover`).
+    pub fn check_sql(&self, queue: &(String, String)) -> String {
+        let table = qualified(&self.table.0, &self.table.1);
+        let queue_rule = if self.when_queue_empty {
+            format!("NOT EXISTS (SELECT FROM {})", qualified(&queue.0, &queue.1))
+        } else {
+            "true".into()
+        };
+        format!(
+            "WITH t AS (SELECT pg_catalog.to_regclass({table_literal}) AS oid)
+             SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM {table} LIMIT {min_rows}) r) >= {min_rows}
+                    AND {queue_rule}
+                    AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
+                                        ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+                                     WHERE i.indrelid = t.oid AND i.indisvalid AND a.attname = {column})
+                        AS due,
+                    EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+                             WHERE i.indrelid = t.oid AND c.relname = {name} AND NOT i.indisvalid)
+                        AS leftover
+               FROM t",
+            table_literal = quote_literal(&table),
+            min_rows = self.min_rows,
+            column = quote_literal(&self.column),
+            name = quote_literal(&self.name),
+        )
+    }
+
+    /// Builds the index without blocking writes to the table; `vector_schema` is
+    /// where pgvector's operator classes are.
+    pub fn create_sql(&self, vector_schema: &str) -> String {
+        let with = if self.options.is_empty() {
+            String::new()
+        } else {
+            format!(" WITH ({})", self.options.join(", "))
+        };
+        format!(
+            "CREATE INDEX CONCURRENTLY {} ON {} USING hnsw ({} {}){with}",
+            quote_ident(&self.name),
+            qualified(&self.table.0, &self.table.1),
+            quote_ident(&self.column),
+            qualified(vector_schema, &self.opclass),
+        )
+    }
+
+    /// Drops what a failed build left: an invalid index of the same name.
+    pub fn drop_sql(&self) -> String {
+        format!(
+            "DROP INDEX CONCURRENTLY IF EXISTS {}",
+            qualified(&self.table.0, &self.name)
+        )
+    }
+}
+
 impl ConfigPart for Indexing {
     const CONFIG_TYPE: &'static str = "indexing";
     const BUILDERS: &'static str =
@@ -108,6 +224,43 @@ mod tests {
             Indexing::hnsw_default().build().unwrap(),
             json!({"implementation": "hnsw", "config_type": "indexing", "min_rows": 100000,
                    "opclass": "vector_cosine_ops", "create_when_queue_empty": true})
+        );
+    }
+
+    #[test]
+    fn hnsw_build() {
+        let table = ("my schema".to_string(), "doc_store".to_string());
+        assert_eq!(Indexing::None.index_build(table.clone(), "embedding"), None);
+        let hnsw = Indexing::Hnsw {
+            min_rows: 10,
+            opclass: "vector_l2_ops".into(),
+            m: Some(8),
+            ef_construction: None,
+            create_when_queue_empty: false,
+        };
+        let build = hnsw.index_build(table, "embedding").unwrap();
+        assert_eq!(
+            build.create_sql("public"),
+            "CREATE INDEX CONCURRENTLY \"doc_store_embedding_idx\" ON \"my schema\".\"doc_store\" \
+             USING hnsw (\"embedding\" \"public\".\"vector_l2_ops\") WITH (m = 8)"
+        );
+        assert_eq!(
+            build.drop_sql(),
+            "DROP INDEX CONCURRENTLY IF EXISTS \"my schema\".\"doc_store_embedding_idx\""
+        );
+        let check = build.check_sql(&("ai".into(), "q".into()));
+        assert!(check.contains("LIMIT 10) r) >= 10"), "{check}");
+        assert!(!check.contains("\"ai\".\"q\""), "{check}");
+    }
+
+    #[test]
+    fn index_names_fit() {
+        assert_eq!(index_name("doc", "embedding"), "doc_embedding_idx");
+        let long = "é".repeat(40);
+        let name = index_name(&long, "embedding");
+        assert!(
+            name.len() <= NAME_BYTES && name.ends_with("_embedding_idx"),
+            "{name}"
         );
     }
 

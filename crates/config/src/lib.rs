@@ -15,6 +15,8 @@ pub mod parsing;
 pub mod part;
 pub mod queue;
 pub mod scheduling;
+pub mod search;
+pub mod text_indexing;
 pub mod vectorizer;
 
 pub use error::{ConfigError, Result, SqlState};

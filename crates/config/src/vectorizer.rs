@@ -15,6 +15,7 @@ use crate::loading::Loading;
 use crate::parsing::Parsing;
 use crate::part::{required, ConfigPart};
 use crate::scheduling::{Processing, Scheduling};
+use crate::text_indexing::TextIndexing;
 
 /// A column of the source table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,7 @@ pub struct Request {
     pub formatting: Option<Value>,
     pub scheduling: Option<Value>,
     pub processing: Option<Value>,
+    pub text_indexing: Option<Value>,
     pub queue_schema: Option<String>,
     pub queue_table: Option<String>,
     pub grant_to: Vec<String>,
@@ -115,6 +117,7 @@ struct Parts {
     formatting: Formatting,
     scheduling: Scheduling,
     processing: Processing,
+    text_indexing: TextIndexing,
 }
 
 fn parts(req: &Request) -> Result<Parts> {
@@ -142,6 +145,7 @@ fn parts(req: &Request) -> Result<Parts> {
                 concurrency: None,
             },
         )?,
+        text_indexing: optional(&req.text_indexing, TextIndexing::None)?,
     })
 }
 
@@ -265,6 +269,18 @@ fn check_destination(
     Ok(())
 }
 
+/// Full text search keeps a `tsvector` of each chunk: there must be a store.
+fn check_text_indexing(destination: &Destination, text_indexing: &TextIndexing) -> Result<()> {
+    if text_indexing.language().is_some() && matches!(destination, Destination::Column { .. }) {
+        return Err(ConfigError::new(
+            SqlState::FeatureNotSupported,
+            "text_indexing_fts keeps the text of each chunk in a store table, and destination_column has none",
+        )
+        .with_hint("use destination => ai.destination_table(), or text_indexing => ai.text_indexing_none()"));
+    }
+    Ok(())
+}
+
 /// The index to build: `indexing_default` is HNSW with pgvector, none without; HNSW
 /// needs pgvector and at most `HNSW_MAX_DIMENSIONS`.
 fn resolve_indexing(req: &Request, parts: &Parts) -> Result<Indexing> {
@@ -317,6 +333,7 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
     let relevant = relevant_columns(source, loading, &parts)?;
     let destination = parts.destination.resolve(&source.schema, &source.table);
     check_destination(source, &destination, &parts.chunking)?;
+    check_text_indexing(&destination, &parts.text_indexing)?;
     let indexing = resolve_indexing(req, &parts)?;
 
     let queue_schema = req.queue_schema.clone().unwrap_or_else(|| "ai".into());
@@ -360,6 +377,7 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
         "scheduling": parts.scheduling.to_json(),
         "processing": parts.processing.to_json(),
         "destination": destination.to_json(),
+        "text_indexing": parts.text_indexing.to_json(),
     });
     let source_pk = Value::Array(
         key.iter()
@@ -387,6 +405,7 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
         dimensions: embedding.dimensions(),
         target,
         grant_to: req.grant_to.clone(),
+        text_search: parts.text_indexing.language().map(str::to_string),
     };
     Ok(Plan {
         name,
@@ -557,6 +576,35 @@ mod tests {
                                     "embedding_column": "title"}),
         );
         assert_eq!(err(&r, &source()).state, SqlState::DuplicateColumn);
+    }
+
+    #[test]
+    fn text_indexing_needs_a_store() {
+        let fts = json!({"implementation": "fts", "config_type": "text_indexing",
+                         "language": "pg_catalog.english"});
+        let mut r = request();
+        r.text_indexing = Some(fts.clone());
+        let p = plan(&r, &source()).unwrap();
+        assert_eq!(p.config["text_indexing"], fts);
+        let statements = p.objects.destination_statements();
+        assert!(statements[0].contains(
+            "chunk_tsvector tsvector GENERATED ALWAYS AS \
+             (pg_catalog.to_tsvector('pg_catalog.english'::pg_catalog.regconfig, chunk)) STORED"
+        ));
+        assert_eq!(
+            statements.last().unwrap(),
+            "CREATE INDEX ON \"public\".\"document_embedding_store\" USING gin (chunk_tsvector)"
+        );
+        assert_eq!(
+            plan(&request(), &source()).unwrap().config["text_indexing"]["implementation"],
+            "none"
+        );
+        r.chunking = Some(Chunking::None.to_json());
+        r.destination = Some(
+            json!({"implementation": "column", "config_type": "destination",
+                                    "embedding_column": "emb"}),
+        );
+        assert_eq!(err(&r, &source()).state, SqlState::FeatureNotSupported);
     }
 
     #[test]

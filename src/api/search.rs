@@ -1,0 +1,192 @@
+//! `ai.search(vectorizer, query, k, mode)`: the best `k` chunks of a vectorizer's store
+//! for a query, by meaning, by words or both (see `ai_loader_config::search`). It runs
+//! with the caller's rights: a caller who may read the store (row-level security
+//! applying) gets the rows it may read; the query is embedded once.
+
+use ai_loader_config::ddl::KeyColumn;
+use ai_loader_config::indexing::Indexing;
+use ai_loader_config::search::{candidates, check_k, Mode, Store};
+use ai_loader_config::text_indexing::TextIndexing;
+use ai_loader_config::{ConfigError, ConfigPart, SqlState};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value;
+
+use crate::api::embed::{readable, vectorizer_embed_for, Readable};
+use crate::api::vectorizer::{id_of_name, no_such_vectorizer};
+use crate::errors::{raise, OrRaise};
+
+/// The search, by vectorizer id; `ai.search` calls it with a fixed search path.
+#[pg_extern(name = "_search", stable, parallel_unsafe)]
+fn search(
+    vectorizer_id: i32,
+    query: &str,
+    k: i32,
+    mode: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(key, JsonB),
+        name!(chunk_seq, i32),
+        name!(chunk, String),
+        name!(score, f64),
+    ),
+> {
+    let mode = mode.parse::<Mode>().or_raise();
+    check_k(k).or_raise();
+    let store = store(readable(vectorizer_id, "search"));
+    let sql = store.sql(mode).or_raise();
+    let embedding = (mode != Mode::Text).then(|| vectorizer_embed_for(vectorizer_id, query));
+    let candidates = candidates(k);
+    let rows = with_ef_search(store.vector_schema.is_some(), candidates.max(k), || {
+        Spi::connect(|client| {
+            client
+                .select(
+                    &sql,
+                    None,
+                    &[embedding.into(), query.into(), k.into(), candidates.into()],
+                )
+                .or_raise()
+                .map(|row| {
+                    (
+                        row.get_by_name::<JsonB, _>("key")
+                            .or_raise()
+                            .unwrap_or(JsonB(Value::Null)),
+                        row.get_by_name::<i32, _>("chunk_seq")
+                            .or_raise()
+                            .unwrap_or_default(),
+                        row.get_by_name::<String, _>("chunk")
+                            .or_raise()
+                            .unwrap_or_default(),
+                        row.get_by_name::<f64, _>("score")
+                            .or_raise()
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    TableIterator::new(rows)
+}
+
+/// The same, by the vectorizer's name.
+#[pg_extern(name = "_search", stable, parallel_unsafe)]
+fn search_by_name(
+    vectorizer: &str,
+    query: &str,
+    k: i32,
+    mode: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(key, JsonB),
+        name!(chunk_seq, i32),
+        name!(chunk, String),
+        name!(score, f64),
+    ),
+> {
+    let id = Spi::connect(|client| id_of_name(client, vectorizer))
+        .unwrap_or_else(|| no_such_vectorizer(format!("\"{vectorizer}\"")));
+    search(id, query, k, mode)
+}
+
+/// The store of a vectorizer the caller may read, as the search reads it.
+fn store(vectorizer: Readable) -> Store {
+    let config = &vectorizer.config;
+    if config["destination"]["implementation"] != "table" {
+        raise(
+            ConfigError::new(
+                SqlState::FeatureNotSupported,
+                format!("vectorizer \"{}\" stores its embeddings in a column of its source, not in a store", vectorizer.name),
+            )
+            .with_hint("order the source by its embedding column: ORDER BY <column> <=> ai.vectorizer_embed(…)"),
+        );
+    }
+    let table = (
+        config["destination"]["target_schema"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        config["destination"]["target_table"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let key = (vectorizer.source_pk.as_array().into_iter().flatten())
+        .map(|k| KeyColumn {
+            name: k["attname"].as_str().unwrap_or_default().to_string(),
+            type_sql: k["typname"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    let opclass = match Indexing::from_json(&config["indexing"]) {
+        Ok(Indexing::Hnsw { opclass, .. }) => Some(opclass),
+        _ => None,
+    };
+    // Vectorizers made before text indexing existed have none.
+    let language = TextIndexing::from_json(&config["text_indexing"])
+        .ok()
+        .and_then(|t| t.language().map(str::to_string));
+    Store {
+        vectorizer: vectorizer.name.clone(),
+        vector_schema: vector_schema(&table).unwrap_or_else(|| {
+            raise(ConfigError::new(
+                SqlState::UndefinedObject,
+                format!(
+                    "the store {}.{} of vectorizer \"{}\" does not exist",
+                    table.0, table.1, vectorizer.name
+                ),
+            ))
+        }),
+        table,
+        key,
+        opclass,
+        language,
+    }
+}
+
+/// pgvector's schema if the store's embeddings are `vector`s (`Some(None)` for
+/// `real[]`); `None` if the store is gone.
+fn vector_schema(table: &(String, String)) -> Option<Option<String>> {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT CASE WHEN t.typname = 'vector' THEN n.nspname::text END AS schema
+                   FROM pg_catalog.pg_attribute a
+                   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+                  WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1, $2))
+                    AND a.attname = 'embedding' AND NOT a.attisdropped",
+                None,
+                &[table.0.as_str().into(), table.1.as_str().into()],
+            )
+            .or_raise()
+            .next()
+            .map(|row| row.get_by_name::<String, _>("schema").or_raise())
+    })
+}
+
+/// Runs `work` with pgvector's `hnsw.ef_search` at least `wanted` (an HNSW scan finds
+/// at most that many rows), then sets it back.
+fn with_ef_search<T>(vectors: bool, wanted: i32, work: impl FnOnce() -> T) -> T {
+    let current = || {
+        Spi::get_one::<String>("SELECT pg_catalog.current_setting('hnsw.ef_search', true)")
+            .or_raise()
+    };
+    let set = |value: &str| {
+        Spi::run_with_args(
+            "SELECT pg_catalog.set_config('hnsw.ef_search', $1, true)",
+            &[value.into()],
+        )
+        .or_raise()
+    };
+    let before = if vectors { current() } else { None };
+    // pgvector's default, when nothing set it.
+    let was: i32 = before.as_deref().and_then(|v| v.parse().ok()).unwrap_or(40);
+    if !vectors || was >= wanted {
+        return work();
+    }
+    set(&wanted.to_string());
+    let out = work();
+    set(&was.to_string());
+    out
+}
