@@ -69,7 +69,8 @@ def main():
     loading    => ai.loading_uri(column_name => 'uri', aws_role_arn => '{ROLE_ARN}'),
     embedding  => ai.embedding_local('all-MiniLM-L6-v2', 384),
     chunking   => ai.chunking_recursive_character_text_splitter(800, 400),
-    formatting => ai.formatting_python_template('$title: $chunk'))"""
+    formatting => ai.formatting_python_template('$title: $chunk'),
+    text_indexing => ai.text_indexing_fts('english'))"""
         say("\n== Creating the vectorizer\n" + sql + ";")
         conn.execute(sql)
         with conn.cursor() as cur:
@@ -99,16 +100,18 @@ def main():
             time.sleep(0.2)
         say("\n" if sys.stdout.isatty() else "")
 
-        distance = ("embedding <=> ai.vectorizer_embed('public_document_embedding_store', %s)" if has_vector else
-                    "ai.cosine_distance(embedding, ai.vectorizer_embed('public_document_embedding_store', %s))")
+        search = """SELECT DISTINCT ON (d.uri) d.uri, d.title, r.score
+                      FROM ai.search('public_document_embedding_store', %s, 20, 'vector') r
+                      JOIN document d ON d.id = (r.key ->> 'id')::bigint
+                     ORDER BY d.uri, r.score DESC"""
+        say("== Semantic search: the best chunk of each document, scored 1 - cosine distance\n" + search + ";\n")
         failures = []
         for question, expected in QUESTIONS:
-            rows = conn.execute(f"""SELECT DISTINCT ON (uri) uri, title, {distance} AS d
-                                      FROM document_embedding ORDER BY uri, d""", (question,)).fetchall()
-            rows.sort(key=lambda r: r[2])
+            rows = conn.execute(search, (question,)).fetchall()
+            rows.sort(key=lambda r: -r[2])
             say(f"== {question}")
-            for uri, title, d in rows[:3]:
-                say(f"   {d:.3f}  {title:30}  {uri}")
+            for uri, title, score in rows[:3]:
+                say(f"   {score:.3f}  {title:30}  {uri}")
             if not rows[0][0].endswith(expected):
                 failures.append(f"{question!r}: expected {expected}, got {rows[0][0]}")
             say()

@@ -1,6 +1,9 @@
 """Search, end to end: a query embeds its text once whatever the plan, the worker
 builds the vector index by its rule, and ai.search answers in the three modes."""
 
+import os
+import re
+
 import psycopg
 import pytest
 
@@ -243,6 +246,7 @@ def test_text_search_matches_any_word_and_ranks_more_and_rarer_words_higher(db, 
     assert set(ids(rows)) == {3, 6, 9, 10}, "any of the words"
     assert ids(search(db, "basil pump", "text", k=10))[0] == 5, "the rarer word first"
     assert search(db, "the and of", "text") == [], "stop words only: nothing"
+    assert search(db, "it's O'Brien's C:\\path 'quoted' \"pump\"", "text", k=10), "quotes and backslashes"
 
 
 def test_search_applies_the_callers_rights_and_row_level_security(db, corpus, preloaded):
@@ -336,3 +340,43 @@ def test_a_build_refused_leaves_what_the_user_made_alone(db, embedder):
     idle(db)
     assert scalar(db, "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indisvalid "
                       "AND indexrelid = 'doc_embedding_store_embedding_idx'::regclass").endswith("(chunk_seq)")
+
+
+def readme_search_blocks():
+    """The SQL blocks of the README's Search section."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("### Search\n"):readme.index("### The local model")]
+    return re.findall(r"```sql\n(.*?)```", section, re.S)
+
+
+def test_the_readme_search_examples_run_and_match_ai_search(db):
+    db.execute("CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL, body text)")
+    scalar(db, """SELECT ai.create_vectorizer('document'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_local(), chunking => ai.chunking_none(), formatting => ai.formatting_python_template('$title: $chunk'),
+        text_indexing => ai.text_indexing_fts())""")
+    docs = [("Keys", "To rotate API keys, create a new key, deploy it, then revoke the old one."),
+            ("Passwords", "Passwords expire after ninety days; change yours in the account settings."),
+            ("Backups", "Backups run nightly and are kept for thirty days."),
+            ("Tokens", "Access tokens are short-lived credentials that the key service signs."),
+            ("Locks", "The door keys for the server room are kept at the front desk."),
+            ("Rotation", "Log files rotate daily and old ones are compressed.")]
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO document (title, uri, body) VALUES (%s, 'file:///none', %s)", docs)
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM document_embedding_store") == len(docs), timeout=120,
+             what="the documents embedded")
+    blocks = readme_search_blocks()
+    assert len(blocks) >= 6, blocks
+    compared = set()
+    for block in blocks:
+        rows = db.execute(block).fetchall()
+        assert rows, block
+        mode = block.split("\n", 1)[0].removeprefix("-- ").strip()
+        if mode in ("vector", "text", "hybrid"):
+            expected = db.execute("SELECT key, chunk_seq, chunk, score FROM ai.search("
+                                  "'public_document_embedding_store', 'how do I rotate keys?', 5, %s)",
+                                  (mode,)).fetchall()
+            assert [r[:3] for r in rows] == [r[:3] for r in expected], mode
+            assert [float(r[3]) for r in rows] == pytest.approx([r[3] for r in expected]), mode
+            compared.add(mode)
+    assert compared == {"vector", "text", "hybrid"}

@@ -150,8 +150,7 @@ impl Store {
         let language = quote_literal(self.language.as_deref().unwrap_or_default());
         format!(
             "WITH words AS MATERIALIZED (
-                 SELECT ('''' || pg_catalog.replace(pg_catalog.replace(w, pg_catalog.chr(92), pg_catalog.repeat(pg_catalog.chr(92), 2)),
-                                                    '''', '''''') || '''')::pg_catalog.tsquery AS word
+                 SELECT pg_catalog.array_to_tsvector(ARRAY[w])::text::pg_catalog.tsquery AS word
                    FROM pg_catalog.unnest(pg_catalog.tsvector_to_array(
                             pg_catalog.to_tsvector({language}::pg_catalog.regconfig, $2))) w),
              chunks AS MATERIALIZED (SELECT pg_catalog.count(*)::float8 AS n FROM {store}),
@@ -178,10 +177,10 @@ impl Store {
     fn hybrid(&self) -> String {
         format!(
             "WITH v AS MATERIALIZED (
-                 SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.score DESC) AS rank
+                 SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.score DESC, r.key, r.chunk_seq) AS rank
                    FROM ({vector} LIMIT $4) r),
              t AS MATERIALIZED (
-                 SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.score DESC) AS rank
+                 SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.score DESC, r.key, r.chunk_seq) AS rank
                    FROM ({text} LIMIT $4) r)
              SELECT coalesce(v.key, t.key) AS key, coalesce(v.chunk_seq, t.chunk_seq) AS chunk_seq,
                     coalesce(v.chunk, t.chunk) AS chunk,
