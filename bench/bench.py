@@ -10,10 +10,15 @@ visible (p50/p95/p99). Embedders: `zero` (the OpenAI-compatible test server answ
 a fixed vector at once, so the pipeline itself is measured) and `local` (the in-process
 model, compared with its raw rate outside Postgres on the same chunks).
 
+Then search latency (bench/search.py): `ai.search` in each mode over a store of
+`--search-chunks` chunks, without and with its indexes, against the same query in plain
+SQL.
+
 Every run prints one JSON line; a table follows. Examples:
     bench.py                                  # the default suite
     bench.py --docs 10000 --s3 s3s --embedder zero --latency 0
     bench.py --type pdf --pages 20 --docs 200 --concurrency 16
+    bench.py --search-only --search-chunks 100000
 """
 
 import argparse
@@ -38,6 +43,9 @@ from cluster import Cluster, free_port  # noqa: E402
 from documents import pdf_pages  # noqa: E402
 from embedder import Embedder  # noqa: E402
 from s3server import BUCKET, ROLE_ARN, S3Server, server_env, wait_for_port  # noqa: E402
+
+sys.path.insert(0, HERE)
+from search import run_search  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
 S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
@@ -297,7 +305,7 @@ def run(args, kind, local, rng):
 def table(results):
     say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
     for r in results:
-        if r["run"] == "latency":
+        if r["run"] in ("latency", "search", "search-indexes"):
             continue
         say(f" {r['run']:9} {r['s3']:5} {r['docs']:5} {r['chunks']:7} {r['seconds']:9.2f} {r['docs_per_s']:8.1f}"
             f" {r['chunks_per_s']:9.1f}  {str(r.get('fraction_of_s3_ceiling', '-')):>13}"
@@ -307,6 +315,17 @@ def table(results):
         if r["run"] == "latency":
             say(f" insert→visible latency ({r['s3']}, {r['samples']} single-row inserts): p50 {r['p50_ms']} ms,"
                 f" p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms")
+    searches = [r for r in results if r["run"] == "search"]
+    if searches:
+        say(f"\n search latency, k = 10, {searches[0]['queries']} queries each   ai.search p50 / p95"
+            "      plain SQL p50 / p95 (ceiling)")
+        for a, b in zip(searches[::2], searches[1::2]):
+            say(f" {a['stage']:13} {a['mode']:7} {a['p50_ms']:10.1f} / {a['p95_ms']:7.1f} ms"
+                f" {b['p50_ms']:12.1f} / {b['p95_ms']:7.1f} ms")
+    for r in results:
+        if r["run"] == "search-indexes":
+            say(f" {r['chunks']} chunks: GIN index {r['gin_seconds']} s, HNSW index built by the worker in"
+                f" {r['hnsw_build_seconds']} s")
 
 
 def main():
@@ -324,15 +343,23 @@ def main():
     p.add_argument("--model-threads", type=int, default=os.cpu_count(), help="ai_loader.model_threads")
     p.add_argument("--raw-chunks", type=int, default=120, help="chunks the raw model rate is measured on")
     p.add_argument("--timeout", type=int, default=1800, help="seconds a run may take")
+    p.add_argument("--search-chunks", type=int, default=100_000, help="chunks in the search store (0: no search run)")
+    p.add_argument("--search-queries", type=int, default=30, help="queries timed per mode and stage")
+    p.add_argument("--search-only", action="store_true", help="only the search run")
     args = p.parse_args()
     rng = random.Random(42)
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
-    for kind in servers:
+    for kind in [] if args.search_only else servers:
         if args.embedder in ("zero", "both"):
             results += run(args, kind, local=False, rng=rng)
-    if args.embedder in ("local", "both"):
+    if args.embedder in ("local", "both") and not args.search_only:
         results += run(args, servers[-1], local=True, rng=rng)
+    if args.search_chunks:
+        searches = run_search(args, say)
+        for r in searches:
+            print(json.dumps(r), flush=True)
+        results += searches
     table(results)
 
 

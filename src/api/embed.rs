@@ -9,7 +9,6 @@
 //! provider once.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ai_loader_config::embedding::Embedding;
@@ -30,8 +29,10 @@ use crate::roles;
 /// through a vectorizer (`_vectorizer_embed_for`), whose configuration its owner set up.
 #[pg_extern(name = "_vectorizer_embed", stable, parallel_unsafe)]
 fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
-    let call = Call::Config(embedding_config.0.to_string(), input_text.into());
-    memoized(call, || embed_with_config(embedding_config, input_text))
+    let config = embedding_config.0.to_string();
+    memoized(By::Config(&config), input_text, || {
+        embed_with_config(embedding_config, input_text)
+    })
 }
 
 fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
@@ -53,8 +54,9 @@ fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
 /// column) or manage it.
 #[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
 pub fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
-    let call = Call::Id(vectorizer_id, input_text.into());
-    memoized(call, || embed_for(vectorizer_id, input_text))
+    memoized(By::Id(vectorizer_id), input_text, || {
+        embed_for(vectorizer_id, input_text)
+    })
 }
 
 fn embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
@@ -136,19 +138,45 @@ pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
 /// The same, by the vectorizer's name.
 #[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
 fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Vec<f32> {
-    memoized(Call::Name(name.into(), input_text.into()), || {
+    memoized(By::Name(name), input_text, || {
         let id = Spi::connect(|client| id_of_name(client, name))
             .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")));
         vectorizer_embed_for(id, input_text)
     })
 }
 
-/// A call of one of the functions above: which one, its first argument, the text.
-#[derive(PartialEq, Eq, Hash)]
-enum Call {
-    Config(String, String),
-    Id(i32, String),
-    Name(String, String),
+/// Which vectorizer (or configuration) a call of the functions above embeds with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By<'a> {
+    Config(&'a str),
+    Id(i32),
+    Name(&'a str),
+}
+
+impl By<'_> {
+    fn owned(self) -> OwnedBy {
+        match self {
+            By::Config(c) => OwnedBy::Config(c.into()),
+            By::Id(id) => OwnedBy::Id(id),
+            By::Name(n) => OwnedBy::Name(n.into()),
+        }
+    }
+}
+
+enum OwnedBy {
+    Config(String),
+    Id(i32),
+    Name(String),
+}
+
+impl OwnedBy {
+    fn is(&self, by: By<'_>) -> bool {
+        match (self, by) {
+            (OwnedBy::Config(a), By::Config(b)) | (OwnedBy::Name(a), By::Name(b)) => a == b,
+            (OwnedBy::Id(a), By::Id(b)) => *a == b,
+            _ => false,
+        }
+    }
 }
 
 /// When a call is made: the transaction, the statement and the command within it (a
@@ -178,27 +206,30 @@ impl Statement {
 
 /// The embeddings computed at one `Statement`: a handful of distinct query texts at
 /// most, in practice; past `MEMO_ENTRIES` the oldest statement's are simply recomputed.
+/// A lookup allocates nothing: it runs for every row of a sequential scan.
 struct Memo {
     at: Option<Statement>,
-    embeddings: HashMap<Call, Vec<f32>>,
+    embeddings: Vec<(OwnedBy, String, Vec<f32>)>,
 }
 
 const MEMO_ENTRIES: usize = 64;
 
 thread_local! {
-    static MEMO: RefCell<Memo> = RefCell::new(Memo { at: None, embeddings: HashMap::new() });
+    static MEMO: RefCell<Memo> = const { RefCell::new(Memo { at: None, embeddings: Vec::new() }) };
 }
 
-/// The embedding for `call` made earlier in this statement, else `compute`'s (which
-/// checks the caller's rights and may raise an ERROR; nothing is kept then).
-fn memoized(call: Call, compute: impl FnOnce() -> Vec<f32>) -> Vec<f32> {
+/// The embedding of `text` by `by` made earlier in this statement, else `compute`'s
+/// (which checks the caller's rights and may raise an ERROR; nothing is kept then).
+fn memoized(by: By<'_>, text: &str, compute: impl FnOnce() -> Vec<f32>) -> Vec<f32> {
     let now = Statement::current();
     let found = MEMO.with_borrow_mut(|memo| {
         if memo.at != Some(now) || memo.embeddings.len() >= MEMO_ENTRIES {
             memo.at = Some(now);
             memo.embeddings.clear();
         }
-        memo.embeddings.get(&call).cloned()
+        (memo.embeddings.iter())
+            .find(|(b, t, _)| b.is(by) && t == text)
+            .map(|(_, _, embedding)| embedding.clone())
     });
     if let Some(embedding) = found {
         return embedding;
@@ -206,7 +237,7 @@ fn memoized(call: Call, compute: impl FnOnce() -> Vec<f32>) -> Vec<f32> {
     let embedding = compute();
     MEMO.with_borrow_mut(|memo| {
         if memo.at == Some(now) {
-            memo.embeddings.insert(call, embedding.clone());
+            (memo.embeddings).push((by.owned(), text.to_string(), embedding.clone()));
         }
     });
     embedding

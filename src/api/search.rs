@@ -35,17 +35,28 @@ fn search(
     let mode = mode.parse::<Mode>().or_raise();
     check_k(k).or_raise();
     let store = store(readable(vectorizer_id, "search"));
-    let sql = store.sql(mode).or_raise();
+    store.check(mode).or_raise();
+    let (words, weights): (Vec<String>, Vec<f64>) = if mode == Mode::Vector {
+        Default::default()
+    } else {
+        words(&store, query).into_iter().unzip()
+    };
+    let sql = store.sql(mode, words.len()).or_raise();
     let embedding = (mode != Mode::Text).then(|| vectorizer_embed_for(vectorizer_id, query));
     let candidates = candidates(k);
+    let any_word = words.join(" | ");
     let rows = with_ef_search(store.vector_schema.is_some(), candidates.max(k), || {
         Spi::connect(|client| {
+            let args = [
+                embedding.into(),
+                k.into(),
+                candidates.into(),
+                any_word.as_str().into(),
+                words.into(),
+                weights.into(),
+            ];
             client
-                .select(
-                    &sql,
-                    None,
-                    &[embedding.into(), query.into(), k.into(), candidates.into()],
-                )
+                .select(&sql, None, &args)
                 .or_raise()
                 .map(|row| {
                     (
@@ -142,6 +153,26 @@ fn store(vectorizer: Readable) -> Store {
         opclass,
         language,
     }
+}
+
+/// The query's words, each a `tsquery`, with their weights.
+fn words(store: &Store, query: &str) -> Vec<(String, f64)> {
+    Spi::connect(|client| {
+        client
+            .select(&store.words_sql(), None, &[query.into()])
+            .or_raise()
+            .map(|row| {
+                (
+                    row.get_by_name::<String, _>("word")
+                        .or_raise()
+                        .unwrap_or_default(),
+                    row.get_by_name::<f64, _>("idf")
+                        .or_raise()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    })
 }
 
 /// pgvector's schema if the store's embeddings are `vector`s (`Some(None)` for

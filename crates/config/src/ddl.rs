@@ -178,6 +178,11 @@ impl Objects {
                     ),
                 ];
                 if self.text_search.is_some() {
+                    // Kept in the row (compressed if need be), not in the TOAST table: a
+                    // text search reads it for every candidate chunk.
+                    statements.push(format!(
+                        "ALTER TABLE {store_q} ALTER COLUMN {TSVECTOR_COLUMN} SET STORAGE MAIN"
+                    ));
                     statements.push(format!(
                         "CREATE INDEX ON {store_q} USING gin ({TSVECTOR_COLUMN})"
                     ));

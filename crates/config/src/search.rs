@@ -1,10 +1,5 @@
-//! `ai.search`: the statement that answers a query over a vectorizer's store, by
+//! `ai.search`: the statements that answer a query over a vectorizer's store, by
 //! meaning (`vector`), by words (`text`) or both (`hybrid`, reciprocal rank fusion).
-//!
-//! The statement's parameters: `$1` the query's embedding (`real[]`), `$2` the query's
-//! text, `$3` how many rows to return, `$4` how many candidates each ranking of a hybrid
-//! search brings. Its rows: `key` (the source row's primary key as a JSON object),
-//! `chunk_seq`, `chunk`, `score` (higher is better), best first.
 //!
 //! The text ranking is BM25's idea on Postgres' full text search: a chunk matches when
 //! it holds any of the query's words (lexemes, in the store's text search
@@ -12,6 +7,15 @@
 //! ln(1 + (N − n + 0.5) / (n + 0.5)) for a word n of the N chunks hold, weighted by
 //! `ts_rank` of the word in the chunk, which grows with the word's occurrences and
 //! saturates. So chunks holding more of the words, and rarer ones, rank higher.
+//!
+//! A text or hybrid search runs two statements: `words_sql` finds the query's words and
+//! their weights (`$1` the query's text); then `sql` ranks, with one term per word
+//! written out — which spares each candidate chunk a subquery over the words. Its
+//! parameters: `$1` the query's embedding (`real[]`), `$2` how many rows to return, `$3`
+//! how many candidates each ranking of a hybrid search brings, `$4` the words as a
+//! `tsquery` matching any of them, `$5` the words (`text[]`, each a `tsquery`), `$6`
+//! their weights (`float8[]`). Its rows: `key` (the source row's primary key as a JSON
+//! object), `chunk_seq`, `chunk`, `score` (higher is better), best first.
 
 use std::str::FromStr;
 
@@ -48,6 +52,8 @@ impl FromStr for Mode {
 pub const MAX_K: i32 = 1000;
 /// Reciprocal rank fusion's constant: a row ranked r-th in a ranking scores 1 / (60 + r).
 const RRF_K: i32 = 60;
+/// The most words of a query a text ranking weighs (the first ones, distinct).
+pub const MAX_WORDS: usize = 64;
 
 /// How many candidates each ranking of a hybrid search brings for `k` rows.
 pub fn candidates(k: i32) -> i32 {
@@ -81,8 +87,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// The search statement for `mode`.
-    pub fn sql(&self, mode: Mode) -> Result<String> {
+    /// Checks that the store can be searched in `mode`.
+    pub fn check(&self, mode: Mode) -> Result<()> {
         if mode != Mode::Vector && self.language.is_none() {
             return Err(ConfigError::new(
                 SqlState::ObjectNotInPrerequisiteState,
@@ -96,10 +102,36 @@ impl Store {
                 "create the vectorizer with text_indexing => ai.text_indexing_fts(), or search with mode => 'vector'",
             ));
         }
+        Ok(())
+    }
+
+    /// The query's words (`word`, a `tsquery` as text) and their weights (`idf`): the
+    /// first `MAX_WORDS` distinct lexemes of `$1` in the store's configuration.
+    pub fn words_sql(&self) -> String {
+        let language = quote_literal(self.language.as_deref().unwrap_or_default());
+        format!(
+            "WITH words AS MATERIALIZED (
+                 SELECT pg_catalog.array_to_tsvector(ARRAY[w])::text::pg_catalog.tsquery AS word
+                   FROM pg_catalog.unnest(pg_catalog.tsvector_to_array(
+                            pg_catalog.to_tsvector({language}::pg_catalog.regconfig, $1))) w
+                  LIMIT {MAX_WORDS}),
+             chunks AS MATERIALIZED (SELECT pg_catalog.count(*)::float8 AS n FROM {store})
+             SELECT w.word::text AS word, pg_catalog.ln(1 + (c.n - h.n + 0.5) / (h.n + 0.5)) AS idf
+               FROM words w CROSS JOIN chunks c
+              CROSS JOIN LATERAL (SELECT pg_catalog.count(*)::float8 AS n FROM {store} s
+                                   WHERE s.{tsv} OPERATOR(pg_catalog.@@) w.word) h",
+            store = self.store(),
+            tsv = TSVECTOR_COLUMN,
+        )
+    }
+
+    /// The search statement for `mode`, for a query of `words` words.
+    pub fn sql(&self, mode: Mode, words: usize) -> Result<String> {
+        self.check(mode)?;
         Ok(match mode {
-            Mode::Vector => format!("{} LIMIT $3", self.vector_ranking()),
-            Mode::Text => format!("{} LIMIT $3", self.text_ranking()),
-            Mode::Hybrid => self.hybrid(),
+            Mode::Vector => self.vector_ranking("$2"),
+            Mode::Text => self.text_ranking(words, "$2"),
+            Mode::Hybrid => self.hybrid(words),
         })
     }
 
@@ -107,16 +139,33 @@ impl Store {
         qualified(&self.table.0, &self.table.1)
     }
 
-    /// `pg_catalog.jsonb_build_object('id', s."id", …)`.
-    fn key(&self) -> String {
-        let pairs: Vec<String> = (self.key.iter())
-            .map(|k| format!("{}, s.{}", quote_literal(&k.name), quote_ident(&k.name)))
-            .collect();
-        format!("pg_catalog.jsonb_build_object({})", pairs.join(", "))
+    /// The key columns as the rankings select them, `s."id" AS key_0, …` (so that no
+    /// key column's name meets a name of the ranking's own), and their aliases.
+    fn key_columns(&self) -> (String, Vec<String>) {
+        let aliases: Vec<String> = (0..self.key.len()).map(|i| format!("key_{i}")).collect();
+        let columns = (self.key.iter().zip(&aliases))
+            .map(|(k, alias)| format!("s.{} AS {alias}", quote_ident(&k.name)))
+            .collect::<Vec<_>>();
+        (columns.join(", "), aliases)
     }
 
-    /// The rows by cosine similarity, best first (no LIMIT).
-    fn vector_ranking(&self) -> String {
+    /// A ranking's first rows, from `inner` (which selects the key columns, `chunk_seq`,
+    /// `chunk`, `score` and `position`, and has its LIMIT): the key as a JSON object,
+    /// `pg_catalog.jsonb_build_object('id', r.key_0, …)`, made for those rows alone.
+    fn ranked(&self, inner: String) -> String {
+        let (_, aliases) = self.key_columns();
+        let pairs: Vec<String> = (self.key.iter().zip(&aliases))
+            .map(|(k, alias)| format!("{}, r.{alias}", quote_literal(&k.name)))
+            .collect();
+        format!(
+            "SELECT pg_catalog.jsonb_build_object({}) AS key, r.chunk_seq, r.chunk, r.score
+               FROM ({inner}) r ORDER BY r.position",
+            pairs.join(", ")
+        )
+    }
+
+    /// The first `limit` rows by cosine similarity, best first.
+    fn vector_ranking(&self, limit: &str) -> String {
         let (distance, order) = match &self.vector_schema {
             Some(schema) => {
                 let operator = |op: &str| format!("OPERATOR({}.{op})", quote_ident(schema));
@@ -137,60 +186,62 @@ impl Store {
                 (distance.clone(), distance)
             }
         };
-        format!(
-            "SELECT {key} AS key, s.chunk_seq, s.chunk, 1 - ({distance})::float8 AS score
-               FROM {store} s ORDER BY {order}",
-            key = self.key(),
+        self.ranked(format!(
+            "SELECT {keys}, s.chunk_seq, s.chunk, 1 - ({distance})::float8 AS score,
+                    pg_catalog.row_number() OVER () AS position
+               FROM (SELECT * FROM {store} s ORDER BY {order} LIMIT {limit}) s",
+            keys = self.key_columns().0,
             store = self.store(),
-        )
+        ))
     }
 
-    /// The rows holding any of the query's words, best first (no LIMIT).
-    fn text_ranking(&self) -> String {
-        let language = quote_literal(self.language.as_deref().unwrap_or_default());
-        format!(
-            "WITH words AS MATERIALIZED (
-                 SELECT pg_catalog.array_to_tsvector(ARRAY[w])::text::pg_catalog.tsquery AS word
-                   FROM pg_catalog.unnest(pg_catalog.tsvector_to_array(
-                            pg_catalog.to_tsvector({language}::pg_catalog.regconfig, $2))) w),
-             chunks AS MATERIALIZED (SELECT pg_catalog.count(*)::float8 AS n FROM {store}),
-             weights AS MATERIALIZED (
-                 SELECT w.word, pg_catalog.ln(1 + (c.n - h.n + 0.5) / (h.n + 0.5)) AS idf
-                   FROM words w CROSS JOIN chunks c
-                  CROSS JOIN LATERAL (SELECT pg_catalog.count(*)::float8 AS n FROM {store} s
-                                       WHERE s.{tsv} OPERATOR(pg_catalog.@@) w.word) h)
-             SELECT {key} AS key, s.chunk_seq, s.chunk,
-                    (SELECT pg_catalog.sum(x.idf * pg_catalog.ts_rank(s.{tsv}, x.word)) FROM weights x
-                      WHERE s.{tsv} OPERATOR(pg_catalog.@@) x.word) AS score
-               FROM {store} s
-              WHERE s.{tsv} OPERATOR(pg_catalog.@@)
-                    (SELECT pg_catalog.string_agg(word::text, ' | ')::pg_catalog.tsquery FROM words)
-              ORDER BY score DESC, key, s.chunk_seq",
-            key = self.key(),
+    /// The first `limit` rows holding any of the query's `words`, best first.
+    fn text_ranking(&self, words: usize, limit: &str) -> String {
+        let tsv = format!("s.{TSVECTOR_COLUMN}");
+        let score = (1..=words)
+            .map(|i| format!("$6[{i}] * pg_catalog.ts_rank({tsv}, ($5[{i}])::pg_catalog.tsquery)"))
+            .collect::<Vec<_>>();
+        let (keys, aliases) = self.key_columns();
+        self.ranked(format!(
+            "SELECT r.*, pg_catalog.row_number() OVER () AS position FROM (
+                 SELECT {keys}, s.chunk_seq, s.chunk, ({score})::float8 AS score
+                   FROM {store} s
+                  WHERE {matches}
+                  ORDER BY score DESC, {aliases}, s.chunk_seq LIMIT {limit}) r",
             store = self.store(),
-            tsv = TSVECTOR_COLUMN,
-        )
+            score = if words == 0 {
+                "0".into()
+            } else {
+                score.join(" + ")
+            },
+            matches = if words == 0 {
+                "false".into()
+            } else {
+                format!("{tsv} OPERATOR(pg_catalog.@@) ($4)::pg_catalog.tsquery")
+            },
+            aliases = aliases.join(", "),
+        ))
     }
 
-    /// Both rankings' first `$4` rows, fused: each row scores the sum over the rankings
+    /// Both rankings' first `$3` rows, fused: each row scores the sum over the rankings
     /// that hold it of 1 / (60 + its rank there).
-    fn hybrid(&self) -> String {
+    fn hybrid(&self, words: usize) -> String {
         format!(
             "WITH v AS MATERIALIZED (
                  SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.score DESC, r.key, r.chunk_seq) AS rank
-                   FROM ({vector} LIMIT $4) r),
+                   FROM ({vector}) r),
              t AS MATERIALIZED (
                  SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.score DESC, r.key, r.chunk_seq) AS rank
-                   FROM ({text} LIMIT $4) r)
+                   FROM ({text}) r)
              SELECT coalesce(v.key, t.key) AS key, coalesce(v.chunk_seq, t.chunk_seq) AS chunk_seq,
                     coalesce(v.chunk, t.chunk) AS chunk,
                     coalesce(1::float8 / ({RRF_K} + v.rank), 0) + coalesce(1::float8 / ({RRF_K} + t.rank), 0)
                         AS score
                FROM v FULL JOIN t ON v.key = t.key AND v.chunk_seq = t.chunk_seq
               ORDER BY score DESC, key, chunk_seq
-              LIMIT $3",
-            vector = self.vector_ranking(),
-            text = self.text_ranking(),
+              LIMIT $2",
+            vector = self.vector_ranking("$3"),
+            text = self.text_ranking(words, "$3"),
         )
     }
 }
@@ -233,19 +284,18 @@ mod tests {
 
     #[test]
     fn vector_orders_by_the_index_operator() {
-        let sql = store(None).sql(Mode::Vector).unwrap();
-        assert!(
-            sql.contains("pg_catalog.jsonb_build_object('tenant', s.\"tenant\", 'id', s.\"id\")")
-        );
+        let sql = store(None).sql(Mode::Vector, 0).unwrap();
+        assert!(sql.contains("pg_catalog.jsonb_build_object('tenant', r.key_0, 'id', r.key_1)"));
+        assert!(sql.contains("SELECT s.\"tenant\" AS key_0, s.\"id\" AS key_1, s.chunk_seq"));
         assert!(sql
             .contains("1 - (s.embedding OPERATOR(\"public\".<=>) $1::\"public\".vector)::float8"));
         assert!(sql.contains(
-            "ORDER BY s.embedding OPERATOR(\"public\".<->) $1::\"public\".vector LIMIT $3"
+            "ORDER BY s.embedding OPERATOR(\"public\".<->) $1::\"public\".vector LIMIT $2"
         ));
         let mut plain = store(None);
         plain.vector_schema = None;
         assert!(plain
-            .sql(Mode::Vector)
+            .sql(Mode::Vector, 0)
             .unwrap()
             .contains("ORDER BY ai.cosine_distance(s.embedding, $1)"));
     }
@@ -253,14 +303,21 @@ mod tests {
     #[test]
     fn text_modes_need_text_indexing() {
         for mode in [Mode::Text, Mode::Hybrid] {
-            let e = store(None).sql(mode).unwrap_err();
+            let e = store(None).sql(mode, 1).unwrap_err();
             assert_eq!(e.state, SqlState::ObjectNotInPrerequisiteState);
             assert!(e.hint.unwrap().contains("ai.text_indexing_fts()"));
         }
-        let sql = store(Some("pg_catalog.english")).sql(Mode::Hybrid).unwrap();
-        assert!(
-            sql.contains("pg_catalog.to_tsvector('pg_catalog.english'::pg_catalog.regconfig, $2)")
-        );
-        assert!(sql.contains("LIMIT $4) r)") && sql.ends_with("LIMIT $3"));
+        let english = store(Some("pg_catalog.english"));
+        assert!(english.words_sql().contains(
+            "pg_catalog.to_tsvector('pg_catalog.english'::pg_catalog.regconfig, $1))) w\n                  LIMIT 64"
+        ));
+        let sql = english.sql(Mode::Hybrid, 2).unwrap();
+        assert!(sql.contains(
+            "($6[1] * pg_catalog.ts_rank(s.chunk_tsvector, ($5[1])::pg_catalog.tsquery) \
+             + $6[2] * pg_catalog.ts_rank(s.chunk_tsvector, ($5[2])::pg_catalog.tsquery))::float8 AS score"
+        ));
+        assert!(sql.contains("LIMIT $3) r)") && sql.ends_with("LIMIT $2"));
+        let none = english.sql(Mode::Text, 0).unwrap();
+        assert!(none.contains("(0)::float8 AS score") && none.contains("WHERE false"));
     }
 }
