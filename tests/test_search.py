@@ -162,6 +162,12 @@ def test_a_cancelled_build_leaves_an_error_row_no_invalid_index_and_is_retried(d
                  == "virtualxid", what="the build waiting for the old snapshot")
         assert scalar(db, "SELECT count(*) FROM pg_index WHERE indrelid = 'doc_embedding_store'::regclass "
                           "AND NOT indisvalid") == 1
+        # The build does not keep the store from being written.
+        with preloaded.connect(db.info.dbname) as writer:
+            writer.execute("SET lock_timeout = '1s'")
+            writer.execute("INSERT INTO doc_embedding_store (id, chunk_seq, chunk, embedding) "
+                           "VALUES (1000, 0, 'written during the build', array_fill(0.5, ARRAY[8])::vector)")
+            writer.execute("DELETE FROM doc_embedding_store WHERE id = 1000")
         db.execute("SELECT pg_cancel_backend(%s)", (pid,))
         message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors "
                                               "WHERE message LIKE 'building the vector index%%'"),
@@ -324,6 +330,12 @@ def test_search_embeds_once_uses_the_indexes_and_refuses_bad_arguments(db, embed
     for mode in ("text", "hybrid"):
         diag = refused(f"SELECT * FROM ai.search('public_other_embedding_store', 'q', 5, '{mode}')", "55000")
         assert "ai.text_indexing_fts()" in diag.message_hint
+    db.execute("CREATE TABLE third (id int PRIMARY KEY, title text, body text)")
+    diag = refused(f"""SELECT ai.create_vectorizer('third'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => '{embedder.openai_url}'),
+        chunking => ai.chunking_none(), destination => ai.destination_column('emb'),
+        text_indexing => ai.text_indexing_fts())""", "0A000")
+    assert "destination_table" in diag.message_hint
 
 
 def test_a_build_refused_leaves_what_the_user_made_alone(db, embedder):

@@ -77,12 +77,12 @@ def drop_databases(cluster, *names):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def note_vectorizer(db, embedder):
+def note_vectorizer(db, embedder, extra=""):
     """A table note(id, body) and a vectorizer of it; returns the vectorizer's id."""
     db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
-    return scalar(db, """SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
-        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())""",
-                  (embedder.openai_url,))
+    return scalar(db, f"""SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none()
+        {extra})""", (embedder.openai_url,))
 
 
 def default_version():
@@ -222,6 +222,10 @@ def described(conn):
                                   'ai.vectorizer_embed(jsonb, text, text)']) p""").fetchall(),
         "store": conn.execute("SELECT id, chunk, embedding::text FROM note_embedding_store ORDER BY id").fetchall(),
         "queued": conn.execute("SELECT id FROM ai._vectorizer_q_1 ORDER BY id").fetchall(),
+        "indexes": conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'note_embedding_store' "
+                                "ORDER BY indexname").fetchall(),
+        "vector index": conn.execute("SELECT vector_index, vector_index_built_at FROM ai.vectorizer_status").fetchall(),
+        "text search": conn.execute("SELECT * FROM ai.search(1, 'embedded', 10, 'text')").fetchall(),
     }
 
 
@@ -236,10 +240,13 @@ def test_dump_and_restore_carry_vectorizers(cluster, embedder, pgvector):
         db = database(cluster, "dumped", first=["vector"] if pgvector == "before" else [])
         if pgvector == "after":
             db.execute("CREATE EXTENSION vector")
-        vid = note_vectorizer(db, embedder)
+        hnsw = ", indexing => ai.indexing_hnsw(min_rows => 1)" if pgvector != "none" else ""
+        vid = note_vectorizer(db, embedder, f", text_indexing => ai.text_indexing_fts() {hnsw}")
         db.execute("INSERT INTO note VALUES (1, 'embedded before the dump'), (2, 'also embedded')")
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
                  what="embedded")
+        if hnsw:
+            wait_for(lambda: scalar(db, "SELECT vector_index_built_at FROM ai.vectorizer_status"), what="the index")
         db.execute("SELECT ai.disable_vectorizer_schedule(%s)", (vid,))
         db.execute("INSERT INTO note VALUES (3, 'queued at the dump')")
         before = described(db)
@@ -252,6 +259,7 @@ def test_dump_and_restore_carry_vectorizers(cluster, embedder, pgvector):
         dump_and_restore(cluster, "dumped", "restored")
         restored = cluster.connect("restored")
         assert described(restored) == before
+        assert len(before["text search"]) == 2 and len(before["indexes"]) == (4 if hnsw else 3)
         restored.execute("SELECT ai.enable_vectorizer_schedule(%s)", (vid,))
         restored.execute("INSERT INTO note VALUES (4, 'after the restore')")
         wait_for(lambda: queue_empty(restored, vid)
@@ -259,6 +267,8 @@ def test_dump_and_restore_carry_vectorizers(cluster, embedder, pgvector):
         if pgvector != "none":  # the query pgai users write
             assert scalar(restored, "SELECT id FROM note_embedding_store ORDER BY embedding <=> "
                                     "ai.vectorizer_embed(%s, 'after the restore') LIMIT 1", (vid,)) == 4
+        assert scalar(restored, "SELECT key FROM ai.search(%s, 'after the restore', 1, 'text')", (vid,)) == {"id": 4}
+        assert described(restored)["vector index"] == before["vector index"], "not built again"
         restored.close()
         db.close()
     finally:

@@ -3,12 +3,11 @@
 //!
 //! A query embeds its text once, whatever its plan: the functions are STABLE (so an
 //! index scan may use their result, computed once when the scan starts), the public
-//! SQL overloads inline into the query, and within one statement (and one command:
-//! see `Statement`) a call with the same arguments returns the embedding computed by
-//! the first — a sequential scan that evaluates the expression for every row asks the
-//! provider once.
+//! SQL overloads inline into the query, and within one statement a call with the same
+//! arguments returns the embedding computed by the first (see `memo`) — a sequential
+//! scan that evaluates the expression for every row asks the provider once.
 
-use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use ai_loader_config::embedding::Embedding;
@@ -18,6 +17,7 @@ use ai_loader_pipeline::embedding::{embed_all, provider, sends_server_key, Provi
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::api::memo::{memoized, By, Embedded, Flat};
 use crate::api::vectorizer::{id_of_name, no_such_vectorizer};
 use crate::errors::{fail, raise, OrRaise};
 use crate::gucs;
@@ -28,11 +28,12 @@ use crate::roles;
 /// that would send the server's API key is a superuser's to pass: anyone else embeds
 /// through a vectorizer (`_vectorizer_embed_for`), whose configuration its owner set up.
 #[pg_extern(name = "_vectorizer_embed", stable, parallel_unsafe)]
-fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
+fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Flat {
     let config = embedding_config.0.to_string();
     memoized(By::Config(&config), input_text, || {
         embed_with_config(embedding_config, input_text)
     })
+    .flat()
 }
 
 fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
@@ -53,7 +54,17 @@ fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
 /// who may read its embeddings (SELECT on its store, or on its source for an embedding
 /// column) or manage it.
 #[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
-pub fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
+fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Flat {
+    embedded_for(vectorizer_id, input_text).flat()
+}
+
+/// The embedding of a query with vectorizer `vectorizer_id`'s model, as `ai.search`
+/// passes it on: made once per statement, like the functions'.
+pub fn query_embedding(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
+    embedded_for(vectorizer_id, input_text).floats.clone()
+}
+
+fn embedded_for(vectorizer_id: i32, input_text: &str) -> Rc<Embedded> {
     memoized(By::Id(vectorizer_id), input_text, || {
         embed_for(vectorizer_id, input_text)
     })
@@ -137,110 +148,13 @@ pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
 
 /// The same, by the vectorizer's name.
 #[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
-fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Vec<f32> {
+fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Flat {
     memoized(By::Name(name), input_text, || {
         let id = Spi::connect(|client| id_of_name(client, name))
             .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")));
-        vectorizer_embed_for(id, input_text)
+        embedded_for(id, input_text).floats.clone()
     })
-}
-
-/// Which vectorizer (or configuration) a call of the functions above embeds with.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum By<'a> {
-    Config(&'a str),
-    Id(i32),
-    Name(&'a str),
-}
-
-impl By<'_> {
-    fn owned(self) -> OwnedBy {
-        match self {
-            By::Config(c) => OwnedBy::Config(c.into()),
-            By::Id(id) => OwnedBy::Id(id),
-            By::Name(n) => OwnedBy::Name(n.into()),
-        }
-    }
-}
-
-enum OwnedBy {
-    Config(String),
-    Id(i32),
-    Name(String),
-}
-
-impl OwnedBy {
-    fn is(&self, by: By<'_>) -> bool {
-        match (self, by) {
-            (OwnedBy::Config(a), By::Config(b)) | (OwnedBy::Name(a), By::Name(b)) => a == b,
-            (OwnedBy::Id(a), By::Id(b)) => *a == b,
-            _ => false,
-        }
-    }
-}
-
-/// When a call is made: the transaction, the statement and the command within it (a
-/// command that changed data — the vectorizer's configuration, say — starts another),
-/// and the role calling. Calls made at the same `Statement` get the same embedding.
-#[derive(PartialEq, Eq, Clone, Copy)]
-struct Statement {
-    transaction: pg_sys::TimestampTz,
-    statement: pg_sys::TimestampTz,
-    command: pg_sys::CommandId,
-    user: pg_sys::Oid,
-}
-
-impl Statement {
-    fn current() -> Self {
-        // SAFETY: plain reads of the backend's transaction state, in a transaction.
-        unsafe {
-            Statement {
-                transaction: pg_sys::GetCurrentTransactionStartTimestamp(),
-                statement: pg_sys::GetCurrentStatementStartTimestamp(),
-                command: pg_sys::GetCurrentCommandId(false),
-                user: pg_sys::GetUserId(),
-            }
-        }
-    }
-}
-
-/// The embeddings computed at one `Statement`: a handful of distinct query texts at
-/// most, in practice; past `MEMO_ENTRIES` the oldest statement's are simply recomputed.
-/// A lookup allocates nothing: it runs for every row of a sequential scan.
-struct Memo {
-    at: Option<Statement>,
-    embeddings: Vec<(OwnedBy, String, Vec<f32>)>,
-}
-
-const MEMO_ENTRIES: usize = 64;
-
-thread_local! {
-    static MEMO: RefCell<Memo> = const { RefCell::new(Memo { at: None, embeddings: Vec::new() }) };
-}
-
-/// The embedding of `text` by `by` made earlier in this statement, else `compute`'s
-/// (which checks the caller's rights and may raise an ERROR; nothing is kept then).
-fn memoized(by: By<'_>, text: &str, compute: impl FnOnce() -> Vec<f32>) -> Vec<f32> {
-    let now = Statement::current();
-    let found = MEMO.with_borrow_mut(|memo| {
-        if memo.at != Some(now) || memo.embeddings.len() >= MEMO_ENTRIES {
-            memo.at = Some(now);
-            memo.embeddings.clear();
-        }
-        (memo.embeddings.iter())
-            .find(|(b, t, _)| b.is(by) && t == text)
-            .map(|(_, _, embedding)| embedding.clone())
-    });
-    if let Some(embedding) = found {
-        return embedding;
-    }
-    let embedding = compute();
-    MEMO.with_borrow_mut(|memo| {
-        if memo.at == Some(now) {
-            (memo.embeddings).push((by.owned(), text.to_string(), embedding.clone()));
-        }
-    });
-    embedding
+    .flat()
 }
 
 /// Embeds `input_text` in this backend with `config`'s provider, waiting in slices so

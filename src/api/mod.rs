@@ -4,5 +4,6 @@ mod builders;
 mod catalog;
 mod diagnostics;
 mod embed;
+mod memo;
 mod search;
 pub mod vectorizer;

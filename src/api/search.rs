@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::api::embed::{readable, vectorizer_embed_for, Readable};
+use crate::api::embed::{query_embedding, readable, Readable};
 use crate::api::vectorizer::{id_of_name, no_such_vectorizer};
 use crate::errors::{raise, OrRaise};
 
@@ -42,7 +42,7 @@ fn search(
         words(&store, query).into_iter().unzip()
     };
     let sql = store.sql(mode, words.len()).or_raise();
-    let embedding = (mode != Mode::Text).then(|| vectorizer_embed_for(vectorizer_id, query));
+    let embedding = (mode != Mode::Text).then(|| query_embedding(vectorizer_id, query));
     let candidates = candidates(k);
     let any_word = words.join(" | ");
     let rows = with_ef_search(store.vector_schema.is_some(), candidates.max(k), || {
