@@ -129,6 +129,10 @@ def test_a_changed_configuration_is_not_answered_from_the_memo(db, embedder):
         second = scalar(db, "SELECT vector_dims(ai.vectorizer_embed(%s, 'q'))", (vid,))
         db.execute("ROLLBACK")
     assert (first, second) == (8, 4)
+    # The vector the overloads by vectorizer return is the real[] of the C function, exactly.
+    assert scalar(db, "SELECT ai.vectorizer_embed(%s, 'q') = ai._vectorizer_embed_for(%s, 'q')::vector "
+                      "AND ai.vectorizer_embed('public_doc_embedding_store', 'q') = ai.vectorizer_embed(%s, 'q')",
+                  (vid, vid, vid))
 
 
 def test_indexing_none_builds_nothing(db, embedder):

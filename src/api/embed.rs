@@ -33,7 +33,7 @@ fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Flat {
     memoized(By::Config(&config), input_text, || {
         embed_with_config(embedding_config, input_text)
     })
-    .flat()
+    .as_array()
 }
 
 fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
@@ -55,7 +55,14 @@ fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
 /// column) or manage it.
 #[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
 fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Flat {
-    embedded_for(vectorizer_id, input_text).flat()
+    embedded_for(vectorizer_id, input_text).as_array()
+}
+
+/// The same as a `vector`, with no cast for each row of a scan: declared by
+/// `ai._define_vectorizer_embed` where pgvector is installed.
+#[pg_extern(sql = false)]
+fn vectorizer_embed_for_vector(vectorizer_id: i32, input_text: &str) -> Flat {
+    embedded_for(vectorizer_id, input_text).as_vector()
 }
 
 /// The embedding of a query with vectorizer `vectorizer_id`'s model, as `ai.search`
@@ -149,12 +156,21 @@ pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
 /// The same, by the vectorizer's name.
 #[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
 fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Flat {
+    embedded_for_name(name, input_text).as_array()
+}
+
+/// The same as a `vector` (see `vectorizer_embed_for_vector`).
+#[pg_extern(sql = false)]
+fn vectorizer_embed_for_name_vector(name: &str, input_text: &str) -> Flat {
+    embedded_for_name(name, input_text).as_vector()
+}
+
+fn embedded_for_name(name: &str, input_text: &str) -> Rc<Embedded> {
     memoized(By::Name(name), input_text, || {
         let id = Spi::connect(|client| id_of_name(client, name))
             .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")));
         embedded_for(id, input_text).floats.clone()
     })
-    .flat()
 }
 
 /// Embeds `input_text` in this backend with `config`'s provider, waiting in slices so

@@ -3,7 +3,7 @@
 //! ordered by `embedding <=> ai.vectorizer_embed(…)` asks the provider once and, for
 //! each row after the first, copies the embedding this memo holds.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 use pgrx::callconv::{BoxRet, FcInfo};
@@ -72,49 +72,108 @@ impl Statement {
     }
 }
 
-/// A query's embedding: its values, and the `real[]` the SQL functions return, made
-/// once.
+/// A query's embedding: its values, and the datums the SQL functions return — a
+/// `real[]`, or pgvector's `vector` — each made once.
 pub struct Embedded {
     pub floats: Vec<f32>,
-    flat: Rc<[u8]>,
+    array: OnceCell<Rc<[u8]>>,
+    vector: OnceCell<Rc<[u8]>>,
 }
 
 impl Embedded {
     fn new(floats: Vec<f32>) -> Self {
-        let datum = floats.clone().into_datum().expect("an array");
-        // SAFETY: `datum` is the array just made, a plain varlena in this memory context.
-        let flat = unsafe {
-            let pointer = datum.cast_mut_ptr::<u8>();
-            let length = pgrx::varlena::varsize_any(pointer.cast());
-            let bytes = std::slice::from_raw_parts(pointer, length).into();
-            pg_sys::pfree(pointer.cast());
-            bytes
-        };
-        Embedded { floats, flat }
+        Embedded {
+            floats,
+            array: OnceCell::new(),
+            vector: OnceCell::new(),
+        }
     }
 
-    /// The `real[]` to return.
-    pub fn flat(&self) -> Flat {
-        Flat(Rc::clone(&self.flat))
+    /// The embedding returned as `real[]`.
+    pub fn as_array(self: Rc<Self>) -> Flat {
+        Flat {
+            embedded: self,
+            as_vector: false,
+        }
+    }
+
+    /// The embedding returned as the function's return type, pgvector's `vector`.
+    pub fn as_vector(self: Rc<Self>) -> Flat {
+        Flat {
+            embedded: self,
+            as_vector: true,
+        }
+    }
+
+    fn array(&self) -> &[u8] {
+        self.array.get_or_init(|| {
+            let datum = self.floats.clone().into_datum().expect("an array");
+            // SAFETY: the array just made, a varlena in this memory context.
+            unsafe { owned_varlena(datum) }
+        })
+    }
+
+    /// Made by the type's input function, from the text pgvector reads (`[1,2,3]`;
+    /// each value printed so that it reads back the same).
+    fn vector(&self, rettype: pg_sys::Oid) -> &[u8] {
+        self.vector.get_or_init(|| {
+            let text: Vec<String> = self.floats.iter().map(f32::to_string).collect();
+            let text = std::ffi::CString::new(format!("[{}]", text.join(","))).expect("no NUL");
+            let (mut input, mut ioparam) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
+            // SAFETY: `rettype` is the type the function is declared to return; its
+            // input function makes a varlena in this memory context.
+            unsafe {
+                pg_sys::getTypeInputInfo(rettype, &mut input, &mut ioparam);
+                let datum =
+                    pg_sys::OidInputFunctionCall(input, text.as_ptr().cast_mut(), ioparam, -1);
+                owned_varlena(datum)
+            }
+        })
     }
 }
 
-/// An embedding returned as `real[]`: a copy of the array made once.
-pub struct Flat(Rc<[u8]>);
+/// A copy of the varlena `datum` points to, which is freed.
+///
+/// # Safety
+/// `datum` points to a palloc'd, untoasted varlena.
+unsafe fn owned_varlena(datum: pg_sys::Datum) -> Rc<[u8]> {
+    unsafe {
+        let pointer = datum.cast_mut_ptr::<u8>();
+        let length = pgrx::varlena::varsize_any(pointer.cast());
+        let bytes = std::slice::from_raw_parts(pointer, length).into();
+        pg_sys::pfree(pointer.cast());
+        bytes
+    }
+}
 
-// SAFETY: a `real[]` datum, copied into the memory context of the call.
+/// An embedding to return: a copy of the datum made once.
+pub struct Flat {
+    embedded: Rc<Embedded>,
+    as_vector: bool,
+}
+
+// SAFETY: the datum of the function's return type, copied into the memory context of
+// the call.
 unsafe impl BoxRet for Flat {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
-        // SAFETY: palloc'd memory of the array's length, filled with the array.
+        // SAFETY: a function called by the executor has its flinfo; the copy is
+        // palloc'd memory of the datum's length.
         unsafe {
-            let copy = pg_sys::palloc(self.0.len()).cast::<u8>();
-            std::ptr::copy_nonoverlapping(self.0.as_ptr(), copy, self.0.len());
+            let bytes = if self.as_vector {
+                let function = (*(*fcinfo.as_mut_ptr()).flinfo).fn_oid;
+                self.embedded.vector(pg_sys::get_func_rettype(function))
+            } else {
+                self.embedded.array()
+            };
+            let copy = pg_sys::palloc(bytes.len()).cast::<u8>();
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len());
             fcinfo.return_raw_datum(pg_sys::Datum::from(copy))
         }
     }
 }
 
-// SAFETY: `Flat` is returned as `real[]`, what its bytes are.
+// SAFETY: `Flat` is declared as `real[]`; the functions returning `vector` are declared
+// by hand (`ai._define_vectorizer_embed`).
 unsafe impl SqlTranslatable for Flat {
     const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Flat);
     const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;

@@ -234,7 +234,10 @@ SELECT ai._wake_launcher();
 -- it creates extensions in name order) — unless a view or another object depends on
 -- them. A redefined overload keeps its grants. They are STABLE, with no SET clause and
 -- every name in their body qualified, so that Postgres inlines them into a query: the
--- query embeds its text once (see the C functions) and an index scan can use it.
+-- query embeds its text once (see the C functions) and an index scan can use it. With
+-- pgvector, the overloads by vectorizer call C functions that return vector themselves
+-- (ai._vectorizer_embed_for_vector, made here: the type is pgvector's), sparing a cast
+-- for each row a scan evaluates them for.
 CREATE FUNCTION ai._define_vectorizer_embed() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -242,19 +245,42 @@ DECLARE
         (SELECT pg_catalog.format('%I.vector', n.nspname) FROM pg_catalog.pg_extension e
            JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'),
         'real[]');
+    _vector name := (SELECT n.nspname FROM pg_catalog.pg_extension e
+                       JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector');
     _f record;
+    _c record;
     _old regprocedure;
     _new regprocedure;
     _body text;
     _acl aclitem[];
     _grantee regrole;
 BEGIN
+    FOR _c IN SELECT * FROM (VALUES ('vectorizer_id int4', 'int4', 'vectorizer_embed_for_vector_wrapper'),
+                                    ('name text', 'text', 'vectorizer_embed_for_name_vector_wrapper')) AS c(args, first, symbol)
+    LOOP
+        EXIT WHEN _vector IS NULL;
+        _new := pg_catalog.to_regprocedure(pg_catalog.format('ai._vectorizer_embed_for_vector(%s, text)', _c.first));
+        IF _new IS NULL THEN
+            EXECUTE pg_catalog.format(
+                'CREATE FUNCTION ai._vectorizer_embed_for_vector(%s, input_text text) RETURNS %s '
+                'LANGUAGE c STABLE STRICT PARALLEL UNSAFE AS %L, %L',
+                _c.args, _type, '$libdir/ai_loader', _c.symbol);
+            _new := pg_catalog.to_regprocedure(pg_catalog.format('ai._vectorizer_embed_for_vector(%s, text)', _c.first));
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+                          AND d.objid = _new AND d.deptype = 'e') THEN
+            EXECUTE pg_catalog.format('ALTER EXTENSION ai_loader ADD FUNCTION %s', _new);
+        END IF;
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', _new);
+    END LOOP;
     FOR _f IN SELECT * FROM (VALUES
         ('embedding_config jsonb', 'jsonb', 'ai._vectorizer_embed(embedding_config, input_text)', false),
         ('vectorizer_id int4', 'int4', 'ai._vectorizer_embed_for(vectorizer_id, input_text)', true),
         ('name text', 'text', 'ai._vectorizer_embed_for(name, input_text)', true)) AS f(args, first, call, public)
     LOOP
-        _body := pg_catalog.format('SELECT %s::%s', _f.call, _type);
+        _body := CASE WHEN _vector IS NOT NULL AND _f.public
+                      THEN pg_catalog.format('SELECT %s', pg_catalog.replace(_f.call, '_for(', '_for_vector('))
+                      ELSE pg_catalog.format('SELECT %s::%s', _f.call, _type) END;
         _acl := NULL;
         _old := pg_catalog.to_regprocedure(pg_catalog.format('ai.vectorizer_embed(%s, text, text)', _f.first));
         IF _old IS NOT NULL THEN
@@ -353,3 +379,6 @@ GRANT EXECUTE ON FUNCTION
     ai._search(text, text, int4, text), ai._search(int4, text, int4, text),
     ai._may_manage(name), ai._wake_worker_at_commit()
 TO PUBLIC;
+-- With pgvector, the vector-returning functions behind ai.vectorizer_embed: granted by
+-- ai._define_vectorizer_embed, which runs again for it.
+SELECT ai._define_vectorizer_embed();
