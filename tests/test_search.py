@@ -396,3 +396,15 @@ def test_the_readme_search_examples_run_and_match_ai_search(db):
             assert [float(r[3]) for r in rows] == pytest.approx([r[3] for r in expected]), mode
             compared.add(mode)
     assert compared == {"vector", "text", "hybrid"}
+
+
+def test_an_embedding_column_gets_its_index_on_the_source(db, embedder):
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text, body text)")
+    vid = create_vectorizer(db, embedder, chunking="ai.chunking_none()",
+                            extra=", destination => ai.destination_column('emb'), "
+                                  "indexing => ai.indexing_hnsw(min_rows => 2, opclass => 'vector_ip_ops')")
+    db.execute("INSERT INTO doc VALUES (1, 'a', 'one'), (2, 'b', 'two')")
+    built = wait_for(lambda: index_built(db, vid)[1] and index_built(db, vid), what="the index on doc")
+    assert built == ("doc_emb_idx", True)
+    assert scalar(db, "SELECT indexdef FROM pg_indexes WHERE indexname = 'doc_emb_idx'").endswith(
+        "USING hnsw (emb vector_ip_ops)")
