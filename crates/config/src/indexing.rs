@@ -119,9 +119,10 @@ fn index_name(table: &str, column: &str) -> String {
 }
 
 impl IndexBuild {
-    /// One row saying whether the index is due — `due`: enough rows, the queue empty
-    /// if that is the rule, and no valid index on the column yet — and whether an
-    /// invalid index of its name is left from a build that failed (`leftover`).
+    /// One row saying whether the index is due — `due`: the queue empty if that is the
+    /// rule (checked first: while rows are queued, nothing is counted), enough rows,
+    /// and no valid index on the column yet — and whether an invalid index of its name
+    /// is left from a build that failed (`leftover`).
     pub fn check_sql(&self, queue: &(String, String)) -> String {
         let table = qualified(&self.table.0, &self.table.1);
         let queue_rule = if self.when_queue_empty {
@@ -131,8 +132,8 @@ impl IndexBuild {
         };
         format!(
             "WITH t AS (SELECT pg_catalog.to_regclass({table_literal}) AS oid)
-             SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM {table} LIMIT {min_rows}) r) >= {min_rows}
-                    AND {queue_rule}
+             SELECT {queue_rule}
+                    AND (SELECT pg_catalog.count(*) FROM (SELECT FROM {table} LIMIT {min_rows}) r) >= {min_rows}
                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
                                         ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
                                      WHERE i.indrelid = t.oid AND i.indisvalid AND a.attname = {column})
