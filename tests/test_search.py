@@ -408,3 +408,32 @@ def test_an_embedding_column_gets_its_index_on_the_source(db, embedder):
     assert built == ("doc_emb_idx", True)
     assert scalar(db, "SELECT indexdef FROM pg_indexes WHERE indexname = 'doc_emb_idx'").endswith(
         "USING hnsw (emb vector_ip_ops)")
+
+
+def queued(conn, vid):
+    return scalar(conn, "SELECT ai.vectorizer_queue_pending(%s, exact_count => true)", (vid,))
+
+
+def test_the_index_waits_for_an_empty_queue_unless_told_not_to(db, embedder):
+    """A row that keeps failing stays queued: with create_when_queue_empty the index
+    waits until it is gone (here, to the failed queue); without, it is built at once."""
+    embedder.overflow = "poison"  # embeds to infinities: the row fails and is retried
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text, body text)")
+    db.execute("CREATE TABLE other (id int PRIMARY KEY, title text, body text)")
+    waits = create_vectorizer(db, embedder, chunking="ai.chunking_none()", loading="ai.loading_column('body', 3)",
+                              extra=", indexing => ai.indexing_hnsw(min_rows => 1)")
+    eager = create_vectorizer(db, embedder, table="other", chunking="ai.chunking_none()",
+                              extra=", indexing => ai.indexing_hnsw(min_rows => 1, create_when_queue_empty => false)")
+    for table in ("doc", "other"):
+        db.execute(f"INSERT INTO {table} VALUES (1, 'a', 'fine'), (2, 'b', 'poison')")
+    built = wait_for(lambda: index_built(db, eager)[1] and index_built(db, eager), what="the eager index")
+    assert built == ("other_embedding_store_embedding_idx", True)
+    assert queued(db, eager) == 1, "built with the poison row still queued"
+
+    wait_for(lambda: embedded(db, 1), what="row 1 of doc embedded")
+    idle(db)
+    assert queued(db, waits) == 1 and index_built(db, waits) == (None, False)
+    wait_for(lambda: scalar(db, f"SELECT count(*) FROM ai._vectorizer_q_failed_{waits}") == 1, timeout=60,
+             what="the poison row failed for good")
+    built = wait_for(lambda: index_built(db, waits)[1] and index_built(db, waits), what="the index, queue empty")
+    assert built == ("doc_embedding_store_embedding_idx", True)

@@ -154,7 +154,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                     state.failures = 0;
                     state.until = None;
                     busy |= done.more;
-                    indexes.note(&v, done.embedded);
+                    indexes.note(&v, done.claimed);
                     if indexes.run(&v).is_err() {
                         log!("ai_loader worker stopping");
                         return;

@@ -1,6 +1,6 @@
 //! The vector index on a vectorizer's embeddings, built by the worker when the
 //! vectorizer's `indexing` rule says so (see `ai_loader_config::indexing`): checked when
-//! the worker first sees the vectorizer and after each turn that embedded rows.
+//! the worker first sees the vectorizer and after each turn that claimed rows.
 //!
 //! The build is `CREATE INDEX CONCURRENTLY`, run with the owner's rights: writes to the
 //! table go on while it runs (the worker embeds nothing meanwhile). It runs as a
@@ -34,7 +34,7 @@ const BUILD_LOCK_TIMEOUT: &str = "1min";
 /// What the worker knows of the index rule of each vectorizer.
 #[derive(Default)]
 pub struct Builds {
-    /// The vectorizers whose rule is to be checked: new to this worker, or grown.
+    /// The vectorizers whose rule is to be checked: new to this worker, or worked on.
     to_check: HashSet<i32>,
     /// Seen by this worker.
     seen: HashSet<i32>,
@@ -43,9 +43,10 @@ pub struct Builds {
 }
 
 impl Builds {
-    /// Notes a turn of `v` that embedded `embedded` rows.
-    pub fn note(&mut self, v: &Vectorizer, embedded: usize) {
-        if v.index.is_some() && (self.seen.insert(v.id) || embedded > 0) {
+    /// Notes a turn of `v` that claimed `claimed` rows (embedded, failed or given back:
+    /// the store or the queue may have changed).
+    pub fn note(&mut self, v: &Vectorizer, claimed: usize) {
+        if v.index.is_some() && (self.seen.insert(v.id) || claimed > 0) {
             self.to_check.insert(v.id);
         }
     }

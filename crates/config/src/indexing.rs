@@ -252,6 +252,21 @@ mod tests {
         let check = build.check_sql(&("ai".into(), "q".into()));
         assert!(check.contains("LIMIT 10) r) >= 10"), "{check}");
         assert!(!check.contains("\"ai\".\"q\""), "{check}");
+        let waits = Indexing::Hnsw {
+            min_rows: 10,
+            opclass: "vector_l2_ops".into(),
+            m: None,
+            ef_construction: None,
+            create_when_queue_empty: true,
+        };
+        let check = (waits
+            .index_build(("s".into(), "t".into()), "embedding")
+            .unwrap())
+        .check_sql(&("ai".into(), "q".into()));
+        assert!(
+            check.contains("SELECT NOT EXISTS (SELECT FROM \"ai\".\"q\")\n"),
+            "{check}"
+        );
     }
 
     #[test]
