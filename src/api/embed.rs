@@ -18,7 +18,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::api::memo::{memoized, By, Embedded, Flat};
-use crate::api::vectorizer::{id_of_name, no_such_vectorizer};
+use crate::api::vectorizer::{id_by_name, no_such_vectorizer};
 use crate::errors::{fail, raise, OrRaise};
 use crate::gucs;
 use crate::roles;
@@ -167,9 +167,7 @@ fn vectorizer_embed_for_name_vector(name: &str, input_text: &str) -> Flat {
 
 fn embedded_for_name(name: &str, input_text: &str) -> Rc<Embedded> {
     memoized(By::Name(name), input_text, || {
-        let id = Spi::connect(|client| id_of_name(client, name))
-            .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")));
-        embedded_for(id, input_text).floats.clone()
+        embedded_for(id_by_name(name), input_text).floats.clone()
     })
 }
 

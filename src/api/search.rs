@@ -13,7 +13,7 @@ use pgrx::JsonB;
 use serde_json::Value;
 
 use crate::api::embed::{query_embedding, readable, Readable};
-use crate::api::vectorizer::{id_of_name, no_such_vectorizer};
+use crate::api::vectorizer::id_by_name;
 use crate::errors::{raise, OrRaise};
 
 /// The search, by vectorizer id; `ai.search` calls it with a fixed search path.
@@ -96,9 +96,7 @@ fn search_by_name(
         name!(score, f64),
     ),
 > {
-    let id = Spi::connect(|client| id_of_name(client, vectorizer))
-        .unwrap_or_else(|| no_such_vectorizer(format!("\"{vectorizer}\"")));
-    search(id, query, k, mode)
+    search(id_by_name(vectorizer), query, k, mode)
 }
 
 /// The store of a vectorizer the caller may read, as the search reads it.

@@ -216,6 +216,12 @@ pub fn id_of_name(client: &SpiClient<'_>, name: &str) -> Option<i32> {
     })
 }
 
+/// The id of the vectorizer named `name`; 42704 if there is none.
+pub fn id_by_name(name: &str) -> i32 {
+    Spi::connect(|client| id_of_name(client, name))
+        .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")))
+}
+
 /// Makes the vectorizer's objects. The destination and the triggers are made with the
 /// caller's rights (in the caller's schemas, on the caller's table); the queue, failed
 /// queue and trigger function in schema `ai` by the catalog owner, then given to the
