@@ -256,8 +256,231 @@ SELECT e.id, v.name, e.message, e.details, e.recorded
   JOIN ai.vectorizer v ON v.id = e.id
  WHERE ai._may_manage(v.owner);
 
--- Lets a role create and manage vectorizers on the tables it owns, and read what the
--- catalog says of its own vectorizers. Not CREATE on schema ai (pgai grants it): nobody
+-- S3 syncs (ai.create_s3_sync): a bucket prefix kept in step with a table whose rows
+-- name its objects. The destination is kept by OID: a rename follows it, and a table
+-- that takes its name after a drop is not written.
+CREATE TABLE ai.s3_sync (
+    id int4 NOT NULL PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    destination regclass NOT NULL,
+    column_name name NOT NULL,
+    uri_prefix text NOT NULL,
+    aws_role_arn text,
+    sqs_queue_url text,
+    include text[],
+    exclude text[],
+    columns jsonb,
+    reconcile_interval interval NOT NULL,
+    paused bool NOT NULL DEFAULT false,
+    -- A complete listing asked for by ai.s3_sync_now, to run as soon as possible.
+    reconcile_requested_at timestamptz,
+    -- The role that created the sync; the worker writes the destination with its rights.
+    owner name NOT NULL
+);
+CREATE SEQUENCE ai.s3_sync_id_seq AS int4 OWNED BY ai.s3_sync.id;
+ALTER TABLE ai.s3_sync ENABLE ROW LEVEL SECURITY;
+CREATE POLICY managed ON ai.s3_sync FOR SELECT USING (ai._may_manage(owner));
+
+-- What a sync knows of each object: so that a listing of an unchanged bucket writes
+-- nothing, and a late event never undoes a newer one (a deleted object's row stays,
+-- present = false, for a day).
+CREATE TABLE ai._s3_sync_object (
+    sync_id int4 NOT NULL REFERENCES ai.s3_sync (id) ON DELETE CASCADE,
+    key text NOT NULL,
+    etag text,
+    size int8,
+    last_modified timestamptz,
+    present bool NOT NULL DEFAULT true,
+    -- The last event applied: S3's sequencer, its time, and when it was applied.
+    sequencer text,
+    event_time timestamptz,
+    event_applied_at timestamptz,
+    PRIMARY KEY (sync_id, key)
+);
+
+-- What the worker has done for each sync.
+CREATE TABLE ai._s3_sync_progress (
+    sync_id int4 NOT NULL PRIMARY KEY REFERENCES ai.s3_sync (id) ON DELETE CASCADE,
+    last_listing_at timestamptz,
+    last_listing_seconds float8,
+    last_event_at timestamptz,
+    events_pending int8,
+    events_processed int8 NOT NULL DEFAULT 0,
+    rows_inserted int8 NOT NULL DEFAULT 0,
+    rows_updated int8 NOT NULL DEFAULT 0,
+    rows_deleted int8 NOT NULL DEFAULT 0,
+    error_count int8 NOT NULL DEFAULT 0,
+    last_error_at timestamptz,
+    last_error text
+);
+
+CREATE TABLE ai._s3_sync_errors (
+    sync_id int4 NOT NULL REFERENCES ai.s3_sync (id) ON DELETE CASCADE,
+    message text NOT NULL,
+    details jsonb,
+    recorded timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON ai._s3_sync_errors (sync_id, recorded);
+
+SELECT pg_catalog.pg_extension_config_dump('ai.s3_sync', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.s3_sync_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_object', '');
+SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_progress', '');
+SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_errors', '');
+
+-- The library's functions behind them.
+CREATE  FUNCTION ai."_create_s3_sync"(
+	"destination" oid, /* Option < pg_sys :: Oid > */
+	"uri_prefix" TEXT, /* Option < & str > */
+	"column_name" TEXT, /* Option < & str > */
+	"aws_role_arn" TEXT, /* Option < & str > */
+	"sqs_queue_url" TEXT, /* Option < & str > */
+	"include" TEXT[], /* :: std :: option :: Option < Vec < Option < String > > > */
+	"exclude" TEXT[], /* :: std :: option :: Option < Vec < Option < String > > > */
+	"columns" jsonb, /* Option < JsonB > */
+	"reconcile_seconds" double precision, /* Option < f64 > */
+	"name" TEXT, /* Option < & str > */
+	"if_not_exists" bool /* Option < bool > */
+) RETURNS INT /* i32 */
+
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'create_s3_sync_wrapper';
+
+CREATE  FUNCTION ai."drop_s3_sync"(
+	"id" INT /* i32 */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'drop_s3_sync_wrapper';
+
+CREATE  FUNCTION ai."s3_sync_now"(
+	"id" INT /* i32 */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 's3_sync_now_wrapper';
+
+CREATE  FUNCTION ai."_s3_sync_set_paused"(
+	"id" INT, /* i32 */
+	"paused" bool /* bool */
+) RETURNS void
+STRICT 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'set_paused_wrapper';
+
+-- S3 syncs: a bucket prefix kept in step with a table, by listing and by the bucket's
+-- event notifications on SQS (see ai._create_s3_sync).
+CREATE FUNCTION ai.create_s3_sync(
+    destination regclass,
+    uri_prefix text,
+    column_name name DEFAULT 'uri',
+    aws_role_arn text DEFAULT NULL,
+    sqs_queue_url text DEFAULT NULL,
+    include text[] DEFAULT NULL,
+    exclude text[] DEFAULT NULL,
+    columns jsonb DEFAULT NULL,
+    reconcile_interval interval DEFAULT '5 minutes',
+    name text DEFAULT NULL,
+    if_not_exists bool DEFAULT false
+) RETURNS int4
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ai._create_s3_sync(destination::oid, uri_prefix, column_name::text, aws_role_arn,
+        sqs_queue_url, include, exclude, columns, extract(epoch FROM reconcile_interval)::float8,
+        name, if_not_exists)
+$$;
+
+CREATE FUNCTION ai._s3_sync_id(name text) RETURNS int4
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _id int4;
+BEGIN
+    SELECT s.id INTO _id FROM ai.s3_sync s WHERE s.name = _s3_sync_id.name;
+    IF _id IS NULL THEN
+        RAISE EXCEPTION 'S3 sync "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT id, name FROM ai.s3_sync lists the S3 syncs';
+    END IF;
+    RETURN _id;
+END
+$$;
+
+CREATE FUNCTION ai.drop_s3_sync(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.drop_s3_sync(ai._s3_sync_id(name)) $$;
+
+CREATE FUNCTION ai.s3_sync_now(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.s3_sync_now(ai._s3_sync_id(name)) $$;
+
+-- A paused sync neither lists nor receives events; its queue keeps them (until SQS's
+-- retention period ends; the listing on resume catches up).
+CREATE FUNCTION ai.pause_s3_sync(id int4) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._s3_sync_set_paused(id, true) $$;
+
+CREATE FUNCTION ai.pause_s3_sync(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._s3_sync_set_paused(ai._s3_sync_id(name), true) $$;
+
+CREATE FUNCTION ai.resume_s3_sync(id int4) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._s3_sync_set_paused(id, false) $$;
+
+CREATE FUNCTION ai.resume_s3_sync(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._s3_sync_set_paused(ai._s3_sync_id(name), false) $$;
+
+CREATE VIEW ai.s3_sync_status AS
+SELECT s.id,
+       s.name,
+       s.destination::text AS destination,
+       s.column_name,
+       s.uri_prefix,
+       s.sqs_queue_url,
+       s.paused,
+       (SELECT pg_catalog.count(*) FROM ai._s3_sync_object o WHERE o.sync_id = s.id AND o.present)
+           AS objects_known,
+       p.last_listing_at,
+       pg_catalog.make_interval(secs => p.last_listing_seconds) AS last_listing_duration,
+       p.last_event_at,
+       p.events_pending,
+       p.events_processed,
+       p.rows_inserted,
+       p.rows_updated,
+       p.rows_deleted,
+       p.error_count,
+       p.last_error_at,
+       p.last_error
+  FROM ai.s3_sync s
+  LEFT JOIN ai._s3_sync_progress p ON p.sync_id = s.id
+ WHERE ai._may_manage(s.owner);
+
+CREATE VIEW ai.s3_sync_errors AS
+SELECT e.sync_id AS id, s.name, e.message, e.details, e.recorded
+  FROM ai._s3_sync_errors e
+  JOIN ai.s3_sync s ON s.id = e.sync_id
+ WHERE ai._may_manage(s.owner);
+
+-- ai.check_s3_access also checks what an S3 sync needs: a prefix to list, a queue to
+-- receive from.
+DROP FUNCTION ai.check_s3_access(text, text);
+CREATE  FUNCTION ai."check_s3_access"(
+	"uri" TEXT, /* & str */
+	"aws_role_arn" TEXT DEFAULT NULL, /* Option < & str > */
+	"sqs_queue_url" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"step" TEXT,  /* String */
+	"ok" bool,  /* Option < bool > */
+	"detail" TEXT,  /* String */
+	"hint" TEXT  /* Option < String > */
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_s3_access_wrapper';
+
+-- Lets a role create and manage vectorizers (and S3 syncs, if it may also read S3) on
+-- the tables it owns, and read what the catalog says of its own. Not CREATE on schema ai (pgai grants it): nobody
 -- but the catalog owner makes objects there, so nobody can plant a function for a
 -- superuser's call to resolve to. With admin, the role may pass all of it on.
 CREATE OR REPLACE FUNCTION ai.grant_ai_usage(to_user name, admin bool DEFAULT false) RETURNS void
@@ -267,7 +490,8 @@ DECLARE
 BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA ai TO %I%s', to_user, _with);
     EXECUTE format('GRANT SELECT ON ai.vectorizer, ai.vectorizer_worker_progress, ai.vectorizer_status, '
-                   'ai.vectorizer_errors TO %I%s', to_user, _with);
+                   'ai.vectorizer_errors, ai.s3_sync, ai.s3_sync_status, ai.s3_sync_errors TO %I%s',
+                   to_user, _with);
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
                    'ai.create_vectorizer(regclass, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
                    'jsonb, jsonb, name, name, name[], bool, bool, jsonb), '
@@ -278,7 +502,12 @@ BEGIN
                    'ai.enable_vectorizer_schedule(int4), ai.enable_vectorizer_schedule(text), '
                    'ai._vectorizer_set_disabled(int4, bool), ai._vectorizer_id(text), '
                    'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
-                   'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text) TO %I%s',
+                   'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text), '
+                   'ai.create_s3_sync(regclass, text, name, text, text, text[], text[], jsonb, interval, text, bool), '
+                   'ai._create_s3_sync(oid, text, text, text, text, text[], text[], jsonb, float8, text, bool), '
+                   'ai.drop_s3_sync(int4), ai.drop_s3_sync(text), ai.s3_sync_now(int4), ai.s3_sync_now(text), '
+                   'ai.pause_s3_sync(int4), ai.pause_s3_sync(text), ai.resume_s3_sync(int4), '
+                   'ai.resume_s3_sync(text), ai._s3_sync_set_paused(int4, bool), ai._s3_sync_id(text) TO %I%s',
                    to_user, _with);
     IF admin THEN
         EXECUTE format('GRANT EXECUTE ON FUNCTION ai.grant_ai_usage(name, bool) TO %I WITH GRANT OPTION', to_user);
@@ -287,11 +516,11 @@ END
 $$;
 
 -- Dropping a source table drops its vectorizers (triggers, queues, catalog rows); the
--- store keeps the embeddings. It runs with the catalog owner's rights, and
--- ai.drop_vectorizer drops each vectorizer's objects with its owner's rights. A
--- vectorizer is dropped only when its own trigger function no longer has a trigger
--- (found by OID): a table that merely bears the name its source once had (after a
--- rename) does not drop it.
+-- store keeps the embeddings. Dropping a sync's destination drops the sync. It runs
+-- with the catalog owner's rights, and ai.drop_vectorizer drops each vectorizer's
+-- objects with its owner's rights. A vectorizer is dropped only when its own trigger
+-- function no longer has a trigger (found by OID): a table that merely bears the name
+-- its source once had (after a rename) does not drop it.
 CREATE OR REPLACE FUNCTION ai._vectorizer_handle_drops() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -308,6 +537,11 @@ BEGIN
     LOOP
         PERFORM ai.drop_vectorizer(_id);
     END LOOP;
+    -- A sync whose destination is dropped (its OID, not a name) goes with it.
+    DELETE FROM ai.s3_sync s
+     USING pg_catalog.pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+       AND d.objid = s.destination::oid;
 END
 $$;
 
@@ -464,7 +698,7 @@ GRANT EXECUTE ON FUNCTION
     ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
     ai.grant_to(VARIADIC name[]), ai.grant_to(),
     ai.cosine_distance(real[], real[]),
-    ai.check_s3_access(text, text),
+    ai.check_s3_access(text, text, text),
     ai.vectorizer_embed(int4, text, text), ai.vectorizer_embed(text, text, text),
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
     ai.search(text, text, int4, text), ai.search(int4, text, int4, text),

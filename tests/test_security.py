@@ -704,7 +704,7 @@ FUNCTIONS = {
         "destination_table(text,text,text,text,text)", "destination_column(text)", "indexing_none()",
         "indexing_default()", "indexing_hnsw(integer,text,integer,integer,boolean)", "scheduling_default()",
         "scheduling_none()", "processing_default(integer,integer)", "grant_to(name[])", "grant_to()",
-        "cosine_distance(real[],real[])", "check_s3_access(text,text)",
+        "cosine_distance(real[],real[])", "check_s3_access(text,text,text)",
         "vectorizer_embed(integer,text,text)", "vectorizer_embed(text,text,text)",
         "_vectorizer_embed_for(integer,text)", "_vectorizer_embed_for(text,text)",
         "text_indexing_none()", "text_indexing_fts(regconfig)",
@@ -721,7 +721,12 @@ FUNCTIONS = {
         "enable_vectorizer_schedule(integer)", "enable_vectorizer_schedule(text)",
         "_vectorizer_set_disabled(integer,boolean)", "_vectorizer_id(text)",
         "vectorizer_queue_pending(integer,boolean)", "vectorizer_queue_pending(text,boolean)",
-        "vectorizer_embed(jsonb,text,text)", "_vectorizer_embed(jsonb,text)")},
+        "vectorizer_embed(jsonb,text,text)", "_vectorizer_embed(jsonb,text)",
+        "create_s3_sync(regclass,text,name,text,text,text[],text[],jsonb,interval,text,boolean)",
+        "_create_s3_sync(oid,text,text,text,text,text[],text[],jsonb,double precision,text,boolean)",
+        "drop_s3_sync(integer)", "drop_s3_sync(text)", "s3_sync_now(integer)", "s3_sync_now(text)",
+        "pause_s3_sync(integer)", "pause_s3_sync(text)", "resume_s3_sync(integer)", "resume_s3_sync(text)",
+        "_s3_sync_set_paused(integer,boolean)", "_s3_sync_id(text)")},
     **{f: "owner" for f in (
         "grant_ai_usage(name,boolean)", "_may_load_uris(name)", "_wake_launcher()", "_vectorizer_handle_drops()",
         "_define_vectorizer_embed()", "_vectorizer_handle_new_extensions()")},
@@ -735,6 +740,13 @@ RELATIONS = {
     "vectorizer_worker_progress": ("SELECT", ""),
     "_vectorizer_errors": ("", ""),
     "vectorizer_id_seq": ("", ""),
+    "s3_sync": ("SELECT", ""),
+    "s3_sync_status": ("SELECT", ""),
+    "s3_sync_errors": ("SELECT", ""),
+    "_s3_sync_object": ("", ""),
+    "_s3_sync_progress": ("", ""),
+    "_s3_sync_errors": ("", ""),
+    "s3_sync_id_seq": ("", ""),
 }
 
 

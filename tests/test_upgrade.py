@@ -226,6 +226,8 @@ def described(conn):
                                 "ORDER BY indexname").fetchall(),
         "vector index": conn.execute("SELECT vector_index, vector_index_built_at FROM ai.vectorizer_status").fetchall(),
         "text search": conn.execute("SELECT * FROM ai.search(1, 'embedded', 10, 'text')").fetchall(),
+        "syncs": conn.execute("SELECT s.id, s.name, s.destination::text, s.uri_prefix, s.columns, s.paused, o.key, o.etag "
+                              "FROM ai.s3_sync s JOIN ai._s3_sync_object o ON o.sync_id = s.id").fetchall(),
     }
 
 
@@ -249,7 +251,13 @@ def test_dump_and_restore_carry_vectorizers(cluster, embedder, pgvector):
             wait_for(lambda: scalar(db, "SELECT vector_index_built_at FROM ai.vectorizer_status"), what="the index")
         db.execute("SELECT ai.disable_vectorizer_schedule(%s)", (vid,))
         db.execute("INSERT INTO note VALUES (3, 'queued at the dump')")
+        db.execute("CREATE TABLE listed (id serial PRIMARY KEY, uri text UNIQUE, title text)")
+        sync = scalar(db, """SELECT ai.create_s3_sync('listed', 's3://docs/', columns => '{"title": "basename"}')""")
+        db.execute("SELECT ai.pause_s3_sync(%s)", (sync,))
+        db.execute("INSERT INTO ai._s3_sync_object (sync_id, key, etag) VALUES (%s, 'a.md', 'e1')", (sync,))
         before = described(db)
+        assert before["syncs"] == [(sync, "public_listed_s3_sync", "listed", "s3://docs/", {"title": "basename"},
+                                    True, "a.md", "e1")]
         types = [t for (t,) in before["types"]]
         if pgvector == "none":
             assert types == ["real[]"] * 4

@@ -8,12 +8,14 @@ use pgrx::prelude::*;
 use crate::errors::OrRaise;
 use crate::gucs;
 
-/// One row per step — uri, credentials, role, bucket, object — with whether it passed
-/// (NULL: not checked), what was found, and for a failure what to fix.
+/// One row per step — uri, credentials, role, bucket, object, and with a queue, queue —
+/// with whether it passed (NULL: not checked), what was found, and for a failure what to
+/// fix. A `uri` ending in `/` is a prefix, as an S3 sync lists it.
 #[pg_extern(volatile, parallel_unsafe)]
 fn check_s3_access(
     uri: &str,
     aws_role_arn: default!(Option<&str>, "NULL"),
+    sqs_queue_url: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -28,7 +30,7 @@ fn check_s3_access(
         validate_role_arn(arn).or_raise();
     }
     let settings = gucs::loading_settings();
-    let steps = crate::interrupts::block_on(check(&settings, uri, aws_role_arn));
+    let steps = crate::interrupts::block_on(check(&settings, uri, aws_role_arn, sqs_queue_url));
     TableIterator::new(
         steps
             .into_iter()

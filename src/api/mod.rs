@@ -5,5 +5,6 @@ mod catalog;
 mod diagnostics;
 mod embed;
 mod memo;
+mod s3_sync;
 mod search;
 pub mod vectorizer;

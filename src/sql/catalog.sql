@@ -93,3 +93,75 @@ SELECT pg_catalog.pg_extension_config_dump('ai.vectorizer', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.vectorizer_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai._vectorizer_errors', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.vectorizer_worker_progress', '');
+
+-- S3 syncs (ai.create_s3_sync): a bucket prefix kept in step with a table whose rows
+-- name its objects. The destination is kept by OID: a rename follows it, and a table
+-- that takes its name after a drop is not written.
+CREATE TABLE ai.s3_sync (
+    id int4 NOT NULL PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    destination regclass NOT NULL,
+    column_name name NOT NULL,
+    uri_prefix text NOT NULL,
+    aws_role_arn text,
+    sqs_queue_url text,
+    include text[],
+    exclude text[],
+    columns jsonb,
+    reconcile_interval interval NOT NULL,
+    paused bool NOT NULL DEFAULT false,
+    -- A complete listing asked for by ai.s3_sync_now, to run as soon as possible.
+    reconcile_requested_at timestamptz,
+    -- The role that created the sync; the worker writes the destination with its rights.
+    owner name NOT NULL
+);
+CREATE SEQUENCE ai.s3_sync_id_seq AS int4 OWNED BY ai.s3_sync.id;
+ALTER TABLE ai.s3_sync ENABLE ROW LEVEL SECURITY;
+CREATE POLICY managed ON ai.s3_sync FOR SELECT USING (ai._may_manage(owner));
+
+-- What a sync knows of each object: so that a listing of an unchanged bucket writes
+-- nothing, and a late event never undoes a newer one (a deleted object's row stays,
+-- present = false, for a day).
+CREATE TABLE ai._s3_sync_object (
+    sync_id int4 NOT NULL REFERENCES ai.s3_sync (id) ON DELETE CASCADE,
+    key text NOT NULL,
+    etag text,
+    size int8,
+    last_modified timestamptz,
+    present bool NOT NULL DEFAULT true,
+    -- The last event applied: S3's sequencer, its time, and when it was applied.
+    sequencer text,
+    event_time timestamptz,
+    event_applied_at timestamptz,
+    PRIMARY KEY (sync_id, key)
+);
+
+-- What the worker has done for each sync.
+CREATE TABLE ai._s3_sync_progress (
+    sync_id int4 NOT NULL PRIMARY KEY REFERENCES ai.s3_sync (id) ON DELETE CASCADE,
+    last_listing_at timestamptz,
+    last_listing_seconds float8,
+    last_event_at timestamptz,
+    events_pending int8,
+    events_processed int8 NOT NULL DEFAULT 0,
+    rows_inserted int8 NOT NULL DEFAULT 0,
+    rows_updated int8 NOT NULL DEFAULT 0,
+    rows_deleted int8 NOT NULL DEFAULT 0,
+    error_count int8 NOT NULL DEFAULT 0,
+    last_error_at timestamptz,
+    last_error text
+);
+
+CREATE TABLE ai._s3_sync_errors (
+    sync_id int4 NOT NULL REFERENCES ai.s3_sync (id) ON DELETE CASCADE,
+    message text NOT NULL,
+    details jsonb,
+    recorded timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON ai._s3_sync_errors (sync_id, recorded);
+
+SELECT pg_catalog.pg_extension_config_dump('ai.s3_sync', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.s3_sync_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_object', '');
+SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_progress', '');
+SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_errors', '');

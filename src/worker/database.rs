@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::batch::{self, in_transaction, Abort};
 use super::vectorizer::{self, Vectorizer};
-use super::{index, report_activity, shared, signals, transaction, write};
+use super::{index, report_activity, s3_sync, shared, signals, transaction, write};
 use crate::gucs;
 
 /// The longest a vectorizer waits after its provider failed, when it did not say.
@@ -67,6 +67,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     // The vectorizers whose left claims this worker gave back.
     let mut released: HashSet<i32> = HashSet::new();
     let mut indexes = index::Builds::default();
+    let mut syncs = s3_sync::Syncs::default();
     let mut wait = Duration::ZERO;
     // The installed version that is not the library's, once said in the log.
     let mut mismatch: Option<String> = None;
@@ -77,6 +78,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             // Settings such as the timeout, the endpoint or a key may have changed.
             uris = uri_loader();
             pipelines.clear();
+            syncs.reset();
         }
         let Ok(version) = transaction::run(|| Ok::<_, ()>(installed())) else {
             break;
@@ -176,6 +178,9 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 }
             }
         }
+        if !signals::stopping() {
+            busy |= syncs.serve(&runtime, &uris);
+        }
         let calls = (s3::get_object_calls(), s3::assume_role_calls());
         if !busy && calls != reported {
             log!(
@@ -186,7 +191,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             reported = calls;
         }
         report_activity("idle");
-        wait = if busy || shared::take_wake(database) {
+        wait = if busy || shared::take_wake(database) || s3_sync::take_ready() {
             Duration::ZERO
         } else {
             gucs::poll_interval()

@@ -5,6 +5,7 @@ mod batch;
 mod database;
 mod index;
 mod launcher;
+mod s3_sync;
 mod shared;
 mod signals;
 mod transaction;

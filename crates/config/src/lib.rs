@@ -14,6 +14,7 @@ pub mod loading;
 pub mod parsing;
 pub mod part;
 pub mod queue;
+pub mod s3_sync;
 pub mod scheduling;
 pub mod search;
 pub mod text_indexing;

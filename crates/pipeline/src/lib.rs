@@ -9,3 +9,4 @@ pub mod isolate;
 pub mod loading;
 pub mod local;
 pub mod parsing;
+pub mod s3_sync;

@@ -41,31 +41,88 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
-pub async fn check(settings: &Settings, uri: &str, role: Option<&str>) -> Vec<Step> {
+/// The steps of reading `uri` — an object, or a prefix (ending in `/`) that an S3 sync
+/// lists — and, with `queue`, of receiving the sync's events.
+pub async fn check(
+    settings: &Settings,
+    uri: &str,
+    role: Option<&str>,
+    queue: Option<&str>,
+) -> Vec<Step> {
     let mut out = Vec::new();
-    let _ = walk(settings, uri, role, &mut out).await;
+    let walked = walk(settings, uri, role, &mut out).await;
+    if let Some(url) = queue {
+        match walked {
+            Ok(sdk) => out.push(check_queue(&sdk, url, role).await),
+            Err(Stop) => out.push(skipped("queue")),
+        }
+    }
     out
 }
 
 /// A step failed so that the next ones cannot run; its steps are already told.
 struct Stop;
 
+/// The steps up to the object; the SDK configuration with the credentials they used.
 async fn walk(
     settings: &Settings,
     uri: &str,
     role: Option<&str>,
     out: &mut Vec<Step>,
-) -> Result<(), Stop> {
+) -> Result<aws_config::SdkConfig, Stop> {
     let (bucket, key) = check_uri(settings, uri, out)?;
     let sdk = sdk_config(settings).await;
     check_credentials(&sdk, out).await?;
-    let client = check_role(settings, &sdk, role, out).await?;
+    let (client, sdk) = check_role(settings, sdk, role, out).await?;
     let who = role.map_or("the server's credentials".to_string(), |arn| {
         format!("the role {arn}")
     });
     check_bucket(&client, &bucket, &key, &who, out).await?;
-    check_object(settings, &client, &bucket, &key, &who, out).await;
-    Ok(())
+    if key.is_empty() || key.ends_with('/') {
+        out.push(step(
+            "object",
+            None,
+            "not checked: a prefix names no object (an S3 sync lists it, as the bucket step did)",
+            None,
+        ));
+    } else {
+        check_object(settings, &client, &bucket, &key, &who, out).await;
+    }
+    Ok(sdk)
+}
+
+/// The queue's messages can be received (one, made visible again at once).
+async fn check_queue(sdk: &aws_config::SdkConfig, url: &str, role: Option<&str>) -> Step {
+    let mut config = aws_sdk_sqs::config::Builder::from(sdk);
+    if let Some(region) = ai_loader_config::s3_sync::queue_region(url) {
+        config = config.region(aws_config::Region::new(region));
+    }
+    let client = aws_sdk_sqs::Client::from_conf(config.build());
+    let received = client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(1)
+        .visibility_timeout(0)
+        .wait_time_seconds(0)
+        .send()
+        .await;
+    match received {
+        Ok(r) => step(
+            "queue",
+            Some(true),
+            format!("{url}: {} message(s) waiting were seen", r.messages().len()),
+            Some("deleting needs sqs:DeleteMessage too, which this check cannot try".into()),
+        ),
+        Err(e) => {
+            let queue = crate::s3_sync::sqs::Queue::from_client(client, url, role);
+            step(
+                "queue",
+                Some(false),
+                queue.explain(&e, "sqs:ReceiveMessage", "receiving from"),
+                Some("the queue's URL as SQS shows it, in the region the URL names; the permission above".into()),
+            )
+        }
+    }
 }
 
 /// The URI names an S3 object in an allowed bucket.
@@ -75,7 +132,15 @@ fn check_uri(
     out: &mut Vec<Step>,
 ) -> Result<(String, String), Stop> {
     let failed = |detail: String, hint: &str| step("uri", Some(false), detail, Some(hint.into()));
-    match Location::parse(uri) {
+    let parsed = match ai_loader_config::s3_sync::Prefix::parse(uri) {
+        // A prefix, as an S3 sync names it (the whole bucket's too).
+        Ok(p) if uri.ends_with('/') => Ok(Location::S3 {
+            bucket: p.bucket,
+            key: p.prefix,
+        }),
+        _ => Location::parse(uri),
+    };
+    match parsed {
         Ok(Location::S3 { bucket, key }) => {
             if let Err(refused) = super::guard::check_s3(&settings.s3_allowed, &bucket, &key) {
                 out.push(failed(
@@ -151,18 +216,22 @@ async fn check_credentials(sdk: &aws_config::SdkConfig, out: &mut Vec<Step>) -> 
     }
 }
 
-/// The S3 client, with the role's credentials when one is named and can be assumed.
+/// The S3 client, with the role's credentials when one is named and can be assumed, and
+/// the SDK configuration that holds those credentials.
 async fn check_role(
     settings: &Settings,
-    sdk: &aws_config::SdkConfig,
+    sdk: aws_config::SdkConfig,
     role: Option<&str>,
     out: &mut Vec<Step>,
-) -> Result<aws_sdk_s3::Client, Stop> {
-    let mut s3_config =
-        aws_sdk_s3::config::Builder::from(sdk).force_path_style(settings.s3_force_path_style);
-    if let Some(endpoint) = &settings.s3_endpoint {
-        s3_config = s3_config.endpoint_url(endpoint);
-    }
+) -> Result<(aws_sdk_s3::Client, aws_config::SdkConfig), Stop> {
+    let s3 = |sdk: &aws_config::SdkConfig| {
+        let mut config =
+            aws_sdk_s3::config::Builder::from(sdk).force_path_style(settings.s3_force_path_style);
+        if let Some(endpoint) = &settings.s3_endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        aws_sdk_s3::Client::from_conf(config.build())
+    };
     let Some(arn) = role else {
         out.push(step(
             "role",
@@ -170,9 +239,9 @@ async fn check_role(
             "no aws_role_arn: the server's own credentials are used",
             None,
         ));
-        return Ok(aws_sdk_s3::Client::from_conf(s3_config.build()));
+        return Ok((s3(&sdk), sdk));
     };
-    let mut request = aws_sdk_sts::Client::new(sdk)
+    let mut request = aws_sdk_sts::Client::new(&sdk)
         .assume_role()
         .role_arn(arn)
         .role_session_name(SESSION_NAME);
@@ -196,14 +265,20 @@ async fn check_role(
                 format!("assumed {arn}, credentials until {}", c.expiration()),
                 None,
             ));
-            s3_config = s3_config.credentials_provider(aws_credential_types::Credentials::new(
+            let credentials = aws_credential_types::Credentials::new(
                 c.access_key_id(),
                 c.secret_access_key(),
                 Some(c.session_token().to_string()),
                 None,
                 "AssumeRole",
-            ));
-            Ok(aws_sdk_s3::Client::from_conf(s3_config.build()))
+            );
+            let sdk = sdk
+                .into_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+                )
+                .build();
+            Ok((s3(&sdk), sdk))
         }
         Err(e) => {
             let code = e.code().unwrap_or("error").to_string();

@@ -117,7 +117,7 @@ impl UriLoader {
     }
 
     /// The S3 client for a role (or the default credentials), made once.
-    async fn s3(&self, role: Option<&str>) -> Arc<s3::S3> {
+    pub async fn s3(&self, role: Option<&str>) -> Arc<s3::S3> {
         let mut clients = self.s3.lock().await;
         let key = role.map(str::to_string);
         if let Some(c) = clients.get(&key) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::provider::{future, ProvideCredentials};
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -69,17 +69,15 @@ pub async fn sdk_config(settings: &Settings) -> aws_config::SdkConfig {
 
 pub struct S3 {
     client: aws_sdk_s3::Client,
+    /// The SDK configuration with the role's credentials, for other services (SQS): one
+    /// identity cache, so the role is assumed once for all of them.
+    sdk: aws_config::SdkConfig,
     role: Option<String>,
 }
 
 impl S3 {
     pub async fn new(settings: &Settings, role: Option<&str>) -> Self {
-        let sdk = sdk_config(settings).await;
-        let mut config =
-            aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
-        if let Some(endpoint) = &settings.s3_endpoint {
-            config = config.endpoint_url(endpoint);
-        }
+        let mut sdk = sdk_config(settings).await;
         if let Some(arn) = role {
             let mut provider = AssumeRoleProvider::builder(arn)
                 .session_name(SESSION_NAME)
@@ -87,12 +85,38 @@ impl S3 {
             if let Some(id) = &settings.external_id {
                 provider = provider.external_id(id);
             }
-            config = config.credentials_provider(Counted(provider.build().await));
+            let provider = SharedCredentialsProvider::new(Counted(provider.build().await));
+            sdk = sdk.into_builder().credentials_provider(provider).build();
+        }
+        let mut config =
+            aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
+        if let Some(endpoint) = &settings.s3_endpoint {
+            config = config.endpoint_url(endpoint);
         }
         S3 {
             client: aws_sdk_s3::Client::from_conf(config.build()),
+            sdk,
             role: role.map(str::to_string),
         }
+    }
+
+    /// An SQS client with the same credentials, in `region` (the queue's) if given, whose
+    /// requests may take `attempt_timeout` (a long poll waits).
+    pub fn sqs(&self, region: Option<String>, attempt_timeout: Duration) -> aws_sdk_sqs::Client {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(attempt_timeout.min(Duration::from_secs(10)))
+            .operation_attempt_timeout(attempt_timeout)
+            .build();
+        let mut config = aws_sdk_sqs::config::Builder::from(&self.sdk).timeout_config(timeouts);
+        if let Some(region) = region {
+            config = config.region(Region::new(region));
+        }
+        aws_sdk_sqs::Client::from_conf(config.build())
+    }
+
+    /// The role whose credentials this client uses, if any.
+    pub fn role(&self) -> Option<&str> {
+        self.role.as_deref()
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {

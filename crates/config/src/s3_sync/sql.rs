@@ -1,0 +1,165 @@
+//! The statements a sync writes its destination with, run with its owner's rights, and
+//! those that keep what it knows of each object in `ai._s3_sync_object`.
+
+use super::Sync;
+use crate::ident::{qualified, quote_ident};
+
+/// The arrays the upsert takes, one element per object, in this order:
+/// `$1` uri, `$2` key, `$3` basename, `$4` size, `$5` etag, `$6` last_modified.
+pub const OBJECT_ARRAYS: &str =
+    "ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), \
+     pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::int8[]), pg_catalog.unnest($5::text[]), \
+     pg_catalog.unnest($6::timestamptz[])) AS o(uri, key, basename, size, etag, last_modified)";
+
+/// Statements on one destination table.
+pub struct Destination<'a> {
+    pub table: String,
+    sync: &'a Sync,
+}
+
+impl<'a> Destination<'a> {
+    pub fn new(sync: &'a Sync, schema: &str, table: &str) -> Self {
+        Destination {
+            table: qualified(schema, table),
+            sync,
+        }
+    }
+
+    fn column(&self) -> String {
+        quote_ident(&self.sync.column)
+    }
+
+    /// The URIs of the rows under the prefix: `$1` the prefix's URI.
+    pub fn rows(&self) -> String {
+        format!(
+            "SELECT d.{c}::text AS uri FROM {t} d WHERE pg_catalog.starts_with(d.{c}::text, $1)",
+            c = self.column(),
+            t = self.table
+        )
+    }
+
+    /// Inserts a row for each object, or, for a row already there, refreshes the mapped
+    /// columns: always when `changed` (the object's ETag changed: the update is what
+    /// makes a `loading_uri` vectorizer embed it again), else only when a mapped value
+    /// differs. Returns one row: `inserted`, `updated`.
+    pub fn upsert(&self, changed: bool) -> String {
+        let c = self.column();
+        let mapped: Vec<String> = self
+            .sync
+            .columns
+            .iter()
+            .map(|(n, _)| quote_ident(n))
+            .collect();
+        let values: Vec<String> = self
+            .sync
+            .columns
+            .iter()
+            .map(|(_, a)| format!("o.{}", a.name()))
+            .collect();
+        let mut set = vec![format!("{c} = EXCLUDED.{c}")];
+        set.extend(mapped.iter().map(|m| format!("{m} = EXCLUDED.{m}")));
+        let on_conflict = match (changed, mapped.is_empty()) {
+            (true, _) => format!("DO UPDATE SET {}", set.join(", ")),
+            (false, true) => "DO NOTHING".to_string(),
+            (false, false) => format!(
+                "DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
+                set.join(", "),
+                mapped
+                    .iter()
+                    .map(|m| format!("d.{m}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                mapped
+                    .iter()
+                    .map(|m| format!("EXCLUDED.{m}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let columns: Vec<String> = std::iter::once(c.clone()).chain(mapped).collect();
+        let selected: Vec<String> = std::iter::once("o.uri".to_string()).chain(values).collect();
+        format!(
+            "WITH w AS (INSERT INTO {t} AS d ({cols}) SELECT {sel} FROM {OBJECT_ARRAYS}
+                 ON CONFLICT ({c}) {on_conflict}
+                 RETURNING d.xmax = '0'::pg_catalog.xid AS inserted)
+             SELECT pg_catalog.count(*) FILTER (WHERE inserted) AS inserted,
+                    pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated FROM w",
+            t = self.table,
+            cols = columns.join(", "),
+            sel = selected.join(", "),
+        )
+    }
+
+    /// Deletes the rows of `$1`, an array of URIs; returns one row: `deleted`.
+    pub fn delete(&self) -> String {
+        format!(
+            "WITH w AS (DELETE FROM {t} d WHERE d.{c} = ANY ($1::text[]) RETURNING 1)
+             SELECT pg_catalog.count(*) AS deleted FROM w",
+            t = self.table,
+            c = self.column()
+        )
+    }
+}
+
+/// What the sync knows of each key (`$1` the sync, `$2` when the listing began, as a
+/// Unix time): whether an event touched it since.
+pub const KNOWN: &str = "SELECT o.key, o.etag, o.present,
+        coalesce(o.event_applied_at >= pg_catalog.to_timestamp($2), false) AS touched
+   FROM ai._s3_sync_object o WHERE o.sync_id = $1";
+
+/// Remembers objects as listed (`$1` the sync, then the object arrays from `$2`): their
+/// ETag, size and last modification.
+pub const REMEMBER: &str = "INSERT INTO ai._s3_sync_object AS s (sync_id, key, etag, size, last_modified, present)
+     SELECT $1, o.key, o.etag, o.size, o.last_modified, true
+       FROM ROWS FROM (pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[]),
+                       pg_catalog.unnest($4::int8[]), pg_catalog.unnest($5::timestamptz[]))
+            AS o(key, etag, size, last_modified)
+     ON CONFLICT (sync_id, key) DO UPDATE
+        SET etag = EXCLUDED.etag, size = EXCLUDED.size, last_modified = EXCLUDED.last_modified, present = true";
+
+/// Forgets keys (`$2`) the sync no longer has, and tombstones of deleted objects older
+/// than a day, which no late event can still need.
+pub const FORGET: &str = "DELETE FROM ai._s3_sync_object o
+  WHERE o.sync_id = $1
+    AND (o.key = ANY ($2::text[])
+         OR (NOT o.present AND o.event_applied_at < pg_catalog.now() - interval '1 day'))";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3_sync::Definition;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn sync(columns: Option<serde_json::Value>) -> Sync {
+        Definition {
+            uri_prefix: "s3://docs/".into(),
+            column_name: "uri".into(),
+            columns,
+            reconcile_interval: Duration::from_secs(60),
+            ..Default::default()
+        }
+        .check()
+        .unwrap()
+    }
+
+    #[test]
+    fn upserts() {
+        let s = sync(Some(
+            json!({"title": "basename", "updated_at": "last_modified"}),
+        ));
+        let d = Destination::new(&s, "public", "Doc");
+        let first = d.upsert(false);
+        assert!(first.contains("INSERT INTO \"public\".\"Doc\" AS d (\"uri\", \"title\", \"updated_at\") SELECT o.uri, o.basename, o.last_modified"), "{first}");
+        assert!(first.contains("WHERE (d.\"title\", d.\"updated_at\") IS DISTINCT FROM (EXCLUDED.\"title\", EXCLUDED.\"updated_at\")"), "{first}");
+        let changed = d.upsert(true);
+        assert!(changed.contains("DO UPDATE SET \"uri\" = EXCLUDED.\"uri\", \"title\" = EXCLUDED.\"title\", \"updated_at\" = EXCLUDED.\"updated_at\"\n"), "{changed}");
+        let bare = sync(None);
+        let d = Destination::new(&bare, "public", "doc");
+        assert!(d.upsert(false).contains("ON CONFLICT (\"uri\") DO NOTHING"));
+        assert!(d
+            .upsert(true)
+            .contains("DO UPDATE SET \"uri\" = EXCLUDED.\"uri\"\n"));
+        assert!(d.rows().contains("starts_with(d.\"uri\"::text, $1)"));
+    }
+}

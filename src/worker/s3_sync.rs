@@ -1,0 +1,900 @@
+//! The S3 syncs of a database, served by its worker between the vectorizers' turns.
+//!
+//! A listing runs on the runtime, with no transaction open; once complete, what it
+//! changes (see `ai_loader_config::s3_sync::reconcile`) is written in short transactions
+//! of at most `CHUNK` objects, the destination with the sync owner's rights. A listing
+//! that fails deletes nothing. With a queue, a task long-polls SQS and hands the messages
+//! over; they are applied in one transaction, and deleted from the queue only once it
+//! committed (at least once, applied idempotently: an event older than what the sync
+//! applied for its key is skipped). A message that is not an S3 event is recorded as an
+//! error and deleted.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ai_loader_config::s3_sync::reconcile::{self, Known, Object};
+use ai_loader_config::s3_sync::sql::{self, Destination};
+use ai_loader_config::s3_sync::{Definition, Sync};
+use ai_loader_pipeline::loading::{scrub, UriLoader};
+use ai_loader_pipeline::s3_sync::events::{self, Event, Seen};
+use ai_loader_pipeline::s3_sync::list::list;
+use ai_loader_pipeline::s3_sync::sqs::{Message, Queue, LONG_POLL_SECONDS};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::JsonB;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::batch::{in_transaction, Abort};
+use super::{report_activity, signals};
+
+/// Objects written per transaction.
+const CHUNK: usize = 1000;
+/// Error rows kept per sync.
+const MAX_ERROR_ROWS: i64 = 10_000;
+/// The longest a failed listing or receive waits before it is tried again.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Set by the runtime's tasks when a listing finished or messages arrived.
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// Wakes the worker's main thread: its latch is set by SIGUSR1, as a commit does.
+fn notify() {
+    READY.store(true, Ordering::SeqCst);
+    // SAFETY: signals this very process; procsignal's handler sets the latch.
+    unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+}
+
+/// Whether a listing finished or messages arrived since the last call.
+pub fn take_ready() -> bool {
+    READY.swap(false, Ordering::SeqCst)
+}
+
+/// A sync as the worker reads it from the catalog.
+struct Row {
+    id: i32,
+    name: String,
+    /// The catalog columns that make its configuration: a change restarts it.
+    config: String,
+    definition: Definition,
+    owner: String,
+    owner_oid: Option<pg_sys::Oid>,
+    may_load: bool,
+    destination: Option<(String, String)>,
+    requested: Option<f64>,
+}
+
+struct Listing {
+    /// When it began, in Unix seconds: an event applied after that wins over it.
+    began: f64,
+    took: Duration,
+    result: Result<Vec<Object>, String>,
+}
+
+/// What the queue's task hands over.
+enum Received {
+    Messages(Vec<Message>),
+    Failed(String),
+    /// The queue's approximate depth, now and then.
+    Pending(i64),
+}
+
+/// How often the queue's depth is asked for.
+const PENDING_EVERY: Duration = Duration::from_secs(10);
+
+/// A sync the worker serves.
+struct Running {
+    config: String,
+    sync: Sync,
+    listing: Option<JoinHandle<Listing>>,
+    next_listing: Instant,
+    requested: Option<f64>,
+    failures: u32,
+    queue: Option<(Arc<Queue>, mpsc::Receiver<Received>, JoinHandle<()>)>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(l) = &self.listing {
+            l.abort();
+        }
+        if let Some((_, _, task)) = &self.queue {
+            task.abort();
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Syncs {
+    running: HashMap<i32, Running>,
+}
+
+/// What a write did to the destination.
+#[derive(Default, Debug, Clone, Copy)]
+struct Counts {
+    inserted: i64,
+    updated: i64,
+    deleted: i64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+    }
+}
+
+impl Syncs {
+    /// Forgets every sync (its tasks stop): the settings changed.
+    pub fn reset(&mut self) {
+        self.running.clear();
+    }
+
+    /// Serves each sync once: starts what is due, applies what arrived. True when it
+    /// did something (the worker looks again at once).
+    pub fn serve(&mut self, runtime: &tokio::runtime::Runtime, uris: &Arc<UriLoader>) -> bool {
+        let Ok(rows) = in_transaction(read) else {
+            return false;
+        };
+        let ids: HashSet<i32> = rows.iter().map(|r| r.id).collect();
+        self.running.retain(|id, _| ids.contains(id));
+        let mut busy = false;
+        for row in rows {
+            if signals::stopping() {
+                break;
+            }
+            busy |= self.serve_one(row, runtime, uris);
+        }
+        busy
+    }
+
+    fn serve_one(
+        &mut self,
+        row: Row,
+        runtime: &tokio::runtime::Runtime,
+        uris: &Arc<UriLoader>,
+    ) -> bool {
+        if self
+            .running
+            .get(&row.id)
+            .is_some_and(|r| r.config != row.config)
+        {
+            self.running.remove(&row.id);
+        }
+        let run = match self.running.entry(row.id) {
+            Entry::Occupied(running) => running.into_mut(),
+            Entry::Vacant(vacant) => {
+                let sync = match row.definition.check() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        debug1!("ai_loader: S3 sync {} skipped: {}", row.name, e.message);
+                        return false;
+                    }
+                };
+                vacant.insert(Running {
+                    config: row.config.clone(),
+                    sync,
+                    listing: None,
+                    next_listing: Instant::now(),
+                    requested: row.requested,
+                    failures: 0,
+                    queue: None,
+                })
+            }
+        };
+        let refused = match (&row.owner_oid, row.may_load, &row.destination) {
+            (None, _, _) => Some(format!(
+                "the sync's owner \"{}\" no longer exists; drop the sync and create it again",
+                row.owner
+            )),
+            (_, false, _) => Some(format!(
+                "the sync's owner \"{0}\" may no longer read S3 (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
+                row.owner
+            )),
+            (_, _, None) => Some("the destination table no longer exists".to_string()),
+            _ => None,
+        };
+        if let Some(message) = refused {
+            if run.next_listing <= Instant::now() {
+                run.failures += 1;
+                run.next_listing =
+                    Instant::now() + backoff(run.failures, run.sync.reconcile_interval);
+                record_error(row.id, &message, json!({"step": "owner"}));
+            }
+            return false;
+        }
+        let mut busy = false;
+        if run.queue.is_none() {
+            if let Some(url) = run.sync.queue_url.clone() {
+                run.queue = Some(start_queue(runtime, uris, &run.sync, &url));
+            }
+        }
+        busy |= drain_queue(&row, run, runtime);
+        if run.listing.as_ref().is_some_and(|l| l.is_finished()) {
+            let task = run.listing.take().expect("finished");
+            match runtime.block_on(task) {
+                Ok(listing) => apply_listing(&row, run, listing),
+                Err(e) => record_error(
+                    row.id,
+                    &format!("the listing failed: {e}"),
+                    json!({"step": "list"}),
+                ),
+            }
+            busy = true;
+        }
+        let requested = row.requested.is_some_and(|t| Some(t) != run.requested);
+        if run.listing.is_none() && (requested || run.next_listing <= Instant::now()) {
+            run.requested = row.requested;
+            run.listing = Some(start_listing(runtime, uris, &run.sync));
+        }
+        busy
+    }
+}
+
+/// The paused-or-not syncs and what the worker needs of each.
+fn read() -> Vec<Row> {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT s.id, s.name, s.column_name::text AS column_name, s.uri_prefix, s.aws_role_arn,
+                        s.sqs_queue_url, s.include, s.exclude, s.columns,
+                        extract(epoch FROM s.reconcile_interval)::float8 AS interval_seconds,
+                        extract(epoch FROM s.reconcile_requested_at)::float8 AS requested,
+                        s.owner::text AS owner, r.oid AS owner_oid, ai._may_load_uris(s.owner) AS may_load,
+                        n.nspname::text AS dest_schema, c.relname::text AS dest_table,
+                        pg_catalog.to_jsonb(s) - 'reconcile_requested_at' - 'paused' AS config
+                   FROM ai.s3_sync s
+                   LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.owner
+                   LEFT JOIN pg_catalog.pg_class c ON c.oid = s.destination
+                   LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                  WHERE NOT s.paused
+                  ORDER BY s.id",
+                None,
+                &[],
+            )
+            .map(|rows| rows.filter_map(|r| decode(&r)).collect())
+            .unwrap_or_else(|e| {
+                warning!("ai_loader: reading ai.s3_sync: {e}");
+                Vec::new()
+            })
+    })
+}
+
+fn decode(r: &pgrx::spi::SpiHeapTupleData<'_>) -> Option<Row> {
+    let text = |c: &str| r.get_by_name::<String, _>(c).ok().flatten();
+    let list = |c: &str| -> Vec<String> {
+        r.get_by_name::<Vec<Option<String>>, _>(c)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    let float = |c: &str| r.get_by_name::<f64, _>(c).ok().flatten();
+    Some(Row {
+        id: r.get_by_name::<i32, _>("id").ok().flatten()?,
+        name: text("name")?,
+        config: r
+            .get_by_name::<JsonB, _>("config")
+            .ok()
+            .flatten()?
+            .0
+            .to_string(),
+        definition: Definition {
+            uri_prefix: text("uri_prefix")?,
+            column_name: text("column_name")?,
+            aws_role_arn: text("aws_role_arn"),
+            sqs_queue_url: text("sqs_queue_url"),
+            include: list("include"),
+            exclude: list("exclude"),
+            columns: r
+                .get_by_name::<JsonB, _>("columns")
+                .ok()
+                .flatten()
+                .map(|j| j.0),
+            reconcile_interval: Duration::from_secs_f64(float("interval_seconds")?.max(1.0)),
+        },
+        owner: text("owner")?,
+        owner_oid: r.get_by_name::<pg_sys::Oid, _>("owner_oid").ok().flatten(),
+        may_load: r
+            .get_by_name::<bool, _>("may_load")
+            .ok()
+            .flatten()
+            .unwrap_or(false),
+        destination: text("dest_schema").zip(text("dest_table")),
+        requested: float("requested"),
+    })
+}
+
+fn backoff(failures: u32, interval: Duration) -> Duration {
+    Duration::from_secs(1 << failures.min(6))
+        .min(MAX_BACKOFF)
+        .min(interval)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn start_listing(
+    runtime: &tokio::runtime::Runtime,
+    uris: &Arc<UriLoader>,
+    sync: &Sync,
+) -> JoinHandle<Listing> {
+    let uris = Arc::clone(uris);
+    let (prefix, filter, role) = (sync.prefix.clone(), sync.filter.clone(), sync.role.clone());
+    runtime.spawn(async move {
+        let began = unix_now();
+        let start = Instant::now();
+        let s3 = uris.s3(role.as_deref()).await;
+        let result = list(&s3, uris.settings(), &prefix, &filter).await;
+        notify();
+        Listing {
+            began,
+            took: start.elapsed(),
+            result,
+        }
+    })
+}
+
+fn start_queue(
+    runtime: &tokio::runtime::Runtime,
+    uris: &Arc<UriLoader>,
+    sync: &Sync,
+    url: &str,
+) -> (Arc<Queue>, mpsc::Receiver<Received>, JoinHandle<()>) {
+    let s3 = runtime.block_on(uris.s3(sync.role.as_deref()));
+    let queue = Arc::new(Queue::new(&s3, url, uris.settings().timeout));
+    let (tx, rx) = mpsc::channel(2);
+    let polled = Arc::clone(&queue);
+    let task = runtime.spawn(async move {
+        let mut failures = 0;
+        let mut asked: Option<Instant> = None;
+        loop {
+            let received = match polled.receive(LONG_POLL_SECONDS).await {
+                Ok(messages) if messages.is_empty() => None,
+                Ok(messages) => Some(Received::Messages(messages)),
+                Err(e) => Some(Received::Failed(e)),
+            };
+            let failed = matches!(received, Some(Received::Failed(_)));
+            failures = if failed { failures + 1 } else { 0 };
+            if let Some(r) = received {
+                if tx.send(r).await.is_err() {
+                    return;
+                }
+                notify();
+            }
+            if asked.is_none_or(|t| t.elapsed() >= PENDING_EVERY) {
+                asked = Some(Instant::now());
+                if let Some(n) = polled.pending().await {
+                    if tx.send(Received::Pending(n)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if failed {
+                tokio::time::sleep(backoff(failures, MAX_BACKOFF)).await;
+            }
+        }
+    });
+    (queue, rx, task)
+}
+
+/// Applies what the queue's task received; true if there was anything.
+fn drain_queue(row: &Row, run: &mut Running, runtime: &tokio::runtime::Runtime) -> bool {
+    let Some((queue, rx, _)) = &mut run.queue else {
+        return false;
+    };
+    let queue = Arc::clone(queue);
+    let mut any = false;
+    while let Ok(received) = rx.try_recv() {
+        any = true;
+        match received {
+            Received::Failed(e) => {
+                record_error(row.id, &e, json!({"step": "receive", "queue": queue.url()}))
+            }
+            Received::Pending(n) => record_pending(row.id, n),
+            Received::Messages(messages) => {
+                report_activity(&format!(
+                    "S3 sync {}: applying {} message(s)",
+                    row.name,
+                    messages.len()
+                ));
+                let done = apply_messages(row, &run.sync, &messages);
+                if done.is_empty() {
+                    continue;
+                }
+                match finish(runtime, queue.delete(&done)) {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        record_error(row.id, &e, json!({"step": "delete", "queue": queue.url()}))
+                    }
+                    None => return any,
+                }
+            }
+        }
+    }
+    any
+}
+
+/// Runs `work` on the runtime, in short slices so that a stop is noticed (`None`).
+fn finish<F: Future>(runtime: &tokio::runtime::Runtime, work: F) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    loop {
+        let slice = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut work).await });
+        match slice {
+            Ok(out) => return Some(out),
+            Err(_) if !signals::wait(Duration::ZERO) => return None,
+            Err(_) => {}
+        }
+    }
+}
+
+/// Applies the messages' events; returns the receipts of those that may be deleted:
+/// applied and committed, or not S3 events at all (recorded as errors).
+fn apply_messages(row: &Row, sync: &Sync, messages: &[Message]) -> Vec<String> {
+    let mut done = Vec::new();
+    let mut parsed = Vec::new();
+    for m in messages {
+        match events::parse(&m.body) {
+            Ok(events) => parsed.push((m, events)),
+            Err(why) => {
+                let body: String = m.body.chars().take(500).collect();
+                record_error(
+                    row.id,
+                    &format!("a message of the queue is not an S3 event notification: {why}; it is deleted"),
+                    json!({"step": "event", "message": scrub(&body)}),
+                );
+                done.push(m.receipt.clone());
+            }
+        }
+    }
+    let all: Vec<&Event> = parsed.iter().flat_map(|(_, e)| e.iter()).collect();
+    match in_transaction(|| apply_events(row, sync, &all)) {
+        Ok(Some(counts)) => {
+            record_progress(row.id, counts, all.len() as i64, None);
+            done.extend(parsed.iter().map(|(m, _)| m.receipt.clone()));
+        }
+        Ok(None) => {}
+        Err(_) => {
+            // One message at a time: the one that cannot be written stays in the queue
+            // (SQS gives it again, or to its dead-letter queue), the others go on.
+            for (m, events) in &parsed {
+                let events: Vec<&Event> = events.iter().collect();
+                match in_transaction(|| apply_events(row, sync, &events)) {
+                    Ok(Some(counts)) => {
+                        record_progress(row.id, counts, events.len() as i64, None);
+                        done.push(m.receipt.clone());
+                    }
+                    Ok(None) => {}
+                    Err(e) => record_error(
+                        row.id,
+                        &format!(
+                            "applying an event failed, the message stays queued: {}",
+                            abort_message(e)
+                        ),
+                        json!({"step": "event"}),
+                    ),
+                }
+            }
+        }
+    }
+    done
+}
+
+fn abort_message(e: Abort) -> String {
+    match e {
+        Abort::Refused(m) => m,
+        Abort::Locked => "a lock was not granted in time".into(),
+        Abort::Stop => "the worker is stopping".into(),
+        Abort::Provider(e) => e.message,
+    }
+}
+
+/// Whether the sync is still in the catalog, its row locked against a concurrent drop
+/// until the end of the transaction.
+fn still_there(client: &mut SpiClient<'_>, id: i32) -> bool {
+    !client
+        .update(
+            "SELECT FROM ai.s3_sync WHERE id = $1 FOR KEY SHARE",
+            None,
+            &[id.into()],
+        )
+        .unwrap_or_else(|e| error!("S3 sync {id}: {e}"))
+        .is_empty()
+}
+
+fn run(
+    client: &mut SpiClient<'_>,
+    row: &Row,
+    sql: &str,
+    args: Vec<DatumWithOid<'static>>,
+) -> Vec<i64> {
+    client
+        .update(sql, None, &args)
+        .unwrap_or_else(|e| error!("S3 sync {}: {e}", row.name))
+        .next()
+        .map(|r| {
+            (1..=r.columns())
+                .map(|i| r.get::<i64>(i).ok().flatten().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn as_owner<T>(row: &Row, work: impl FnOnce() -> T) -> T {
+    let owner = row.owner_oid.expect("checked before");
+    crate::roles::as_role(owner, work)
+}
+
+/// The arrays the upsert takes, for these objects.
+fn object_arrays(sync: &Sync, objects: &[&Object]) -> Vec<DatumWithOid<'static>> {
+    let uris: Vec<String> = objects.iter().map(|o| sync.prefix.uri_of(&o.key)).collect();
+    let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+    let basenames: Vec<String> = objects.iter().map(|o| o.basename().to_string()).collect();
+    let sizes: Vec<i64> = objects.iter().map(|o| o.size).collect();
+    let etags: Vec<String> = objects.iter().map(|o| o.etag.clone()).collect();
+    let times: Vec<Option<String>> = objects.iter().map(|o| o.last_modified.clone()).collect();
+    vec![
+        uris.into(),
+        keys.into(),
+        basenames.into(),
+        sizes.into(),
+        etags.into(),
+        times.into(),
+    ]
+}
+
+/// Inserts or updates the destination's rows of `objects` (as the owner) and remembers
+/// them.
+fn upsert(
+    client: &mut SpiClient<'_>,
+    row: &Row,
+    sync: &Sync,
+    objects: &[&Object],
+    changed: bool,
+) -> Counts {
+    if objects.is_empty() {
+        return Counts::default();
+    }
+    let (schema, table) = row.destination.clone().expect("checked before");
+    let sql = Destination::new(sync, &schema, &table).upsert(changed);
+    let counts = as_owner(row, || run(client, row, &sql, object_arrays(sync, objects)));
+    let mut remember: Vec<DatumWithOid<'static>> = vec![row.id.into()];
+    let mut arrays = object_arrays(sync, objects);
+    // REMEMBER takes key, etag, size, last_modified.
+    let times = arrays.pop().expect("six arrays");
+    let etags = arrays.pop().expect("six arrays");
+    let sizes = arrays.pop().expect("six arrays");
+    arrays.pop();
+    let keys = arrays.pop().expect("six arrays");
+    remember.extend([keys, etags, sizes, times]);
+    run(client, row, sql::REMEMBER, remember);
+    Counts {
+        inserted: counts.first().copied().unwrap_or(0),
+        updated: counts.get(1).copied().unwrap_or(0),
+        deleted: 0,
+    }
+}
+
+fn delete(client: &mut SpiClient<'_>, row: &Row, sync: &Sync, uris: Vec<String>) -> Counts {
+    if uris.is_empty() {
+        return Counts::default();
+    }
+    let (schema, table) = row.destination.clone().expect("checked before");
+    let sql = Destination::new(sync, &schema, &table).delete();
+    let deleted = as_owner(row, || run(client, row, &sql, vec![uris.into()]));
+    Counts {
+        deleted: deleted.first().copied().unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+/// A complete listing: compared with what the sync knows and the destination's rows,
+/// and the differences written, chunk by chunk.
+fn apply_listing(row: &Row, run: &mut Running, listing: Listing) {
+    let objects = match listing.result {
+        Ok(objects) => objects,
+        Err(e) => {
+            run.failures += 1;
+            run.next_listing = Instant::now() + backoff(run.failures, run.sync.reconcile_interval);
+            record_error(
+                row.id,
+                &format!("{e}; nothing was deleted"),
+                json!({"step": "list"}),
+            );
+            return;
+        }
+    };
+    run.failures = 0;
+    run.next_listing = Instant::now() + run.sync.reconcile_interval;
+    report_activity(&format!(
+        "S3 sync {}: reconciling {} object(s)",
+        row.name,
+        objects.len()
+    ));
+    let sync = &run.sync;
+    let compared = in_transaction(|| {
+        Spi::connect_mut(|client| {
+            let known = known(client, row.id, listing.began);
+            let (schema, table) = row.destination.clone().expect("checked before");
+            let rows_sql = Destination::new(sync, &schema, &table).rows();
+            let rows: HashSet<String> = as_owner(row, || {
+                client
+                    .select(&rows_sql, None, &[sync.prefix.uri().into()])
+                    .unwrap_or_else(|e| error!("S3 sync {}: {e}", row.name))
+                    .filter_map(|r| r.get_by_name::<String, _>("uri").ok().flatten())
+                    .collect()
+            });
+            (known, rows)
+        })
+    });
+    let Ok((known, rows)) = compared else {
+        record_error(
+            row.id,
+            "reading the destination failed; nothing was written",
+            json!({"step": "list"}),
+        );
+        return;
+    };
+    let plan = reconcile::plan(sync, objects, &known, &rows);
+    let mut counts = Counts::default();
+    for chunk in plan.new.chunks(CHUNK) {
+        counts.add(write_objects(row, sync, chunk, false));
+    }
+    for chunk in plan.changed.chunks(CHUNK) {
+        counts.add(write_objects(row, sync, chunk, true));
+    }
+    for chunk in plan.gone.chunks(CHUNK) {
+        let uris = chunk.to_vec();
+        match in_transaction(|| guarded(row, |client| delete(client, row, sync, uris))) {
+            Ok(c) => counts.add(c.unwrap_or_default()),
+            Err(e) => record_error(
+                row.id,
+                &format!("deleting rows failed: {}", abort_message(e)),
+                json!({"step": "delete"}),
+            ),
+        }
+    }
+    if !plan.forget.is_empty() {
+        let _ = in_transaction(|| {
+            guarded(row, |client| {
+                run_forget(client, row, plan.forget.clone());
+            })
+        });
+    }
+    record_progress(row.id, counts, 0, Some(listing.took));
+}
+
+fn run_forget(client: &mut SpiClient<'_>, row: &Row, keys: Vec<String>) {
+    run(client, row, sql::FORGET, vec![row.id.into(), keys.into()]);
+}
+
+/// Runs `work` if the sync still exists (its catalog row locked until the end of the
+/// transaction).
+fn guarded<T>(row: &Row, work: impl FnOnce(&mut SpiClient<'_>) -> T) -> Option<T> {
+    Spi::connect_mut(|client| still_there(client, row.id).then(|| work(client)))
+}
+
+/// Writes a chunk of objects in one transaction; if it fails, one object at a time, so
+/// that an object whose row cannot be written (a constraint, a trigger) holds back no
+/// other. Its state is not remembered: the next listing tries it again.
+fn write_objects(row: &Row, sync: &Sync, chunk: &[Object], changed: bool) -> Counts {
+    let all: Vec<&Object> = chunk.iter().collect();
+    match in_transaction(|| guarded(row, |client| upsert(client, row, sync, &all, changed))) {
+        Ok(c) => return c.unwrap_or_default(),
+        Err(Abort::Stop) => return Counts::default(),
+        Err(_) => {}
+    }
+    let mut counts = Counts::default();
+    for object in chunk {
+        match in_transaction(|| {
+            guarded(row, |client| upsert(client, row, sync, &[object], changed))
+        }) {
+            Ok(c) => counts.add(c.unwrap_or_default()),
+            Err(e) => record_error(
+                row.id,
+                &format!(
+                    "writing the row of {} failed: {}",
+                    sync.prefix.uri_of(&object.key),
+                    abort_message(e)
+                ),
+                json!({"step": "write", "key": object.key}),
+            ),
+        }
+    }
+    counts
+}
+
+fn known(client: &mut SpiClient<'_>, id: i32, began: f64) -> HashMap<String, Known> {
+    client
+        .select(sql::KNOWN, None, &[id.into(), began.into()])
+        .unwrap_or_else(|e| error!("S3 sync {id}: {e}"))
+        .filter_map(|r| {
+            Some((
+                r.get_by_name::<String, _>("key").ok().flatten()?,
+                Known {
+                    etag: r.get_by_name::<String, _>("etag").ok().flatten(),
+                    present: r
+                        .get_by_name::<bool, _>("present")
+                        .ok()
+                        .flatten()
+                        .unwrap_or(false),
+                    touched: r
+                        .get_by_name::<bool, _>("touched")
+                        .ok()
+                        .flatten()
+                        .unwrap_or(false),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Applies events in order, each unless an event applied before is newer. `None` when
+/// the sync is gone.
+fn apply_events(row: &Row, sync: &Sync, events: &[&Event]) -> Option<Counts> {
+    guarded(row, |client| {
+        let mut counts = Counts::default();
+        for event in events {
+            let Some(key) = (event.bucket == sync.prefix.bucket)
+                .then_some(event.key.as_str())
+                .filter(|k| k.starts_with(&sync.prefix.prefix) && sync.filter.keeps(k))
+            else {
+                continue;
+            };
+            let seen = client
+                .update(
+                    "SELECT o.sequencer, extract(epoch FROM o.event_time)::float8 AS event_time,
+                            extract(epoch FROM o.last_modified)::float8 AS last_modified,
+                            o.etag, o.present
+                       FROM ai._s3_sync_object o WHERE o.sync_id = $1 AND o.key = $2 FOR UPDATE",
+                    None,
+                    &[row.id.into(), key.into()],
+                )
+                .unwrap_or_else(|e| error!("S3 sync {}: {e}", row.name))
+                .next()
+                .map(|r| {
+                    let seen = Seen {
+                        sequencer: r.get_by_name::<String, _>("sequencer").ok().flatten(),
+                        event_time: r.get_by_name::<f64, _>("event_time").ok().flatten(),
+                        last_modified: r.get_by_name::<f64, _>("last_modified").ok().flatten(),
+                    };
+                    let present = r
+                        .get_by_name::<bool, _>("present")
+                        .ok()
+                        .flatten()
+                        .unwrap_or(false);
+                    (
+                        seen,
+                        r.get_by_name::<String, _>("etag")
+                            .ok()
+                            .flatten()
+                            .filter(|_| present),
+                    )
+                });
+            let (seen, etag) = seen.unwrap_or_default();
+            if events::is_stale(event, &seen) {
+                continue;
+            }
+            match &event.created {
+                Some((new_etag, size)) => {
+                    let object = Object {
+                        key: key.to_string(),
+                        etag: new_etag.clone(),
+                        size: *size,
+                        last_modified: event.time_text(),
+                    };
+                    let changed = etag.as_ref() != Some(new_etag);
+                    counts.add(upsert(client, row, sync, &[&object], changed));
+                }
+                None => {
+                    counts.add(delete(client, row, sync, vec![sync.prefix.uri_of(key)]));
+                }
+            }
+            run(
+                client,
+                row,
+                "INSERT INTO ai._s3_sync_object AS o (sync_id, key, present, sequencer, event_time, event_applied_at)
+                 VALUES ($1, $2, $3, $4, pg_catalog.to_timestamp($5), pg_catalog.now())
+                 ON CONFLICT (sync_id, key) DO UPDATE
+                    SET present = EXCLUDED.present, sequencer = EXCLUDED.sequencer,
+                        event_time = EXCLUDED.event_time, event_applied_at = EXCLUDED.event_applied_at",
+                vec![
+                    row.id.into(),
+                    key.into(),
+                    event.created.is_some().into(),
+                    event.sequencer.clone().into(),
+                    event.time.into(),
+                ],
+            );
+        }
+        counts
+    })
+}
+
+/// Adds to a sync's progress: rows written, events applied, a listing's duration.
+fn record_progress(id: i32, counts: Counts, events: i64, listing: Option<Duration>) {
+    let _ = in_transaction(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "UPDATE ai._s3_sync_progress SET
+                         rows_inserted = rows_inserted + $2, rows_updated = rows_updated + $3,
+                         rows_deleted = rows_deleted + $4, events_processed = events_processed + $5,
+                         last_event_at = CASE WHEN $5 > 0 THEN pg_catalog.now() ELSE last_event_at END,
+                         last_listing_at = CASE WHEN $6 IS NOT NULL THEN pg_catalog.now() ELSE last_listing_at END,
+                         last_listing_seconds = coalesce($6, last_listing_seconds)
+                      WHERE sync_id = $1",
+                    None,
+                    &[
+                        id.into(),
+                        counts.inserted.into(),
+                        counts.updated.into(),
+                        counts.deleted.into(),
+                        events.into(),
+                        listing.map(|d| d.as_secs_f64()).into(),
+                    ],
+                )
+                .unwrap_or_else(|e| error!("S3 sync {id}: {e}"));
+        })
+    });
+}
+
+/// Records the queue's depth.
+fn record_pending(id: i32, pending: i64) {
+    let _ = in_transaction(|| {
+        Spi::run_with_args(
+            "UPDATE ai._s3_sync_progress SET events_pending = $2 WHERE sync_id = $1",
+            &[id.into(), pending.into()],
+        )
+    });
+}
+
+/// Records an error row, and the progress, for a sync (nothing once it is gone).
+fn record_error(id: i32, message: &str, details: Value) {
+    let message = scrub(message);
+    warning!("ai_loader: S3 sync {id}: {message}");
+    let _ = in_transaction(|| {
+        Spi::connect_mut(|client| {
+            if !still_there(client, id) {
+                return;
+            }
+            for (sql, args) in [
+                (
+                    "INSERT INTO ai._s3_sync_errors (sync_id, message, details) VALUES ($1, $2, $3)",
+                    vec![id.into(), message.as_str().into(), JsonB(details.clone()).into()],
+                ),
+                (
+                    "DELETE FROM ai._s3_sync_errors e
+                      WHERE e.sync_id = $1 AND e.recorded < (
+                            SELECT r.recorded FROM ai._s3_sync_errors r WHERE r.sync_id = $1
+                             ORDER BY r.recorded DESC OFFSET $2 - 1 LIMIT 1)",
+                    vec![id.into(), MAX_ERROR_ROWS.into()],
+                ),
+                (
+                    "UPDATE ai._s3_sync_progress SET error_count = error_count + 1,
+                            last_error_at = pg_catalog.now(), last_error = $2
+                      WHERE sync_id = $1",
+                    vec![id.into(), message.as_str().into()],
+                ),
+            ] {
+                client
+                    .update(sql, None, &args)
+                    .unwrap_or_else(|e| error!("S3 sync {id}: {e}"));
+            }
+        })
+    });
+}

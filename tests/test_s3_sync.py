@@ -1,0 +1,323 @@
+"""S3 syncs against moto's S3, STS and SQS with IAM enforced: a prefix kept in step with a
+table by listing and by the bucket's event notifications, with an assumed role."""
+
+import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for
+from s3server import ACCOUNT, BUCKET, S3Server
+
+SYNC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/S3SyncRole"
+NO_LIST_ROLE = f"arn:aws:iam::{ACCOUNT}:role/NoListRole"
+QUEUE = "docs-events"
+QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{QUEUE}"
+
+
+def role(iam, name, actions):
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/postgres-server"}}]}))
+    iam.put_role_policy(RoleName=name, PolicyName="sync", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = S3Server()
+    iam = server.client("iam")
+    iam.put_user_policy(UserName="postgres-server", PolicyName="assume-sync", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"}]}))
+    role(iam, "S3SyncRole", ["s3:GetObject", "s3:ListBucket", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                             "sqs:GetQueueAttributes"])
+    role(iam, "NoListRole", ["s3:GetObject"])
+    server.sqs = server.client("sqs")
+    server.queue_url = server.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3, embedder):
+    c = s3_cluster(s3, embedder)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def db(cluster, embedder, request):
+    embedder.reset()
+    with database_for(cluster, request) as conn:
+        conn.execute("""CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL UNIQUE,
+                                               size int8, updated_at timestamptz DEFAULT now())""")
+        yield conn
+
+
+def notify_queue(s3, on):
+    config = {"QueueConfigurations": [{"QueueArn": QUEUE_ARN, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]}
+    s3.s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration=config if on else {})
+
+
+def rows(conn, prefix="s3://docs/"):
+    return {uri: (title, size, xmin) for uri, title, size, xmin in conn.execute(
+        "SELECT uri, title, size, xmin::text FROM document WHERE starts_with(uri, %s)", (prefix,)).fetchall()}
+
+
+def status(conn, name):
+    return conn.execute("SELECT * FROM ai.s3_sync_status WHERE name = %s", (name,)).fetchone()
+
+
+def progress(conn, sync_id):
+    return conn.execute("SELECT rows_inserted, rows_updated, rows_deleted, events_processed, last_listing_at "
+                        "FROM ai._s3_sync_progress WHERE sync_id = %s", (sync_id,)).fetchone()
+
+
+def reconcile(conn, sync_id):
+    """Asks for a listing and waits until it was applied."""
+    before = progress(conn, sync_id)[4]
+    conn.execute("SELECT ai.s3_sync_now(%s)", (sync_id,))
+    wait_for(lambda: (p := progress(conn, sync_id)[4]) is not None and (before is None or p > before),
+             what="a complete listing")
+    return progress(conn, sync_id)
+
+
+def errors(conn, sync_id):
+    return [m for (m,) in conn.execute("SELECT message FROM ai.s3_sync_errors WHERE id = %s ORDER BY recorded",
+                                        (sync_id,)).fetchall()]
+
+
+def test_a_listing_keeps_the_table_in_step(cluster, s3, db):
+    keys = ["list/a b.md", "list/x+y.md", "list/ü/deep/er/c.md", "list/skip.txt", "list/drafts/d.md", "other/e.md"]
+    for k in keys:
+        s3.put(k, f"# {k}\n".encode())
+    db.execute("INSERT INTO document (title, uri) VALUES ('outside', 's3://docs/other/keep.md'), "
+               "('excluded', 's3://docs/list/manual.txt')")
+    sync = scalar(db, """SELECT ai.create_s3_sync('document', 's3://docs/list/', aws_role_arn => %s,
+                             include => '{*.md}', exclude => '{list/drafts/**}',
+                             columns => '{"title": "basename", "updated_at": "last_modified", "size": "size"}',
+                             reconcile_interval => '1 hour')""", (SYNC_ROLE,))
+    expected = {"s3://docs/list/a b.md": "a b.md", "s3://docs/list/x+y.md": "x+y.md",
+                "s3://docs/list/ü/deep/er/c.md": "c.md"}
+    wait_for(lambda: len(rows(db, "s3://docs/list/")) == 4, what="the listed objects' rows")
+    listed = rows(db, "s3://docs/list/")
+    assert {u: r[0] for u, r in listed.items() if u in expected} == expected
+    assert listed["s3://docs/list/a b.md"][1] == len(b"# list/a b.md\n")
+    assert listed["s3://docs/list/manual.txt"][0] == "excluded"  # untouched
+    first = progress(db, sync)
+    assert first[:3] == (3, 0, 0)
+    assert status(db, "public_document_s3_sync")[7] == 3  # objects_known
+
+    # A listing of the unchanged bucket writes nothing.
+    again = reconcile(db, sync)
+    assert again[:3] == first[:3]
+    assert rows(db, "s3://docs/list/") == listed
+
+    # An overwrite is an update, a deleted object a deleted row; nothing else moves.
+    s3.put("list/a b.md", b"# a longer body than before\n")
+    s3.s3.delete_object(Bucket=BUCKET, Key="list/x+y.md")
+    after = reconcile(db, sync)
+    assert after[:3] == (3, 1, 1)
+    now = rows(db, "s3://docs/list/")
+    assert "s3://docs/list/x+y.md" not in now
+    assert now["s3://docs/list/a b.md"][1] == len(b"# a longer body than before\n")
+    assert now["s3://docs/list/a b.md"][2] != listed["s3://docs/list/a b.md"][2]
+    assert now["s3://docs/list/ü/deep/er/c.md"] == listed["s3://docs/list/ü/deep/er/c.md"]
+    assert now["s3://docs/list/manual.txt"] == listed["s3://docs/list/manual.txt"]
+    assert scalar(db, "SELECT title FROM document WHERE uri = 's3://docs/other/keep.md'") == "outside"
+
+    # A row deleted by hand comes back; dropping the sync leaves the rows.
+    db.execute("DELETE FROM document WHERE uri = 's3://docs/list/ü/deep/er/c.md'")
+    assert reconcile(db, sync)[:3] == (4, 1, 1)
+    db.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
+    assert len(rows(db, "s3://docs/list/")) == 3
+    assert errors(db, sync) == []
+
+
+class FailingPages:
+    """A proxy in front of moto that fails every ListObjectsV2 request for a page after
+    the first: a listing cut short."""
+
+    def __init__(self, target):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if "continuation-token" in self.path:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                request = urllib.request.Request(target + self.path, headers=dict(self.headers), method="GET")
+                try:
+                    with urllib.request.urlopen(request) as r:
+                        status, headers, body = r.status, r.headers, r.read()
+                except urllib.error.HTTPError as e:
+                    status, headers, body = e.code, e.headers, e.read()
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        outer.stop = self.server.shutdown
+
+
+def test_a_listing_that_fails_halfway_deletes_nothing(cluster, s3, db):
+    for i in range(1005):
+        s3.put(f"many/{i:04}.md", b"x")
+    sync = scalar(db, """SELECT ai.create_s3_sync('document', 's3://docs/many/', aws_role_arn => %s,
+                             reconcile_interval => '1 hour')""", (SYNC_ROLE,))
+    wait_for(lambda: len(rows(db, "s3://docs/many/")) == 1005, what="1005 rows")
+    proxy = FailingPages(s3.url)
+    try:
+        with cluster.connect() as admin:
+            admin.execute(f"ALTER SYSTEM SET ai_loader.s3_endpoint = '{proxy.url}'")
+            admin.execute("SELECT pg_reload_conf()")
+        s3.s3.delete_object(Bucket=BUCKET, Key="many/0000.md")  # would be a delete
+        db.execute("SELECT ai.s3_sync_now(%s)", (sync,))
+        wait_for(lambda: any("nothing was deleted" in e for e in errors(db, sync)), what="the failed listing")
+        assert len(rows(db, "s3://docs/many/")) == 1005
+        assert progress(db, sync)[:3] == (1005, 0, 0)
+    finally:
+        with cluster.connect() as admin:
+            admin.execute("ALTER SYSTEM RESET ai_loader.s3_endpoint")
+            admin.execute("SELECT pg_reload_conf()")
+        proxy.stop()
+    assert "listing s3://docs/many/ failed" in errors(db, sync)[0]
+    # With S3 reachable again, the next listing deletes the row.
+    wait_for(lambda: reconcile(db, sync)[2] == 1, what="the delete")
+    assert len(rows(db, "s3://docs/many/")) == 1004
+
+
+def send(s3, body):
+    s3.sqs.send_message(QueueUrl=s3.queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body))
+
+
+def record(name, key, sequencer, etag="e1", size=1):
+    return {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": name,
+                         "eventTime": "2026-11-30T10:00:00.000Z",
+                         "s3": {"bucket": {"name": BUCKET},
+                                "object": {"key": key, "size": size, "eTag": etag, "sequencer": sequencer}}}]}
+
+
+def queue_drained(s3):
+    a = s3.sqs.get_queue_attributes(QueueUrl=s3.queue_url, AttributeNames=["All"])["Attributes"]
+    return a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_events_keep_the_table_in_step(cluster, s3, db):
+    notify_queue(s3, True)
+    try:
+        sync = scalar(db, """SELECT ai.create_s3_sync('document', 's3://docs/events/', aws_role_arn => %s,
+                                 sqs_queue_url => %s, columns => '{"title": "key"}',
+                                 reconcile_interval => '1 hour')""", (SYNC_ROLE, s3.queue_url))
+        wait_for(lambda: progress(db, sync)[4] is not None, what="the first listing")
+        # An upload is a row, a delete removes it: keys URL-encoded in the events.
+        s3.put("events/n 1+2 ü.md", b"hello")
+        wait_for(lambda: "s3://docs/events/n 1+2 ü.md" in rows(db), timeout=10, what="the uploaded object's row")
+        assert scalar(db, "SELECT title FROM document WHERE uri = 's3://docs/events/n 1+2 ü.md'") == "events/n 1+2 ü.md"
+        s3.s3.delete_object(Bucket=BUCKET, Key="events/n 1+2 ü.md")
+        wait_for(lambda: "s3://docs/events/n 1+2 ü.md" not in rows(db), timeout=10, what="the row deleted")
+
+        # Late and duplicate events: the sequencer decides.
+        send(s3, record("ObjectCreated:Put", "events/seq.md", "0000000000000002"))
+        wait_for(lambda: "s3://docs/events/seq.md" in rows(db), timeout=10, what="the created row")
+        send(s3, record("ObjectRemoved:Delete", "events/seq.md", "0000000000000001"))
+        send(s3, record("ObjectCreated:Put", "events/seq.md", "0000000000000002"))
+        send(s3, {"Type": "Notification", "MessageId": "m",
+                  "Message": json.dumps(record("ObjectRemoved:Delete", "events%2Fother.md", "01"))})
+        wait_for(lambda: queue_drained(s3) and progress(db, sync)[3] >= 6, timeout=15, what="the events applied")
+        assert "s3://docs/events/seq.md" in rows(db)
+        # A newer delete, in an SNS envelope; a creation in EventBridge's shape.
+        send(s3, {"Type": "Notification", "MessageId": "m2",
+                  "Message": json.dumps(record("ObjectRemoved:Delete", "events/seq.md", "0000000000000003"))})
+        send(s3, {"version": "0", "detail-type": "Object Created", "source": "aws.s3",
+                  "time": "2026-11-30T10:00:01Z",
+                  "detail": {"bucket": {"name": BUCKET}, "object": {"key": "events/eb+key.md", "size": 3,
+                                                                    "etag": "e2", "sequencer": "05"}}})
+        wait_for(lambda: "s3://docs/events/seq.md" not in rows(db) and "s3://docs/events/eb+key.md" in rows(db),
+                 timeout=10, what="the SNS and EventBridge events")
+        # A poison message is recorded and deleted, not received forever.
+        send(s3, "not json at all")
+        wait_for(lambda: any("not an S3 event notification" in e for e in errors(db, sync)), timeout=10,
+                 what="the poison message's error")
+        wait_for(lambda: queue_drained(s3), timeout=10, what="the poison message deleted")
+        wait_for(lambda: status(db, "public_document_s3_sync")[11] == 0, timeout=30, what="events_pending")
+
+        # A missed event is caught by the next listing (which also removes the rows of
+        # the events about objects that never were).
+        notify_queue(s3, False)
+        s3.put("events/missed.md", b"missed")
+        reconcile(db, sync)
+        assert set(rows(db, "s3://docs/events/")) == {"s3://docs/events/missed.md"}
+    finally:
+        notify_queue(s3, False)
+
+
+def test_access_denied_names_the_permission(cluster, s3, db):
+    sync = scalar(db, """SELECT ai.create_s3_sync('document', 's3://docs/denied/', aws_role_arn => %s,
+                             sqs_queue_url => %s, reconcile_interval => '1 hour')""", (NO_LIST_ROLE, s3.queue_url))
+    wait_for(lambda: len(errors(db, sync)) >= 2, what="the errors")
+    found = "\n".join(errors(db, sync))
+    assert f"access denied listing s3://docs/denied/ (AccessDenied): the role {NO_LIST_ROLE} needs s3:ListBucket " \
+           f"on arn:aws:s3:::docs; nothing was deleted" in found, found
+    assert f"the role {NO_LIST_ROLE} needs sqs:ReceiveMessage on {QUEUE_ARN}" in found, found
+    assert status(db, "public_document_s3_sync")[-1] is not None
+
+
+def test_a_sync_and_a_vectorizer_make_every_object_searchable(cluster, s3, embedder, db):
+    notify_queue(s3, True)
+    try:
+        vectorizer = scalar(db, f"""
+            SELECT ai.create_vectorizer('document'::regclass,
+                loading => ai.loading_uri(column_name => 'uri', aws_role_arn => '{SYNC_ROLE}'),
+                embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+                chunking => ai.chunking_recursive_character_text_splitter(200, 50),
+                formatting => ai.formatting_python_template('$title: $chunk'))""", (embedder.openai_url,))
+        db.execute("""SELECT ai.create_s3_sync('document', 's3://docs/both/', aws_role_arn => %s,
+                          sqs_queue_url => %s, columns => '{"title": "basename"}')""", (SYNC_ROLE, s3.queue_url))
+        for i in range(3):
+            s3.put(f"both/doc {i}.md", f"# Document {i}\n\nVectors of document {i} live in Postgres.".encode())
+        wait_for(lambda: scalar(db, "SELECT count(DISTINCT d.id) FROM document_embedding d "
+                                    "WHERE starts_with(d.uri, 's3://docs/both/')") == 3,
+                 timeout=30, what="chunks for every object")
+        chunks = dict(db.execute("SELECT title, chunk FROM document_embedding WHERE starts_with(uri, 's3://docs/both/')"
+                                 " ORDER BY title").fetchall())
+        assert chunks == {f"doc {i}.md": f"# Document {i}\n\nVectors of document {i} live in Postgres."
+                          for i in range(3)}
+        s3.s3.delete_object(Bucket=BUCKET, Key="both/doc 1.md")
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM document_embedding_store s JOIN document d USING (id) "
+                                    "WHERE starts_with(d.uri, 's3://docs/both/')") == 2
+                 and scalar(db, "SELECT count(*) FROM document_embedding_store") == 2,
+                 timeout=15, what="the deleted object's chunks gone")
+        assert queue_empty(db, vectorizer)
+    finally:
+        notify_queue(s3, False)
+
+
+def test_check_s3_access_walks_what_a_sync_needs(cluster, s3, db):
+    steps = {step: (ok, detail, hint) for step, ok, detail, hint in db.execute(
+        "SELECT * FROM ai.check_s3_access('s3://docs/', %s, %s)", (SYNC_ROLE, s3.queue_url)).fetchall()}
+    assert [s for s in steps] == ["uri", "credentials", "role", "bucket", "object", "queue"]
+    assert {s: v[0] for s, v in steps.items()} == {"uri": True, "credentials": True, "role": True,
+                                                   "bucket": True, "object": None, "queue": True}
+    assert "sqs:DeleteMessage" in steps["queue"][2]
+    denied = {step: (ok, detail, hint) for step, ok, detail, hint in db.execute(
+        "SELECT * FROM ai.check_s3_access('s3://docs/reports/', %s, %s)", (NO_LIST_ROLE, s3.queue_url)).fetchall()}
+    assert denied["bucket"][0] is False and "s3:ListBucket on arn:aws:s3:::docs" in denied["bucket"][2]
+    assert denied["queue"] == (False, f"access denied receiving from the queue {s3.queue_url} (AccessDenied): "
+                                      f"the role {NO_LIST_ROLE} needs sqs:ReceiveMessage on {QUEUE_ARN}",
+                               denied["queue"][2])
