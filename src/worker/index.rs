@@ -125,7 +125,18 @@ fn drop_leftover(v: &Vectorizer, build: &IndexBuild, check: &str) -> Result<Opti
     if leftover {
         match statement(v, &build.drop_sql()) {
             Err(Abort::Stop) => return Err(Abort::Stop),
-            Err(_) => return Ok(None),
+            Err(e) => {
+                let why = match e {
+                    Abort::Refused(m) => m,
+                    _ => "a lock was not granted in time".to_string(),
+                };
+                warning!(
+                    "ai_loader: vectorizer {}: dropping the invalid index \"{}\" failed: {why}",
+                    v.name,
+                    build.name
+                );
+                return Ok(None);
+            }
             Ok(()) => {}
         }
     }
