@@ -10,6 +10,10 @@ visible (p50/p95/p99). Embedders: `zero` (the OpenAI-compatible test server answ
 a fixed vector at once, so the pipeline itself is measured) and `local` (the in-process
 model, compared with its raw rate outside Postgres on the same chunks).
 
+Then the S3 sync (bench/sync.py): a reconcile of `--sync-objects` objects against the
+worker's listing code alone (the ceiling), a reconcile of the unchanged bucket, and
+upload → row and upload → searchable chunks through the bucket's events on SQS.
+
 Then search latency (bench/search.py): `ai.search` in each mode over a store of
 `--search-chunks` chunks, without and with its indexes, against the same query in plain
 SQL.
@@ -19,6 +23,7 @@ Every run prints one JSON line; a table follows. Examples:
     bench.py --docs 10000 --s3 s3s --embedder zero --latency 0
     bench.py --type pdf --pages 20 --docs 200 --concurrency 16
     bench.py --search-only --search-chunks 100000
+    bench.py --sync-only --sync-objects 10000 --sync-events 50
 """
 
 import argparse
@@ -46,6 +51,7 @@ from s3server import BUCKET, ROLE_ARN, S3Server, server_env, wait_for_port  # no
 
 sys.path.insert(0, HERE)
 from search import run_search  # noqa: E402
+from sync import run_sync  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
 S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
@@ -303,10 +309,12 @@ def run(args, kind, local, rng):
 
 
 def table(results):
-    if any(r["run"] not in ("latency", "search", "search-indexes") for r in results):
+    quiet = ("latency", "search", "search-indexes", "sync-reconcile", "sync-unchanged", "sync-event-row",
+             "sync-event-searchable")
+    if any(r["run"] not in quiet for r in results):
         say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
     for r in results:
-        if r["run"] in ("latency", "search", "search-indexes"):
+        if r["run"] in quiet:
             continue
         say(f" {r['run']:9} {r['s3']:5} {r['docs']:5} {r['chunks']:7} {r['seconds']:9.2f} {r['docs_per_s']:8.1f}"
             f" {r['chunks_per_s']:9.1f}  {str(r.get('fraction_of_s3_ceiling', '-')):>13}"
@@ -329,6 +337,17 @@ def table(results):
                 f" {r['hnsw_build_seconds']} s")
 
 
+    for r in results:
+        if r["run"] == "sync-reconcile":
+            say(f"\n S3 sync (moto): reconcile of {r['objects']} objects {r['seconds']} s, {r['objects_per_s']} objects/s"
+                f" ({r['fraction_of_ceiling']} of the listing ceiling, {r['ceiling_objects_per_s']} objects/s)")
+        elif r["run"] == "sync-unchanged":
+            say(f" S3 sync: reconcile of the unchanged bucket {r['seconds']} s, {r['rows_written']} rows written")
+        elif r["run"].startswith("sync-event"):
+            what = "row" if r["run"] == "sync-event-row" else "searchable chunks"
+            say(f" S3 sync: upload → {what} ({r['samples']} uploads): p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--docs", type=int, default=1000, help="documents for the zero-cost embedder")
@@ -347,16 +366,25 @@ def main():
     p.add_argument("--search-chunks", type=int, default=100_000, help="chunks in the search store (0: no search run)")
     p.add_argument("--search-queries", type=int, default=30, help="queries timed per mode and stage")
     p.add_argument("--search-only", action="store_true", help="only the search run")
+    p.add_argument("--sync-objects", type=int, default=10_000, help="objects the S3 sync reconciles (0: no sync run)")
+    p.add_argument("--sync-events", type=int, default=50, help="uploads timed through the sync's events")
+    p.add_argument("--sync-only", action="store_true", help="only the S3 sync run")
     args = p.parse_args()
     rng = random.Random(42)
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
-    for kind in [] if args.search_only else servers:
+    only = args.search_only or args.sync_only
+    for kind in [] if only else servers:
         if args.embedder in ("zero", "both"):
             results += run(args, kind, local=False, rng=rng)
-    if args.embedder in ("local", "both") and not args.search_only:
+    if args.embedder in ("local", "both") and not only:
         results += run(args, servers[-1], local=True, rng=rng)
-    if args.search_chunks:
+    if args.sync_objects and not args.search_only:
+        synced = run_sync(args, say, tool)
+        for r in synced:
+            print(json.dumps(r), flush=True)
+        results += synced
+    if args.search_chunks and not args.sync_only:
         searches = run_search(args, say)
         for r in searches:
             print(json.dumps(r), flush=True)

@@ -35,7 +35,7 @@ def progress(conn):
                         "FROM ai._s3_sync_progress").fetchone()
 
 
-def timed_uploads(conn, s3, n, prefix, visible):
+def timed_uploads(s3, n, prefix, visible):
     """Seconds from each upload (an event on the queue) to `visible(uri)` being true."""
     out = []
     for i in range(n):
@@ -110,7 +110,7 @@ def run_sync(args, say, tool):
             "QueueConfigurations": [{"QueueArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{QUEUE}",
                                      "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
         row = lambda uri: conn.execute("SELECT EXISTS (SELECT FROM document WHERE uri = %s)", (uri,)).fetchone()[0]
-        samples = timed_uploads(conn, s3, args.sync_events, "sync/events", row)
+        samples = timed_uploads(s3, args.sync_events, "sync/events", row)
         results.append(summary("sync-event-row", samples))
         say(f"   upload → row, {len(samples)} uploads: p50 {results[-1]['p50_ms']} ms, p95 {results[-1]['p95_ms']} ms")
 
@@ -121,7 +121,7 @@ def run_sync(args, say, tool):
              args.timeout, "the existing rows embedded")
         chunks = lambda uri: conn.execute("SELECT EXISTS (SELECT FROM document_embedding WHERE uri = %s)",
                                           (uri,)).fetchone()[0]
-        samples = timed_uploads(conn, s3, args.sync_events, "sync/searchable", chunks)
+        samples = timed_uploads(s3, args.sync_events, "sync/searchable", chunks)
         results.append(summary("sync-event-searchable", samples))
         say(f"   upload → searchable chunks, {len(samples)} uploads: p50 {results[-1]['p50_ms']} ms, "
             f"p95 {results[-1]['p95_ms']} ms")

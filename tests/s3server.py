@@ -89,6 +89,20 @@ class S3Server:
         self.s3 = self.client("s3")
         self.s3.create_bucket(Bucket=BUCKET)
 
+    def add_role(self, name, actions):
+        """A role the server's identity may assume, allowed `actions` on any resource."""
+        iam = self.client("iam")
+        arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+        iam.put_user_policy(UserName="postgres-server", PolicyName=f"assume-{name}", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}]}))
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/postgres-server"}}]}))
+        iam.put_role_policy(RoleName=name, PolicyName="allowed", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        return arn
+
     def put(self, key, body):
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
 

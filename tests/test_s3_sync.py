@@ -17,25 +17,12 @@ QUEUE = "docs-events"
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{QUEUE}"
 
 
-def role(iam, name, actions):
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": "sts:AssumeRole",
-            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/postgres-server"}}]}))
-    iam.put_role_policy(RoleName=name, PolicyName="sync", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
-
-
 @pytest.fixture(scope="module")
 def s3():
     server = S3Server()
-    iam = server.client("iam")
-    iam.put_user_policy(UserName="postgres-server", PolicyName="assume-sync", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                 "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"}]}))
-    role(iam, "S3SyncRole", ["s3:GetObject", "s3:ListBucket", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                             "sqs:GetQueueAttributes"])
-    role(iam, "NoListRole", ["s3:GetObject"])
+    server.add_role("S3SyncRole", ["s3:GetObject", "s3:ListBucket", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                   "sqs:GetQueueAttributes"])
+    server.add_role("NoListRole", ["s3:GetObject"])
     server.sqs = server.client("sqs")
     server.queue_url = server.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     yield server
@@ -321,3 +308,39 @@ def test_check_s3_access_walks_what_a_sync_needs(cluster, s3, db):
     assert denied["queue"] == (False, f"access denied receiving from the queue {s3.queue_url} (AccessDenied): "
                                       f"the role {NO_LIST_ROLE} needs sqs:ReceiveMessage on {QUEUE_ARN}",
                                denied["queue"][2])
+
+
+def test_the_worker_writes_with_the_owners_rights(cluster, s3, db):
+    """The sync's owner's privileges and row-level security apply to what the worker
+    writes; a row the policy refuses is an error row and holds back no other; an owner
+    that leaves ai_loader_s3_reader stops its sync until it is back."""
+    db.execute("DROP ROLE IF EXISTS syncer")
+    db.execute("CREATE ROLE syncer")
+    db.execute("SELECT ai.grant_ai_usage('syncer')")
+    db.execute("GRANT ai_loader_s3_reader TO syncer")
+    db.execute("ALTER TABLE document OWNER TO syncer")
+    db.execute("ALTER TABLE document ENABLE ROW LEVEL SECURITY")
+    db.execute("ALTER TABLE document FORCE ROW LEVEL SECURITY")
+    db.execute("CREATE POLICY readable ON document FOR SELECT USING (true)")
+    db.execute("CREATE POLICY public_only ON document FOR INSERT WITH CHECK (uri NOT LIKE '%%secret%%')")
+    for key in ("rls/a.md", "rls/secret.md", "rls/b.md"):
+        s3.put(key, b"x")
+    db.execute("SET ROLE syncer")
+    sync = scalar(db, "SELECT ai.create_s3_sync('document', 's3://docs/rls/', aws_role_arn => %s, "
+                      "reconcile_interval => '1 hour')", (SYNC_ROLE,))
+    db.execute("RESET ROLE")
+    wait_for(lambda: any("rls/secret.md" in e for e in errors(db, sync)), what="the refused row's error")
+    wait_for(lambda: progress(db, sync)[4] is not None, what="the listing recorded")
+    assert set(rows(db, "s3://docs/rls/")) == {"s3://docs/rls/a.md", "s3://docs/rls/b.md"}
+    assert "row-level security" in [e for e in errors(db, sync) if "secret" in e][0]
+
+    db.execute("REVOKE ai_loader_s3_reader FROM syncer")
+    s3.put("rls/c.md", b"x")
+    db.execute("SELECT ai.s3_sync_now(%s)", (sync,))
+    wait_for(lambda: any("may no longer read S3" in e for e in errors(db, sync)), what="the stopped sync's error")
+    assert "s3://docs/rls/c.md" not in rows(db)
+    db.execute("GRANT ai_loader_s3_reader TO syncer")
+    wait_for(lambda: "s3://docs/rls/c.md" in rows(db), what="the sync resumed")
+    db.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
+    db.execute("DROP OWNED BY syncer")
+    db.execute("DROP ROLE syncer")

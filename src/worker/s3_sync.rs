@@ -96,6 +96,8 @@ struct Running {
     next_listing: Instant,
     requested: Option<f64>,
     failures: u32,
+    /// When the sync was last found unable to run (its owner lost a right), and said so.
+    refused: Option<Instant>,
     queue: Option<(Arc<Queue>, mpsc::Receiver<Received>, JoinHandle<()>)>,
 }
 
@@ -185,6 +187,7 @@ impl Syncs {
                     next_listing: Instant::now(),
                     requested: row.requested,
                     failures: 0,
+                    refused: None,
                     queue: None,
                 })
             }
@@ -202,13 +205,25 @@ impl Syncs {
             _ => None,
         };
         if let Some(message) = refused {
-            if run.next_listing <= Instant::now() {
+            // Nothing runs for it, the queue's messages stay queued; said again every
+            // 2, 4, … up to 60 s.
+            if let Some((_, _, task)) = run.queue.take() {
+                task.abort();
+            }
+            if run
+                .refused
+                .is_none_or(|t| t.elapsed() >= backoff(run.failures, MAX_BACKOFF))
+            {
                 run.failures += 1;
-                run.next_listing =
-                    Instant::now() + backoff(run.failures, run.sync.reconcile_interval);
+                run.refused = Some(Instant::now());
                 record_error(row.id, &message, json!({"step": "owner"}));
             }
             return false;
+        }
+        if run.refused.take().is_some() {
+            // Back: a listing catches up with what happened meanwhile.
+            run.failures = 0;
+            run.next_listing = Instant::now();
         }
         let mut busy = false;
         if run.queue.is_none() {

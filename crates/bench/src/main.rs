@@ -4,6 +4,8 @@
 //! - `ai-loader-bench s3-get --uris FILE [--concurrency N] [--role ARN] [--path-style]`:
 //!   GETs every URI of FILE (one per line) through the worker's loader, N at a time,
 //!   with the credentials and endpoint of the environment, as the worker would.
+//! - `ai-loader-bench s3-list --prefix s3://bucket/prefix/ [--role ARN] [--path-style]`:
+//!   lists the prefix completely with an S3 sync's listing code.
 //! - `ai-loader-bench model --inputs FILE [--threads N] [--model-dir DIR]`: embeds
 //!   FILE's texts (a JSON array of strings) with the local model, in the worker's
 //!   request sizes.
@@ -15,9 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ai_loader_config::s3_sync::{Filter, Prefix};
 use ai_loader_pipeline::embedding::{embed_all, Provider};
+use ai_loader_pipeline::loading::s3::S3;
 use ai_loader_pipeline::loading::{Loaded, Settings, UriLoader};
 use ai_loader_pipeline::local::{Local, LocalModel};
+use ai_loader_pipeline::s3_sync::list::list;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 
@@ -27,9 +32,10 @@ fn main() {
     let options = parse_options(args).unwrap_or_else(|e| fail(&e));
     let result = match command.as_str() {
         "s3-get" => s3_get(&options),
+        "s3-list" => s3_list(&options),
         "model" => model(&options),
         _ => Err(format!(
-            "unknown command {command:?}: expected s3-get or model"
+            "unknown command {command:?}: expected s3-get, s3-list or model"
         )),
     };
     match result {
@@ -129,6 +135,35 @@ fn s3_get(options: &HashMap<String, String>) -> Result<serde_json::Value, String
         Ok(
             json!({"ceiling": "s3_get", "gets": uris.len(), "concurrency": concurrency,
                   "bytes": bytes, "seconds": seconds, "per_second": uris.len() as f64 / seconds}),
+        )
+    })
+}
+
+fn s3_list(options: &HashMap<String, String>) -> Result<serde_json::Value, String> {
+    let prefix = Prefix::parse(required(options, "prefix")?).map_err(|e| e.message)?;
+    let role = options.get("role").cloned();
+    let settings = Settings {
+        s3_force_path_style: options.contains_key("path-style"),
+        timeout: Duration::from_secs(30),
+        max_bytes: u64::MAX,
+        ..Default::default()
+    };
+    runtime()?.block_on(async move {
+        let s3 = S3::new(&settings, role.as_deref()).await;
+        // One request first, untimed: it fetches the credentials.
+        s3.client()
+            .list_objects_v2()
+            .bucket(&prefix.bucket)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| format!("listing: {e}"))?;
+        let start = Instant::now();
+        let objects = list(&s3, &settings, &prefix, &Filter::default()).await?;
+        let seconds = start.elapsed().as_secs_f64();
+        Ok(
+            json!({"ceiling": "s3_list", "objects": objects.len(), "seconds": seconds,
+                  "per_second": objects.len() as f64 / seconds}),
         )
     })
 }
