@@ -51,6 +51,16 @@ def database_for(cluster, request):
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def document_database(cluster, embedder, request, columns=""):
+    """`database_for`, with the seed's `document` table (and `columns`, e.g. "size int8,")."""
+    embedder.reset()
+    with database_for(cluster, request) as conn:
+        conn.execute(f"""CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL UNIQUE,
+                                                {columns} updated_at timestamptz DEFAULT now())""")
+        yield conn
+
+
 def create_vectorizer(conn, embedder, table="doc",
                       chunking="ai.chunking_recursive_character_text_splitter(200, 50)",
                       template="$title: $chunk", loading="ai.loading_column('body')", extra=""):

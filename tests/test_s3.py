@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for
+from helpers import document_database, queue_empty, s3_cluster, scalar, wait_for
 from documents import docx, pdf
 from s3server import BUCKET, ROLE_ARN, S3Server
 
@@ -32,10 +32,7 @@ def cluster(s3, embedder):
 
 @pytest.fixture
 def db(cluster, embedder, request):
-    embedder.reset()
-    with database_for(cluster, request) as conn:
-        conn.execute("""CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL UNIQUE,
-                                               updated_at timestamptz DEFAULT now())""")
+    with document_database(cluster, embedder, request) as conn:
         yield conn
 
 

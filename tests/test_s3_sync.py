@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import database_for, queue_empty, s3_cluster, scalar, wait_for
+from helpers import document_database, queue_empty, s3_cluster, scalar, wait_for
 from s3server import ACCOUNT, BUCKET, S3Server
 
 SYNC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/S3SyncRole"
@@ -38,10 +38,7 @@ def cluster(s3, embedder):
 
 @pytest.fixture
 def db(cluster, embedder, request):
-    embedder.reset()
-    with database_for(cluster, request) as conn:
-        conn.execute("""CREATE TABLE document (id bigserial PRIMARY KEY, title text, uri text NOT NULL UNIQUE,
-                                               size int8, updated_at timestamptz DEFAULT now())""")
+    with document_database(cluster, embedder, request, columns="size int8,") as conn:
         yield conn
 
 

@@ -7,4 +7,5 @@ mod embed;
 mod memo;
 mod s3_sync;
 mod search;
+mod tables;
 pub mod vectorizer;

@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 
+use super::tables::{owned_table, Purpose};
 use super::vectorizer::require_s3_reader;
 use crate::errors::{raise, OrRaise};
 use crate::{gucs, roles};
@@ -25,51 +26,15 @@ struct Table {
 }
 
 fn describe(client: &SpiClient<'_>, table: pg_sys::Oid) -> Table {
-    let row = client
-        .select(
-            "SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind,
-                    pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')
-                    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS owned
-               FROM pg_catalog.pg_class c
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.oid = $1",
-            None,
-            &[table.into()],
-        )
-        .or_raise();
-    if row.is_empty() {
-        raise(ConfigError::new(
-            SqlState::UndefinedObject,
-            format!("relation with OID {} does not exist", table.to_u32()),
-        ));
-    }
-    let row = row.first();
-    let text = |c: &str| -> String {
-        row.get_by_name::<String, _>(c)
-            .or_raise()
-            .unwrap_or_default()
-    };
-    let (schema, name, kind) = (text("schema"), text("name"), text("kind"));
-    let shown = qualified(&schema, &name);
-    if kind != "r" && kind != "p" {
-        raise(
-            ConfigError::new(SqlState::WrongObjectType, format!("{shown} is not a table"))
-                .with_hint("a sync writes one row per object into a table"),
-        );
-    }
-    if !row
-        .get_by_name::<bool, _>("owned")
-        .or_raise()
-        .unwrap_or(false)
-    {
-        raise(
-            ConfigError::new(
-                SqlState::InsufficientPrivilege,
-                format!("only a superuser or the owner of table {shown} may sync it with S3"),
-            )
-            .with_hint("run ai.create_s3_sync as the table's owner"),
-        );
-    }
+    let (schema, name) = owned_table(
+        client,
+        table,
+        &Purpose {
+            action: "sync it with S3",
+            function: "ai.create_s3_sync",
+            table_hint: "a sync writes one row per object into a table",
+        },
+    );
     let columns = client
         .select(
             "SELECT a.attname::text AS name, a.attnotnull AS not_null,

@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 
+use super::tables::{owned_table, Purpose};
 use crate::errors::{raise, OrRaise};
 use crate::roles;
 
@@ -20,49 +21,16 @@ fn run(client: &mut SpiClient<'_>, sql: &str) {
 
 /// The source table as the catalog describes it; checks it is a table the caller owns.
 fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> Source {
-    let row = client
-        .select(
-            "SELECT n.nspname::text, c.relname::text, c.relkind::text,
-                    pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')
-                    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
-               FROM pg_catalog.pg_class c
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.oid = $1",
-            None,
-            &[source.into()],
-        )
-        .or_raise();
-    if row.is_empty() {
-        raise(ConfigError::new(
-            SqlState::UndefinedObject,
-            format!("relation with OID {} does not exist", source.to_u32()),
-        ));
-    }
-    let row = row.first();
-    let schema: String = row.get(1).or_raise().unwrap_or_default();
-    let table: String = row.get(2).or_raise().unwrap_or_default();
-    let kind: String = row.get(3).or_raise().unwrap_or_default();
-    let may_create: bool = row.get(4).or_raise().unwrap_or(false);
-    let name = qualified(&schema, &table);
-    if kind != "r" && kind != "p" {
-        raise(
-            ConfigError::new(SqlState::WrongObjectType, format!("{name} is not a table"))
-                .with_hint(
-                    "a vectorizer's source is a table (or a partitioned table) with a primary key",
-                ),
-        );
-    }
-    if !may_create {
-        raise(
-            ConfigError::new(
-                SqlState::InsufficientPrivilege,
-                format!(
-                    "only a superuser or the owner of table {name} may create a vectorizer on it"
-                ),
-            )
-            .with_hint("run ai.create_vectorizer as the table's owner"),
-        );
-    }
+    let (schema, table) = owned_table(
+        client,
+        source,
+        &Purpose {
+            action: "create a vectorizer on it",
+            function: "ai.create_vectorizer",
+            table_hint:
+                "a vectorizer's source is a table (or a partitioned table) with a primary key",
+        },
+    );
     let columns = client
         .select(
             "SELECT a.attname::text, a.attnum, t.typname::text,

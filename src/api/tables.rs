@@ -1,0 +1,77 @@
+//! The tables `ai.create_vectorizer` and `ai.create_s3_sync` act on: found by OID, and
+//! only if the caller owns them.
+
+use ai_loader_config::ident::qualified;
+use ai_loader_config::{ConfigError, SqlState};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+use crate::errors::{raise, OrRaise};
+
+/// What the caller wants to do with the table, for the errors.
+pub struct Purpose {
+    /// "create a vectorizer on it"
+    pub action: &'static str,
+    /// The function to run as the owner: "ai.create_vectorizer".
+    pub function: &'static str,
+    /// Why it must be a table.
+    pub table_hint: &'static str,
+}
+
+/// The schema and name of `table`, a table (or partitioned table) the current user owns
+/// or, for a superuser, any; 42704, 42809 or 42501 otherwise.
+pub fn owned_table(
+    client: &SpiClient<'_>,
+    table: pg_sys::Oid,
+    purpose: &Purpose,
+) -> (String, String) {
+    let row = client
+        .select(
+            "SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind,
+                    pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')
+                    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS owned
+               FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.oid = $1",
+            None,
+            &[table.into()],
+        )
+        .or_raise();
+    if row.is_empty() {
+        raise(ConfigError::new(
+            SqlState::UndefinedObject,
+            format!("relation with OID {} does not exist", table.to_u32()),
+        ));
+    }
+    let row = row.first();
+    let text = |c: &str| -> String {
+        row.get_by_name::<String, _>(c)
+            .or_raise()
+            .unwrap_or_default()
+    };
+    let (schema, name, kind) = (text("schema"), text("name"), text("kind"));
+    let shown = qualified(&schema, &name);
+    if kind != "r" && kind != "p" {
+        raise(
+            ConfigError::new(SqlState::WrongObjectType, format!("{shown} is not a table"))
+                .with_hint(purpose.table_hint),
+        );
+    }
+    if !row
+        .get_by_name::<bool, _>("owned")
+        .or_raise()
+        .unwrap_or(false)
+    {
+        raise(
+            ConfigError::new(
+                SqlState::InsufficientPrivilege,
+                format!(
+                    "only a superuser or the owner of table {shown} may {}",
+                    purpose.action
+                ),
+            )
+            .with_hint(format!("run {} as the table's owner", purpose.function)),
+        );
+    }
+    (schema, name)
+}
