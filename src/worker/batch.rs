@@ -9,7 +9,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ai_loader_config::loading::Loading;
 use ai_loader_config::queue::{column_alias, key_alias};
@@ -306,24 +305,14 @@ fn wait(
     runtime: &tokio::runtime::Runtime,
     task: &mut JoinHandle<Result<Vec<Outcome>, BatchError>>,
 ) -> Result<Vec<Outcome>, Abort> {
-    loop {
-        let slice = runtime
-            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut *task).await });
-        match slice {
-            Ok(Ok(Ok(outcomes))) => return Ok(outcomes),
-            Ok(Ok(Err(e))) => return Err(Abort::Provider(e)),
-            Ok(Err(join)) => {
-                return Err(Abort::Provider(BatchError {
-                    message: format!("the pipeline failed: {join}"),
-                    retry_after: None,
-                }))
-            }
-            Err(_) => {
-                if !signals::wait(Duration::ZERO) {
-                    return Err(Abort::Stop);
-                }
-            }
-        }
+    match signals::finish(runtime, &mut *task) {
+        None => Err(Abort::Stop),
+        Some(Ok(Ok(outcomes))) => Ok(outcomes),
+        Some(Ok(Err(e))) => Err(Abort::Provider(e)),
+        Some(Err(join)) => Err(Abort::Provider(BatchError {
+            message: format!("the pipeline failed: {join}"),
+            retry_after: None,
+        })),
     }
 }
 

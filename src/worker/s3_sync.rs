@@ -11,7 +11,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -430,7 +429,7 @@ fn drain_queue(row: &Row, run: &mut Running, runtime: &tokio::runtime::Runtime) 
                 if done.is_empty() {
                     continue;
                 }
-                match finish(runtime, queue.delete(&done)) {
+                match signals::finish(runtime, queue.delete(&done)) {
                     Some(Ok(())) => {}
                     Some(Err(e)) => {
                         record_error(row.id, &e, json!({"step": "delete", "queue": queue.url()}))
@@ -441,20 +440,6 @@ fn drain_queue(row: &Row, run: &mut Running, runtime: &tokio::runtime::Runtime) 
         }
     }
     any
-}
-
-/// Runs `work` on the runtime, in short slices so that a stop is noticed (`None`).
-fn finish<F: Future>(runtime: &tokio::runtime::Runtime, work: F) -> Option<F::Output> {
-    let mut work = std::pin::pin!(work);
-    loop {
-        let slice = runtime
-            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut work).await });
-        match slice {
-            Ok(out) => return Some(out),
-            Err(_) if !signals::wait(Duration::ZERO) => return None,
-            Err(_) => {}
-        }
-    }
 }
 
 /// Applies the messages' events; returns the receipts of those that may be deleted:
@@ -587,16 +572,9 @@ fn upsert(
     let (schema, table) = row.destination.clone().expect("checked before");
     let sql = Destination::new(sync, &schema, &table).upsert(changed);
     let counts = as_owner(row, || run(client, row, &sql, object_arrays(sync, objects)));
-    let mut remember: Vec<DatumWithOid<'static>> = vec![row.id.into()];
-    let mut arrays = object_arrays(sync, objects);
-    // REMEMBER takes key, etag, size, last_modified.
-    let times = arrays.pop().expect("six arrays");
-    let etags = arrays.pop().expect("six arrays");
-    let sizes = arrays.pop().expect("six arrays");
-    arrays.pop();
-    let keys = arrays.pop().expect("six arrays");
-    remember.extend([keys, etags, sizes, times]);
-    run(client, row, sql::REMEMBER, remember);
+    let mut remember = object_arrays(sync, objects);
+    remember.push(row.id.into());
+    run(client, row, &sql::remember(), remember);
     Counts {
         inserted: counts.first().copied().unwrap_or(0),
         updated: counts.get(1).copied().unwrap_or(0),

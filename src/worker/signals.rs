@@ -3,6 +3,7 @@
 //! worker waiting for a lock or in a long statement stops within moments; the worker
 //! notices the request between its steps and exits cleanly, its claims given back.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -69,4 +70,18 @@ pub fn wait(timeout: Duration) -> bool {
         pgrx::check_for_interrupts!();
     }
     events & pg_sys::WL_POSTMASTER_DEATH as i32 == 0 && !stopping()
+}
+
+/// Runs `work` on the runtime, in short slices so that a stop is noticed (`None`).
+pub fn finish<F: Future>(runtime: &tokio::runtime::Runtime, work: F) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    loop {
+        let slice = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut work).await });
+        match slice {
+            Ok(out) => return Some(out),
+            Err(_) if !wait(Duration::ZERO) => return None,
+            Err(_) => {}
+        }
+    }
 }

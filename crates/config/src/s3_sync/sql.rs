@@ -107,15 +107,17 @@ pub const KNOWN: &str = "SELECT o.key, o.etag, o.present,
         coalesce(o.event_applied_at >= pg_catalog.to_timestamp($2), false) AS touched
    FROM ai._s3_sync_object o WHERE o.sync_id = $1";
 
-/// Remembers objects as listed (`$1` the sync, then the object arrays from `$2`): their
-/// ETag, size and last modification.
-pub const REMEMBER: &str = "INSERT INTO ai._s3_sync_object AS s (sync_id, key, etag, size, last_modified, present)
-     SELECT $1, o.key, o.etag, o.size, o.last_modified, true
-       FROM ROWS FROM (pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[]),
-                       pg_catalog.unnest($4::int8[]), pg_catalog.unnest($5::timestamptz[]))
-            AS o(key, etag, size, last_modified)
-     ON CONFLICT (sync_id, key) DO UPDATE
-        SET etag = EXCLUDED.etag, size = EXCLUDED.size, last_modified = EXCLUDED.last_modified, present = true";
+/// Remembers objects as listed (the object arrays, then `$7` the sync): their ETag, size
+/// and last modification.
+pub fn remember() -> String {
+    format!(
+        "INSERT INTO ai._s3_sync_object AS s (sync_id, key, etag, size, last_modified, present)
+         SELECT $7, o.key, o.etag, o.size, o.last_modified, true FROM {OBJECT_ARRAYS}
+         ON CONFLICT (sync_id, key) DO UPDATE
+            SET etag = EXCLUDED.etag, size = EXCLUDED.size, last_modified = EXCLUDED.last_modified,
+                present = true"
+    )
+}
 
 /// Forgets keys (`$2`) the sync no longer has, and tombstones of deleted objects older
 /// than a day, which no late event can still need.
