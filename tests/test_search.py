@@ -188,6 +188,24 @@ def test_a_cancelled_build_leaves_an_error_row_no_invalid_index_and_is_retried(d
     assert scalar(db, "SELECT count(*) FROM pg_index WHERE indrelid = 'doc_embedding_store'::regclass") == 3
 
 
+def test_a_dbas_event_trigger_that_writes_does_not_stop_the_index_build(db, embedder):
+    """The worker runs its index statements as a client's are run, in a portal: an event
+    trigger a DBA made for auditing, which writes, works inside them."""
+    db.execute("CREATE TABLE ddl_audit (tag text, at timestamptz DEFAULT now())")
+    db.execute("""CREATE FUNCTION audit_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+                  BEGIN INSERT INTO public.ddl_audit (tag) VALUES (tg_tag); END $$""")
+    db.execute("CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION audit_ddl()")
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text, body text)")
+    vid = create_vectorizer(db, embedder, chunking="ai.chunking_none()",
+                            extra=", indexing => ai.indexing_hnsw(min_rows => 10), enqueue_existing => false")
+    fill(db, 10)
+    db.execute("INSERT INTO doc VALUES (100, 'Doc', 'body')")
+    built = wait_for(lambda: index_built(db, vid)[1] and index_built(db, vid), what="the index")
+    assert built == ("doc_embedding_store_embedding_idx", True)
+    assert scalar(db, "SELECT count(*) FROM ddl_audit WHERE tag = 'CREATE INDEX'") >= 1
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 0
+
+
 # A corpus where an exact identifier is found only by its words and a paraphrase only by
 # meaning (all-MiniLM-L6-v2, the real model).
 CORPUS = {

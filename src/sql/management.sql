@@ -318,15 +318,11 @@ BEGIN
     LOOP
         PERFORM ai.drop_vectorizer(_id);
     END LOOP;
-    -- A sync whose destination is dropped (its OID, not a name) goes with it. Only
-    -- then is anything written: a drop run without a portal (the worker's DROP INDEX
-    -- CONCURRENTLY) may read here, not write.
-    FOR _id IN
-        SELECT s.id FROM ai.s3_sync s JOIN pg_catalog.pg_event_trigger_dropped_objects() d
-            ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND d.objid = s.destination::oid
-    LOOP
-        DELETE FROM ai.s3_sync WHERE id = _id;
-    END LOOP;
+    -- A sync whose destination is dropped (its OID, not a name) goes with it.
+    DELETE FROM ai.s3_sync s
+     USING pg_catalog.pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+       AND d.objid = s.destination::oid;
 END
 $$;
 REVOKE ALL ON FUNCTION ai._vectorizer_handle_drops() FROM PUBLIC;

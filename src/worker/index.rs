@@ -173,9 +173,9 @@ fn build_with_timeout(v: &Vectorizer, create: &str) -> Result<(), String> {
 }
 
 /// Runs one utility statement as the vectorizer's owner, the way a client's top-level
-/// statement runs: outside a transaction block, free to commit and start transactions
-/// of its own (`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`). An ERROR aborts
-/// the transaction current then and is returned.
+/// statement runs (in a portal, outside a transaction block), free to commit and start
+/// transactions of its own (`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`). An
+/// ERROR aborts the transaction current then (the portal with it) and is returned.
 fn statement(v: &Vectorizer, sql: &str) -> Result<(), Abort> {
     let Some(owner) = v.owner_oid else {
         return Err(Abort::Refused(format!(
@@ -221,20 +221,33 @@ fn statement(v: &Vectorizer, sql: &str) -> Result<(), Abort> {
             (*planned).utilityStmt = (*raw).stmt;
             (*planned).stmt_location = (*raw).stmt_location;
             (*planned).stmt_len = (*raw).stmt_len;
-            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-            pg_sys::ProcessUtility(
-                planned,
+            // In a portal, as a client's statement runs: the portal takes the snapshots
+            // the statement needs (and gives them up across its own commits), and
+            // whatever runs inside it — an event trigger that writes — finds one.
+            let portal = pg_sys::CreatePortal(c"".as_ptr(), true, true);
+            (*portal).visible = false;
+            let mut statements = pgrx::PgList::<pg_sys::PlannedStmt>::new();
+            statements.push(planned);
+            pg_sys::PortalDefineQuery(
+                portal,
+                std::ptr::null(),
                 text.as_ptr(),
-                false,
-                pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                pg_sys::None_Receiver,
+                pg_sys::CreateCommandTag((*raw).stmt),
+                statements.into_pg(),
                 std::ptr::null_mut(),
             );
-            if pg_sys::ActiveSnapshotSet() {
-                pg_sys::PopActiveSnapshot();
-            }
+            pg_sys::PortalStart(portal, std::ptr::null_mut(), 0, std::ptr::null_mut());
+            let mut completion: pg_sys::QueryCompletion = std::mem::zeroed();
+            pg_sys::PortalRun(
+                portal,
+                std::ffi::c_long::MAX,
+                true,
+                true,
+                pg_sys::None_Receiver,
+                pg_sys::None_Receiver,
+                &mut completion,
+            );
+            pg_sys::PortalDrop(portal, false);
             pg_sys::SetUserIdAndSecContext(user, context);
             pg_sys::CommitTransactionCommand();
         }
