@@ -252,7 +252,7 @@ impl Syncs {
     }
 }
 
-/// The paused-or-not syncs and what the worker needs of each.
+/// The syncs that are not paused, and what the worker needs of each.
 fn read() -> Vec<Row> {
     Spi::connect(|client| {
         client
