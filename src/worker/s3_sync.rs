@@ -97,6 +97,8 @@ struct Running {
     failures: u32,
     /// When the sync was last found unable to run (its owner lost a right), and said so.
     refused: Option<Instant>,
+    /// The queue's depth as last recorded.
+    pending: Option<i64>,
     queue: Option<(Arc<Queue>, mpsc::Receiver<Received>, JoinHandle<()>)>,
 }
 
@@ -187,6 +189,7 @@ impl Syncs {
                     requested: row.requested,
                     failures: 0,
                     refused: None,
+                    pending: None,
                     queue: None,
                 })
             }
@@ -405,7 +408,7 @@ fn start_queue(
     (queue, rx, task)
 }
 
-/// Applies what the queue's task received; true if there was anything.
+/// Applies what the queue's task received; true if there were messages or errors.
 fn drain_queue(row: &Row, run: &mut Running, runtime: &tokio::runtime::Runtime) -> bool {
     let Some((queue, rx, _)) = &mut run.queue else {
         return false;
@@ -413,13 +416,19 @@ fn drain_queue(row: &Row, run: &mut Running, runtime: &tokio::runtime::Runtime) 
     let queue = Arc::clone(queue);
     let mut any = false;
     while let Ok(received) = rx.try_recv() {
-        any = true;
         match received {
+            // Written only when it changed: an idle queue costs no write every 10 s.
+            Received::Pending(n) if run.pending != Some(n) => {
+                record_pending(row.id, n);
+                run.pending = Some(n);
+            }
+            Received::Pending(_) => {}
             Received::Failed(e) => {
+                any = true;
                 record_error(row.id, &e, json!({"step": "receive", "queue": queue.url()}))
             }
-            Received::Pending(n) => record_pending(row.id, n),
             Received::Messages(messages) => {
+                any = true;
                 report_activity(&format!(
                     "S3 sync {}: applying {} message(s)",
                     row.name,
