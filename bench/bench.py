@@ -14,6 +14,9 @@ Then the S3 sync (bench/sync.py): a reconcile of `--sync-objects` objects agains
 worker's listing code alone (the ceiling), a reconcile of the unchanged bucket, and
 upload → row and upload → searchable chunks through the bucket's events on SQS.
 
+Then Amazon Bedrock (bench/titan.py): Titan, one text a request, through a test server
+answering after a fixed latency, against the ceiling of concurrency ÷ latency.
+
 Then search latency (bench/search.py): `ai.search` in each mode over a store of
 `--search-chunks` chunks, without and with its indexes, against the same query in plain
 SQL.
@@ -24,6 +27,7 @@ Every run prints one JSON line; a table follows. Examples:
     bench.py --type pdf --pages 20 --docs 200 --concurrency 16
     bench.py --search-only --search-chunks 100000
     bench.py --sync-only --sync-objects 10000 --sync-events 50
+    bench.py --bedrock-only --bedrock-docs 2000 --bedrock-latency 50
 """
 
 import argparse
@@ -52,6 +56,7 @@ from s3server import BUCKET, ROLE_ARN, S3Server, server_env, wait_for_port  # no
 sys.path.insert(0, HERE)
 from search import run_search  # noqa: E402
 from sync import run_sync  # noqa: E402
+from titan import run_titan  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
 S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
@@ -310,7 +315,7 @@ def run(args, kind, local, rng):
 
 def table(results):
     quiet = ("latency", "search", "search-indexes", "sync-reconcile", "sync-unchanged", "sync-event-row",
-             "sync-event-searchable")
+             "sync-event-searchable", "bedrock-titan")
     if any(r["run"] not in quiet for r in results):
         say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
     for r in results:
@@ -346,6 +351,10 @@ def table(results):
         elif r["run"].startswith("sync-event"):
             what = "row" if r["run"] == "sync-event-row" else "searchable chunks"
             say(f" S3 sync: upload → {what} ({r['samples']} uploads): p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
+    for r in results:
+        if r["run"] == "bedrock-titan":
+            say(f" Bedrock Titan ({r['docs']} docs, {r['latency_ms']} ms a request, concurrency {r['concurrency']}):"
+                f" {r['docs_per_s']} docs/s, {r['fraction_of_ceiling']} of the ceiling ({r['ceiling_docs_per_s']} docs/s)")
 
 
 def main():
@@ -369,22 +378,32 @@ def main():
     p.add_argument("--sync-objects", type=int, default=10_000, help="objects the S3 sync reconciles (0: no sync run)")
     p.add_argument("--sync-events", type=int, default=50, help="uploads timed through the sync's events")
     p.add_argument("--sync-only", action="store_true", help="only the S3 sync run")
+    p.add_argument("--bedrock-docs", type=int, default=2000, help="documents embedded with Titan (0: no Bedrock run)")
+    p.add_argument("--bedrock-latency", type=int, default=50, help="ms the Bedrock test server takes a request")
+    p.add_argument("--bedrock-concurrency", type=int, nargs="+", default=[4, 16],
+                   help="processing_default(concurrency) values run")
+    p.add_argument("--bedrock-only", action="store_true", help="only the Bedrock run")
     args = p.parse_args()
     rng = random.Random(42)
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
-    only = args.search_only or args.sync_only
+    only = args.search_only or args.sync_only or args.bedrock_only
     for kind in [] if only else servers:
         if args.embedder in ("zero", "both"):
             results += run(args, kind, local=False, rng=rng)
     if args.embedder in ("local", "both") and not only:
         results += run(args, servers[-1], local=True, rng=rng)
-    if args.sync_objects and not args.search_only:
+    if args.bedrock_docs and not (args.search_only or args.sync_only):
+        titan = run_titan(args, say)
+        for r in titan:
+            print(json.dumps(r), flush=True)
+        results += titan
+    if args.sync_objects and not (args.search_only or args.bedrock_only):
         synced = run_sync(args, say, tool)
         for r in synced:
             print(json.dumps(r), flush=True)
         results += synced
-    if args.search_chunks and not args.sync_only:
+    if args.search_chunks and not (args.sync_only or args.bedrock_only):
         searches = run_search(args, say)
         for r in searches:
             print(json.dumps(r), flush=True)

@@ -479,6 +479,62 @@ VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'check_s3_access_wrapper';
 
+-- More embedding providers: VoyageAI, LiteLLM's model names (served natively) and
+-- Amazon Bedrock; ai.check_embedding says what embedding with a configuration lacks.
+CREATE  FUNCTION ai."embedding_voyageai"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"input_type" TEXT DEFAULT 'document', /* Option < & str > */
+	"api_key_name" TEXT DEFAULT 'VOYAGE_API_KEY' /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_voyageai_wrapper';
+
+CREATE  FUNCTION ai."embedding_litellm"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"api_key_name" TEXT DEFAULT NULL, /* Option < & str > */
+	"extra_options" jsonb DEFAULT NULL /* Option < JsonB > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_litellm_wrapper';
+
+CREATE  FUNCTION ai."embedding_bedrock"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"aws_role_arn" TEXT DEFAULT NULL, /* Option < & str > */
+	"region" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_bedrock_wrapper';
+
+CREATE  FUNCTION ai."check_embedding"(
+	"vectorizer_name" TEXT /* & str */
+) RETURNS TABLE (
+	"step" TEXT,  /* String */
+	"ok" bool,  /* Option < bool > */
+	"detail" TEXT,  /* String */
+	"hint" TEXT  /* Option < String > */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_embedding_wrapper';
+
+CREATE  FUNCTION ai."check_embedding"(
+	"config" jsonb /* pgrx::datum::json::JsonB */
+) RETURNS TABLE (
+	"step" TEXT,  /* String */
+	"ok" bool,  /* Option < bool > */
+	"detail" TEXT,  /* String */
+	"hint" TEXT  /* Option < String > */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_embedding_config_wrapper';
+
 -- Lets a role create and manage vectorizers (and S3 syncs, if it may also read S3) on
 -- the tables it owns, and read what the catalog says of its own. Not CREATE on schema ai (pgai grants it): nobody
 -- but the catalog owner makes objects there, so nobody can plant a function for a
@@ -503,6 +559,7 @@ BEGIN
                    'ai._vectorizer_set_disabled(int4, bool), ai._vectorizer_id(text), '
                    'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
                    'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text), '
+                   'ai.check_embedding(jsonb), '
                    'ai.create_s3_sync(regclass, text, name, text, text, text[], text[], jsonb, interval, text, bool), '
                    'ai._create_s3_sync(oid, text, text, text, text, text[], text[], jsonb, float8, text, bool), '
                    'ai.drop_s3_sync(int4), ai.drop_s3_sync(text), ai.s3_sync_now(int4), ai.s3_sync_now(text), '
@@ -679,6 +736,7 @@ REVOKE SELECT ON ai.vectorizer, ai.vectorizer_status FROM PUBLIC;
 -- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
 -- the configuration builders and cosine_distance (pure functions), and the functions
 -- that check their caller themselves — check_s3_access (ai_loader_s3_reader),
+-- check_embedding by vectorizer (those who may embed with it),
 -- vectorizer_embed by vectorizer and search (those who may read its embeddings), _may_manage (a
 -- question about the caller), _wake_worker_at_commit (wakes this database's worker at
 -- commit; the queue triggers call it with their owners' rights). ai.grant_ai_usage
@@ -692,13 +750,15 @@ GRANT EXECUTE ON FUNCTION
     ai.formatting_python_template(text),
     ai.embedding_openai(text, int4, text, text, text), ai.embedding_ollama(text, int4, text, jsonb, text),
     ai.embedding_local(text, int4),
+    ai.embedding_voyageai(text, int4, text, text), ai.embedding_litellm(text, int4, text, jsonb),
+    ai.embedding_bedrock(text, int4, text, text),
     ai.destination_table(text, text, text, text, text), ai.destination_column(text),
     ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(int4, text, int4, int4, bool),
     ai.text_indexing_none(), ai.text_indexing_fts(regconfig),
     ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
     ai.grant_to(VARIADIC name[]), ai.grant_to(),
     ai.cosine_distance(real[], real[]),
-    ai.check_s3_access(text, text, text),
+    ai.check_s3_access(text, text, text), ai.check_embedding(text),
     ai.vectorizer_embed(int4, text, text), ai.vectorizer_embed(text, text, text),
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
     ai.search(text, text, int4, text), ai.search(int4, text, int4, text),

@@ -12,6 +12,10 @@ static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(8);
 static MAX_OBJECT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024 * 1024);
 static REQUEST_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static OPENAI_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static VOYAGE_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static COHERE_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static MISTRAL_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static AZURE_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static S3_ENDPOINT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static S3_FORCE_PATH_STYLE: GucSetting<bool> = GucSetting::<bool>::new(false);
 static AWS_EXTERNAL_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -97,14 +101,49 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
-    GucRegistry::define_string_guc(
-        c"ai_loader.openai_api_key",
-        c"The API key for embedding_openai(api_key_name => 'OPENAI_API_KEY').",
-        c"The environment variable OPENAI_API_KEY of the server wins. Superusers only.",
-        &OPENAI_API_KEY,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
-    );
+    // The providers' keys by their default names; any other api_key_name is the
+    // server's environment variable, or a setting defined in postgresql.conf.
+    for (name, short, long, setting) in [
+        (
+            c"ai_loader.openai_api_key",
+            c"The API key for embedding_openai(api_key_name => 'OPENAI_API_KEY').",
+            c"The environment variable OPENAI_API_KEY of the server wins. Superusers only.",
+            &OPENAI_API_KEY,
+        ),
+        (
+            c"ai_loader.voyage_api_key",
+            c"The API key for embedding_voyageai() and litellm voyage/ models.",
+            c"The environment variable VOYAGE_API_KEY of the server wins. Superusers only.",
+            &VOYAGE_API_KEY,
+        ),
+        (
+            c"ai_loader.cohere_api_key",
+            c"The API key for litellm cohere/ models.",
+            c"The environment variable COHERE_API_KEY of the server wins. Superusers only.",
+            &COHERE_API_KEY,
+        ),
+        (
+            c"ai_loader.mistral_api_key",
+            c"The API key for litellm mistral/ models.",
+            c"The environment variable MISTRAL_API_KEY of the server wins. Superusers only.",
+            &MISTRAL_API_KEY,
+        ),
+        (
+            c"ai_loader.azure_api_key",
+            c"The API key for litellm azure/ models (Azure OpenAI).",
+            c"The environment variable AZURE_API_KEY of the server wins. Superusers only.",
+            &AZURE_API_KEY,
+        ),
+    ] {
+        GucRegistry::define_string_guc(
+            name,
+            short,
+            long,
+            setting,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+        );
+    }
     GucRegistry::define_string_guc(
         c"ai_loader.s3_endpoint",
         c"An S3-compatible endpoint URL for S3 requests (MinIO, R2, a test server).",
@@ -257,20 +296,29 @@ pub fn loading_settings() -> ai_loader_pipeline::loading::Settings {
 }
 
 /// What building the provider of `embedding` needs: the server's key for it, the
-/// timeout, the models' directory and the hosts trusted with private addresses and keys.
+/// endpoint the server's environment names instead of the provider's, the timeout, the
+/// models' directory, the hosts trusted with private addresses and keys, and the AWS
+/// identities for Bedrock (`aws`: the worker's, shared with its S3 reads).
 pub fn provider_settings(
     embedding: &ai_loader_config::embedding::Embedding,
+    aws: Option<std::sync::Arc<ai_loader_pipeline::loading::UriLoader>>,
 ) -> ai_loader_pipeline::embedding::ProviderSettings {
-    use ai_loader_config::embedding::Embedding;
+    let service = embedding.service().ok();
+    let api = service.as_ref().map(|s| &s.api);
     ai_loader_pipeline::embedding::ProviderSettings {
-        api_key: match embedding {
-            Embedding::Openai { api_key_name, .. } => api_key(api_key_name),
-            _ => None,
-        },
+        api_key: service
+            .as_ref()
+            .and_then(|s| s.api_key_name.as_deref())
+            .and_then(api_key),
         timeout: request_timeout(),
         model_dir: model_dir(),
         http_allowed_hosts: list(&HTTP_ALLOWED_HOSTS),
         api_key_endpoints: list(&API_KEY_ENDPOINTS),
+        default_base_url: api
+            .and_then(|a| a.base_url_variable())
+            .and_then(|name| std::env::var(name).ok())
+            .filter(|url| !url.is_empty()),
+        aws,
     }
 }
 

@@ -1,4 +1,7 @@
-"""A test server speaking OpenAI's and Ollama's embedding APIs.
+"""A test server speaking the embedding APIs of OpenAI (`/v1`), Ollama (`/api/embed`),
+VoyageAI (`/voyage/v1`), Cohere (`/cohere/v2/embed`) and Azure OpenAI (`/azure/openai/
+deployments/<deployment>/embeddings?api-version=…`), each with its own request, answer
+and error shapes and way of sending the key.
 
 Vectors are derived from the input text (SHA-256, L2-normalised), so a test can
 compute what any input must embed to. Switches make it misbehave the way the real
@@ -9,11 +12,33 @@ answer of 100 MB.
 
 import hashlib
 import json
+import re
 import math
 import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+def protocol(path):
+    """The service a request's path speaks, as this server mounts them."""
+    if path == "/v1/embeddings":
+        return "openai"
+    if path == "/api/embed":
+        return "ollama"
+    if path == "/voyage/v1/embeddings":
+        return "voyage"
+    if path == "/cohere/v2/embed":
+        return "cohere"
+    if protocol_deployment(path):
+        return "azure"
+    return None
+
+
+def protocol_deployment(path):
+    m = re.fullmatch(r"/azure/openai/deployments/([^/]+)/embeddings", path)
+    return m and m.group(1)
 
 
 def vector(text, dimensions):
@@ -54,6 +79,18 @@ class Embedder:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def voyage_url(self):
+        return f"http://127.0.0.1:{self.port}/voyage/v1"
+
+    @property
+    def cohere_url(self):
+        return f"http://127.0.0.1:{self.port}/cohere"
+
+    @property
+    def azure_url(self):
+        return f"http://127.0.0.1:{self.port}/azure"
+
+    @property
     def key_setting(self):
         """The server setting that trusts this server's OpenAI endpoint with the
         server's API key."""
@@ -69,6 +106,8 @@ class Embedder:
             self.crash = None       # a request with an input containing this gets a 500
             self.delay = 0.0        # seconds before every answer
             self.requests = []      # (time, path, status, number of inputs)
+            self.bodies = []        # (path, request body, headers)
+            self.azure_deployments = {"text-embedding-3-small"}
 
     def set(self, mode, count=None, retry_after=1):
         with self.lock:
@@ -108,8 +147,19 @@ class Embedder:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _openai_error(self, status, message, kind, code=None, headers=()):
-                self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": code}}, headers)
+            def _error(self, proto, status, message, kind="invalid_request_error", code=None, headers=()):
+                """An error as each service shapes it."""
+                if proto == "openai":
+                    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+                elif proto == "azure":
+                    body = {"error": {"code": code or str(status), "message": message}}
+                elif proto == "voyage":
+                    body = {"detail": message}
+                elif proto == "cohere":
+                    body = {"id": "4f5d8b1e-0000-4000-8000-000000000000", "message": message}
+                else:
+                    body = {"error": message}
+                self._send(status, body, headers)
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -117,29 +167,55 @@ class Embedder:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
                     body = None
-                openai = self.path == "/v1/embeddings"
-                ollama = self.path == "/api/embed"
-                inputs = (body or {}).get("input")
+                url = urlsplit(self.path)
+                proto = protocol(url.path)
+                inputs = (body or {}).get("texts" if proto == "cohere" else "input")
                 if isinstance(inputs, str):
                     inputs = [inputs]
-                status = self._answer(openai, ollama, body, inputs)
+                status = self._answer(proto, url, body, inputs)
                 with embedder.lock:
                     embedder.requests.append((time.monotonic(), self.path, status, len(inputs or [])))
+                    embedder.bodies.append((self.path, body, dict(self.headers)))
 
-            def _answer(self, openai, ollama, body, inputs):
+            def _authorized(self, proto):
+                if not embedder.api_key or proto == "ollama":
+                    return True
+                if proto == "azure":
+                    return self.headers.get("api-key") == embedder.api_key
+                return self.headers.get("Authorization") == f"Bearer {embedder.api_key}"
+
+            def _answer(self, proto, url, body, inputs):
                 if embedder.delay:
                     time.sleep(embedder.delay)
-                if not (openai or ollama):
+                if proto is None:
                     self._send(404, {"error": "not found"})
                     return 404
-                if openai and embedder.api_key and self.headers.get("Authorization") != f"Bearer {embedder.api_key}":
-                    self._openai_error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+                if proto == "azure":
+                    if "api-version" not in parse_qs(url.query):
+                        self._error(proto, 404, "Resource not found", code="404")
+                        return 404
+                    if protocol_deployment(url.path) not in embedder.azure_deployments:
+                        self._error(proto, 404, "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.", code="DeploymentNotFound")
+                        return 404
+                if not self._authorized(proto):
+                    message = {"openai": "Incorrect API key provided.",
+                               "azure": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
+                               "voyage": "Provided API key is invalid.",
+                               "cohere": "invalid api token"}[proto]
+                    self._error(proto, 401, message, code="invalid_api_key")
                     return 401
                 if body is None or not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-                    if openai:
-                        self._openai_error(400, "'input' must be a string or an array of strings", "invalid_request_error")
-                    else:
-                        self._send(400, {"error": "invalid input type"})
+                    self._error(proto, 400, "'input' must be a string or an array of strings")
+                    return 400
+                if proto == "cohere":
+                    if len(inputs) > 96:
+                        self._error(proto, 400, f"invalid request: total number of texts must be at most 96 - received {len(inputs)}")
+                        return 400
+                    if body.get("input_type") not in ("search_document", "search_query", "classification", "clustering", "image"):
+                        self._error(proto, 400, "invalid request: valid input_type must be provided with the provided model")
+                        return 400
+                if proto == "voyage" and len(inputs) > 1000:
+                    self._error(proto, 400, "The batch size limit is 1000.")
                     return 400
                 mode = embedder._next_mode()
                 if mode == "hang":
@@ -161,44 +237,46 @@ class Embedder:
                     return 200
                 if mode == "rate_limit":
                     headers = [("Retry-After", str(embedder.retry_after))]
-                    if openai:
-                        self._openai_error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", headers)
-                    else:
-                        self._send(429, {"error": "too many requests"}, headers)
+                    self._error(proto, 429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", headers)
                     return 429
                 if mode == "error500" or (embedder.crash and any(embedder.crash in i for i in inputs)):
-                    if openai:
-                        self._openai_error(500, "The server had an error while processing your request.", "server_error")
-                    else:
-                        self._send(500, {"error": "model runner crashed"})
+                    self._error(proto, 500, "The server had an error while processing your request.", "server_error")
                     return 500
                 if embedder.reject and any(embedder.reject in i for i in inputs):
-                    if openai:
-                        self._openai_error(400, "Invalid input: the input contains content that cannot be embedded.", "invalid_request_error")
-                    else:
-                        self._send(400, {"error": "input cannot be embedded"})
+                    self._error(proto, 400, "Invalid input: the input contains content that cannot be embedded.")
                     return 400
-                dims = body.get("dimensions") or embedder.default_dimensions
+                dims = (body.get("dimensions") or body.get("output_dimension") or embedder.default_dimensions)
                 if mode == "wrong_dims":
                     dims += 1
                 if mode == "fewer":  # one embedding fewer than the inputs
                     inputs = inputs[:-1]
-                if embedder.fixed and openai:
+                if embedder.fixed and proto == "openai":
                     self._send_raw(200, embedder._fixed_answer(inputs, dims, body.get("model")))
                     return 200
-                vectors = [[1e39] * dims if embedder.overflow and embedder.overflow in i else vector(i, dims)
+                # VoyageAI and Cohere embed a query differently from a document.
+                kind = body.get("input_type")
+                prefix = "query: " if kind in ("query", "search_query") else ""
+                vectors = [[1e39] * dims if embedder.overflow and embedder.overflow in i else vector(prefix + i, dims)
                            for i in inputs]
-                if openai:
-                    tokens = sum(len(i.split()) for i in inputs)
+                tokens = sum(len(i.split()) for i in inputs)
+                if proto == "ollama":
+                    self._send(200, {"model": body.get("model"), "embeddings": vectors,
+                                     "total_duration": 1000, "load_duration": 10, "prompt_eval_count": len(inputs)})
+                elif proto == "cohere":
+                    self._send(200, {"id": "5807ee2e-0000-4000-8000-000000000000",
+                                     "embeddings": {"float": vectors}, "texts": inputs,
+                                     "meta": {"api_version": {"version": "2"},
+                                              "billed_units": {"input_tokens": tokens}},
+                                     "response_type": "embeddings_by_type"})
+                else:
+                    usage = ({"total_tokens": tokens} if proto == "voyage"
+                             else {"prompt_tokens": tokens, "total_tokens": tokens})
                     self._send(200, {
                         "object": "list",
                         "data": [{"object": "embedding", "index": n, "embedding": v} for n, v in enumerate(vectors)],
                         "model": body.get("model"),
-                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                        "usage": usage,
                     })
-                else:
-                    self._send(200, {"model": body.get("model"), "embeddings": vectors,
-                                     "total_duration": 1000, "load_duration": 10, "prompt_eval_count": len(inputs)})
                 return 200
 
         return Handler

@@ -29,6 +29,14 @@ SELECT jsonb_pretty(ai.embedding_openai('text-embedding-3-small', 768));
 SELECT jsonb_pretty(ai.embedding_openai('m', 8, chat_user => 'bob', api_key_name => 'MY_API_KEY',
                                         base_url => 'http://127.0.0.1:8000/v1'));
 SELECT jsonb_pretty(ai.embedding_ollama('nomic-embed-text', 768));
+SELECT jsonb_pretty(ai.embedding_voyageai('voyage-3-lite', 512));
+SELECT jsonb_pretty(ai.embedding_voyageai('voyage-3', 1024, input_type => NULL, api_key_name => NULL));
+SELECT jsonb_pretty(ai.embedding_litellm('cohere/embed-english-v3.0', 1024, api_key_name => 'COHERE_API_KEY',
+                                         extra_options => '{"input_type": "clustering"}'));
+SELECT jsonb_pretty(ai.embedding_litellm('azure/text-embedding-3-small', 1536,
+                                         extra_options => '{"api_base": "https://res.openai.azure.com", "api_version": "2024-10-21"}'));
+SELECT jsonb_pretty(ai.embedding_bedrock('amazon.titan-embed-text-v2:0', 512));
+SELECT jsonb_pretty(ai.embedding_bedrock('cohere.embed-v4:0', 1536, 'arn:aws:iam::123456789012:role/Bedrock', 'eu-west-1'));
 SELECT jsonb_pretty(ai.embedding_ollama('nomic-embed-text', 768, base_url => 'http://ollama:11434',
                                         options => '{"num_ctx": 1024}', keep_alive => '5m'));
 SELECT ai.embedding_local();
@@ -63,6 +71,25 @@ SELECT pg_temp.err($$ SELECT ai.embedding_openai('m', 8, api_key_name => 'my-key
 SELECT pg_temp.err($$ SELECT ai.embedding_openai('m', 8, api_key_name => 'AWS_SECRET_ACCESS_KEY') $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_openai('m', 8, base_url => 'api.openai.com') $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_ollama('m', 8, options => '[1, 2]') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_voyageai('voyage-3', 1024, input_type => 'passage') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_voyageai('voyage-3', 1024, api_key_name => 'PGPASSWORD') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('huggingface/BAAI/bge-small-en', 384) $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('my-model', 384) $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('openai/m', 8, extra_options => '{"timeout": 5}') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('openai/m', 8, extra_options => '{"api_key": "sk-1"}') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('openai/m', 8, extra_options => '[1]') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('openai/m', 8, extra_options => '{"api_base": "ftp://x"}') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('cohere/embed-v4.0', 8, extra_options => '{"input_type": "query"}') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('ollama/m', 8, api_key_name => 'OLLAMA_API_KEY') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('bedrock/amazon.titan-embed-text-v1', 1536, api_key_name => 'MY_API_KEY') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('bedrock/amazon.titan-embed-text-v1', 1536,
+                                                  extra_options => '{"aws_secret_access_key": "x"}') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_litellm('bedrock/amazon.titan-embed-text-v1', 1536,
+                                                  extra_options => '{"aws_session_name": "x"}') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_bedrock('amazon.titan-embed-text-v2:0', 768) $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_bedrock('meta.llama3-8b-instruct-v1:0', 1024) $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_bedrock('amazon.titan-embed-text-v2:0', 1024, 'role/Bedrock') $$);
+SELECT pg_temp.err($$ SELECT ai.embedding_bedrock('amazon.titan-embed-text-v2:0', 1024, region => 'EU West') $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_local('bert-large') $$);
 SELECT pg_temp.err($$ SELECT ai.embedding_local(dimensions => 768) $$);
 SELECT pg_temp.err($$ SELECT ai.destination_table('d', target_table => 't') $$);

@@ -127,6 +127,51 @@ fn embedding_ollama(
 }
 
 #[pg_extern(immutable, parallel_safe)]
+fn embedding_voyageai(
+    model: &str,
+    dimensions: i32,
+    input_type: default!(Option<&str>, "'document'"),
+    api_key_name: default!(Option<&str>, "'VOYAGE_API_KEY'"),
+) -> JsonB {
+    build(Embedding::Voyageai {
+        model: model.to_string(),
+        dimensions,
+        input_type: owned(input_type),
+        api_key_name: api_key_name.unwrap_or("VOYAGE_API_KEY").to_string(),
+    })
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn embedding_litellm(
+    model: &str,
+    dimensions: i32,
+    api_key_name: default!(Option<&str>, "NULL"),
+    extra_options: default!(Option<JsonB>, "NULL"),
+) -> JsonB {
+    build(Embedding::Litellm {
+        model: model.to_string(),
+        dimensions,
+        api_key_name: owned(api_key_name),
+        extra_options: extra_options.map(|o| o.0),
+    })
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn embedding_bedrock(
+    model: &str,
+    dimensions: i32,
+    aws_role_arn: default!(Option<&str>, "NULL"),
+    region: default!(Option<&str>, "NULL"),
+) -> JsonB {
+    build(Embedding::Bedrock {
+        model: model.to_string(),
+        dimensions,
+        aws_role_arn: owned(aws_role_arn),
+        region: owned(region),
+    })
+}
+
+#[pg_extern(immutable, parallel_safe)]
 fn embedding_local(
     model: default!(&str, "'all-MiniLM-L6-v2'"),
     dimensions: default!(i32, 384),

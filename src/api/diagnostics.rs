@@ -1,9 +1,12 @@
-//! `ai.check_s3_access`: S3 diagnostics in the calling backend, honouring cancel and
-//! `statement_timeout`.
+//! `ai.check_s3_access` and `ai.check_embedding`: S3 and embedding diagnostics in the
+//! calling backend, honouring cancel and `statement_timeout`.
 
+use ai_loader_config::embedding::Embedding;
 use ai_loader_config::loading::validate_role_arn;
-use ai_loader_pipeline::loading::check::check;
+use ai_loader_config::ConfigPart;
+use ai_loader_pipeline::loading::check::{check, Step};
 use pgrx::prelude::*;
+use pgrx::JsonB;
 
 use crate::errors::OrRaise;
 use crate::gucs;
@@ -31,9 +34,80 @@ fn check_s3_access(
     }
     let settings = gucs::loading_settings();
     let steps = crate::interrupts::block_on(check(&settings, uri, aws_role_arn, sqs_queue_url));
+    rows(steps)
+}
+
+/// The rows of a check (pgrx wants the type spelled out where a function returns it).
+type Steps = TableIterator<
+    'static,
+    (
+        name!(step, String),
+        name!(ok, Option<bool>),
+        name!(detail, String),
+        name!(hint, Option<String>),
+    ),
+>;
+
+fn rows(steps: Vec<Step>) -> Steps {
     TableIterator::new(
         steps
             .into_iter()
             .map(|s| (s.step.to_string(), s.ok, s.detail, s.hint)),
     )
+}
+
+/// Embeds a probe text with vectorizer `vectorizer_name`'s model, as a query would, and
+/// says step by step — configuration, credentials, endpoint, embed — what failed and
+/// how to fix it. For those who may embed with the vectorizer.
+#[pg_extern(volatile, parallel_unsafe)]
+fn check_embedding(
+    vectorizer_name: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(step, String),
+        name!(ok, Option<bool>),
+        name!(detail, String),
+        name!(hint, Option<String>),
+    ),
+> {
+    let id = crate::api::vectorizer::id_by_name(vectorizer_name);
+    let vectorizer = crate::api::embed::readable(id, "check the embedding of");
+    match Embedding::from_json(&vectorizer.config["embedding"]) {
+        Ok(config) => run_check(&config),
+        Err(e) => rows(vec![ai_loader_pipeline::loading::check::step(
+            "configuration",
+            Some(false),
+            e.message,
+            e.hint,
+        )]),
+    }
+}
+
+/// The same for an embedding configuration (`ai.embedding_…(…)`), under the rules of
+/// `ai.vectorizer_embed` with a configuration: the server's API key for superusers,
+/// Bedrock for members of ai_loader_s3_reader.
+#[pg_extern(name = "check_embedding", volatile, parallel_unsafe)]
+fn check_embedding_config(
+    config: JsonB,
+) -> TableIterator<
+    'static,
+    (
+        name!(step, String),
+        name!(ok, Option<bool>),
+        name!(detail, String),
+        name!(hint, Option<String>),
+    ),
+> {
+    let config = Embedding::from_json(&config.0).or_raise();
+    crate::api::embed::may_embed_with_config(&config);
+    run_check(&config)
+}
+
+fn run_check(config: &Embedding) -> Steps {
+    let aws = config.uses_aws().then(crate::api::embed::backend_aws);
+    let settings = gucs::provider_settings(config, aws);
+    rows(crate::interrupts::block_on(
+        ai_loader_pipeline::embedding::check::check(config, &settings),
+    ))
 }

@@ -10,15 +10,16 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ai_loader_config::embedding::Embedding;
+use ai_loader_config::embedding::{Embedding, Purpose};
 use ai_loader_config::ConfigPart;
 use ai_loader_config::{ConfigError, SqlState};
 use ai_loader_pipeline::embedding::{embed_all, provider, sends_server_key, ProviderError};
+use ai_loader_pipeline::loading::{Settings, UriLoader};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::api::memo::{memoized, By, Embedded, Flat};
-use crate::api::vectorizer::{id_by_name, no_such_vectorizer};
+use crate::api::vectorizer::{id_by_name, no_such_vectorizer, require_s3_reader};
 use crate::errors::{fail, raise, OrRaise};
 use crate::gucs;
 use crate::roles;
@@ -38,7 +39,18 @@ fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Flat {
 
 fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
     let config = Embedding::from_json(&embedding_config.0).or_raise();
-    if !roles::is_superuser() && sends_server_key(&config, &gucs::provider_settings(&config)) {
+    may_embed_with_config(&config);
+    embed(&config, input_text)
+}
+
+/// Raises 42501 unless the caller may embed with `config` itself (not through a
+/// vectorizer): a configuration that sends the server's API key is a superuser's;
+/// Bedrock acts as the server's AWS identity, for members of ai_loader_s3_reader.
+pub fn may_embed_with_config(config: &Embedding) {
+    if config.uses_aws() {
+        require_s3_reader("embed with Amazon Bedrock, as the database server's AWS identity");
+    }
+    if !roles::is_superuser() && sends_server_key(config, &gucs::provider_settings(config, None)) {
         raise(
             ConfigError::new(
                 SqlState::InsufficientPrivilege,
@@ -47,7 +59,6 @@ fn embed_with_config(embedding_config: JsonB, input_text: &str) -> Vec<f32> {
             .with_hint("embed through a vectorizer instead: ai.vectorizer_embed('<vectorizer name>', 'query')"),
         );
     }
-    embed(&config, input_text)
 }
 
 /// The embedding of `input_text` with vectorizer `vectorizer_id`'s model, for a caller
@@ -174,22 +185,28 @@ fn embedded_for_name(name: &str, input_text: &str) -> Rc<Embedded> {
 /// Embeds `input_text` in this backend with `config`'s provider, waiting in slices so
 /// that a cancel or `statement_timeout` ends it.
 fn embed(config: &Embedding, input_text: &str) -> Vec<f32> {
-    let provider: Arc<dyn ai_loader_pipeline::embedding::Provider> =
-        provider(config, &gucs::provider_settings(config))
-            .unwrap_or_else(|e| match e {
-                ProviderError::Refused(m) => fail(
-                    PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                    format!("the vectorizer's embedding endpoint is refused: {m}"),
-                ),
-                ProviderError::Unusable(m) => fail(
-                    PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                    format!("cannot embed with this vectorizer's model: {m}"),
-                ),
-            })
-            .into();
+    let aws = config.uses_aws().then(backend_aws);
+    let provider: Arc<dyn ai_loader_pipeline::embedding::Provider> = provider(
+        config,
+        Purpose::Query,
+        &gucs::provider_settings(config, aws),
+    )
+    .unwrap_or_else(|e| match e {
+        ProviderError::Refused(m) => fail(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("the vectorizer's embedding endpoint is refused: {m}"),
+        ),
+        ProviderError::Unusable(m) => fail(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("cannot embed with this vectorizer's model: {m}"),
+        ),
+    })
+    .into();
     let dimensions = config.dimensions() as usize;
     let inputs = vec![input_text.to_string()];
-    let result = crate::interrupts::block_on(embed_all(provider.as_ref(), dimensions, &inputs));
+    let slots = tokio::sync::Semaphore::new(1);
+    let result =
+        crate::interrupts::block_on(embed_all(provider.as_ref(), dimensions, &inputs, &slots));
     match result {
         Ok(mut vectors) => match vectors.pop() {
             Some(Ok(v)) => v,
@@ -204,6 +221,32 @@ fn embed(config: &Embedding, input_text: &str) -> Vec<f32> {
             format!("the embedding provider failed: {}", e.message),
         ),
     }
+}
+
+thread_local! {
+    /// This backend's AWS identities, for Bedrock, with the settings they were made with.
+    static AWS: std::cell::RefCell<Option<(Settings, Arc<UriLoader>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This backend's AWS identities (the server's own, and roles assumed once and kept
+/// until shortly before their credentials expire), made again when the settings change.
+pub fn backend_aws() -> Arc<UriLoader> {
+    let settings = gucs::loading_settings();
+    AWS.with_borrow_mut(|cached| {
+        if let Some((made_with, aws)) = cached.as_ref() {
+            if *made_with == settings {
+                return Arc::clone(aws);
+            }
+        }
+        let aws = Arc::new(UriLoader::new(settings.clone()).unwrap_or_else(|e| {
+            fail(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("cannot reach AWS: {e}"),
+            )
+        }));
+        *cached = Some((settings, Arc::clone(&aws)));
+        aws
+    })
 }
 
 /// Cosine distance (1 − cosine similarity) of two `real[]` embeddings, for stores

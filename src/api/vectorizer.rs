@@ -4,6 +4,7 @@
 
 use ai_loader_config::ddl::{drop_statements, Objects, Recorded};
 use ai_loader_config::destination::Destination;
+use ai_loader_config::embedding::Embedding;
 use ai_loader_config::ident::qualified;
 use ai_loader_config::vectorizer::{plan, Column, Request, Source};
 use ai_loader_config::{ConfigError, ConfigPart, SqlState};
@@ -332,6 +333,11 @@ fn new_vectorizer(
         check_queue_name(&plan.objects, &format!("_vectorizer_q_{id}"));
         if plan.config["loading"]["implementation"] == "uri" {
             require_s3_reader("make a vectorizer load URIs (ai.loading_uri)");
+        }
+        if Embedding::from_json(&plan.config["embedding"]).is_ok_and(|e| e.uses_aws()) {
+            require_s3_reader(
+                "make a vectorizer embed with Amazon Bedrock (the database server's AWS identity)",
+            );
         }
         check_local_model(&plan.config);
 

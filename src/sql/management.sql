@@ -282,6 +282,7 @@ BEGIN
                    'ai._vectorizer_set_disabled(int4, bool), ai._vectorizer_id(text), '
                    'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
                    'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text), '
+                   'ai.check_embedding(jsonb), '
                    'ai.create_s3_sync(regclass, text, name, text, text, text[], text[], jsonb, interval, text, bool), '
                    'ai._create_s3_sync(oid, text, text, text, text, text[], text[], jsonb, float8, text, bool), '
                    'ai.drop_s3_sync(int4), ai.drop_s3_sync(text), ai.s3_sync_now(int4), ai.s3_sync_now(text), '
@@ -458,6 +459,7 @@ AS $$ SELECT * FROM ai._search(vectorizer_id, query, k, mode) $$;
 -- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
 -- the configuration builders and cosine_distance (pure functions), and the functions
 -- that check their caller themselves — check_s3_access (ai_loader_s3_reader),
+-- check_embedding by vectorizer (those who may embed with it),
 -- vectorizer_embed by vectorizer and search (those who may read its embeddings), _may_manage (a
 -- question about the caller), _wake_worker_at_commit (wakes this database's worker at
 -- commit; the queue triggers call it with their owners' rights). ai.grant_ai_usage
@@ -471,13 +473,15 @@ GRANT EXECUTE ON FUNCTION
     ai.formatting_python_template(text),
     ai.embedding_openai(text, int4, text, text, text), ai.embedding_ollama(text, int4, text, jsonb, text),
     ai.embedding_local(text, int4),
+    ai.embedding_voyageai(text, int4, text, text), ai.embedding_litellm(text, int4, text, jsonb),
+    ai.embedding_bedrock(text, int4, text, text),
     ai.destination_table(text, text, text, text, text), ai.destination_column(text),
     ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(int4, text, int4, int4, bool),
     ai.text_indexing_none(), ai.text_indexing_fts(regconfig),
     ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
     ai.grant_to(VARIADIC name[]), ai.grant_to(),
     ai.cosine_distance(real[], real[]),
-    ai.check_s3_access(text, text, text),
+    ai.check_s3_access(text, text, text), ai.check_embedding(text),
     ai.vectorizer_embed(int4, text, text), ai.vectorizer_embed(text, text, text),
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
     ai.search(text, text, int4, text), ai.search(int4, text, int4, text),

@@ -130,12 +130,19 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             if state.until.is_some_and(|t| Instant::now() < t) {
                 continue;
             }
-            if matches!(v.loading, Loading::Uri { .. }) && !v.owner_may_load_uris {
+            let aws_use = if matches!(v.loading, Loading::Uri { .. }) {
+                Some((Step::Loading, "load URIs"))
+            } else if v.embeds_with_aws() {
+                Some((Step::Embedding, "embed with Amazon Bedrock"))
+            } else {
+                None
+            };
+            if let Some((step, what)) = aws_use.filter(|_| !v.owner_may_load_uris) {
                 let message = format!(
-                    "the vectorizer's owner \"{0}\" may no longer load URIs (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
+                    "the vectorizer's owner \"{0}\" may no longer {what} (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
                     v.owner
                 );
-                back_off(state, &v, Step::Loading, &stopped(message));
+                back_off(state, &v, step, &stopped(message));
                 continue;
             }
             if !released.contains(&v.id) {

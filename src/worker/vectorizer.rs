@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use ai_loader_config::chunking::Chunking;
 use ai_loader_config::ddl::KeyColumn;
 use ai_loader_config::destination::{Destination, Names};
-use ai_loader_config::embedding::Embedding;
+use ai_loader_config::embedding::{Embedding, Purpose};
 use ai_loader_config::formatting::Formatting;
 use ai_loader_config::indexing::{IndexBuild, Indexing};
 use ai_loader_config::loading::Loading;
@@ -54,18 +54,25 @@ fn part<T: ConfigPart>(config: &Value, key: &str) -> Result<T, String> {
 }
 
 impl Vectorizer {
+    /// Whether its model is reached with the server's AWS identity (Bedrock).
+    pub fn embeds_with_aws(&self) -> bool {
+        self.embedding.uses_aws()
+    }
+
     /// The pipeline this vectorizer runs, with the provider it names and, for
     /// `loading_uri`, the worker's loader acting with the vectorizer's role.
     pub fn pipeline(&self, uris: &Arc<UriLoader>) -> Result<Arc<Pipeline>, String> {
-        let provider =
-            embedding::provider(&self.embedding, &gucs::provider_settings(&self.embedding))
-                .map_err(|e| e.to_string())?;
+        let settings = gucs::provider_settings(&self.embedding, Some(Arc::clone(uris)));
+        let provider = embedding::provider(&self.embedding, Purpose::Store, &settings)
+            .map_err(|e| e.to_string())?;
+        let concurrency = self.processing.concurrency().max(1) as usize;
         Ok(Arc::new(Pipeline {
             parsing: self.parsing,
             chunking: self.chunking.clone(),
             formatting: self.formatting.clone(),
             dimensions: self.embedding.dimensions() as usize,
-            loading_slots: Arc::new(Semaphore::new(self.processing.concurrency().max(1) as usize)),
+            loading_slots: Arc::new(Semaphore::new(concurrency)),
+            request_slots: Arc::new(Semaphore::new(concurrency)),
             limits: gucs::parse_limits(),
             provider: provider.into(),
             loader: match &self.loading {

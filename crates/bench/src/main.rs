@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ai_loader_config::s3_sync::{Filter, Prefix};
 use ai_loader_pipeline::embedding::{embed_all, Provider};
-use ai_loader_pipeline::loading::s3::S3;
+use ai_loader_pipeline::loading::s3::{self, S3};
 use ai_loader_pipeline::loading::{Loaded, Settings, UriLoader};
 use ai_loader_pipeline::local::{Local, LocalModel};
 use ai_loader_pipeline::s3_sync::list::list;
@@ -149,7 +149,8 @@ fn s3_list(options: &HashMap<String, String>) -> Result<serde_json::Value, Strin
         ..Default::default()
     };
     runtime()?.block_on(async move {
-        let s3 = S3::new(&settings, role.as_deref()).await;
+        let sdk = s3::identity(&settings, role.as_deref(), None).await;
+        let s3 = S3::new(&settings, sdk, role.as_deref());
         // One request first, untimed: it fetches the credentials.
         s3.client()
             .list_objects_v2()
@@ -181,13 +182,19 @@ fn model(options: &HashMap<String, String>) -> Result<serde_json::Value, String>
     let model = LocalModel::shared(&dir)?;
     let provider = Local { model };
     let dimensions = 384;
+    let slots = tokio::sync::Semaphore::new(1);
     runtime()?.block_on(async move {
         // Warm up on one input, untimed (first-use allocations, the thread pool).
-        embed_all(&provider, dimensions, &inputs[..inputs.len().min(1)])
-            .await
-            .map_err(|e| e.message)?;
+        embed_all(
+            &provider,
+            dimensions,
+            &inputs[..inputs.len().min(1)],
+            &slots,
+        )
+        .await
+        .map_err(|e| e.message)?;
         let start = Instant::now();
-        let vectors = embed_all(&provider, dimensions, &inputs)
+        let vectors = embed_all(&provider, dimensions, &inputs, &slots)
             .await
             .map_err(|e| e.message)?;
         let seconds = start.elapsed().as_secs_f64();

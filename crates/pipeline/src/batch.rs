@@ -94,6 +94,8 @@ pub struct Pipeline {
     /// Documents loaded and prepared at once, across every batch in flight
     /// (`processing_default(concurrency)`).
     pub loading_slots: Arc<Semaphore>,
+    /// Embedding requests at once, across every batch in flight (the same setting).
+    pub request_slots: Arc<Semaphore>,
     /// What parsing one document may use.
     pub limits: Limits,
     pub provider: Arc<dyn Provider>,
@@ -217,7 +219,14 @@ impl Pipeline {
     /// are asked for again, by halves, and each that still fails fails alone, spending a
     /// retry of its row.
     async fn embed(&self, inputs: &[String]) -> Result<Embedded, BatchError> {
-        let e = match embed_all(self.provider.as_ref(), self.dimensions, inputs).await {
+        let e = match embed_all(
+            self.provider.as_ref(),
+            self.dimensions,
+            inputs,
+            &self.request_slots,
+        )
+        .await
+        {
             Ok(vectors) => return Ok(vectors),
             Err(e) => e,
         };
@@ -228,6 +237,7 @@ impl Pipeline {
             self.provider.as_ref(),
             self.dimensions,
             &[PROBE.to_string()],
+            &self.request_slots,
         )
         .await;
         if !matches!(probe.as_deref(), Ok([Ok(_)])) {
@@ -240,7 +250,14 @@ impl Pipeline {
     /// set that fails again is halved, until each failing input stands alone.
     fn again<'a>(&'a self, inputs: &'a [String]) -> BoxFuture<'a, Embedded> {
         Box::pin(async move {
-            let e = match embed_all(self.provider.as_ref(), self.dimensions, inputs).await {
+            let e = match embed_all(
+                self.provider.as_ref(),
+                self.dimensions,
+                inputs,
+                &self.request_slots,
+            )
+            .await
+            {
                 Ok(vectors) => return vectors,
                 Err(e) => e,
             };
@@ -449,6 +466,7 @@ mod tests {
             },
             dimensions: 2,
             loading_slots: Arc::new(Semaphore::new(2)),
+            request_slots: Arc::new(Semaphore::new(2)),
             limits: crate::isolate::Limits {
                 memory: 256 << 20,
                 time: std::time::Duration::from_secs(10),

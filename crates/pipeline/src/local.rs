@@ -145,6 +145,9 @@ impl Provider for Local {
     fn max_tokens(&self) -> usize {
         usize::MAX
     }
+    fn concurrent_requests(&self) -> usize {
+        1
+    }
     fn request<'a>(
         &'a self,
         inputs: &'a [String],

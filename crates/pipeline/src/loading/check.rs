@@ -19,7 +19,7 @@ pub struct Step {
     pub hint: Option<String>,
 }
 
-fn step(
+pub fn step(
     step: &'static str,
     ok: Option<bool>,
     detail: impl Into<String>,
@@ -33,7 +33,7 @@ fn step(
     }
 }
 
-fn skipped(name: &'static str) -> Step {
+pub fn skipped(name: &'static str) -> Step {
     step(name, None, "not checked: an earlier step failed", None)
 }
 

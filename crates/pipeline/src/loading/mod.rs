@@ -74,12 +74,17 @@ pub struct Settings {
     pub http_allowed_hosts: Vec<String>,
 }
 
+/// An AWS identity: a role and a session name, or (none) the server's own.
+type Identity = (Option<String>, Option<String>);
+
 /// Loads any supported URI; one per worker, so S3 clients and role credentials are
 /// shared by every batch.
 pub struct UriLoader {
     settings: Settings,
     http: reqwest::Client,
     s3: Mutex<HashMap<Option<String>, Arc<s3::S3>>>,
+    /// The AWS identities made, by role and session name (none: the server's own).
+    identities: Mutex<HashMap<Identity, aws_config::SdkConfig>>,
 }
 
 impl UriLoader {
@@ -109,11 +114,25 @@ impl UriLoader {
             settings,
             http,
             s3: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The AWS identity of `role` with `session` as its session name (or the server's
+    /// own), made once: S3, SQS and Bedrock clients made from it share its credentials.
+    pub async fn aws(&self, role: Option<&str>, session: Option<&str>) -> aws_config::SdkConfig {
+        let mut identities = self.identities.lock().await;
+        let key = (role.map(str::to_string), session.map(str::to_string));
+        if let Some(sdk) = identities.get(&key) {
+            return sdk.clone();
+        }
+        let sdk = s3::identity(&self.settings, role, session).await;
+        identities.insert(key, sdk.clone());
+        sdk
     }
 
     /// The S3 client for a role (or the default credentials), made once.
@@ -123,7 +142,8 @@ impl UriLoader {
         if let Some(c) = clients.get(&key) {
             return Arc::clone(c);
         }
-        let client = Arc::new(s3::S3::new(&self.settings, role).await);
+        let sdk = self.aws(role, None).await;
+        let client = Arc::new(s3::S3::new(&self.settings, sdk, role));
         clients.insert(key, Arc::clone(&client));
         client
     }

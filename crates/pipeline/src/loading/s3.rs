@@ -75,19 +75,32 @@ pub struct S3 {
     role: Option<String>,
 }
 
+/// The SDK configuration acting as `role` (assumed with `session` as its
+/// RoleSessionName, `ai_loader` by default, and the server's ExternalId), or as the
+/// server's own identity. Its identity cache keeps the role's credentials until
+/// shortly before they expire, for every client made from it.
+pub async fn identity(
+    settings: &Settings,
+    role: Option<&str>,
+    session: Option<&str>,
+) -> aws_config::SdkConfig {
+    let sdk = sdk_config(settings).await;
+    let Some(arn) = role else {
+        return sdk;
+    };
+    let mut provider = AssumeRoleProvider::builder(arn)
+        .session_name(session.unwrap_or(SESSION_NAME))
+        .configure(&sdk);
+    if let Some(id) = &settings.external_id {
+        provider = provider.external_id(id);
+    }
+    let provider = SharedCredentialsProvider::new(Counted(provider.build().await));
+    sdk.into_builder().credentials_provider(provider).build()
+}
+
 impl S3 {
-    pub async fn new(settings: &Settings, role: Option<&str>) -> Self {
-        let mut sdk = sdk_config(settings).await;
-        if let Some(arn) = role {
-            let mut provider = AssumeRoleProvider::builder(arn)
-                .session_name(SESSION_NAME)
-                .configure(&sdk);
-            if let Some(id) = &settings.external_id {
-                provider = provider.external_id(id);
-            }
-            let provider = SharedCredentialsProvider::new(Counted(provider.build().await));
-            sdk = sdk.into_builder().credentials_provider(provider).build();
-        }
+    /// An S3 client acting with `sdk`, the identity of `role`.
+    pub fn new(settings: &Settings, sdk: aws_config::SdkConfig, role: Option<&str>) -> Self {
         let mut config =
             aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
         if let Some(endpoint) = &settings.s3_endpoint {

@@ -1,8 +1,15 @@
-//! `ai.embedding_openai`, `ai.embedding_ollama` and `ai.embedding_local`: the model
-//! that turns chunks into vectors.
+//! `ai.embedding_openai`, `ai.embedding_ollama`, `ai.embedding_voyageai`,
+//! `ai.embedding_litellm`, `ai.embedding_bedrock` and `ai.embedding_local`: the model
+//! that turns chunks into vectors. Each comes down to a [`Service`]: the API it speaks,
+//! where, with which key or AWS identity.
+
+mod litellm;
+mod service;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use service::{Api, Bedrock, BedrockFamily, Purpose, Service};
 
 use crate::error::{ConfigError, Result};
 use crate::part::{in_range, ConfigPart};
@@ -32,6 +39,35 @@ pub enum Embedding {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keep_alive: Option<String>,
     },
+    /// VoyageAI's `/v1/embeddings`.
+    Voyageai {
+        model: String,
+        dimensions: i32,
+        /// `document` or `query`; none: VoyageAI embeds the text as it is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_type: Option<String>,
+        #[serde(default = "default_voyage_key_name")]
+        api_key_name: String,
+    },
+    /// A model named as LiteLLM names it, `<provider>/<model>`, served natively.
+    Litellm {
+        model: String,
+        dimensions: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key_name: Option<String>,
+        /// LiteLLM's options by their LiteLLM names (`api_base`, `aws_region_name`, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extra_options: Option<Value>,
+    },
+    /// Amazon Bedrock's InvokeModel, with the server's AWS credentials or a role.
+    Bedrock {
+        model: String,
+        dimensions: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        aws_role_arn: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+    },
     /// A sentence-transformers model run inside the worker.
     Local {
         #[serde(default = "default_local_model")]
@@ -49,6 +85,9 @@ pub const LOCAL_MODELS: &[(&str, i32)] = &[("all-MiniLM-L6-v2", 384)];
 fn default_api_key_name() -> String {
     DEFAULT_API_KEY_NAME.into()
 }
+fn default_voyage_key_name() -> String {
+    "VOYAGE_API_KEY".into()
+}
 fn default_local_model() -> String {
     LOCAL_MODELS[0].0.into()
 }
@@ -64,6 +103,9 @@ impl Embedding {
         match self {
             Embedding::Openai { dimensions, .. }
             | Embedding::Ollama { dimensions, .. }
+            | Embedding::Voyageai { dimensions, .. }
+            | Embedding::Litellm { dimensions, .. }
+            | Embedding::Bedrock { dimensions, .. }
             | Embedding::Local { dimensions, .. } => *dimensions,
         }
     }
@@ -72,6 +114,9 @@ impl Embedding {
         match self {
             Embedding::Openai { model, .. }
             | Embedding::Ollama { model, .. }
+            | Embedding::Voyageai { model, .. }
+            | Embedding::Litellm { model, .. }
+            | Embedding::Bedrock { model, .. }
             | Embedding::Local { model, .. } => model,
         }
     }
@@ -80,7 +125,7 @@ impl Embedding {
 impl ConfigPart for Embedding {
     const CONFIG_TYPE: &'static str = "embedding";
     const BUILDERS: &'static str =
-        "ai.embedding_openai(…), ai.embedding_ollama(…) or ai.embedding_local(…)";
+        "ai.embedding_openai(…), ai.embedding_ollama(…), ai.embedding_voyageai(…), ai.embedding_litellm(…), ai.embedding_bedrock(…) or ai.embedding_local(…)";
 
     fn validate(&self) -> Result<()> {
         if self.model().trim().is_empty() {
@@ -91,43 +136,32 @@ impl ConfigPart for Embedding {
             self.dimensions(),
             1..=MAX_DIMENSIONS,
         )?;
-        match self {
-            Embedding::Openai {
-                api_key_name,
-                base_url,
-                ..
-            } => {
-                validate_api_key_name(api_key_name)?;
-                validate_base_url(base_url.as_deref())
-            }
-            Embedding::Ollama {
-                base_url, options, ..
-            } => {
-                if let Some(o) = options {
-                    if !o.is_object() {
-                        return Err(ConfigError::invalid(format!(
-                            "ollama options must be a JSON object, got {o}"
-                        ))
-                        .with_hint("e.g. options => '{\"num_ctx\": 1024}'"));
-                    }
-                }
-                validate_base_url(base_url.as_deref())
-            }
-            Embedding::Local { model, dimensions } => {
-                let known = LOCAL_MODELS.iter().find(|(name, _)| name == model);
-                match known {
-                    None => Err(ConfigError::invalid(format!(
-                        "unknown local embedding model \"{model}\""
-                    ))
-                    .with_hint(format!("local models: {}", local_model_list()))),
-                    Some((_, d)) if d != dimensions => Err(ConfigError::invalid(format!(
-                        "local model \"{model}\" has {d} dimensions, not {dimensions}"
-                    ))
-                    .with_hint(format!("use dimensions => {d}"))),
-                    Some(_) => Ok(()),
-                }
-            }
+        if let Embedding::Local { model, dimensions } = self {
+            return validate_local(model, *dimensions);
         }
+        let service = self.service()?;
+        // Bedrock's secret signs requests and is never sent (see litellm.rs).
+        if let (Some(name), false) = (
+            &service.api_key_name,
+            matches!(service.api, Api::Bedrock(_)),
+        ) {
+            validate_api_key_name(name)?;
+        }
+        validate_base_url(service.base_url.as_deref())
+    }
+}
+
+fn validate_local(model: &str, dimensions: i32) -> Result<()> {
+    match LOCAL_MODELS.iter().find(|(name, _)| *name == model) {
+        None => Err(
+            ConfigError::invalid(format!("unknown local embedding model \"{model}\""))
+                .with_hint(format!("local models: {}", local_model_list())),
+        ),
+        Some((_, d)) if *d != dimensions => Err(ConfigError::invalid(format!(
+            "local model \"{model}\" has {d} dimensions, not {dimensions}"
+        ))
+        .with_hint(format!("use dimensions => {d}"))),
+        Some(_) => Ok(()),
     }
 }
 
@@ -159,7 +193,7 @@ fn validate_api_key_name(name: &str) -> Result<()> {
     }
 }
 
-fn validate_base_url(url: Option<&str>) -> Result<()> {
+pub(crate) fn validate_base_url(url: Option<&str>) -> Result<()> {
     match url {
         Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
             Err(ConfigError::invalid(format!("invalid base_url \"{u}\""))

@@ -1,16 +1,27 @@
-//! Embedding providers behind one trait: OpenAI-compatible servers (`/embeddings`) and
-//! Ollama (`/api/embed`). Inputs are batched to the provider's limits; throttling and
-//! outages are retried with backoff honouring `Retry-After`, then reported for the whole
-//! batch; an input the provider rejects is isolated by bisection and reported alone.
+//! Embedding providers behind one trait: the OpenAI-shaped APIs (OpenAI, Azure OpenAI,
+//! Mistral, VoyageAI), Cohere, Ollama, Amazon Bedrock and the local model. Inputs are
+//! batched to the provider's limits and the requests run concurrently up to the
+//! vectorizer's concurrency; throttling and outages are retried with backoff honouring
+//! `Retry-After`, then reported for the whole batch; an input the provider rejects is
+//! isolated by bisection and reported alone.
+
+mod bedrock;
+pub mod check;
+mod cohere;
+mod http;
+mod ollama;
+mod openai;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_loader_config::embedding::Embedding;
+use ai_loader_config::embedding::{Api, Embedding, Purpose};
 use futures::future::BoxFuture;
-use serde_json::{json, Value};
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::Semaphore;
 
-use crate::loading::guard;
+use crate::loading::UriLoader;
+use http::Endpoint;
 
 /// How one request failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +59,11 @@ pub trait Provider: Send + Sync {
         &'a self,
         inputs: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, RequestError>>;
+    /// Requests that may run at once (the local model runs one at a time: its
+    /// threads are its own setting).
+    fn concurrent_requests(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Retries of one request within a batch before the batch gives up.
@@ -60,13 +76,15 @@ fn estimated_tokens(text: &str) -> usize {
 }
 
 /// Embeds `inputs`, each to a vector of `dimensions` or its own error; or fails the
-/// whole batch when the provider is unavailable or misconfigured.
+/// whole batch when the provider is unavailable or misconfigured. Requests run at once
+/// as far as `slots` (the vectorizer's concurrency, shared by its batches) allows.
 pub async fn embed_all<P: Provider + ?Sized>(
     provider: &P,
     dimensions: usize,
     inputs: &[String],
+    slots: &Semaphore,
 ) -> Result<Embedded, BatchError> {
-    let mut out = Vec::with_capacity(inputs.len());
+    let mut groups = Vec::new();
     let mut start = 0;
     while start < inputs.len() {
         let mut end = start;
@@ -78,10 +96,29 @@ pub async fn embed_all<P: Provider + ?Sized>(
             tokens += estimated_tokens(&inputs[end]);
             end += 1;
         }
-        out.extend(isolate(provider, dimensions, &inputs[start..end]).await?);
+        groups.push(&inputs[start..end]);
         start = end;
     }
-    Ok(out)
+    let at_once = provider.concurrent_requests().clamp(1, groups.len().max(1));
+    let requests: Vec<_> = groups
+        .into_iter()
+        .map(|group| in_slot(provider, dimensions, group, slots))
+        .collect();
+    let parts: Vec<Embedded> = futures::stream::iter(requests)
+        .buffered(at_once)
+        .try_collect()
+        .await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+async fn in_slot<P: Provider + ?Sized>(
+    provider: &P,
+    dimensions: usize,
+    inputs: &[String],
+    slots: &Semaphore,
+) -> Result<Embedded, BatchError> {
+    let _slot = slots.acquire().await.expect("semaphore open");
+    isolate(provider, dimensions, inputs).await
 }
 
 /// One request; when the provider rejects it, halves until the rejected inputs stand
@@ -183,291 +220,6 @@ async fn with_retries<P: Provider + ?Sized>(
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date, or OpenAI's `retry-after-ms`.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if let Some(ms) = headers
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-    {
-        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-    }
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        return Some(Duration::from_secs_f64(secs.max(0.0)));
-    }
-    let when = httpdate(value)?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers send.
-fn httpdate(s: &str) -> Option<std::time::SystemTime> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as i64
-        + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let hms: Vec<i64> = time
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else {
-        return None;
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let secs = days * 86400 + h * 3600 + m * 60 + sec;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s))
-}
-
-/// The message of an error response: OpenAI's `{"error": {"message"}}`, Ollama's
-/// `{"error": "…"}`, or the start of the body.
-fn error_message(status: reqwest::StatusCode, body: &str) -> String {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let detail = parsed
-        .as_ref()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .or_else(|| v.get("error"))
-                .and_then(Value::as_str)
-        })
-        .map(str::to_string)
-        .unwrap_or_else(|| body.chars().take(200).collect());
-    format!("HTTP {}: {detail}", status.as_u16())
-}
-
-fn classify(
-    status: reqwest::StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &str,
-) -> RequestError {
-    let message = error_message(status, body);
-    match status.as_u16() {
-        408 | 409 | 425 | 429 | 500..=599 => RequestError::Unavailable {
-            message,
-            retry_after: retry_after(headers),
-        },
-        400 | 413 | 422 => RequestError::Rejected(message),
-        _ => RequestError::Fatal(message),
-    }
-}
-
-fn transport_error(e: reqwest::Error) -> RequestError {
-    // An address the settings refuse: no retry will reach it.
-    if let Some(refused) = guard::refusal(&e) {
-        return RequestError::Fatal(refused.to_string());
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    // reqwest's messages name the URL (left out here), never a header.
-    RequestError::Unavailable {
-        message: format!("{kind}: {}", crate::loading::causes(e).trim()),
-        retry_after: None,
-    }
-}
-
-/// The most bytes an answer of `inputs` embeddings of `dimensions` may take: every value
-/// written out in full (about 25 characters), and room for the rest of the JSON. A
-/// larger answer is not read further: a provider's fault, it fails the batch.
-fn answer_limit(inputs: usize, dimensions: i32) -> usize {
-    (1 << 20) + inputs * (dimensions.max(1) as usize * 32 + 1024)
-}
-
-async fn post_json(
-    client: &reqwest::Client,
-    url: &str,
-    api_key: Option<&str>,
-    body: &Value,
-    limit: usize,
-) -> Result<Value, RequestError> {
-    use futures::StreamExt;
-    let mut request = client.post(url).json(body);
-    if let Some(key) = api_key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.map_err(transport_error)?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let too_large = || {
-        RequestError::Fatal(format!(
-            "the provider's answer is larger than {limit} bytes, more than the embeddings asked for take"
-        ))
-    };
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let mut answer = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(transport_error)?;
-        if answer.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        answer.extend_from_slice(&chunk);
-    }
-    let text = String::from_utf8_lossy(&answer);
-    if status.is_redirection() {
-        return Err(RequestError::Fatal(format!(
-            "HTTP {}: a redirect, which is not followed; set base_url to where it leads",
-            status.as_u16()
-        )));
-    }
-    if !status.is_success() {
-        return Err(classify(status, &headers, &text));
-    }
-    serde_json::from_str(&text).map_err(|e| {
-        RequestError::Fatal(format!(
-            "the provider's response is not the expected JSON: {e}"
-        ))
-    })
-}
-
-fn vectors(values: Option<&Vec<Value>>) -> Result<Vec<Vec<f32>>, RequestError> {
-    let bad = || RequestError::Fatal("the provider's response has no embeddings".into());
-    values
-        .ok_or_else(bad)?
-        .iter()
-        .map(|v| {
-            v.as_array()
-                .ok_or_else(bad)?
-                .iter()
-                .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(bad))
-                .collect()
-        })
-        .collect()
-}
-
-/// An OpenAI-compatible `/embeddings` endpoint.
-pub struct OpenAi {
-    pub client: reqwest::Client,
-    pub base_url: String,
-    pub model: String,
-    pub dimensions: i32,
-    pub user: Option<String>,
-    pub api_key: Option<String>,
-    /// The server has a key, but not for this endpoint: said when the provider asks.
-    pub key_withheld: bool,
-}
-
-pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-
-impl Provider for OpenAi {
-    fn max_inputs(&self) -> usize {
-        2048
-    }
-    fn max_tokens(&self) -> usize {
-        250_000
-    }
-    fn request<'a>(
-        &'a self,
-        inputs: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, RequestError>> {
-        Box::pin(async move {
-            let mut body =
-                json!({"model": self.model, "input": inputs, "encoding_format": "float"});
-            // Only the text-embedding-3 generation and compatible servers take dimensions.
-            if self.model != "text-embedding-ada-002" {
-                body["dimensions"] = json!(self.dimensions);
-            }
-            if let Some(user) = &self.user {
-                body["user"] = json!(user);
-            }
-            let url = format!("{}/embeddings", self.base_url.trim_end_matches('/'));
-            let limit = answer_limit(inputs.len(), self.dimensions);
-            let response = post_json(&self.client, &url, self.api_key.as_deref(), &body, limit)
-                .await
-                .map_err(|e| match e {
-                    RequestError::Fatal(m) if self.key_withheld && m.starts_with("HTTP 401") => {
-                        RequestError::Fatal(format!("{m} (the server's API key goes only to the provider's default endpoint and to the endpoints in ai_loader.api_key_endpoints)"))
-                    }
-                    e => e,
-                })?;
-            let mut data: Vec<(usize, Value)> = response
-                .get("data")
-                .and_then(Value::as_array)
-                .ok_or_else(|| RequestError::Fatal("the provider's response has no data".into()))?
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    let index = d
-                        .get("index")
-                        .and_then(Value::as_u64)
-                        .map_or(i, |x| x as usize);
-                    (index, d.get("embedding").cloned().unwrap_or(Value::Null))
-                })
-                .collect();
-            data.sort_by_key(|(i, _)| *i);
-            let embeddings: Vec<Value> = data.into_iter().map(|(_, e)| e).collect();
-            vectors(Some(&embeddings))
-        })
-    }
-}
-
-/// An Ollama server's `/api/embed`.
-pub struct Ollama {
-    pub client: reqwest::Client,
-    pub base_url: String,
-    pub model: String,
-    pub options: Option<Value>,
-    pub keep_alive: Option<String>,
-    pub dimensions: i32,
-}
-
-pub const OLLAMA_BASE_URL: &str = "http://localhost:11434";
-
-impl Provider for Ollama {
-    fn max_inputs(&self) -> usize {
-        256
-    }
-    fn max_tokens(&self) -> usize {
-        250_000
-    }
-    fn request<'a>(
-        &'a self,
-        inputs: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, RequestError>> {
-        Box::pin(async move {
-            let mut body = json!({"model": self.model, "input": inputs});
-            if let Some(options) = &self.options {
-                body["options"] = options.clone();
-            }
-            if let Some(keep_alive) = &self.keep_alive {
-                body["keep_alive"] = json!(keep_alive);
-            }
-            let url = format!("{}/api/embed", self.base_url.trim_end_matches('/'));
-            let limit = answer_limit(inputs.len(), self.dimensions);
-            let response = post_json(&self.client, &url, None, &body, limit).await?;
-            vectors(response.get("embeddings").and_then(Value::as_array))
-        })
-    }
-}
-
 /// What building a provider takes from the server's settings.
 pub struct ProviderSettings {
     /// The server's key for the configuration's `api_key_name`, if it holds one.
@@ -481,6 +233,11 @@ pub struct ProviderSettings {
     /// `ai_loader.api_key_endpoints`: the endpoints, besides each provider's default,
     /// that a superuser trusts with the server's API keys (and lets it reach).
     pub api_key_endpoints: Vec<String>,
+    /// The endpoint the server's environment names instead of the provider's default
+    /// (`OPENAI_API_BASE`, `VOYAGE_API_BASE`, …).
+    pub default_base_url: Option<String>,
+    /// The server's AWS identities (default credentials, assumed roles), for Bedrock.
+    pub aws: Option<Arc<UriLoader>>,
 }
 
 /// Why a provider cannot be built.
@@ -500,133 +257,112 @@ impl std::fmt::Display for ProviderError {
     }
 }
 
-/// The provider a vectorizer's embedding configuration names.
+/// The provider a vectorizer's embedding configuration names, embedding for `purpose`.
 pub fn provider(
     config: &Embedding,
+    purpose: Purpose,
     settings: &ProviderSettings,
 ) -> Result<Box<dyn Provider>, ProviderError> {
-    match config {
-        Embedding::Openai {
-            model,
-            dimensions,
-            chat_user,
-            base_url,
-            ..
-        } => {
-            let endpoint = Endpoint::new(base_url.as_deref(), OPENAI_BASE_URL, settings)?;
-            Ok(Box::new(OpenAi {
-                client: endpoint.client,
-                base_url: endpoint.base_url,
-                model: model.clone(),
-                dimensions: *dimensions,
-                user: chat_user.clone(),
-                key_withheld: settings.api_key.is_some() && !endpoint.gets_key,
-                api_key: settings.api_key.clone().filter(|_| endpoint.gets_key),
-            }))
+    let service = config
+        .service()
+        .map_err(|e| ProviderError::Unusable(e.message))?
+        .for_purpose(purpose);
+    let endpoint = || {
+        let default = settings
+            .default_base_url
+            .as_deref()
+            .or(service.api.default_base_url());
+        Endpoint::new(service.base_url.as_deref(), default, settings).map_err(|e| match e {
+            ProviderError::Unusable(m) if m.starts_with("no endpoint") => ProviderError::Unusable(format!(
+                "{} needs an endpoint: extra_options => '{{\"api_base\": \"https://<resource>.openai.azure.com\"}}', or AZURE_API_BASE in the server's environment",
+                service.api.provider_name()
+            )),
+            e => e,
+        })
+    };
+    Ok(match &service.api {
+        Api::OpenAi { .. } | Api::Azure { .. } | Api::Mistral | Api::Voyage { .. } => {
+            Box::new(openai::provider(&service, endpoint()?).ok_or_else(|| {
+                ProviderError::Unusable(format!(
+                    "invalid endpoint for {}",
+                    service.api.provider_name()
+                ))
+            })?)
         }
-        Embedding::Ollama {
-            model,
-            base_url,
+        Api::Cohere { input_type } => Box::new(cohere::Cohere {
+            endpoint: endpoint()?,
+            model: service.model.clone(),
+            input_type: input_type.clone(),
+            dimensions: service.dimensions,
+        }),
+        Api::Ollama {
             options,
             keep_alive,
-            dimensions,
-        } => {
-            let endpoint = Endpoint::new(base_url.as_deref(), OLLAMA_BASE_URL, settings)?;
-            Ok(Box::new(Ollama {
-                client: endpoint.client,
-                base_url: endpoint.base_url,
-                model: model.clone(),
-                options: options.clone(),
-                keep_alive: keep_alive.clone(),
-                dimensions: *dimensions,
-            }))
+        } => Box::new(ollama::Ollama {
+            endpoint: endpoint()?,
+            model: service.model.clone(),
+            options: options.clone(),
+            keep_alive: keep_alive.clone(),
+            dimensions: service.dimensions,
+        }),
+        Api::Bedrock(target) => {
+            let aws = settings.aws.clone().ok_or_else(|| {
+                ProviderError::Unusable("Bedrock needs the server's AWS configuration".into())
+            })?;
+            if target.access_key_id.is_some() && settings.api_key.is_none() {
+                return Err(ProviderError::Unusable(
+                    "the server holds no AWS_SECRET_ACCESS_KEY for the configuration's aws_access_key_id".into(),
+                ));
+            }
+            Box::new(bedrock::Bedrock::new(
+                &service,
+                target.clone(),
+                aws,
+                settings.api_key.clone(),
+            ))
         }
-        Embedding::Local { model, .. } => Ok(Box::new(crate::local::Local {
-            model: crate::local::LocalModel::shared(&settings.model_dir.join(model))
+        Api::Local => Box::new(crate::local::Local {
+            model: crate::local::LocalModel::shared(&settings.model_dir.join(&service.model))
                 .map_err(ProviderError::Unusable)?,
-        })),
-    }
-}
-
-/// Where an HTTP provider is reached. The server's API key goes only to the provider's
-/// default endpoint and to the endpoints a superuser listed in `ai_loader.api_key_endpoints`
-/// (scheme, host, port and path compared). Any other `base_url` is whatever a
-/// vectorizer's creator chose, so it gets what a URI being loaded gets: public addresses
-/// only, unless its host is in `ai_loader.http_allowed_hosts` (the instance metadata
-/// service and the server's private network stay out of reach), and no key. Redirects
-/// are not followed.
-struct Endpoint {
-    client: reqwest::Client,
-    base_url: String,
-    gets_key: bool,
-}
-
-impl Endpoint {
-    fn new(
-        base_url: Option<&str>,
-        default: &str,
-        settings: &ProviderSettings,
-    ) -> Result<Self, ProviderError> {
-        let base_url = base_url
-            .unwrap_or(default)
-            .trim_end_matches('/')
-            .to_string();
-        let url = reqwest::Url::parse(&base_url)
-            .map_err(|e| ProviderError::Unusable(format!("base_url {base_url}: {e}")))?;
-        let allowed = &settings.http_allowed_hosts;
-        let gets_key = gets_key(&base_url, &url, default, settings);
-        let any_address =
-            gets_key || guard::host_allowed(allowed, url.host_str().unwrap_or_default());
-        let mut client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none());
-        if !any_address {
-            guard::check_url(&url, allowed)
-                .map_err(|e| ProviderError::Refused(format!("base_url {base_url}: {e}")))?;
-            client = client.dns_resolver(Arc::new(guard::PublicOnly {
-                allowed: Arc::new(allowed.clone()),
-            }));
-        }
-        Ok(Endpoint {
-            client: client
-                .build()
-                .map_err(|e| ProviderError::Unusable(format!("HTTP client: {e}")))?,
-            base_url,
-            gets_key,
-        })
-    }
-}
-
-/// Whether the server's key may go to `base_url`: the provider's default endpoint, or
-/// one a superuser listed.
-fn gets_key(
-    base_url: &str,
-    url: &reqwest::Url,
-    default: &str,
-    settings: &ProviderSettings,
-) -> bool {
-    base_url == default || guard::endpoint_listed(&settings.api_key_endpoints, url)
+        }),
+    })
 }
 
 /// Whether embedding with `config` would send the server's API key somewhere: the
 /// server holds a key for it and its endpoint is trusted with keys.
 pub fn sends_server_key(config: &Embedding, settings: &ProviderSettings) -> bool {
-    let Embedding::Openai { base_url, .. } = config else {
+    let Ok(service) = config.service() else {
         return false;
     };
-    let base_url = base_url
+    let default = settings
+        .default_base_url
         .as_deref()
-        .unwrap_or(OPENAI_BASE_URL)
-        .trim_end_matches('/');
+        .or(service.api.default_base_url());
+    let Some(base_url) = service.base_url.as_deref().or(default) else {
+        return false;
+    };
+    let base_url = base_url.trim_end_matches('/');
     settings.api_key.is_some()
+        && service.api_key_name.is_some()
         && reqwest::Url::parse(base_url)
-            .is_ok_and(|url| gets_key(base_url, &url, OPENAI_BASE_URL, settings))
+            .is_ok_and(|url| http::gets_key(base_url, &url, default, settings))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::http::{error_message, httpdate, retry_after};
     use super::*;
+
+    const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+    const OLLAMA_BASE_URL: &str = "http://localhost:11434";
+
+    fn embed<P: Provider>(
+        p: &P,
+        dimensions: usize,
+        inputs: &[String],
+    ) -> Result<Embedded, BatchError> {
+        block_on(embed_all(p, dimensions, inputs, &Semaphore::new(4)))
+    }
     use std::future::Future;
     use std::sync::Mutex;
 
@@ -689,9 +425,59 @@ mod tests {
         let p = fake(4, |inputs, _| {
             Ok(inputs.iter().map(|_| vec![1.0, 0.0]).collect())
         });
-        let out = block_on(embed_all(&p, 2, &inputs(10))).unwrap();
+        let out = embed(&p, 2, &inputs(10)).unwrap();
         assert_eq!(out.len(), 10);
         assert_eq!(*p.calls.lock().unwrap(), vec![4, 4, 2]);
+    }
+
+    /// Counts the requests in flight, each taking 20 ms.
+    struct Slow {
+        in_flight: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        one_at_a_time: bool,
+    }
+
+    impl Provider for Slow {
+        fn max_inputs(&self) -> usize {
+            1
+        }
+        fn max_tokens(&self) -> usize {
+            1000
+        }
+        fn concurrent_requests(&self) -> usize {
+            if self.one_at_a_time {
+                1
+            } else {
+                usize::MAX
+            }
+        }
+        fn request<'a>(
+            &'a self,
+            inputs: &'a [String],
+        ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, RequestError>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+                self.most.fetch_max(now, SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.in_flight.fetch_sub(1, SeqCst);
+                Ok(inputs.iter().map(|_| vec![1.0]).collect())
+            })
+        }
+    }
+
+    #[test]
+    fn requests_run_at_once_up_to_the_slots() {
+        for (one_at_a_time, expected) in [(false, 4), (true, 1)] {
+            let p = Slow {
+                in_flight: Default::default(),
+                most: Default::default(),
+                one_at_a_time,
+            };
+            let out = embed(&p, 1, &inputs(10)).unwrap();
+            assert_eq!(out.len(), 10);
+            assert_eq!(p.most.into_inner(), expected);
+        }
     }
 
     #[test]
@@ -703,7 +489,7 @@ mod tests {
                 Ok(inputs.iter().map(|_| vec![0.5]).collect())
             }
         });
-        let out = block_on(embed_all(&p, 1, &inputs(8))).unwrap();
+        let out = embed(&p, 1, &inputs(8)).unwrap();
         assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 7);
         assert_eq!(out[5], Err("HTTP 400: bad input".to_string()));
     }
@@ -720,10 +506,7 @@ mod tests {
                 Ok(inputs.iter().map(|_| vec![0.0]).collect())
             }
         });
-        assert!(
-            block_on(embed_all(&p, 1, &inputs(3))).is_ok(),
-            "third attempt succeeds"
-        );
+        assert!(embed(&p, 1, &inputs(3)).is_ok(), "third attempt succeeds");
 
         let p = fake(10, |_, _| {
             Err(RequestError::Unavailable {
@@ -731,7 +514,7 @@ mod tests {
                 retry_after: Some(Duration::from_secs(60)),
             })
         });
-        let e = block_on(embed_all(&p, 1, &inputs(3))).unwrap_err();
+        let e = embed(&p, 1, &inputs(3)).unwrap_err();
         assert_eq!(e.retry_after, Some(Duration::from_secs(60)));
         assert_eq!(
             p.calls.lock().unwrap().len(),
@@ -745,7 +528,7 @@ mod tests {
         let p = fake(10, |inputs, _| {
             Ok(inputs.iter().map(|_| vec![0.0; 3]).collect())
         });
-        let e = block_on(embed_all(&p, 4, &inputs(2))).unwrap_err();
+        let e = embed(&p, 4, &inputs(2)).unwrap_err();
         assert_eq!(
             e.message,
             "the provider returned embeddings of 3 dimensions, the vectorizer expects 4"
@@ -764,7 +547,7 @@ mod tests {
                 })
                 .collect())
         });
-        let out = block_on(embed_all(&p, 2, &inputs(4))).unwrap();
+        let out = embed(&p, 2, &inputs(4)).unwrap();
         assert_eq!(out[0], Ok(vec![1.0, 0.0]));
         assert_eq!(
             out[1],
@@ -816,6 +599,8 @@ mod tests {
             model_dir: "/nonexistent".into(),
             http_allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
             api_key_endpoints: key_endpoints.iter().map(|h| h.to_string()).collect(),
+            default_base_url: None,
+            aws: None,
         }
     }
 
@@ -826,7 +611,8 @@ mod tests {
         hosts: &[&str],
         key_endpoints: &[&str],
     ) -> Result<bool, ProviderError> {
-        Endpoint::new(base_url, default, &settings(hosts, key_endpoints)).map(|e| e.gets_key)
+        Endpoint::new(base_url, Some(default), &settings(hosts, key_endpoints))
+            .map(|e| e.gets_key())
     }
 
     #[test]
