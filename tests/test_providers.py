@@ -334,18 +334,37 @@ def test_what_is_refused_at_creation(db):
     assert state == "22023"
 
 
-def test_bedrock_needs_the_s3_reader_role(db, cluster):
+def test_bedrock_needs_the_s3_reader_role(db, cluster, bedrock):
+    """Bedrock acts as the server's AWS identity: creating a vectorizer with it takes
+    ai_loader_s3_reader, and its worker stops when the owner loses the membership."""
     db.execute("CREATE ROLE plain_user LOGIN")
     db.execute("SELECT ai.grant_ai_usage('plain_user')")
     db.execute("ALTER TABLE doc OWNER TO plain_user")
-    with cluster.connect(db.info.dbname, user="plain_user") as user:
-        with pytest.raises(psycopg.Error) as e:
-            user.execute(f"""SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
-                             embedding => ai.embedding_bedrock('{TITAN}', 256), chunking => ai.chunking_none())""")
-        assert e.value.sqlstate == "42501" and "Amazon Bedrock" in e.value.diag.message_primary
-        with pytest.raises(psycopg.Error) as e:
-            user.execute(f"SELECT * FROM ai.check_embedding(ai.embedding_bedrock('{TITAN}', 256))")
-        assert e.value.sqlstate == "42501"
-    db.execute("ALTER TABLE doc OWNER TO CURRENT_USER")
-    db.execute("DROP OWNED BY plain_user")
-    db.execute("DROP ROLE plain_user")
+    db.execute("GRANT CREATE ON SCHEMA public TO plain_user")
+    create = f"""SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
+                 embedding => ai.embedding_bedrock('{TITAN}', 256), chunking => ai.chunking_none())"""
+    try:
+        with cluster.connect(db.info.dbname, user="plain_user") as user:
+            with pytest.raises(psycopg.Error) as e:
+                user.execute(create)
+            assert e.value.sqlstate == "42501" and "Amazon Bedrock" in e.value.diag.message_primary
+            assert "GRANT ai_loader_s3_reader TO plain_user" in e.value.diag.message_hint
+            with pytest.raises(psycopg.Error) as e:
+                user.execute(f"SELECT * FROM ai.check_embedding(ai.embedding_bedrock('{TITAN}', 256))")
+            assert e.value.sqlstate == "42501"
+
+            db.execute("GRANT ai_loader_s3_reader TO plain_user")
+            bedrock.allow(SERVER, TITAN)
+            vid = scalar(user, create)
+            user.execute("INSERT INTO doc VALUES (1, 'allowed')")
+            wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 1, what="embedded while a member")
+            db.execute("REVOKE ai_loader_s3_reader FROM plain_user")
+            user.execute("INSERT INTO doc VALUES (2, 'after the revoke')")
+            wait_for(lambda: any("may no longer embed with Amazon Bedrock" in m for m in errors(db)),
+                     what="the vectorizer stopped")
+            assert len(store(db)) == 1
+            assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
+    finally:
+        db.execute("DROP TABLE doc CASCADE")
+        db.execute("DROP OWNED BY plain_user")
+        db.execute("DROP ROLE plain_user")
