@@ -26,13 +26,14 @@ def run_titan(args, say):
                           env=s3.server_env() | {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock.url})
         conn = cluster.connect()
         conn.execute("CREATE EXTENSION ai_loader")
+        batch = f", batch_size => {args.batch_size}" if args.batch_size else ""
         for concurrency in args.bedrock_concurrency:
             conn.execute("DROP TABLE IF EXISTS doc CASCADE")
             conn.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
             vid = conn.execute(f"""SELECT ai.create_vectorizer('doc'::regclass, name => 'titan_{concurrency}',
                 loading => ai.loading_column('body'), embedding => ai.embedding_bedrock('{TITAN}', 256),
                 chunking => ai.chunking_none(), indexing => ai.indexing_none(),
-                processing => ai.processing_default(concurrency => {concurrency}))""").fetchone()[0]
+                processing => ai.processing_default(concurrency => {concurrency}{batch}))""").fetchone()[0]
             with bedrock.lock:
                 bedrock.log.clear()
             say(f"-- Bedrock Titan: {n} documents, {latency * 1000:.0f} ms a request, concurrency {concurrency}")
@@ -49,6 +50,7 @@ def run_titan(args, say):
                 raise SystemExit(f"bench: {len(statuses)} Bedrock requests, {statuses.count(200)} answered; expected {n}")
             ceiling = concurrency / latency
             results.append({"run": "bedrock-titan", "docs": n, "concurrency": concurrency,
+                            "batch_size": args.batch_size or 50,
                             "latency_ms": args.bedrock_latency, "seconds": round(seconds, 2),
                             "docs_per_s": round(n / seconds, 1), "ceiling_docs_per_s": round(ceiling, 1),
                             "fraction_of_ceiling": round(n / seconds / ceiling, 2)})

@@ -157,6 +157,9 @@ class Bedrock:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go in two writes: without this, Nagle's algorithm holds
+            # the body until the client's delayed ACK (40 ms), which no real server does.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass

@@ -18,6 +18,17 @@ def embedder():
 
 
 @pytest.fixture(scope="module")
+def s3():
+    """moto's S3 and STS with IAM enforced (tests/s3server.py); a test module with its
+    own objects, roles or queues defines its own."""
+    from s3server import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def preloaded(embedder):
     """A cluster with ai_loader in shared_preload_libraries; the server's environment
     holds the test embedder's key."""

@@ -13,17 +13,9 @@ from bedrock import Bedrock
 from cluster import Cluster
 from embedder import vector
 from helpers import database_for, queue_empty, scalar, wait_for
-from s3server import S3Server
 
 TITAN = "amazon.titan-embed-text-v2:0"
 SERVER = "arn:aws:iam::123456789012:user/postgres-server"
-
-
-@pytest.fixture(scope="module")
-def s3():
-    server = S3Server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,10 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from helpers import document_database, queue_empty, s3_cluster, scalar, wait_for
 from documents import docx, pdf
-from s3server import BUCKET, ROLE_ARN, S3Server
+from s3server import BUCKET, ROLE_ARN
 
 SPLITTER = RecursiveCharacterTextSplitter(chunk_size=200, chunk_overlap=50,
                                           separators=["\n\n", "\n", ".", "?", "!", " ", ""])
-
-
-@pytest.fixture(scope="module")
-def s3():
-    server = S3Server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -212,6 +212,17 @@ fn prepare(
 const PROBE: &str = "ai_loader";
 
 impl Pipeline {
+    /// Embeds `inputs` with the vectorizer's provider, its requests sharing the slots.
+    async fn embed_all(&self, inputs: &[String]) -> Result<Embedded, BatchError> {
+        embed_all(
+            self.provider.as_ref(),
+            self.dimensions,
+            inputs,
+            &self.request_slots,
+        )
+        .await
+    }
+
     /// Embeds the batch's inputs. When the provider fails the batch, the fault is the
     /// provider's — nothing consumed, the batch waits — if it throttles (a
     /// `Retry-After`) or cannot embed a one-word probe either. Otherwise some inputs are
@@ -219,27 +230,14 @@ impl Pipeline {
     /// are asked for again, by halves, and each that still fails fails alone, spending a
     /// retry of its row.
     async fn embed(&self, inputs: &[String]) -> Result<Embedded, BatchError> {
-        let e = match embed_all(
-            self.provider.as_ref(),
-            self.dimensions,
-            inputs,
-            &self.request_slots,
-        )
-        .await
-        {
+        let e = match self.embed_all(inputs).await {
             Ok(vectors) => return Ok(vectors),
             Err(e) => e,
         };
         if e.retry_after.is_some() {
             return Err(e);
         }
-        let probe = embed_all(
-            self.provider.as_ref(),
-            self.dimensions,
-            &[PROBE.to_string()],
-            &self.request_slots,
-        )
-        .await;
+        let probe = self.embed_all(&[PROBE.to_string()]).await;
         if !matches!(probe.as_deref(), Ok([Ok(_)])) {
             return Err(e);
         }
@@ -250,14 +248,7 @@ impl Pipeline {
     /// set that fails again is halved, until each failing input stands alone.
     fn again<'a>(&'a self, inputs: &'a [String]) -> BoxFuture<'a, Embedded> {
         Box::pin(async move {
-            let e = match embed_all(
-                self.provider.as_ref(),
-                self.dimensions,
-                inputs,
-                &self.request_slots,
-            )
-            .await
-            {
+            let e = match self.embed_all(inputs).await {
                 Ok(vectors) => return vectors,
                 Err(e) => e,
             };
