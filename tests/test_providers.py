@@ -218,7 +218,7 @@ def test_bedrock_access_denied_names_the_permission(db, bedrock):
     wait_for(lambda: any("bedrock:InvokeModel" in m for m in errors(db)), what="an access denied error")
     message = next(m for m in errors(db) if "bedrock:InvokeModel" in m)
     assert "access denied invoking Bedrock model amazon.titan-embed-text-v2:0 (AccessDeniedException" in message
-    assert "the server's AWS credentials needs bedrock:InvokeModel on arn:aws:bedrock:<region>::foundation-model/amazon.titan-embed-text-v2:0" in message
+    assert "the server's AWS credentials needs bedrock:InvokeModel on arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0" in message
     # The row is not spent on the provider's refusal: it waits for the fix.
     assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
     assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_failed_1") == 0
@@ -296,8 +296,12 @@ def test_check_embedding_says_what_fails(db, embedder, bedrock, role):
     bedrock.allow(role, TITAN)
     assert steps("ai.embedding_bedrock(%s, 1024, %s)", TITAN, role)["embed"][0] is True
 
-    unknown = steps("ai.embedding_bedrock('amazon.titan-embed-text-v2:0', 1024, region => 'eu-west-3')")
-    assert unknown["embed"][0] is False and "eu-west-3" in unknown["embed"][1]
+    elsewhere = steps("ai.embedding_bedrock('amazon.titan-embed-text-v2:0', 1024, region => 'eu-west-3')")
+    assert elsewhere["embed"][0] is False and "eu-west-3" in elsewhere["embed"][1]
+    unknown = steps("ai.embedding_bedrock('amazon.titan-embed-text-v2:9', 1024)")
+    assert unknown["embed"][0] is False
+    assert ("Bedrock does not know model amazon.titan-embed-text-v2:9 in us-east-1 (ValidationException: "
+            "The provided model identifier is invalid.): check the model id and the region") in unknown["embed"][1]
 
     bedrock.allow(SERVER, TITAN)
     vectorize(db, "ai.embedding_bedrock(%s, 256)", (TITAN,))

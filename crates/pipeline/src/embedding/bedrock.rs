@@ -127,6 +127,11 @@ impl Bedrock {
             (None, None) => "the server's AWS credentials".to_string(),
         };
         let model = &self.model;
+        let region = self
+            .client
+            .get()
+            .and_then(|c| c.config().region().map(|r| r.to_string()))
+            .unwrap_or_else(|| "<region>".into());
         let unavailable = |message: String| RequestError::Unavailable {
             message,
             retry_after: None,
@@ -141,13 +146,13 @@ impl Bedrock {
                     unavailable(format!("Bedrock is throttling or unavailable ({code}): {message}"))
                 }
                 "AccessDeniedException" => RequestError::Fatal(format!(
-                    "access denied invoking Bedrock model {model} (AccessDeniedException: {message}): {who} needs bedrock:InvokeModel on arn:aws:bedrock:<region>::foundation-model/{model}, and the account needs access to the model enabled in the Bedrock console"
+                    "access denied invoking Bedrock model {model} (AccessDeniedException: {message}): {who} needs bedrock:InvokeModel on arn:aws:bedrock:{region}::foundation-model/{model}, and the account needs access to the model enabled in the Bedrock console"
                 )),
                 "ResourceNotFoundException" => RequestError::Fatal(format!(
-                    "Bedrock model {model} was not found (ResourceNotFoundException: {message}): check the model id and the region"
+                    "Bedrock model {model} was not found in {region} (ResourceNotFoundException: {message}): check the model id and the region"
                 )),
                 "ValidationException" if message.contains("model identifier") => RequestError::Fatal(format!(
-                    "Bedrock does not know model {model} (ValidationException: {message}): check the model id and the region"
+                    "Bedrock does not know model {model} in {region} (ValidationException: {message}): check the model id and the region"
                 )),
                 "ValidationException" | "ModelErrorException" => {
                     RequestError::Rejected(format!("Bedrock refused the input ({code}): {message}"))
