@@ -26,10 +26,9 @@ pub async fn check(config: &Embedding, settings: &ProviderSettings) -> Vec<Step>
     };
     let endpoint = service
         .base_url
-        .clone()
-        .or_else(|| settings.default_base_url.clone())
-        .or_else(|| service.api.default_base_url().map(str::to_string));
-    let place = match (&service.api, &endpoint) {
+        .as_deref()
+        .or(settings.default_endpoint(&service.api));
+    let place = match (&service.api, endpoint) {
         (Api::Bedrock(b), _) => format!(
             " in {}",
             b.region.as_deref().unwrap_or("the server's AWS region")
@@ -49,7 +48,7 @@ pub async fn check(config: &Embedding, settings: &ProviderSettings) -> Vec<Step>
         ),
         None,
     ));
-    let credentials = credentials(config, settings, &service, endpoint.as_deref());
+    let credentials = credentials(config, settings, &service, endpoint);
     let keyless = credentials.ok == Some(false);
     out.push(credentials);
     let provider = match provider(config, Purpose::Query, settings) {

@@ -46,7 +46,7 @@ impl Endpoint {
     ) -> Result<Self, ProviderError> {
         let base_url = base_url
             .or(default)
-            .ok_or_else(|| ProviderError::Unusable("no endpoint: set api_base".into()))?
+            .ok_or_else(|| ProviderError::Unusable("no endpoint".into()))?
             .trim_end_matches('/')
             .to_string();
         let url = reqwest::Url::parse(&base_url)

@@ -240,6 +240,14 @@ pub struct ProviderSettings {
     pub aws: Option<Arc<UriLoader>>,
 }
 
+impl ProviderSettings {
+    /// Where `api`'s requests go when the configuration names no endpoint: the one the
+    /// server's environment names instead of the provider's, or the provider's own.
+    pub fn default_endpoint(&self, api: &Api) -> Option<&str> {
+        self.default_base_url.as_deref().or(api.default_base_url())
+    }
+}
+
 /// Why a provider cannot be built.
 #[derive(Debug)]
 pub enum ProviderError {
@@ -268,17 +276,14 @@ pub fn provider(
         .map_err(|e| ProviderError::Unusable(e.message))?
         .for_purpose(purpose);
     let endpoint = || {
-        let default = settings
-            .default_base_url
-            .as_deref()
-            .or(service.api.default_base_url());
-        Endpoint::new(service.base_url.as_deref(), default, settings).map_err(|e| match e {
-            ProviderError::Unusable(m) if m.starts_with("no endpoint") => ProviderError::Unusable(format!(
+        let default = settings.default_endpoint(&service.api);
+        if service.base_url.is_none() && default.is_none() {
+            return Err(ProviderError::Unusable(format!(
                 "{} needs an endpoint: extra_options => '{{\"api_base\": \"https://<resource>.openai.azure.com\"}}', or AZURE_API_BASE in the server's environment",
                 service.api.provider_name()
-            )),
-            e => e,
-        })
+            )));
+        }
+        Endpoint::new(service.base_url.as_deref(), default, settings)
     };
     Ok(match &service.api {
         Api::OpenAi { .. } | Api::Azure { .. } | Api::Mistral | Api::Voyage { .. } => {
@@ -334,10 +339,7 @@ pub fn sends_server_key(config: &Embedding, settings: &ProviderSettings) -> bool
     let Ok(service) = config.service() else {
         return false;
     };
-    let default = settings
-        .default_base_url
-        .as_deref()
-        .or(service.api.default_base_url());
+    let default = settings.default_endpoint(&service.api);
     let Some(base_url) = service.base_url.as_deref().or(default) else {
         return false;
     };
@@ -672,6 +674,30 @@ mod tests {
             ..settings(&[], &[])
         };
         assert!(!sends_server_key(&openai(None), &keyless));
+    }
+
+    #[test]
+    fn azure_needs_an_endpoint() {
+        let azure = Embedding::Litellm {
+            model: "azure/text-embedding-3-small".into(),
+            dimensions: 8,
+            api_key_name: None,
+            extra_options: None,
+        };
+        let s = settings(&[], &[]);
+        match provider(&azure, Purpose::Store, &s) {
+            Err(ProviderError::Unusable(m)) => {
+                assert!(m.starts_with("Azure OpenAI needs an endpoint"), "{m}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        let with_env = ProviderSettings {
+            default_base_url: Some("https://res.openai.azure.com".into()),
+            ..settings(&[], &[])
+        };
+        assert!(provider(&azure, Purpose::Store, &with_env).is_ok());
+        assert!(sends_server_key(&azure, &with_env));
+        assert!(!sends_server_key(&azure, &s));
     }
 
     #[test]
