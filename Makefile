@@ -2,19 +2,21 @@
 PG_MAJOR ?= 15
 PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: setup demo test bench unit pg-test install install-debug regress e2e lint
+.PHONY: setup demo test bench unit pg-test install regress e2e lint
 
 ## setup: install what building and testing need (idempotent; seconds when done)
 setup:
 	scripts/setup.sh
 
-## demo: set up, build and install, then vectorize sample documents from a local S3
-## with the in-process model and answer questions (KEEP=1 leaves it running)
+## demo: set up, build in release mode and install, then vectorize sample documents
+## from a local S3 with the in-process model and answer questions (KEEP=1 leaves it
+## running)
 demo: setup
-	cargo pgrx install --pg-config $(PG_CONFIG) | grep -v '^\s*$$' | tail -n 1
+	cargo pgrx install --release --pg-config $(PG_CONFIG) | grep -v '^\s*$$' | tail -n 1
 	.venv/bin/python demo/demo.py $(if $(KEEP),--keep)
 
-## test: set up, then run every tier: unit, #[pg_test], pg_regress, end-to-end
+## test: set up, then run every tier: unit, #[pg_test], pg_regress, end-to-end (the
+## server tiers use a debug build and put back the build installed before)
 test: setup
 	scripts/test.sh
 
@@ -29,19 +31,16 @@ install: setup
 
 # The tiers, one at a time (after make setup).
 unit:
-	cargo test --workspace --exclude ai_loader
+	scripts/test.sh unit
 
 pg-test:
 	scripts/test.sh pg-test
 
-install-debug:
-	cargo pgrx install --pg-config $(PG_CONFIG)
+regress:
+	scripts/test.sh regress
 
-regress: install-debug
-	scripts/regress.sh
-
-e2e: install-debug
-	.venv/bin/pytest -q tests
+e2e:
+	scripts/test.sh e2e
 
 lint:
 	cargo fmt --all -- --check

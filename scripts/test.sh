@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Every test tier, fastest first. `scripts/test.sh TIER` runs one: unit, pg-test,
-# regress, e2e. The extension is installed (debug build) before the server tiers.
+# regress, e2e. The server tiers install the debug build into pg_config's Postgres for
+# the duration of the run; what was installed before (the release build of `make
+# install`) is put back when the run ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 . scripts/cluster.sh
+. scripts/installed.sh
 
 tier() { printf '\n== %s\n' "$*"; }
 
@@ -41,6 +44,9 @@ e2e() {
   .venv/bin/pytest -q tests
 }
 
+case "${1:-all}" in
+  pg-test | regress | e2e | all) keep_installed "$PG_CONFIG" target/installed-before ;;
+esac
 case "${1:-all}" in
   unit) unit ;;
   pg-test) pg_test ;;
