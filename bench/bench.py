@@ -17,6 +17,12 @@ upload → row and upload → searchable chunks through the bucket's events on S
 Then Amazon Bedrock (bench/titan.py): Titan, one text a request, through a test server
 answering after a fixed latency, against the ceiling of concurrency ÷ latency.
 
+Then CPU per chunk (bench/cpu.py): the worker's CPU-seconds per 1,000 chunks at
+384, 768 and 1,536 dimensions, documents from a column and a test embedder answering
+a prepared dense vector (`--cpu-profile` adds the top of a `perf` profile). Then the
+scaling with `ai_loader.workers_per_database` (1, 2, 4): documents/s, with an instant
+embedder and one taking 100 ms a request.
+
 Then search latency (bench/search.py): `ai.search` in each mode over a store of
 `--search-chunks` chunks, without and with its indexes, against the same query in plain
 SQL.
@@ -28,6 +34,8 @@ Every run prints one JSON line; a table follows. Examples:
     bench.py --search-only --search-chunks 100000
     bench.py --sync-only --sync-objects 10000 --sync-events 50
     bench.py --bedrock-only --bedrock-docs 2000 --bedrock-latency 50
+    bench.py --cpu-only --cpu-dims 384 768 1536 --cpu-profile
+    bench.py --cpu-only --cpu-docs 0 --scaling-workers 1 2 4 --scaling-latency 0 100
 """
 
 import argparse
@@ -57,6 +65,7 @@ sys.path.insert(0, HERE)
 from search import run_search  # noqa: E402
 from sync import run_sync  # noqa: E402
 from titan import run_titan  # noqa: E402
+from cpu import run_cpu, run_scaling  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
 S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
@@ -315,7 +324,7 @@ def run(args, kind, local, rng):
 
 def table(results):
     quiet = ("latency", "search", "search-indexes", "sync-reconcile", "sync-unchanged", "sync-event-row",
-             "sync-event-searchable", "bedrock-titan")
+             "sync-event-searchable", "bedrock-titan", "cpu-per-chunk", "scaling")
     if any(r["run"] not in quiet for r in results):
         say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
     for r in results:
@@ -352,6 +361,14 @@ def table(results):
             what = "row" if r["run"] == "sync-event-row" else "searchable chunks"
             say(f" S3 sync: upload → {what} ({r['samples']} uploads): p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
     for r in results:
+        if r["run"] == "cpu-per-chunk":
+            say(f" CPU per chunk, {r['dims']} dimensions ({r['chunks']} chunks, median of {r['rounds']} rounds):"
+                f" {r['cpu_s_per_1000_chunks']} worker CPU-s per 1,000 chunks; {r['chunks_per_s']} chunks/s")
+    for r in results:
+        if r["run"] == "scaling":
+            say(f" {r['workers_per_database']} worker(s) per database, embedder latency {r['latency_ms']} ms:"
+                f" {r['docs_per_s']} docs/s, {r['chunks_per_s']} chunks/s ({r['docs']} docs, 768 dimensions)")
+    for r in results:
         if r["run"] == "bedrock-titan":
             say(f" Bedrock Titan ({r['docs']} docs, {r['latency_ms']} ms a request, concurrency {r['concurrency']}):"
                 f" {r['docs_per_s']} docs/s, {r['fraction_of_ceiling']} of the ceiling ({r['ceiling_docs_per_s']} docs/s)")
@@ -383,27 +400,46 @@ def main():
     p.add_argument("--bedrock-concurrency", type=int, nargs="+", default=[4, 16],
                    help="processing_default(concurrency) values run")
     p.add_argument("--bedrock-only", action="store_true", help="only the Bedrock run")
+    p.add_argument("--cpu-docs", type=int, default=1000, help="documents of each CPU-per-chunk round (0: no run)")
+    p.add_argument("--cpu-dims", type=int, nargs="+", default=[384, 768, 1536], help="dimensions measured")
+    p.add_argument("--cpu-rounds", type=int, default=3, help="rounds per dimension (the median is kept)")
+    p.add_argument("--cpu-profile", action="store_true", help="print the top of a perf profile of the worker")
+    p.add_argument("--cpu-only", action="store_true", help="only the CPU-per-chunk and scaling runs")
+    p.add_argument("--scaling-docs", type=int, default=4000, help="documents of each scaling round (0: no run)")
+    p.add_argument("--scaling-workers", type=int, nargs="+", default=[1, 2, 4], help="workers_per_database values")
+    p.add_argument("--scaling-latency", type=int, nargs="+", default=[0, 100],
+                   help="ms the embedder takes a request, for each scaling series")
     args = p.parse_args()
     rng = random.Random(42)
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
-    only = args.search_only or args.sync_only or args.bedrock_only
+    only = args.search_only or args.sync_only or args.bedrock_only or args.cpu_only
     for kind in [] if only else servers:
         if args.embedder in ("zero", "both"):
             results += run(args, kind, local=False, rng=rng)
     if args.embedder in ("local", "both") and not only:
         results += run(args, servers[-1], local=True, rng=rng)
-    if args.bedrock_docs and not (args.search_only or args.sync_only):
+    if args.cpu_docs and not (args.search_only or args.sync_only or args.bedrock_only):
+        cpu = run_cpu(args, say, text_document, rng)
+        for r in cpu:
+            print(json.dumps({k: v for k, v in r.items() if k != "profile_top"}), flush=True)
+        results += cpu
+    if args.scaling_docs and not (args.search_only or args.sync_only or args.bedrock_only):
+        scaling = run_scaling(args, say, text_document, rng)
+        for r in scaling:
+            print(json.dumps(r), flush=True)
+        results += scaling
+    if args.bedrock_docs and not (args.search_only or args.sync_only or args.cpu_only):
         titan = run_titan(args, say)
         for r in titan:
             print(json.dumps(r), flush=True)
         results += titan
-    if args.sync_objects and not (args.search_only or args.bedrock_only):
+    if args.sync_objects and not (args.search_only or args.bedrock_only or args.cpu_only):
         synced = run_sync(args, say, tool)
         for r in synced:
             print(json.dumps(r), flush=True)
         results += synced
-    if args.search_chunks and not (args.sync_only or args.bedrock_only):
+    if args.search_chunks and not (args.sync_only or args.bedrock_only or args.cpu_only):
         searches = run_search(args, say)
         for r in searches:
             print(json.dumps(r), flush=True)

@@ -24,7 +24,8 @@ static S3_ALLOWED_BUCKETS: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 static HTTP_ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static API_KEY_ENDPOINTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
-static MODEL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+static MODEL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
+static WORKERS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(2);
 static PARSE_MEMORY: GucSetting<i32> = GucSetting::<i32>::new(512 * 1024);
 static PARSE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static MAX_DOCUMENT_TEXT: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024 * 1024);
@@ -43,7 +44,7 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"ai_loader.max_workers",
-        c"The most database workers the launcher runs at once.",
+        c"The most database workers the launcher runs at once, helpers included.",
         c"One worker serves each database where ai_loader is installed; with 0 none is started.",
         &MAX_WORKERS,
         0,
@@ -209,12 +210,22 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
-        c"ai_loader.model_threads",
-        c"Threads the local model may use in each worker.",
-        c"Read when a worker starts.",
-        &MODEL_THREADS,
+        c"ai_loader.workers_per_database",
+        c"The most workers embedding one database's queues at once.",
+        c"A database has one worker; while it has a backlog the launcher adds helpers up to this many workers in all, each taking a slot of max_worker_processes.",
+        &WORKERS_PER_DATABASE,
         1,
         64,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.model_threads",
+        c"Threads the local model may use in each worker.",
+        c"0: the machine's cores divided by ai_loader.workers_per_database (at least 1). Read when a worker starts.",
+        &MODEL_THREADS,
+        0,
+        256,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -258,8 +269,20 @@ fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+pub fn workers_per_database() -> usize {
+    WORKERS_PER_DATABASE.get().max(1) as usize
+}
+
+/// `ai_loader.model_threads`, or when 0 a share of the machine's cores: all of them
+/// between the database's workers.
 pub fn model_threads() -> usize {
-    MODEL_THREADS.get().max(1) as usize
+    match MODEL_THREADS.get() {
+        n if n > 0 => n as usize,
+        _ => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / workers_per_database()).max(1)
+        }
+    }
 }
 
 /// The directory of the local models: the setting, or `$sharedir/extension/ai_loader/models`.

@@ -45,3 +45,7 @@ def plain():
     cluster = Cluster()
     yield cluster
     cluster.stop()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "settings(*lines): postgresql.conf lines for the test's cluster")

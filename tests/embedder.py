@@ -55,12 +55,15 @@ def vector(text, dimensions):
 
 
 class Embedder:
-    def __init__(self, api_key="test-key", dimensions=8, fixed=False):
+    def __init__(self, api_key="test-key", dimensions=8, fixed=False, dense=False):
         """`fixed`: every input embeds to the same unit vector, answered from a
-        prepared text (the zero-cost embedder of the benchmark)."""
+        prepared text (the zero-cost embedder of the benchmark); `dense`: that vector
+        has every component set, written with as many digits as OpenAI writes them,
+        instead of (1, 0, 0, …)."""
         self.api_key = api_key
         self.default_dimensions = dimensions
         self.fixed = fixed
+        self.dense = dense
         self._fixed_items = {}
         self.lock = threading.Lock()
         self.reset()
@@ -130,6 +133,9 @@ class Embedder:
         embedder = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Headers and body go out in separate writes: without this, Nagle's
+            # algorithm holds the body for the client's delayed ACK (40 ms).
+            disable_nagle_algorithm = True
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args):
@@ -284,7 +290,10 @@ class Embedder:
     def _fixed_answer(self, inputs, dims, model):
         item = self._fixed_items.get(dims)
         if item is None:
-            v = json.dumps([1] + [0] * (dims - 1))  # a unit vector, short as JSON
+            if self.dense:
+                v = "[" + ",".join("%.9g" % x for x in vector("fixed", dims)) + "]"
+            else:
+                v = json.dumps([1] + [0] * (dims - 1))  # a unit vector, short as JSON
             item = self._fixed_items[dims] = '{"object":"embedding","index":%d,"embedding":' + v + "}"
         tokens = sum(len(i) for i in inputs) // 4
         return ('{"object":"list","data":[' + ",".join(item % n for n in range(len(inputs))) +

@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use ai_loader_config::loading::Loading;
-use ai_loader_config::queue::{column_alias, key_alias};
+use ai_loader_config::queue::{column_alias, hold_claim, key_alias, LET_GO_OF_CLAIMS};
 use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source, Step};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::parsing::Document;
@@ -131,6 +131,10 @@ pub fn run(
         }
         release(v, &running);
     }
+    // Every claim of the turn is written or given back (or, if giving back failed,
+    // left to its lease). Should this fail (a stop under way), the locks go with the
+    // process, or hold claims that are no longer pending anyway.
+    let _ = in_transaction(|| Spi::run(LET_GO_OF_CLAIMS));
     result
 }
 
@@ -238,12 +242,17 @@ fn claim(v: &Vectorizer) -> (String, Vec<Claimed>) {
             .update(&v.queue.claim(), None, &[batch_size.into(), v.id.into()])
             .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
         let mut claim = String::new();
-        let claimed = rows
+        let claimed: Vec<Claimed> = rows
             .map(|row| {
                 claim = get(&row, "claim").unwrap_or_default();
                 claimed(v, &row)
             })
             .collect();
+        if !claimed.is_empty() {
+            client
+                .update(&hold_claim(), None, &[])
+                .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
+        }
         (claim, claimed)
     })
 }

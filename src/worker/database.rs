@@ -1,6 +1,8 @@
 //! A database's worker: every poll interval (at once after a full batch) it serves
 //! each enabled vectorizer, batch by batch. A vectorizer whose provider is down backs
-//! off, honouring Retry-After, while the others go on.
+//! off, honouring Retry-After, while the others go on. The worker also builds vector
+//! indexes and serves S3 syncs. Its helpers (see `launcher`) only claim and embed
+//! batches, and exit after a round that found nothing more to do.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -31,10 +33,21 @@ struct Backoff {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
+    serve(arg, true);
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn ai_loader_helper_main(arg: pg_sys::Datum) {
+    serve(arg, false);
+}
+
+/// Serves the database whose OID is `arg`: as its worker (`primary`) or a helper.
+fn serve(arg: pg_sys::Datum, primary: bool) {
     // SAFETY: the launcher passes the database's OID as the argument.
     let database = unsafe { pg_sys::Oid::from_datum(arg, false) }.expect("a database OID");
     signals::attach();
-    if !shared::register_worker(database) {
+    if !shared::register_worker(database, primary) {
         return; // the database is being dropped
     }
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), None);
@@ -50,7 +63,10 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     if transaction::run(|| Spi::run(&session())).is_err() {
         return;
     }
-    log!("ai_loader worker started");
+    match primary {
+        true => log!("ai_loader worker started"),
+        false => debug1!("ai_loader helper started"),
+    }
     // The local model's thread pool reads this once, when it first runs.
     std::env::set_var("RAYON_NUM_THREADS", gucs::model_threads().to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,8 +80,10 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
     let mut reported = (0, 0);
     let mut pipelines: HashMap<i32, (Value, Arc<Pipeline>)> = HashMap::new();
     let mut backoff: HashMap<i32, Backoff> = HashMap::new();
-    // The vectorizers whose left claims this worker gave back.
+    // The vectorizers whose left claims this worker gave back, since the count of
+    // workers that ended leaving claims was `left_claims`.
     let mut released: HashSet<i32> = HashSet::new();
+    let mut left_claims = shared::left_claims();
     let mut indexes = index::Builds::default();
     let mut syncs = s3_sync::Syncs::default();
     let mut wait = Duration::ZERO;
@@ -88,6 +106,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 log!("ai_loader was dropped from this database; worker exiting");
                 break;
             }
+            Some(v) if v != LIBRARY_VERSION && !primary => break,
             Some(v) if v != LIBRARY_VERSION => {
                 // The catalog is another version's: serving it could misread it. Wait
                 // for ALTER EXTENSION ai_loader UPDATE (queued rows stay queued).
@@ -113,7 +132,11 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             break;
         };
         // Rows committed from here on are not sure to be seen by this round.
-        shared::take_wake(database);
+        shared::take_wake();
+        if shared::left_claims() != left_claims {
+            left_claims = shared::left_claims();
+            released.clear();
+        }
         let mut busy = false;
         for v in vectorizers {
             if signals::stopping() {
@@ -163,10 +186,12 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                     state.failures = 0;
                     state.until = None;
                     busy |= done.more;
-                    indexes.note(&v, done.claimed);
-                    if indexes.run(&v).is_err() {
-                        log!("ai_loader worker stopping");
-                        return;
+                    if primary {
+                        indexes.note(&v, done.claimed);
+                        if indexes.run(&v).is_err() {
+                            log!("ai_loader worker stopping");
+                            return;
+                        }
                     }
                 }
                 Err(Abort::Provider(e)) => back_off(state, &v, Step::Embedding, &e),
@@ -185,6 +210,14 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
                 }
             }
         }
+        if !primary {
+            if busy {
+                continue;
+            }
+            debug1!("ai_loader helper: nothing more queued; exiting");
+            return;
+        }
+        shared::set_backlog(busy);
         if !signals::stopping() {
             busy |= syncs.serve(&runtime, &uris);
         }
@@ -198,7 +231,7 @@ pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
             reported = calls;
         }
         report_activity("idle");
-        wait = if busy || shared::take_wake(database) || s3_sync::take_ready() {
+        wait = if busy || shared::take_wake() || s3_sync::take_ready() {
             Duration::ZERO
         } else {
             gucs::poll_interval()

@@ -1,7 +1,9 @@
 //! The launcher: finds the databases that may have ai_loader and keeps one worker in
 //! each. A worker in a database without the extension exits at once; that database is
 //! looked at again after a while, or at once when `CREATE EXTENSION ai_loader` wakes
-//! the launcher.
+//! the launcher. While a worker reports a backlog, the launcher adds helpers — one a
+//! second, up to `ai_loader.workers_per_database` workers in all — which claim batches
+//! beside it and exit once a round finds nothing left.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -33,7 +35,16 @@ struct Worker {
 
 struct Database {
     worker: Option<Worker>,
+    helpers: Vec<DynamicBackgroundWorker>,
     not_before: Instant,
+}
+
+/// Whether a started worker has not exited.
+fn alive(handle: &DynamicBackgroundWorker) -> bool {
+    matches!(
+        handle.pid(),
+        Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted)
+    )
 }
 
 #[pg_guard]
@@ -61,16 +72,34 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
 
         let listed = transaction::run(|| Ok::<_, ()>(list_databases())).unwrap_or_default();
         databases.retain(|oid, _| listed.iter().any(|(o, _)| o == oid));
-        let mut running = databases.values().filter(|d| d.worker.is_some()).count();
+        for db in databases.values_mut() {
+            db.helpers.retain(alive);
+        }
+        let mut running: usize = (databases.values())
+            .map(|d| usize::from(d.worker.is_some()) + d.helpers.len())
+            .sum();
         for (oid, name) in listed {
             let db = databases.entry(oid).or_insert(Database {
                 worker: None,
+                helpers: vec![],
                 not_before: now,
             });
             if let Some(worker) = &db.worker {
-                match worker.handle.pid() {
-                    Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted) => continue,
-                    Err(_) => {
+                match alive(&worker.handle) {
+                    true => {
+                        if shared::backlog(oid)
+                            && db.helpers.len() + 1 < gucs::workers_per_database()
+                            && running < gucs::max_workers()
+                            && shared::may_start(oid)
+                        {
+                            if let Ok(helper) = start_worker(oid, &name, Role::Helper) {
+                                db.helpers.push(helper);
+                                running += 1;
+                            }
+                        }
+                        continue;
+                    }
+                    false => {
                         db.not_before = if worker.generation != generation {
                             now
                         } else if shared::was_installed(oid) {
@@ -87,7 +116,7 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                 && running < gucs::max_workers()
                 && shared::may_start(oid)
             {
-                match start_worker(oid, &name) {
+                match start_worker(oid, &name, Role::Worker) {
                     Ok(handle) => {
                         db.worker = Some(Worker { handle, generation });
                         running += 1;
@@ -101,7 +130,10 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                 }
             }
         }
-        report_activity(&format!("serving {running} database(s)"));
+        let served = databases.values().filter(|d| d.worker.is_some()).count();
+        report_activity(&format!(
+            "serving {served} database(s) with {running} worker(s)"
+        ));
     }
     log!("ai_loader launcher stopping");
 }
@@ -133,11 +165,26 @@ fn list_databases() -> Vec<(pg_sys::Oid, String)> {
     out
 }
 
-fn start_worker(oid: pg_sys::Oid, name: &str) -> Result<DynamicBackgroundWorker, String> {
-    BackgroundWorkerBuilder::new(&format!("ai_loader worker for {name}"))
-        .set_type("ai_loader worker")
+/// A database's worker, or a helper of it.
+#[derive(Clone, Copy)]
+enum Role {
+    Worker,
+    Helper,
+}
+
+fn start_worker(
+    oid: pg_sys::Oid,
+    name: &str,
+    role: Role,
+) -> Result<DynamicBackgroundWorker, String> {
+    let (kind, function) = match role {
+        Role::Worker => ("worker", "ai_loader_worker_main"),
+        Role::Helper => ("helper", "ai_loader_helper_main"),
+    };
+    BackgroundWorkerBuilder::new(&format!("ai_loader {kind} for {name}"))
+        .set_type(&format!("ai_loader {kind}"))
         .set_library("ai_loader")
-        .set_function("ai_loader_worker_main")
+        .set_function(function)
         .set_argument(oid.into_datum())
         .enable_spi_access()
         .set_start_time(BgWorkerStartTime::RecoveryFinished)

@@ -1,7 +1,9 @@
 //! The little shared memory ai_loader uses: where the launcher is, a counter that
 //! `CREATE EXTENSION` bumps so the launcher looks at the databases again at once, and
-//! which worker serves which database, so that `DROP DATABASE` can stop it first and a
-//! transaction that queued rows can wake it when it commits.
+//! which workers serve which database — its worker, and the helpers the launcher adds
+//! while it has a backlog — so that `DROP DATABASE` can stop them first, a transaction
+//! that queued rows can wake the worker when it commits, and the launcher knows when
+//! to add a helper.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;
@@ -13,14 +15,20 @@ use pgrx::{pg_shmem_init, PgAtomic, PgLwLock};
 static LAUNCHER_PID: PgAtomic<AtomicI32> = unsafe { PgAtomic::new(c"ai_loader_launcher_pid") };
 static GENERATION: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_loader_generation") };
 static WORKERS: PgLwLock<Workers> = unsafe { PgLwLock::new(c"ai_loader_workers") };
+/// How many workers ended without giving back what they had claimed (an error).
+static LEFT_CLAIMS: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_loader_left_claims") };
 
-/// One entry per database the launcher has touched.
+/// One entry per worker process, and per database whose workers were stopped.
 #[derive(Copy, Clone, Default)]
 struct Slot {
     /// The database's OID; 0 for a free slot.
     database: u32,
-    /// The pid of its worker; 0 when none runs.
+    /// The pid of the worker; 0 when none runs.
     pid: i32,
+    /// The database's worker rather than a helper.
+    primary: bool,
+    /// The worker's last round found more queued than it took.
+    backlog: bool,
     /// No worker may start there before this time (a `DROP DATABASE` in progress).
     paused_until: pg_sys::TimestampTz,
     /// A transaction that queued rows committed since the worker last looked.
@@ -43,6 +51,7 @@ unsafe impl PGRXSharedMemory for Workers {}
 pub fn init() {
     pg_shmem_init!(LAUNCHER_PID);
     pg_shmem_init!(GENERATION);
+    pg_shmem_init!(LEFT_CLAIMS);
     pg_shmem_init!(
         WORKERS = Workers {
             slots: [Slot::default(); SLOTS]
@@ -65,46 +74,47 @@ fn now() -> pg_sys::TimestampTz {
 
 /// Whether a worker may run in `database` now (no `DROP DATABASE` under way).
 pub fn may_start(database: pg_sys::Oid) -> bool {
-    let now = now();
-    !WORKERS
-        .share()
-        .slots
-        .iter()
-        .any(|s| s.database == database.to_u32() && s.paused_until > now)
+    !paused(&WORKERS.share(), database.to_u32(), now())
 }
 
-/// Records this process as `database`'s worker, and forgets it when the process exits
-/// however it exits. False when the database is being dropped.
-pub fn register_worker(database: pg_sys::Oid) -> bool {
+fn paused(workers: &Workers, db: u32, now: pg_sys::TimestampTz) -> bool {
+    (workers.slots.iter()).any(|s| s.database == db && s.paused_until > now)
+}
+
+/// This process's pid.
+fn my_pid() -> i32 {
+    // SAFETY: this process's own pid.
+    unsafe { pg_sys::MyProcPid }
+}
+
+/// Records this process as a worker of `database` (its `primary` worker or a helper),
+/// and forgets it when the process exits however it exits. False when the database is
+/// being dropped.
+pub fn register_worker(database: pg_sys::Oid, primary: bool) -> bool {
     let now = now();
     let mut workers = WORKERS.exclusive();
     let db = database.to_u32();
-    if workers
-        .slots
-        .iter()
-        .any(|s| s.database == db && s.paused_until > now)
-    {
+    if paused(&workers, db, now) {
         return false;
     }
-    // SAFETY: this process's own pid.
-    let pid = unsafe { pg_sys::MyProcPid };
-    let slot = match workers.slots.iter().position(|s| s.database == db) {
+    let pid = my_pid();
+    let free = |s: &Slot| s.database == 0 || (s.pid == 0 && s.paused_until <= now);
+    let slot = match (workers.slots.iter())
+        .position(|s| s.database == db && s.pid == 0)
+        .or_else(|| workers.slots.iter().position(free))
+    {
         Some(i) => i,
-        None => match workers
-            .slots
-            .iter()
-            .position(|s| s.database == 0 || (s.pid == 0 && s.paused_until <= now))
-        {
-            Some(i) => i,
-            None => return true, // more databases than slots: served, just not stoppable early
-        },
+        None => return true, // more workers than slots: served, just not stoppable early
     };
+    let installed = workers.slots[slot].database == db && workers.slots[slot].installed;
     workers.slots[slot] = Slot {
         database: db,
         pid,
+        primary,
+        backlog: false,
         paused_until: 0,
         woken: false,
-        installed: false,
+        installed,
     };
     drop(workers);
     // SAFETY: registers a callback with a plain integer argument.
@@ -113,7 +123,7 @@ pub fn register_worker(database: pg_sys::Oid) -> bool {
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn forget_worker(_code: std::ffi::c_int, pid: pg_sys::Datum) {
+unsafe extern "C-unwind" fn forget_worker(code: std::ffi::c_int, pid: pg_sys::Datum) {
     let pid = pid.value() as i32;
     for slot in WORKERS
         .exclusive()
@@ -122,24 +132,39 @@ unsafe extern "C-unwind" fn forget_worker(_code: std::ffi::c_int, pid: pg_sys::D
         .filter(|s| s.pid == pid)
     {
         slot.pid = 0;
+        slot.backlog = false;
+    }
+    if code != 0 {
+        LEFT_CLAIMS.get().fetch_add(1, Ordering::SeqCst);
     }
 }
 
-/// Keeps workers out of `database` for `seconds` and returns the pid of the one
-/// running there, if any.
-pub fn pause(database: pg_sys::Oid, seconds: i64) -> Option<i32> {
+/// How many workers ended on an error so far: when it changes, the claims they left
+/// are given back (`Queue::release_left_claims`).
+pub fn left_claims() -> u64 {
+    LEFT_CLAIMS.get().load(Ordering::SeqCst)
+}
+
+/// Keeps workers out of `database` for `seconds` and returns the pids of those
+/// running there.
+pub fn pause(database: pg_sys::Oid, seconds: i64) -> Vec<i32> {
     let until = now() + seconds * 1_000_000;
     let mut workers = WORKERS.exclusive();
     let db = database.to_u32();
-    let i = workers
-        .slots
-        .iter()
-        .position(|s| s.database == db)
-        .or_else(|| workers.slots.iter().position(|s| s.database == 0))?;
-    let slot = &mut workers.slots[i];
-    slot.database = db;
-    slot.paused_until = until;
-    (slot.pid != 0).then_some(slot.pid)
+    if !workers.slots.iter().any(|s| s.database == db) {
+        let Some(free) = workers.slots.iter().position(|s| s.database == 0) else {
+            return vec![];
+        };
+        workers.slots[free].database = db;
+    }
+    let mut pids = vec![];
+    for slot in workers.slots.iter_mut().filter(|s| s.database == db) {
+        slot.paused_until = until;
+        if slot.pid != 0 {
+            pids.push(slot.pid);
+        }
+    }
+    pids
 }
 
 /// Notes that `database`'s worker found ai_loader installed.
@@ -240,7 +265,7 @@ fn wake_worker(database: pg_sys::Oid) {
         match workers
             .slots
             .iter_mut()
-            .find(|s| s.database == database.to_u32() && s.pid != 0)
+            .find(|s| s.database == database.to_u32() && s.pid != 0 && s.primary)
         {
             Some(slot) => {
                 slot.woken = true;
@@ -255,11 +280,23 @@ fn wake_worker(database: pg_sys::Oid) {
 }
 
 /// In the worker: whether a transaction that queued rows committed since the last call.
-pub fn take_wake(database: pg_sys::Oid) -> bool {
-    WORKERS
-        .exclusive()
-        .slots
-        .iter_mut()
-        .find(|s| s.database == database.to_u32())
+pub fn take_wake() -> bool {
+    let pid = my_pid();
+    (WORKERS.exclusive().slots.iter_mut())
+        .find(|s| s.pid == pid)
         .is_some_and(|s| std::mem::take(&mut s.woken))
+}
+
+/// In the worker: whether its last round left more queued than it took.
+pub fn set_backlog(backlog: bool) {
+    let pid = my_pid();
+    if let Some(slot) = (WORKERS.exclusive().slots.iter_mut()).find(|s| s.pid == pid) {
+        slot.backlog = backlog;
+    }
+}
+
+/// Whether `database`'s worker has a backlog (a helper would take part of it).
+pub fn backlog(database: pg_sys::Oid) -> bool {
+    let db = database.to_u32();
+    (WORKERS.share().slots.iter()).any(|s| s.database == db && s.pid != 0 && s.primary && s.backlog)
 }

@@ -161,7 +161,7 @@ extern "C-unwind" fn before_drop_extension() {
     }
 }
 
-/// Stops the worker of the database named `name` and keeps others out of it for
+/// Stops the workers of the database named `name` and keeps others out of it for
 /// `pause`, when the statement will run: outside a transaction block, by the
 /// database's owner (a superuser owns everything), on another database than this one.
 #[pg_guard]
@@ -204,13 +204,13 @@ unsafe fn owns(class: pg_sys::Oid, object: pg_sys::Oid) -> bool {
 }
 
 fn stop_worker(database: pg_sys::Oid, pause: i64) {
-    let Some(pid) = shared::pause(database, pause) else {
-        return;
-    };
-    // SAFETY: signalling a process of this cluster, running as the same user.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let pids = shared::pause(database, pause);
+    for &pid in &pids {
+        // SAFETY: signalling a process of this cluster, running as the same user.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
     let deadline = Instant::now() + WAIT;
-    while shared::running(pid) && Instant::now() < deadline {
+    while pids.iter().any(|&pid| shared::running(pid)) && Instant::now() < deadline {
         check_for_interrupts!();
         // SAFETY: sleeps this backend for 10 ms.
         unsafe { pg_sys::pg_usleep(10_000) };

@@ -52,7 +52,7 @@ struct Row<'a> {
     key: &'a Vec<String>,
     seq: i32,
     chunk: &'a str,
-    embedding: String,
+    embedding: &'a [f32],
     etag: Option<&'a str>,
 }
 
@@ -191,7 +191,7 @@ fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
                     key: k,
                     seq: c.seq,
                     chunk: &c.text,
-                    embedding: q.embedding_text(&c.embedding),
+                    embedding: &c.embedding,
                     etag: etag.as_deref(),
                 })
             })
@@ -202,7 +202,7 @@ fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
                     key: k,
                     seq: 0,
                     chunk: "",
-                    embedding: q.embedding_text(&c.embedding),
+                    embedding: &c.embedding,
                     etag: None,
                 })
             })
@@ -212,25 +212,43 @@ fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
         return;
     }
     let mut args = key_arrays(rows.iter().map(|r| r.key), n);
-    let embeddings: Vec<String> = rows.iter().map(|r| r.embedding.clone()).collect();
-    match &q.target {
-        Names::Table { .. } => {
-            args.push(rows.iter().map(|r| r.seq).collect::<Vec<i32>>().into());
-            args.push(
-                (rows.iter().map(|r| r.chunk.to_string()))
-                    .collect::<Vec<String>>()
-                    .into(),
-            );
-            args.push(embeddings.into());
-            args.push(
-                (rows.iter().map(|r| r.etag.map(str::to_string)))
-                    .collect::<Vec<Option<String>>>()
-                    .into(),
+    if let Names::Table { .. } = &q.target {
+        args.push(rows.iter().map(|r| r.seq).collect::<Vec<i32>>().into());
+        args.push(
+            (rows.iter().map(|r| r.chunk.to_string()))
+                .collect::<Vec<String>>()
+                .into(),
+        );
+        args.push(
+            (rows.iter().map(|r| r.etag.map(str::to_string)))
+                .collect::<Vec<Option<String>>>()
+                .into(),
+        );
+    }
+    let (embeddings, dimensions) = end_to_end(v, &rows);
+    args.push(real_array(&embeddings));
+    args.push(dimensions.into());
+    run(&q.write_chunks(), args);
+}
+
+/// The rows' embeddings end to end, and the length of each: the write slices them
+/// apart in the server. Every embedding has the vectorizer's dimensions (the pipeline
+/// checked them); a batch where they differ is refused rather than sliced wrong.
+fn end_to_end(v: &Vectorizer, rows: &[Row]) -> (Vec<f32>, i32) {
+    let dimensions = rows[0].embedding.len();
+    let mut all = Vec::with_capacity(rows.len() * dimensions);
+    for row in rows {
+        if row.embedding.len() != dimensions {
+            error!(
+                "vectorizer {}: embeddings of {} and {} dimensions in one batch",
+                v.name,
+                dimensions,
+                row.embedding.len()
             );
         }
-        Names::Column(_) => args.push(embeddings.into()),
+        all.extend_from_slice(row.embedding);
     }
-    run(&q.write_chunks(), args);
+    (all, dimensions as i32)
 }
 
 /// Settles the queues: the claim's rows deleted, failed keys queued again or moved to
@@ -278,6 +296,28 @@ fn runner<'a, 'c>(
         client
             .update(sql, None, &args)
             .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
+    }
+}
+
+/// Floats as one `real[]` parameter, built in one call rather than element by element
+/// (the batch's embeddings are hundreds of thousands of them).
+fn real_array(values: &[f32]) -> DatumWithOid<'static> {
+    let mut datums: Vec<pg_sys::Datum> = (values.iter())
+        .map(|x| pg_sys::Datum::from(x.to_bits()))
+        .collect();
+    // SAFETY: float4 is passed by value, 4 bytes long and int-aligned (typlen,
+    // typbyval, typalign of pg_type); construct_array copies the datums, in the current
+    // memory context, which outlives the statement the array is a parameter of.
+    unsafe {
+        let array = pg_sys::construct_array(
+            datums.as_mut_ptr(),
+            datums.len() as i32,
+            pg_sys::FLOAT4OID,
+            4,
+            true,
+            b'i' as std::ffi::c_char,
+        );
+        DatumWithOid::new(pg_sys::Datum::from(array), pg_sys::FLOAT4ARRAYOID)
     }
 }
 

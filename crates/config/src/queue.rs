@@ -23,14 +23,35 @@ pub struct Queue {
     /// Documents are objects with ETags (loading_uri into a store table): the claim
     /// returns the ETag last embedded, and writes record the new one.
     pub etags: bool,
-    /// The embedding's SQL type, to cast text like `[1,2,3]` (vector) or `{1,2,3}` (real[]).
+    /// The embedding column's SQL type (`vector(768)`, `real[]`): written embeddings
+    /// are cast from `real[]` to it.
     pub embedding_type: String,
 }
 
 /// How long a claim keeps its rows from other claims: longer than any batch takes.
-/// The worker that starts in a database gives back the claims its predecessor left
-/// (`release_left_claims`), so a crash delays nothing by this much.
+/// A worker that starts in a database, and its first worker after another one ended,
+/// give back the claims no live worker holds (`release_left_claims`), so a crash
+/// delays nothing by this much.
 pub const LEASE: &str = "1 hour";
+
+/// A claim is held, from its transaction until its batch is written or given back,
+/// by a session-level advisory lock of the worker that made it: this tag plus the
+/// claim's transaction id (the `xmin` of its leased queue rows). The lock goes with
+/// the worker, whatever way it ends; a claim whose lock is free was left behind. (The
+/// one-`bigint` advisory lock space: apart from the per-key locks of the claim,
+/// which use the two-`int4` space.)
+const CLAIM_LOCK_TAG: i64 = 0x6169_4c64 << 32;
+
+/// Takes the claim lock of the transaction in progress (run in the claim's).
+pub fn hold_claim() -> String {
+    format!(
+        "SELECT pg_catalog.pg_advisory_lock({CLAIM_LOCK_TAG} + pg_catalog.pg_current_xact_id()::xid::text::bigint)"
+    )
+}
+
+/// Lets go of every claim lock this worker holds (it holds no other session-level
+/// advisory lock): once its batches are written or given back.
+pub const LET_GO_OF_CLAIMS: &str = "SELECT pg_catalog.pg_advisory_unlock_all()";
 /// A row due further ahead than this is claimed, not waiting for a retry: retries
 /// wait at most `MAX_RETRY_DELAY` seconds.
 const CLAIMED_BEYOND: &str = "10 minutes";
@@ -72,6 +93,15 @@ impl Queue {
 
     /// `unnest($1::text[], …) AS u("k1", …, extra…)`, key arrays first.
     fn unnest(&self, extra: &[(&str, &str)]) -> String {
+        self.unnest_with(extra, false)
+    }
+
+    /// The same `WITH ORDINALITY`: each row's number is `u.n`.
+    fn unnest_numbered(&self, extra: &[(&str, &str)]) -> String {
+        self.unnest_with(extra, true)
+    }
+
+    fn unnest_with(&self, extra: &[(&str, &str)], numbered: bool) -> String {
         let n = self.key.len();
         let mut arrays: Vec<String> = (1..=n).map(|i| format!("${i}::text[]")).collect();
         let mut names: Vec<String> = self.key.iter().map(|k| quote_ident(&k.name)).collect();
@@ -79,7 +109,18 @@ impl Queue {
             arrays.push(format!("${}::{ty}[]", n + i + 1));
             names.push(name.to_string());
         }
-        format!("unnest({}) AS u({})", arrays.join(", "), names.join(", "))
+        let ordinality = match numbered {
+            true => {
+                names.push("n".into());
+                " WITH ORDINALITY"
+            }
+            false => "",
+        };
+        format!(
+            "unnest({}){ordinality} AS u({})",
+            arrays.join(", "),
+            names.join(", ")
+        )
     }
 
     /// The parameter after the key arrays: a claim's transaction id.
@@ -237,13 +278,22 @@ impl Queue {
         )
     }
 
-    /// Gives back every claim a worker of this database left when it ended (one worker
-    /// serves a database: any claim is its predecessor's).
+    /// Gives back, due at once, the leased rows of claims no live worker holds (their
+    /// claim lock is free): claims left by a worker that ended without giving them
+    /// back. Run by a worker that holds no claim itself (its own would look free to
+    /// it). Only the distinct claims of leased rows are tried, never every row's.
     pub fn release_left_claims(&self) -> String {
         format!(
-            "UPDATE {} SET loading_retry_after = NULL \
-             WHERE loading_retry_after > pg_catalog.now() + interval '{CLAIMED_BEYOND}'",
-            self.queue_name()
+            "WITH leased AS MATERIALIZED (
+                 SELECT DISTINCT xmin::text::bigint AS claim FROM {queue}
+                  WHERE loading_retry_after > pg_catalog.now() + interval '{CLAIMED_BEYOND}'),
+             left_behind AS MATERIALIZED (
+                 SELECT claim FROM leased
+                  WHERE pg_catalog.pg_try_advisory_xact_lock({CLAIM_LOCK_TAG} + claim))
+             UPDATE {queue} q SET loading_retry_after = NULL FROM left_behind l
+              WHERE q.xmin::text::bigint = l.claim
+                AND q.loading_retry_after > pg_catalog.now() + interval '{CLAIMED_BEYOND}'",
+            queue = self.queue_name()
         )
     }
 
@@ -284,47 +334,43 @@ impl Queue {
         }
     }
 
-    /// Writes chunks: key arrays, then `chunk_seq`, `chunk`, the embedding as text and
-    /// the document's ETag; for a column destination, the embedding only.
+    /// Writes chunks: key arrays, then `chunk_seq`, `chunk` and the document's ETag,
+    /// then every embedding of the batch end to end in one `real[]` and their
+    /// dimensions; for a column destination, key arrays, the embeddings and their
+    /// dimensions. The `n`th row's embedding is the `n`th slice of the array, cast to
+    /// the column's type in the server: no vector goes through decimal text.
     pub fn write_chunks(&self) -> String {
         match &self.target {
             Names::Table { store, .. } => format!(
                 "INSERT INTO {} ({}, chunk_seq, chunk, embedding, source_etag)
-                 SELECT {}, u.seq, u.chunk, u.embedding::{}, u.etag FROM {}",
+                 SELECT {}, u.seq, u.chunk, {}, u.etag FROM {}",
                 qualified(&store.0, &store.1),
                 self.keys(""),
                 self.key_casts("u."),
-                self.embedding_type,
-                self.unnest(&[
-                    ("seq", "int4"),
-                    ("chunk", "text"),
-                    ("embedding", "text"),
-                    ("etag", "text"),
-                ])
+                self.embedding_slice(3),
+                self.unnest_numbered(&[("seq", "int4"), ("chunk", "text"), ("etag", "text")])
             ),
             Names::Column(column) => format!(
-                "UPDATE {} s SET {} = u.embedding::{} FROM {} WHERE {}",
+                "UPDATE {} s SET {} = {} FROM {} WHERE {}",
                 self.source_name(),
                 quote_ident(column),
-                self.embedding_type,
-                self.unnest(&[("embedding", "text")]),
+                self.embedding_slice(0),
+                self.unnest_numbered(&[]),
                 self.key_match("s", "u", true)
             ),
         }
     }
 
-    /// An embedding as text its SQL type reads: `[…]` for vector, `{…}` for real[].
-    pub fn embedding_text(&self, v: &[f32]) -> String {
-        let body = v
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        if self.embedding_type.ends_with("[]") {
-            format!("{{{body}}}")
-        } else {
-            format!("[{body}]")
-        }
+    /// Row `u.n`'s embedding: its slice of the `real[]` parameter after the key arrays
+    /// and `extra` arrays (the dimensions are the parameter after it), cast to the
+    /// embedding column's type.
+    fn embedding_slice(&self, extra: usize) -> String {
+        let array = self.key.len() + extra + 1;
+        let dims = array + 1;
+        format!(
+            "(${array}::real[])[(u.n::int4 - 1) * ${dims}::int4 + 1 : u.n::int4 * ${dims}::int4]::{}",
+            self.embedding_type
+        )
     }
 }
 
@@ -404,11 +450,12 @@ mod tests {
             .delete_claimed()
             .ends_with("AND q.xmin = $3::xid"));
         assert!(queue(table()).release().starts_with("UPDATE \"ai\".\"_vectorizer_q_3\" q SET loading_retry_after = NULL FROM unnest($1::text[], $2::text[])"));
-        assert_eq!(
-            queue(table()).release_left_claims(),
-            "UPDATE \"ai\".\"_vectorizer_q_3\" SET loading_retry_after = NULL \
-             WHERE loading_retry_after > pg_catalog.now() + interval '10 minutes'"
-        );
+        let left = queue(table()).release_left_claims();
+        assert!(left.contains("SELECT DISTINCT xmin::text::bigint AS claim FROM \"ai\".\"_vectorizer_q_3\"\n                  WHERE loading_retry_after > pg_catalog.now() + interval '10 minutes'"));
+        assert!(left
+            .contains("WHERE pg_catalog.pg_try_advisory_xact_lock(7019225486614069248 + claim)"));
+        assert!(hold_claim()
+            .contains("pg_advisory_lock(7019225486614069248 + pg_catalog.pg_current_xact_id()"));
     }
 
     #[test]
@@ -420,17 +467,23 @@ mod tests {
              WHERE t.\"t\" = u.\"t\"::text AND t.\"id\" = u.\"id\"::bigint"
         );
         assert!(q.write_chunks().contains(
-            "SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, u.embedding::real[], u.etag FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[]) AS u(\"t\", \"id\", seq, chunk, embedding, etag)"
+            "SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, \
+             ($6::real[])[(u.n::int4 - 1) * $7::int4 + 1 : u.n::int4 * $7::int4]::real[], u.etag \
+             FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[]) \
+             WITH ORDINALITY AS u(\"t\", \"id\", seq, chunk, etag, n)"
         ));
         assert!(q.claim().contains("(SELECT t.source_etag FROM \"public\".\"Doc_embedding_store\" t WHERE t.\"t\" = c.\"t\" AND t.\"id\" = c.\"id\" LIMIT 1) AS etag"));
         assert!(q
             .requeue()
             .contains("unnest($1::text[], $2::text[], $3::int4[], $4::float8[])"));
-        assert_eq!(q.embedding_text(&[0.5, -1.0]), "{0.5,-1}");
         let column = queue(Names::Column("emb".into()));
         assert!(column.delete_chunks().is_none());
-        assert!(column
-            .write_chunks()
-            .starts_with("UPDATE \"public\".\"Doc\" s SET \"emb\" = u.embedding::real[]"));
+        assert_eq!(
+            column.write_chunks(),
+            "UPDATE \"public\".\"Doc\" s SET \"emb\" = \
+             ($3::real[])[(u.n::int4 - 1) * $4::int4 + 1 : u.n::int4 * $4::int4]::real[] \
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(\"t\", \"id\", n) \
+             WHERE s.\"t\" = u.\"t\"::text AND s.\"id\" = u.\"id\"::bigint"
+        );
     }
 }

@@ -1,0 +1,136 @@
+"""More than one worker per database: helpers the launcher adds while the worker has a
+backlog (`ai_loader.workers_per_database`), which share the queue without embedding
+any row twice and leave once it is done; and claims given back when, and only when,
+the worker that made them is gone (its claim lock is free)."""
+
+import threading
+import time
+
+import pytest
+
+from cluster import Cluster
+from embedder import vector
+from helpers import create_vectorizer, scalar, wait_for
+
+# The claim lock of a transaction: this tag plus its id (crates/config/src/queue.rs).
+CLAIM_LOCK_TAG = 0x6169_4C64 << 32
+
+
+def processes(conn):
+    """The database's ai_loader processes by type."""
+    return dict(conn.execute("SELECT backend_type, count(*) FROM pg_stat_activity "
+                             "WHERE backend_type LIKE 'ai_loader %%' AND datname = current_database() "
+                             "GROUP BY 1").fetchall())
+
+
+class Sampler:
+    """Counts the database's helpers every 20 ms, from its own connection."""
+
+    def __init__(self, cluster):
+        self.conn = cluster.connect()
+        self.most = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.most = max(self.most, processes(self.conn).get("ai_loader helper", 0))
+            time.sleep(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.conn.close()
+        return self.most
+
+
+@pytest.fixture
+def cluster(embedder, request):
+    """A cluster with the settings the test is marked with."""
+    embedder.reset()
+    marker = request.node.get_closest_marker("settings")
+    c = Cluster(["shared_preload_libraries = 'ai_loader'", embedder.key_setting, *(marker.args if marker else ())],
+                env={"OPENAI_API_KEY": embedder.api_key})
+    yield c
+    c.stop()
+    embedder.reset()
+
+
+def backlog(cluster, embedder, first_id, n=240):
+    """Queues `n` one-chunk rows behind a slow embedder; returns the most helpers seen
+    at once until every row is embedded."""
+    db = cluster.connect()
+    embedder.delay = 0.2  # a batch of 4 rows takes at least 0.2 s: a backlog of seconds
+    sampler = Sampler(cluster)
+    try:
+        db.execute("INSERT INTO doc SELECT g, 'T', 'row ' || g FROM generate_series(%s::int, %s::int) g",
+                   (first_id, first_id + n - 1))
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store WHERE id >= %s", (first_id,)) == n,
+                 timeout=60, what=f"{n} rows embedded")
+    finally:
+        most = sampler.close()
+        embedder.delay = 0
+    return most
+
+
+@pytest.mark.settings("ai_loader.workers_per_database = 1")
+def test_helpers_share_a_backlog_without_embedding_a_row_twice(cluster, embedder):
+    db = cluster.connect()
+    db.execute("CREATE EXTENSION ai_loader")
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    create_vectorizer(db, embedder, chunking="ai.chunking_none()", template="$chunk",
+                      extra=", processing => ai.processing_default(batch_size => 4)")
+
+    # One worker allowed: no helper, however long the backlog.
+    assert backlog(cluster, embedder, first_id=1) == 0
+
+    # Three: helpers join while the backlog lasts (the launcher adds one a second)...
+    db.execute("ALTER SYSTEM SET ai_loader.workers_per_database = 3")
+    db.execute("SELECT pg_reload_conf()")
+    embedder.reset()
+    assert backlog(cluster, embedder, first_id=1001) == 2
+    # ...every row was sent to the embedder once, and stored once with its own vector.
+    inputs = sum(r[3] for r in embedder.requests)
+    assert inputs == 240
+    rows = db.execute("SELECT id, chunk, embedding::text FROM doc_embedding_store WHERE id > 1000 ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == list(range(1001, 1241))
+    for id_, chunk, emb in rows:
+        assert chunk == f"row {id_}"
+        assert [float(x) for x in emb.strip("{}[]").split(",")] == pytest.approx(vector(chunk, 8), abs=1e-6)
+    # ...and leave once it is done, the worker staying.
+    wait_for(lambda: processes(db) == {"ai_loader worker": 1}, timeout=10, what="the helpers gone")
+    assert "ERROR" not in cluster.log()
+
+
+@pytest.mark.settings("ai_loader.max_workers = 0")  # no worker while the claims are made
+def test_a_claim_is_given_back_only_when_its_worker_is_gone(cluster, embedder):
+    """Claims made by hand as the worker makes them: rows 1-2 under a claim whose lock a
+    live session holds (a worker at work), row 3 under one whose lock nobody holds (a
+    worker that ended on an error), row 4 queued. A worker that starts gives back row 3
+    only, and row 1-2's claim once its session is gone."""
+    db = cluster.connect()
+    db.execute("CREATE EXTENSION ai_loader")
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    create_vectorizer(db, embedder)
+    db.execute("INSERT INTO doc SELECT g, 'T', 'row ' || g FROM generate_series(1, 4) g")
+    lease = "UPDATE ai._vectorizer_q_1 SET loading_retry_after = now() + interval '1 hour' WHERE id = ANY(%s)"
+    live = cluster.connect()
+    with live.transaction():
+        live.execute(lease, ([1, 2],))
+        live.execute("SELECT pg_advisory_lock(%s + pg_current_xact_id()::xid::text::bigint)", (CLAIM_LOCK_TAG,))
+    with db.transaction():
+        db.execute(lease, ([3],))
+
+    db.execute("ALTER SYSTEM SET ai_loader.max_workers = 8")
+    db.execute("SELECT pg_reload_conf()")
+    wait_for(lambda: scalar(db, "SELECT array_agg(DISTINCT id ORDER BY id) FROM doc_embedding_store") == [3, 4],
+             what="the left claim's row and the queued row embedded")
+    leased = "SELECT array_agg(id ORDER BY id) FROM ai._vectorizer_q_1 WHERE loading_retry_after > now() + interval '50 minutes'"
+    assert scalar(db, leased) == [1, 2]
+
+    live.close()  # the claim's worker is gone; the next worker to start gives its rows back
+    db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'ai_loader worker'")
+    wait_for(lambda: scalar(db, "SELECT array_agg(DISTINCT id ORDER BY id) FROM doc_embedding_store") == [1, 2, 3, 4],
+             what="the claim given back once its session is gone")
+    assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_1") == 0
