@@ -116,7 +116,8 @@ def run_cpu(args, say, text_document, rng):
     results = []
     try:
         for dims in args.cpu_dims:
-            setups.append(Setup(dims, args))
+            # One process: the CPU measured is all of the work.
+            setups.append(Setup(dims, args, settings=["ai_loader.workers_per_database = 1"]))
         rounds = {s.dims: [] for s in setups}
         for r in range(args.cpu_rounds):
             for s in setups:
