@@ -415,37 +415,23 @@ def main():
     rng = random.Random(42)
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
-    only = args.search_only or args.sync_only or args.bedrock_only or args.cpu_only
-    for kind in [] if only else servers:
+    # The parts asked for alone (`--search-only`, …); none: every part.
+    alone = {part for part in ("search", "sync", "bedrock", "cpu") if getattr(args, f"{part}_only")}
+    for kind in [] if alone else servers:
         if args.embedder in ("zero", "both"):
             results += run(args, kind, local=False, rng=rng)
-    if args.embedder in ("local", "both") and not only:
+    if args.embedder in ("local", "both") and not alone:
         results += run(args, servers[-1], local=True, rng=rng)
-    if args.cpu_docs and not (args.search_only or args.sync_only or args.bedrock_only):
-        cpu = run_cpu(args, say, text_document, rng)
-        for r in cpu:
-            print(json.dumps({k: v for k, v in r.items() if k != "profile_top"}), flush=True)
-        results += cpu
-    if args.scaling_docs and not (args.search_only or args.sync_only or args.bedrock_only):
-        scaling = run_scaling(args, say, text_document, rng)
-        for r in scaling:
-            print(json.dumps(r), flush=True)
-        results += scaling
-    if args.bedrock_docs and not (args.search_only or args.sync_only or args.cpu_only):
-        titan = run_titan(args, say)
-        for r in titan:
-            print(json.dumps(r), flush=True)
-        results += titan
-    if args.sync_objects and not (args.search_only or args.bedrock_only or args.cpu_only):
-        synced = run_sync(args, say, tool)
-        for r in synced:
-            print(json.dumps(r), flush=True)
-        results += synced
-    if args.search_chunks and not (args.sync_only or args.bedrock_only or args.cpu_only):
-        searches = run_search(args, say)
-        for r in searches:
-            print(json.dumps(r), flush=True)
-        results += searches
+    parts = [("cpu", args.cpu_docs, lambda: run_cpu(args, say, text_document, rng)),
+             ("cpu", args.scaling_docs, lambda: run_scaling(args, say, text_document, rng)),
+             ("bedrock", args.bedrock_docs, lambda: run_titan(args, say)),
+             ("sync", args.sync_objects, lambda: run_sync(args, say, tool)),
+             ("search", args.search_chunks, lambda: run_search(args, say))]
+    for part, size, measure in parts:
+        if size and (not alone or part in alone):
+            for r in measure():
+                print(json.dumps({k: v for k, v in r.items() if k != "profile_top"}), flush=True)
+                results.append(r)
     table(results)
 
 
