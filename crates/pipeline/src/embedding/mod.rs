@@ -64,6 +64,11 @@ pub trait Provider: Send + Sync {
     fn concurrent_requests(&self) -> usize {
         usize::MAX
     }
+    /// The order in which to send `inputs`, when some order makes requests cheaper
+    /// (the local model pads each request to its longest input); `None`: as they come.
+    fn order(&self, _inputs: &[String]) -> Option<Vec<usize>> {
+        None
+    }
 }
 
 /// Retries of one request within a batch before the batch gives up.
@@ -79,6 +84,28 @@ fn estimated_tokens(text: &str) -> usize {
 /// whole batch when the provider is unavailable or misconfigured. Requests run at once
 /// as far as `slots` (the vectorizer's concurrency, shared by its batches) allows.
 pub async fn embed_all<P: Provider + ?Sized>(
+    provider: &P,
+    dimensions: usize,
+    inputs: &[String],
+    slots: &Semaphore,
+) -> Result<Embedded, BatchError> {
+    let Some(order) = provider.order(inputs) else {
+        return embed_in_order(provider, dimensions, inputs, slots).await;
+    };
+    let reordered: Vec<String> = order.iter().map(|&i| inputs[i].clone()).collect();
+    let embedded = embed_in_order(provider, dimensions, &reordered, slots).await?;
+    let mut out: Vec<Option<Result<Vec<f32>, String>>> = vec![None; inputs.len()];
+    for (&i, e) in order.iter().zip(embedded) {
+        out[i] = Some(e);
+    }
+    Ok(out
+        .into_iter()
+        .map(|e| e.expect("an order is a permutation of the inputs"))
+        .collect())
+}
+
+/// `embed_all`, the inputs grouped into requests in the order given.
+async fn embed_in_order<P: Provider + ?Sized>(
     provider: &P,
     dimensions: usize,
     inputs: &[String],
@@ -480,6 +507,61 @@ mod tests {
             assert_eq!(out.len(), 10);
             assert_eq!(p.most.into_inner(), expected);
         }
+    }
+
+    /// Sends its inputs shortest first, two a request; embeds an input to its length
+    /// and rejects the input "bad".
+    struct ByLength {
+        requests: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Provider for ByLength {
+        fn max_inputs(&self) -> usize {
+            2
+        }
+        fn max_tokens(&self) -> usize {
+            1000
+        }
+        fn order(&self, inputs: &[String]) -> Option<Vec<usize>> {
+            let mut order: Vec<usize> = (0..inputs.len()).collect();
+            order.sort_by_key(|&i| inputs[i].len());
+            Some(order)
+        }
+        fn request<'a>(
+            &'a self,
+            inputs: &'a [String],
+        ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, RequestError>> {
+            self.requests.lock().unwrap().push(inputs.to_vec());
+            Box::pin(async move {
+                match inputs.iter().any(|i| i == "bad") {
+                    true => Err(RequestError::Rejected("HTTP 400: bad".into())),
+                    false => Ok(inputs.iter().map(|i| vec![i.len() as f32]).collect()),
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn inputs_go_in_the_providers_order_and_come_back_in_theirs() {
+        let p = ByLength {
+            requests: Mutex::new(vec![]),
+        };
+        let inputs: Vec<String> = ["ccccc", "a", "bad", "dddddddd", "bb"]
+            .map(String::from)
+            .into();
+        let out = embed(&p, 1, &inputs).unwrap();
+        let requests = p.requests.lock().unwrap().clone();
+        assert_eq!(requests[..2], [vec!["a", "bb"], vec!["bad", "ccccc"]]);
+        assert_eq!(
+            out,
+            vec![
+                Ok(vec![5.0]),
+                Ok(vec![1.0]),
+                Err("HTTP 400: bad".to_string()),
+                Ok(vec![8.0]),
+                Ok(vec![2.0])
+            ]
+        );
     }
 
     #[test]
