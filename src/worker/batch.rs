@@ -249,9 +249,21 @@ fn claim(v: &Vectorizer) -> (String, Vec<Claimed>) {
             })
             .collect();
         if !claimed.is_empty() {
-            client
+            let held = client
                 .update(&hold_claim(), None, &[])
+                .and_then(|rows| rows.first().get_by_name::<bool, _>("held"))
                 .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
+            if held != Some(true) {
+                // Rolled back: the rows stay due; the next round claims them anew.
+                ereport!(
+                    PgLogLevel::ERROR,
+                    PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE,
+                    format!(
+                        "claiming from vectorizer {}: another session holds the claim's advisory lock",
+                        v.name
+                    )
+                );
+            }
         }
         (claim, claimed)
     })

@@ -42,10 +42,12 @@ pub const LEASE: &str = "1 hour";
 /// which use the two-`int4` space.)
 const CLAIM_LOCK_TAG: i64 = 0x6169_4c64 << 32;
 
-/// Takes the claim lock of the transaction in progress (run in the claim's).
+/// Takes the claim lock of the transaction in progress (run in the claim's), without
+/// waiting: `held` is false when another session holds that lock already (any role
+/// may take advisory locks), and the claim is then given up.
 pub fn hold_claim() -> String {
     format!(
-        "SELECT pg_catalog.pg_advisory_lock({CLAIM_LOCK_TAG} + pg_catalog.pg_current_xact_id()::xid::text::bigint)"
+        "SELECT pg_catalog.pg_try_advisory_lock({CLAIM_LOCK_TAG} + pg_catalog.pg_current_xact_id()::xid::text::bigint) AS held"
     )
 }
 
@@ -454,8 +456,9 @@ mod tests {
         assert!(left.contains("SELECT DISTINCT xmin::text::bigint AS claim FROM \"ai\".\"_vectorizer_q_3\"\n                  WHERE loading_retry_after > pg_catalog.now() + interval '10 minutes'"));
         assert!(left
             .contains("WHERE pg_catalog.pg_try_advisory_xact_lock(7019225486614069248 + claim)"));
-        assert!(hold_claim()
-            .contains("pg_advisory_lock(7019225486614069248 + pg_catalog.pg_current_xact_id()"));
+        assert!(hold_claim().contains(
+            "pg_try_advisory_lock(7019225486614069248 + pg_catalog.pg_current_xact_id()"
+        ));
     }
 
     #[test]

@@ -91,8 +91,7 @@ impl LocalModel {
     pub fn by_tokens(&self, inputs: &[String]) -> Vec<usize> {
         let tokens: Vec<usize> = (inputs.iter())
             .map(|text| {
-                (self.tokenizer.encode_fast(text.as_str(), true))
-                    .map_or(text.len(), |e| e.len())
+                (self.tokenizer.encode_fast(text.as_str(), true)).map_or(text.len(), |e| e.len())
             })
             .collect();
         let mut order: Vec<usize> = (0..inputs.len()).collect();
