@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::batch::{self, in_transaction, Abort};
 use super::vectorizer::{self, Vectorizer};
-use super::{index, report_activity, s3_sync, shared, signals, transaction, write};
+use super::{index, report_activity, s3_sync, shared, signals, transaction, write, Role};
 use crate::gucs;
 
 /// The longest a vectorizer waits after its provider failed, when it did not say.
@@ -33,17 +33,18 @@ struct Backoff {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn ai_loader_worker_main(arg: pg_sys::Datum) {
-    serve(arg, true);
+    serve(arg, Role::Worker);
 }
 
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn ai_loader_helper_main(arg: pg_sys::Datum) {
-    serve(arg, false);
+    serve(arg, Role::Helper);
 }
 
-/// Serves the database whose OID is `arg`: as its worker (`primary`) or a helper.
-fn serve(arg: pg_sys::Datum, primary: bool) {
+/// Serves the database whose OID is `arg` in the given role.
+fn serve(arg: pg_sys::Datum, role: Role) {
+    let primary = role == Role::Worker;
     // SAFETY: the launcher passes the database's OID as the argument.
     let database = unsafe { pg_sys::Oid::from_datum(arg, false) }.expect("a database OID");
     signals::attach();

@@ -14,7 +14,7 @@ use pgrx::bgworkers::{
 };
 use pgrx::prelude::*;
 
-use super::{report_activity, shared, transaction};
+use super::{report_activity, shared, transaction, Role};
 use crate::gucs;
 
 /// How often the launcher looks at the list of databases.
@@ -87,16 +87,7 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
             if let Some(worker) = &db.worker {
                 match alive(&worker.handle) {
                     true => {
-                        if shared::backlog(oid)
-                            && db.helpers.len() + 1 < gucs::workers_per_database()
-                            && running < gucs::max_workers()
-                            && shared::may_start(oid)
-                        {
-                            if let Ok(helper) = start_worker(oid, &name, Role::Helper) {
-                                db.helpers.push(helper);
-                                running += 1;
-                            }
-                        }
+                        running += add_helper(db, oid, &name, running);
                         continue;
                     }
                     false => {
@@ -138,6 +129,23 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
     log!("ai_loader launcher stopping");
 }
 
+/// Starts a helper in the database when its worker has a backlog and the settings
+/// allow one more process; returns how many it started (0 or 1). A helper that cannot
+/// start (no free slot of max_worker_processes) is tried again a second later.
+fn add_helper(db: &mut Database, oid: pg_sys::Oid, name: &str, running: usize) -> usize {
+    let wanted = shared::backlog(oid)
+        && db.helpers.len() + 1 < gucs::workers_per_database()
+        && running < gucs::max_workers()
+        && shared::may_start(oid);
+    match wanted.then(|| start_worker(oid, name, Role::Helper)) {
+        Some(Ok(helper)) => {
+            db.helpers.push(helper);
+            1
+        }
+        _ => 0,
+    }
+}
+
 /// Databases that accept connections, except templates, read from the shared catalog
 /// pg_database (a connection to no database cannot run SQL).
 fn list_databases() -> Vec<(pg_sys::Oid, String)> {
@@ -163,13 +171,6 @@ fn list_databases() -> Vec<(pg_sys::Oid, String)> {
     }
     out.sort_by_key(|(oid, _)| oid.to_u32());
     out
-}
-
-/// A database's worker, or a helper of it.
-#[derive(Clone, Copy)]
-enum Role {
-    Worker,
-    Helper,
 }
 
 fn start_worker(

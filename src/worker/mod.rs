@@ -15,6 +15,14 @@ mod write;
 
 pub use shared::wake_worker_at_commit;
 
+/// What a database's worker process is: its worker (which also builds indexes and
+/// serves S3 syncs), or a helper the launcher added while the worker has a backlog.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Worker,
+    Helper,
+}
+
 /// Sets up the shared memory and hooks the workers need; called from `_PG_init`.
 pub fn init() {
     shared::init();
