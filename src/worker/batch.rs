@@ -26,6 +26,11 @@ use super::write::{self, key_arrays};
 use super::{report_activity, signals, transaction};
 use crate::gucs;
 
+thread_local! {
+    /// This worker holds claim locks (`hold_claim`) to let go of at the end of a turn.
+    static HOLDING_CLAIMS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Batches in flight at once: while one is written, the next one loads.
 const IN_FLIGHT: usize = 2;
 /// Batches a turn claims at most, so that the other vectorizers get theirs.
@@ -134,7 +139,9 @@ pub fn run(
     // Every claim of the turn is written or given back (or, if giving back failed,
     // left to its lease). Should this fail (a stop under way), the locks go with the
     // process, or hold claims that are no longer pending anyway.
-    let _ = in_transaction(|| Spi::run(LET_GO_OF_CLAIMS));
+    if HOLDING_CLAIMS.replace(false) {
+        let _ = in_transaction(|| Spi::run(LET_GO_OF_CLAIMS));
+    }
     result
 }
 
@@ -253,7 +260,9 @@ fn claim(v: &Vectorizer) -> (String, Vec<Claimed>) {
                 .update(&hold_claim(), None, &[])
                 .and_then(|rows| rows.first().get_by_name::<bool, _>("held"))
                 .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
-            if held != Some(true) {
+            if held == Some(true) {
+                HOLDING_CLAIMS.set(true);
+            } else {
                 // Rolled back: the rows stay due; the next round claims them anew.
                 ereport!(
                     PgLogLevel::ERROR,

@@ -106,7 +106,6 @@ pub fn register_worker(database: pg_sys::Oid, primary: bool) -> bool {
         Some(i) => i,
         None => return true, // more workers than slots: served, just not stoppable early
     };
-    let installed = workers.slots[slot].database == db && workers.slots[slot].installed;
     workers.slots[slot] = Slot {
         database: db,
         pid,
@@ -114,7 +113,7 @@ pub fn register_worker(database: pg_sys::Oid, primary: bool) -> bool {
         backlog: false,
         paused_until: 0,
         woken: false,
-        installed,
+        installed: false,
     };
     drop(workers);
     // SAFETY: registers a callback with a plain integer argument.
