@@ -226,17 +226,18 @@ fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
         );
     }
     let (embeddings, dimensions) = end_to_end(v, &rows);
-    args.push(real_array(&embeddings));
+    args.push(embeddings);
     args.push(dimensions.into());
     run(&q.write_chunks(), args);
 }
 
-/// The rows' embeddings end to end, and the length of each: the write slices them
-/// apart in the server. Every embedding has the vectorizer's dimensions (the pipeline
-/// checked them); a batch where they differ is refused rather than sliced wrong.
-fn end_to_end(v: &Vectorizer, rows: &[Row]) -> (Vec<f32>, i32) {
+/// The rows' embeddings end to end in one `real[]`, and the length of each: the write
+/// slices them apart in the server. Every embedding has the vectorizer's dimensions
+/// (the pipeline checked them); a batch where they differ is refused rather than
+/// sliced wrong.
+fn end_to_end(v: &Vectorizer, rows: &[Row]) -> (DatumWithOid<'static>, i32) {
     let dimensions = rows[0].embedding.len();
-    let mut all = Vec::with_capacity(rows.len() * dimensions);
+    let mut datums: Vec<pg_sys::Datum> = Vec::with_capacity(rows.len() * dimensions);
     for row in rows {
         if row.embedding.len() != dimensions {
             error!(
@@ -246,9 +247,13 @@ fn end_to_end(v: &Vectorizer, rows: &[Row]) -> (Vec<f32>, i32) {
                 row.embedding.len()
             );
         }
-        all.extend_from_slice(row.embedding);
+        datums.extend(
+            row.embedding
+                .iter()
+                .map(|x| pg_sys::Datum::from(x.to_bits())),
+        );
     }
-    (all, dimensions as i32)
+    (real_array(datums), dimensions as i32)
 }
 
 /// Settles the queues: the claim's rows deleted, failed keys queued again or moved to
@@ -299,13 +304,10 @@ fn runner<'a, 'c>(
     }
 }
 
-/// Floats as one `real[]` parameter, built in one call rather than element by element
-/// (the batch's embeddings are hundreds of thousands of them).
-fn real_array(values: &[f32]) -> DatumWithOid<'static> {
-    let mut datums: Vec<pg_sys::Datum> = (values.iter())
-        .map(|x| pg_sys::Datum::from(x.to_bits()))
-        .collect();
-    // SAFETY: float4 is passed by value, 4 bytes long and int-aligned (typlen,
+/// Float4 datums as one `real[]` parameter, built in one call rather than element by
+/// element (the batch's embeddings are hundreds of thousands of them).
+fn real_array(mut datums: Vec<pg_sys::Datum>) -> DatumWithOid<'static> {
+    // SAFETY: the datums hold float4 values; float4 is passed by value, 4 bytes long and int-aligned (typlen,
     // typbyval, typalign of pg_type); construct_array copies the datums, in the current
     // memory context, which outlives the statement the array is a parameter of.
     unsafe {

@@ -94,14 +94,10 @@ pub async fn embed_all<P: Provider + ?Sized>(
     };
     let reordered: Vec<String> = order.iter().map(|&i| inputs[i].clone()).collect();
     let embedded = embed_in_order(provider, dimensions, &reordered, slots).await?;
-    let mut out: Vec<Option<Result<Vec<f32>, String>>> = vec![None; inputs.len()];
-    for (&i, e) in order.iter().zip(embedded) {
-        out[i] = Some(e);
-    }
-    Ok(out
-        .into_iter()
-        .map(|e| e.expect("an order is a permutation of the inputs"))
-        .collect())
+    // Back in the inputs' order.
+    let mut paired: Vec<_> = order.into_iter().zip(embedded).collect();
+    paired.sort_by_key(|(i, _)| *i);
+    Ok(paired.into_iter().map(|(_, e)| e).collect())
 }
 
 /// `embed_all`, the inputs grouped into requests in the order given.
