@@ -59,6 +59,7 @@ import boto3  # noqa: E402
 from cluster import Cluster, free_port  # noqa: E402
 from documents import pdf_pages  # noqa: E402
 from embedder import Embedder  # noqa: E402
+from helpers import worker_pid  # noqa: E402
 from s3server import BUCKET, ROLE_ARN, S3Server, server_env, wait_for_port  # noqa: E402
 
 sys.path.insert(0, HERE)
@@ -151,12 +152,6 @@ def s3_ceiling(s3, role, uris, concurrency):
         if role:
             args += ["--role", role]
         return max((tool(*args, env=s3.server_env()) for _ in range(2)), key=lambda r: r["per_second"])
-
-
-def worker_pid(conn):
-    row = conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
-                       "AND datname = current_database()").fetchone()
-    return row[0] if row else None
 
 
 def memory(pid):

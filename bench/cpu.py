@@ -18,6 +18,7 @@ import time
 
 from cluster import Cluster
 from embedder import Embedder
+from helpers import wait_for, worker_pid
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -27,17 +28,6 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def worker_pid(conn, deadline):
-    while True:
-        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
-                           "AND datname = current_database()").fetchone()
-        if row:
-            return row[0]
-        if time.monotonic() > deadline:
-            raise SystemExit("bench: no ai_loader worker in the database")
-        time.sleep(0.05)
 
 
 def profile_top(data, say, lines=25):
@@ -68,7 +58,7 @@ class Setup:
             loading => ai.loading_column('body'),
             embedding => ai.embedding_openai('text-embedding-3-small', {dims}, base_url => '{self.embedder.openai_url}'),
             indexing => ai.indexing_none(), processing => ai.processing_default({batch}))""")
-        self.pid = worker_pid(self.conn, time.monotonic() + 30)
+        self.pid = wait_for(lambda: worker_pid(self.conn), what="the database's ai_loader worker")
         self.next_id = 0
 
     def round(self, documents, timeout, profile=None):
