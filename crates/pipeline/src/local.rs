@@ -1,17 +1,20 @@
 //! `embedding_local`: the sentence-transformers model all-MiniLM-L6-v2 run in-process
-//! with candle — a BERT forward pass, mean pooling over the attention mask, L2
-//! normalisation — on inputs truncated at the model's 256 tokens. Loaded once per
-//! process and shared.
+//! by ONNX Runtime, on inputs truncated at the model's 256 tokens. The graph
+//! (`model.onnx`, written by `scripts/model_graph.py` from the model's own weights) is
+//! a BERT encoder followed by mean pooling over the attention mask and L2
+//! normalisation. ONNX Runtime's library is loaded when a model is first needed; a
+//! model is loaded once per process and shared.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, DTYPE};
 use futures::future::BoxFuture;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::Tensor;
+use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::embedding::{Provider, RequestError};
 
@@ -19,22 +22,58 @@ use crate::embedding::{Provider, RequestError};
 pub const MAX_TOKENS: usize = 256;
 
 /// The files a model directory must hold.
-pub const FILES: &[&str] = &["config.json", "tokenizer.json", "model.safetensors"];
+pub const FILES: &[&str] = &["tokenizer.json", "model.onnx"];
+
+/// ONNX Runtime's library, under the server's library directory (`pg_config --pkglibdir`).
+pub const RUNTIME_LIBRARY: &str = "ai_loader/libonnxruntime.so";
+
+/// How the local model runs in this process.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    /// ONNX Runtime's library.
+    pub library: PathBuf,
+    /// Threads a forward pass may use (`ai_loader.model_threads`).
+    pub threads: usize,
+}
 
 pub struct LocalModel {
-    model: BertModel,
-    tokenizer: Tokenizer,
     /// One forward pass at a time: its threads are capped anyway, and each pass holds
     /// its batch's activations.
-    pass: Mutex<()>,
+    session: Mutex<Session>,
+    tokenizer: Tokenizer,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// ONNX Runtime, loaded once per process (a failure is not remembered: installing the
+/// library lets the next use succeed).
+fn environment(library: &Path) -> Result<Environment, String> {
+    static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
+    let mut environment = ENVIRONMENT.lock().map_err(err)?;
+    if environment.is_none() {
+        if !library.is_file() {
+            return Err(format!(
+                "the local model's runtime is not installed: {} is missing",
+                library.display()
+            ));
+        }
+        let built = ort::init_from(library)
+            .map_err(err)?
+            .with_name("ai_loader")
+            .with_telemetry(false)
+            .build()
+            .map_err(err)?;
+        *environment = Some(built);
+    }
+    environment
+        .clone()
+        .ok_or_else(|| "ONNX Runtime did not start".into())
+}
+
 impl LocalModel {
-    pub fn load(dir: &Path) -> Result<Self, String> {
+    pub fn load(dir: &Path, runtime: &Runtime) -> Result<Self, String> {
         for f in FILES {
             if !dir.join(f).is_file() {
                 return Err(format!(
@@ -43,9 +82,7 @@ impl LocalModel {
                 ));
             }
         }
-        let config: Config =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).map_err(err)?)
-                .map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
+        let environment = environment(&runtime.library)?;
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(err)?;
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -57,31 +94,34 @@ impl LocalModel {
             strategy: PaddingStrategy::BatchLongest,
             ..Default::default()
         }));
-        // SAFETY: the weights file is mapped read-only and not modified while in use.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(
-                &[dir.join("model.safetensors")],
-                DTYPE,
-                &Device::Cpu,
-            )
-        }
-        .map_err(err)?;
-        let model = BertModel::load(vb, &config).map_err(err)?;
+        // Threads that wait rather than spin between passes: they share the cores with
+        // the database's queries.
+        let session = Session::builder(&environment)
+            .map_err(err)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(err)?
+            .with_intra_threads(runtime.threads.max(1))
+            .map_err(err)?
+            .with_inter_threads(1)
+            .map_err(err)?
+            .with_intra_op_spinning(false)
+            .map_err(err)?
+            .commit_from_file(dir.join("model.onnx"))
+            .map_err(|e| format!("{}: {e}", dir.join("model.onnx").display()))?;
         Ok(LocalModel {
-            model,
+            session: Mutex::new(session),
             tokenizer,
-            pass: Mutex::new(()),
         })
     }
 
     /// The model in `dir`, loaded on first use and shared by every vectorizer.
-    pub fn shared(dir: &Path) -> Result<Arc<LocalModel>, String> {
+    pub fn shared(dir: &Path, runtime: &Runtime) -> Result<Arc<LocalModel>, String> {
         static MODELS: OnceLock<Mutex<HashMap<PathBuf, Arc<LocalModel>>>> = OnceLock::new();
         let mut models = MODELS.get_or_init(Default::default).lock().map_err(err)?;
         if let Some(m) = models.get(dir) {
             return Ok(Arc::clone(m));
         }
-        let model = Arc::new(LocalModel::load(dir)?);
+        let model = Arc::new(LocalModel::load(dir, runtime)?);
         models.insert(dir.to_path_buf(), Arc::clone(&model));
         Ok(model)
     }
@@ -104,43 +144,32 @@ impl LocalModel {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let _pass = self.pass.lock().map_err(err)?;
-        let encodings = self
-            .tokenizer
+        let encodings = (self.tokenizer)
             .encode_batch(inputs.to_vec(), true)
             .map_err(err)?;
-        let device = Device::Cpu;
-        let column = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Result<Tensor, String> {
-            let rows = encodings
-                .iter()
-                .map(|e| Tensor::new(f(e), &device))
-                .collect::<candle_core::Result<Vec<_>>>()
-                .map_err(err)?;
-            Tensor::stack(&rows, 0).map_err(err)
+        // Padded to the batch's longest input: every row has the same width.
+        let shape = [encodings.len(), encodings[0].len()];
+        let column = |field: fn(&Encoding) -> &[u32]| -> Result<Tensor<i64>, String> {
+            let values = (encodings.iter())
+                .flat_map(|e| field(e).iter().map(|&v| i64::from(v)))
+                .collect::<Vec<i64>>();
+            Tensor::from_array((shape, values)).map_err(err)
         };
-        let ids = column(&|e| e.get_ids())?;
-        let mask = column(&|e| e.get_attention_mask())?;
-        let types = ids.zeros_like().map_err(err)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(err)?;
-        // Mean over the tokens the mask keeps, then unit length.
-        let mask = mask
-            .to_dtype(DType::F32)
-            .and_then(|m| m.unsqueeze(2))
+        let ids = column(Encoding::get_ids)?;
+        let mask = column(Encoding::get_attention_mask)?;
+        let mut session = self.session.lock().map_err(err)?;
+        let outputs = session
+            .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
             .map_err(err)?;
-        let summed = hidden
-            .broadcast_mul(&mask)
-            .and_then(|t| t.sum(1))
+        let (dims, values) = outputs["sentence_embedding"]
+            .try_extract_tensor::<f32>()
             .map_err(err)?;
-        let counts = mask.sum(1).map_err(err)?;
-        let mean = summed.broadcast_div(&counts).map_err(err)?;
-        let norms = mean
-            .sqr()
-            .and_then(|t| t.sum_keepdim(1))
-            .and_then(|t| t.sqrt())
-            .map_err(err)?;
-        mean.broadcast_div(&norms)
-            .and_then(|t| t.to_vec2::<f32>())
-            .map_err(err)
+        match dims[..] {
+            [rows, width] if rows as usize == inputs.len() && width > 0 => {
+                Ok(values.chunks(width as usize).map(<[f32]>::to_vec).collect())
+            }
+            _ => Err(format!("the model answered a tensor of shape {dims:?}")),
+        }
     }
 }
 

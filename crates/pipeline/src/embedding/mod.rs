@@ -250,6 +250,8 @@ pub struct ProviderSettings {
     pub timeout: Duration,
     /// Where the local models are.
     pub model_dir: std::path::PathBuf,
+    /// How the local model runs.
+    pub model_runtime: crate::local::Runtime,
     /// `ai_loader.http_allowed_hosts`: hosts that may be reached although their
     /// addresses are loopback, private or link-local. They get no key for that.
     pub http_allowed_hosts: Vec<String>,
@@ -350,8 +352,11 @@ pub fn provider(
             ))
         }
         Api::Local => Box::new(crate::local::Local {
-            model: crate::local::LocalModel::shared(&settings.model_dir.join(&service.model))
-                .map_err(ProviderError::Unusable)?,
+            model: crate::local::LocalModel::shared(
+                &settings.model_dir.join(&service.model),
+                &settings.model_runtime,
+            )
+            .map_err(ProviderError::Unusable)?,
         }),
     })
 }
@@ -677,6 +682,10 @@ mod tests {
             api_key: Some("sk-server".into()),
             timeout: Duration::from_secs(1),
             model_dir: "/nonexistent".into(),
+            model_runtime: crate::local::Runtime {
+                library: "/nonexistent".into(),
+                threads: 1,
+            },
             http_allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
             api_key_endpoints: key_endpoints.iter().map(|h| h.to_string()).collect(),
             default_base_url: None,
