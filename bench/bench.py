@@ -27,6 +27,9 @@ Then search latency (bench/search.py): `ai.search` in each mode over a store of
 `--search-chunks` chunks, without and with its indexes, against the same query in plain
 SQL.
 
+With `--vs-pgai`, alone: ai_loader and pgai's vectorizer worker side by side
+(bench/vs_pgai.py) on the same documents, S3 server and embedding server.
+
 Every run prints one JSON line; a table follows. Examples:
     bench.py                                  # the default suite
     bench.py --docs 10000 --s3 s3s --embedder zero --latency 0
@@ -36,6 +39,7 @@ Every run prints one JSON line; a table follows. Examples:
     bench.py --bedrock-only --bedrock-docs 2000 --bedrock-latency 50
     bench.py --cpu-only --cpu-dims 384 768 1536 --cpu-profile
     bench.py --cpu-only --cpu-docs 0 --scaling-workers 1 2 4 --scaling-latency 0 100
+    bench.py --vs-pgai --pgai-docs 1000 --pgai-rounds 3 --pgai-concurrency 4
 """
 
 import argparse
@@ -66,6 +70,7 @@ sys.path.insert(0, HERE)
 from search import run_search  # noqa: E402
 from sync import run_sync  # noqa: E402
 from titan import run_titan  # noqa: E402
+from vs_pgai import run_vs_pgai, vs_pgai_table  # noqa: E402
 from cpu import run_cpu, run_scaling  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
@@ -336,7 +341,8 @@ def run(args, kind, local, rng):
 
 def table(results):
     quiet = ("latency", "search", "search-indexes", "sync-reconcile", "sync-unchanged", "sync-event-row",
-             "sync-event-searchable", "bedrock-titan", "cpu-per-chunk", "scaling")
+             "sync-event-searchable", "bedrock-titan", "cpu-per-chunk", "scaling",
+             "vs-pgai", "vs-pgai-setup", "vs-pgai-latency")
     if any(r["run"] not in quiet for r in results):
         say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
     for r in results:
@@ -428,12 +434,21 @@ def main():
     p.add_argument("--scaling-workers", type=int, nargs="+", default=[1, 2, 4], help="workers_per_database values")
     p.add_argument("--scaling-latency", type=int, nargs="+", default=[0, 100],
                    help="ms the embedder takes a request, for each scaling series")
+    p.add_argument("--vs-pgai", action="store_true",
+                   help="only the side by side with pgai's worker (installs it into target/bench-tools/pgai-venv)")
+    p.add_argument("--pgai-docs", type=int, default=1000, help="documents of each side-by-side run")
+    p.add_argument("--pgai-size", type=int, default=4900, help="bytes of each side-by-side document")
+    p.add_argument("--pgai-rounds", type=int, default=3, help="side-by-side rounds (the median is kept)")
+    p.add_argument("--pgai-concurrency", type=int, nargs="*", default=[4],
+                   help="pgai worker -c values run besides its default 1")
+    p.add_argument("--pgai-latency", type=int, default=20, help="single-row inserts timed for each system")
     args = p.parse_args()
     rng = random.Random(42)
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
     # The parts asked for alone (`--search-only`, …); none: every part.
     alone = {part for part in ("search", "sync", "bedrock", "cpu") if getattr(args, f"{part}_only")}
+    alone |= {"pgai"} if args.vs_pgai else set()
     for kind in [] if alone else servers:
         if args.embedder in ("zero", "both"):
             results += run(args, kind, local=False, rng=rng)
@@ -443,13 +458,16 @@ def main():
              ("cpu", args.scaling_docs, lambda: run_scaling(args, say, text_document, rng)),
              ("bedrock", args.bedrock_docs, lambda: run_titan(args, say)),
              ("sync", args.sync_objects, lambda: run_sync(args, say, tool)),
-             ("search", args.search_chunks, lambda: run_search(args, say))]
+             ("search", args.search_chunks, lambda: run_search(args, say)),
+             ("pgai", args.vs_pgai and args.pgai_docs, lambda: run_vs_pgai(args, say, text_document, upload,
+                                                                        s3_ceiling, rng))]
     for part, size, measure in parts:
         if size and (not alone or part in alone):
             for r in measure():
                 print(json.dumps({k: v for k, v in r.items() if k != "profile_top"}), flush=True)
                 results.append(r)
     table(results)
+    vs_pgai_table(results, say)
 
 
 if __name__ == "__main__":

@@ -256,8 +256,8 @@ class Embedder:
                     dims += 1
                 if mode == "fewer":  # one embedding fewer than the inputs
                     inputs = inputs[:-1]
-                if embedder.fixed and proto == "openai":
-                    self._send_raw(200, embedder._fixed_answer(inputs, dims, body.get("model")))
+                if embedder.fixed and proto in ("openai", "ollama"):
+                    self._send_raw(200, embedder._fixed_answer(proto, inputs, dims, body.get("model")))
                     return 200
                 # VoyageAI and Cohere embed a query differently from a document.
                 kind = body.get("input_type")
@@ -287,16 +287,21 @@ class Embedder:
 
         return Handler
 
-    def _fixed_answer(self, inputs, dims, model):
-        item = self._fixed_items.get(dims)
-        if item is None:
+    def _fixed_answer(self, proto, inputs, dims, model):
+        """The prepared vector for every input, as OpenAI or Ollama writes a response."""
+        v = self._fixed_items.get(dims)
+        if v is None:
             if self.dense:
                 v = "[" + ",".join("%.9g" % x for x in vector("fixed", dims)) + "]"
             else:
                 v = json.dumps([1] + [0] * (dims - 1))  # a unit vector, short as JSON
-            item = self._fixed_items[dims] = '{"object":"embedding","index":%d,"embedding":' + v + "}"
+            self._fixed_items[dims] = v
         tokens = sum(len(i) for i in inputs) // 4
-        return ('{"object":"list","data":[' + ",".join(item % n for n in range(len(inputs))) +
+        if proto == "ollama":
+            return ('{"model":' + json.dumps(model) + ',"embeddings":[' + ",".join([v] * len(inputs)) +
+                    '],"total_duration":1000,"load_duration":10,"prompt_eval_count":%d}' % tokens).encode()
+        return ('{"object":"list","data":[' +
+                ",".join('{"object":"embedding","index":%d,"embedding":%s}' % (n, v) for n in range(len(inputs))) +
                 '],"model":' + json.dumps(model) +
                 ',"usage":{"prompt_tokens":%d,"total_tokens":%d}}' % (tokens, tokens)).encode()
 

@@ -1,0 +1,337 @@
+"""Side by side with pgai's vectorizer worker (`--vs-pgai`).
+
+One cluster (ai_loader preloaded) holds two databases: `ai_loader` with the extension,
+`pgai` with pgai's catalog (`pgai install`; both use the schema `ai`). One moto S3
+server holds the corpus, read through a role both assume (`--pgai-docs` Markdown documents of `--pgai-size` bytes), one
+test server answers the Ollama API with a prepared 768-dimension vector (its own rate
+is measured first). Both get the same vectorizer — `loading_uri` or `loading_column`,
+`parsing_none`, the recursive splitter at 800/400, Ollama, no index — and the same rows,
+inserted in one transaction; a run is timed from the INSERT until every row's chunks are
+stored. pgai's worker (`pgai vectorizer worker --poll-interval 1s`, PyPI, installed into
+target/bench-tools/pgai-venv with its worker's dependencies but docling) runs at
+`-c 1` (its default) and at each `--pgai-concurrency`; ai_loader at its defaults. Runs
+alternate, `--pgai-rounds` rounds, medians kept.
+
+CPU-seconds: pgai's Python process plus the Postgres sessions it opens; ai_loader's
+worker and helper processes (they write in-process). Memory: the peak, sampled every
+50 ms, of the processes' RssAnon + RssFile together (shared buffers not counted).
+Latency: single-row inserts into the idle system, INSERT → chunks visible.
+"""
+
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from cluster import Cluster
+from embedder import Embedder
+from s3server import BUCKET, ROLE_ARN, S3Server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PGAI_VENV = os.path.join(ROOT, "target", "bench-tools", "pgai-venv")
+# pgai and the requirements of its `vectorizer-worker` extra, docling (and with it torch)
+# left out: the runs here parse nothing.
+PGAI_PACKAGES = [
+    "pgai==0.12.1", "boto3>=1.35.0,<2.0", "boto3-stubs[s3,sts]>=1.37.30", "exceptiongroup>=1.0,<2.0", "filetype==1.2.0", "ijson>=3.3.0",
+    "langchain-text-splitters>=0.2,<1.0", "litellm>=1.65.0,<1.73.0", "mistral-common>=1.0,<2.0",
+    "ollama>=0.4.5,<0.6.0", "openai>=1.44,<2.0", "pgvector>=0.3,<1.0", "pymupdf4llm==0.0.24",
+    "smart-open[s3]==7.1.0", "tiktoken>=0.7,<1.0", "voyageai>=0.3.1,<0.3.2",
+    "google-cloud-aiplatform[tokenization]>=1.78.0,<2.0",
+]
+DIMENSIONS = 768
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def pgai_command(say):
+    """pgai's command, installed on first use."""
+    pgai = os.path.join(PGAI_VENV, "bin", "pgai")
+    stamp = os.path.join(PGAI_VENV, ".packages")
+    want = "\n".join(PGAI_PACKAGES)
+    if not os.path.exists(stamp) or open(stamp).read() != want:
+        say(f"-- installing pgai's worker into {PGAI_VENV} (once)")
+        subprocess.run([sys.executable, "-m", "venv", PGAI_VENV], check=True)
+        subprocess.run([os.path.join(PGAI_VENV, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
+                        *PGAI_PACKAGES], check=True)
+        with open(stamp, "w") as f:
+            f.write(want)
+    return pgai
+
+
+def proc_stat(pid):
+    """(CPU-seconds, RssAnon + RssFile MiB) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+    except (OSError, ValueError):
+        return None
+    rss = sum(int(status.get(k, "0 kB").split()[0]) for k in ("RssAnon", "RssFile")) / 1024
+    return (int(fields[11]) + int(fields[12])) / TICKS, rss
+
+
+class Sampler(threading.Thread):
+    """Every 50 ms: the CPU of each process `pids()` names (from the first time it is
+    seen) and the peak of their memory together."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids, self.first, self.last, self.peak_mib = pids, {}, {}, 0.0
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            total = 0.0
+            for pid in self.pids():
+                stat = proc_stat(pid)
+                if stat:
+                    self.first.setdefault(pid, stat[0])
+                    self.last[pid] = stat[0]
+                    total += stat[1]
+            self.peak_mib = max(self.peak_mib, total)
+            self.stopped.wait(0.05)
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
+        return sum(self.last[p] - self.first[p] for p in self.last), self.peak_mib
+
+
+def embedder_rate(embedder, inputs=50, requests=200, clients=4):
+    """The test server's own vectors/s: `clients` connections at once, each sending the
+    worker's request size and reading the answer's bytes (not decoding them)."""
+    body = json.dumps({"model": "nomic-embed-text", "input": ["chunk text " * 80] * inputs}).encode()
+
+    def client(_):
+        connection = http.client.HTTPConnection("127.0.0.1", embedder.port)
+        for _ in range(requests // clients):
+            connection.request("POST", "/api/embed", body, {"Content-Type": "application/json"})
+            answer = connection.getresponse()
+            assert answer.status == 200 and len(answer.read()) > inputs * DIMENSIONS
+        connection.close()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    return inputs * (requests // clients) * clients / (time.monotonic() - started)
+
+
+class Side:
+    """One system's database: its vectorizer, its rows, its worker's processes."""
+
+    def __init__(self, name, cluster, embedder, concurrency=None, pgai=None):
+        self.name, self.cluster, self.embedder, self.concurrency, self.pgai = name, cluster, embedder, concurrency, pgai
+        self.dbname = "pgai" if pgai else "ai_loader"
+        self.conn = cluster.connect(self.dbname)
+        self.watch = cluster.connect("postgres")
+        self.worker = None
+        self.worker_log = tempfile.TemporaryFile() if pgai else None
+
+    def log_tail(self):
+        if not self.worker_log:
+            return ""
+        self.worker_log.seek(0)
+        return self.worker_log.read().decode(errors="replace")[-3000:]
+
+    def pids(self):
+        if self.pgai:
+            sessions = self.watch.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = 'pgai' AND backend_type = 'client backend' "
+                "AND application_name <> 'bench'").fetchall()
+            return [self.worker.pid] + [p for (p,) in sessions]
+        return [p for (p,) in self.watch.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = 'ai_loader' AND backend_type LIKE 'ai_loader %'")]
+
+    def reset(self, workload):
+        """A fresh table and vectorizer. From S3, pgai parses with PyMuPDF (its parser for
+        text without docling; `parsing_none` refuses documents), ai_loader by content."""
+        if workload == "loading_uri":
+            loading = f"ai.loading_uri('uri', aws_role_arn => '{ROLE_ARN}')"
+            parsing = "ai.parsing_pymupdf()" if self.pgai else "ai.parsing_auto()"
+        else:
+            loading, parsing = "ai.loading_column('body')", "ai.parsing_none()"
+        self.conn.execute("SELECT ai.drop_vectorizer(id, drop_all => true) FROM ai.vectorizer")
+        self.conn.execute("DROP TABLE IF EXISTS document CASCADE")
+        self.conn.execute("CREATE TABLE document (id bigserial PRIMARY KEY, uri text NOT NULL, body text NOT NULL)")
+        self.vid = self.conn.execute(f"""SELECT ai.create_vectorizer('document'::regclass,
+            loading => {loading}, parsing => {parsing},
+            embedding => ai.embedding_ollama('nomic-embed-text', {DIMENSIONS}, base_url => '{self.embedder.ollama_url}'),
+            chunking => ai.chunking_recursive_character_text_splitter(800, 400),
+            indexing => ai.indexing_none())""").fetchone()[0]
+
+    def start_worker(self, env):
+        if not self.pgai:
+            return
+        self.worker = subprocess.Popen(
+            [self.pgai, "vectorizer", "worker", "-d", self.cluster_url(), "--poll-interval", "1s",
+             "-c", str(self.concurrency), "--log-level", "warn"],
+            env=dict(os.environ, AWS_DEFAULT_REGION=env["AWS_REGION"], **env), stdout=subprocess.DEVNULL, stderr=self.worker_log)
+        deadline = time.monotonic() + 60
+        while not self.watch.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = 'pgai' "
+                                     "AND backend_type = 'client backend' AND application_name <> 'bench')"
+                                     ).fetchone()[0]:
+            if self.worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"bench: pgai's worker did not start: {self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop_worker(self):
+        if self.worker:
+            self.worker.terminate()
+            self.worker.wait(timeout=30)
+            self.worker = None
+
+    def cluster_url(self):
+        return f"postgresql://postgres@127.0.0.1:{self.cluster.port}/pgai?application_name=pgai-worker"
+
+    def embedded(self):
+        return self.conn.execute("SELECT count(DISTINCT id) FROM document_embedding_store").fetchone()[0]
+
+    def drain(self, n, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.conn.execute("SELECT ai.vectorizer_queue_pending(%s, exact_count => true)",
+                                     (self.vid,)).fetchone()[0] and self.embedded() >= n:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: {self.name}: {n - self.embedded()} documents not embedded after {timeout}s"
+                                 f" {self.log_tail()}")
+            time.sleep(0.05)
+
+
+def idle_seconds():
+    """The machine's idle CPU-seconds so far, all cores."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[4]) / TICKS
+
+
+def one_run(side, workload, rows, env, timeout, s3_pid):
+    side.reset(workload)
+    side.start_worker(env)
+    try:
+        sampler = Sampler(side.pids)
+        sampler.start()
+        try:
+            idle, s3_cpu = idle_seconds(), proc_stat(s3_pid)[0]
+            started = time.monotonic()
+            with side.conn.cursor() as cur:
+                with side.conn.transaction():
+                    cur.executemany("INSERT INTO document (uri, body) VALUES (%s, %s)", rows)
+            side.drain(len(rows), timeout)
+            seconds = time.monotonic() - started
+            idle, s3_cpu = idle_seconds() - idle, proc_stat(s3_pid)[0] - s3_cpu
+        finally:
+            cpu, peak = sampler.stop()
+        chunks = side.conn.execute("SELECT count(*) FROM document_embedding_store").fetchone()[0]
+    finally:
+        side.stop_worker()
+    return {"run": "vs-pgai", "system": side.name, "workload": workload, "docs": len(rows), "chunks": chunks,
+            "seconds": round(seconds, 2), "docs_per_s": round(len(rows) / seconds, 1),
+            "chunks_per_s": round(chunks / seconds, 1), "cpu_s": round(cpu, 2), "peak_mib": round(peak, 1),
+            "s3_server_cpu_s": round(s3_cpu, 2), "machine_idle": round(idle / seconds / os.cpu_count(), 2)}
+
+
+def latencies(side, rows, env):
+    """Single-row inserts, INSERT → chunks visible, on the idle system."""
+    side.reset("loading_uri")
+    side.start_worker(env)
+    out = []
+    try:
+        for uri, body in rows:
+            time.sleep(0.1)
+            started = time.monotonic()
+            (row_id,) = side.conn.execute("INSERT INTO document (uri, body) VALUES (%s, %s) RETURNING id",
+                                          (uri, body)).fetchone()
+            while not side.conn.execute("SELECT EXISTS (SELECT 1 FROM document_embedding_store WHERE id = %s)",
+                                        (row_id,)).fetchone()[0]:
+                if time.monotonic() - started > 60:
+                    raise SystemExit(f"bench: {side.name}: row {row_id} not embedded after 60 s")
+                time.sleep(0.002)
+            out.append(time.monotonic() - started)
+    finally:
+        side.stop_worker()
+    return out
+
+
+def run_vs_pgai(args, say, text_document, upload, s3_ceiling, rng):
+    pgai = pgai_command(say)
+    s3, embedder, cluster = S3Server(), Embedder(dimensions=DIMENSIONS, fixed=True, dense=True), None
+    try:
+        documents = {f"vs/{i}.md": text_document(rng, args.pgai_size) for i in range(args.pgai_docs)}
+        say(f"-- vs pgai: uploading {len(documents)} Markdown documents of {args.pgai_size} bytes to moto")
+        upload(s3, documents)
+        rows = [(f"s3://{BUCKET}/{k}", v.decode()) for k, v in documents.items()]
+        ceiling = s3_ceiling(s3, ROLE_ARN, [u for u, _ in rows], 16)["per_second"]
+        vectors = embedder_rate(embedder)
+        say(f"   moto's GetObject ceiling {ceiling:.1f}/s; the test embedder alone {vectors:.0f} vectors/s")
+        env = s3.server_env()
+        cluster = Cluster(["shared_preload_libraries = 'ai_loader'", "ai_loader.s3_force_path_style = on"], env=env)
+        with cluster.connect() as admin:
+            for db in ("ai_loader", "pgai"):
+                admin.execute(f"CREATE DATABASE {db}")
+        with cluster.connect("ai_loader") as c:
+            c.execute("CREATE EXTENSION vector")
+            c.execute("CREATE EXTENSION ai_loader")
+        with cluster.connect("pgai") as c:
+            c.execute("CREATE EXTENSION vector")
+        url = f"postgresql://postgres@127.0.0.1:{cluster.port}/pgai"
+        subprocess.run([pgai, "install", "-d", url], check=True, capture_output=True)
+        sides = [Side("ai_loader", cluster, embedder)] + [
+            Side(f"pgai -c {c}", cluster, embedder, concurrency=c, pgai=pgai) for c in [1, *args.pgai_concurrency]]
+        for side in sides:
+            side.conn.execute("SET application_name = 'bench'")
+        results = [{"run": "vs-pgai-setup", "docs": len(rows), "s3_ceiling_gets_per_s": round(ceiling, 1),
+                    "embedder_vectors_per_s": round(vectors)}]
+        for workload in ("loading_uri", "loading_column"):
+            for r in range(args.pgai_rounds):
+                for side in sides if r % 2 == 0 else reversed(sides):
+                    say(f"   {workload}, round {r + 1}: {side.name}")
+                    result = one_run(side, workload, rows, env, args.timeout, s3.process.pid)
+                    results.append(result)
+        samples = rows[:args.pgai_latency]
+        for side in sides:
+            if samples:
+                got = sorted(latencies(side, samples, env))
+                results.append({"run": "vs-pgai-latency", "system": side.name, "samples": len(got),
+                                "p50_ms": round(statistics.median(got) * 1000, 1),
+                                "p95_ms": round(got[int(0.95 * (len(got) - 1))] * 1000, 1)})
+        return results
+    except SystemExit:
+        if cluster:
+            say("the server's log, its end:\n" + cluster.log()[-4000:])
+        raise
+    finally:
+        if cluster:
+            cluster.stop()
+        s3.stop()
+        embedder.stop()
+
+
+def vs_pgai_table(results, say):
+    setup = [r for r in results if r["run"] == "vs-pgai-setup"]
+    runs = [r for r in results if r["run"] == "vs-pgai"]
+    if not setup or not runs:
+        return
+    ceiling = setup[0]["s3_ceiling_gets_per_s"]
+    say(f"\n side by side with pgai, {setup[0]['docs']} documents, medians (moto GetObject ceiling {ceiling}/s,"
+        f" test embedder {setup[0]['embedder_vectors_per_s']} vectors/s)")
+    say(" workload        system        docs/s  chunks/s  CPU-s  peak MiB  of S3 ceiling  S3 server CPU-s  machine idle")
+    for workload in ("loading_uri", "loading_column"):
+        for system in dict.fromkeys(r["system"] for r in runs):
+            mine = [r for r in runs if r["workload"] == workload and r["system"] == system]
+            if not mine:
+                continue
+            med = {k: statistics.median(r[k] for r in mine)
+                   for k in ("docs_per_s", "chunks_per_s", "cpu_s", "peak_mib", "s3_server_cpu_s", "machine_idle")}
+            of = f"{med['docs_per_s'] / ceiling:.2f}" if workload == "loading_uri" else "-"
+            say(f" {workload:15} {system:11} {med['docs_per_s']:8.1f} {med['chunks_per_s']:9.1f}"
+                f" {med['cpu_s']:6.1f} {med['peak_mib']:9.0f}  {of:>13}  {med['s3_server_cpu_s']:15.1f}"
+                f"  {med['machine_idle']:12.2f}")
+    for r in results:
+        if r["run"] == "vs-pgai-latency":
+            say(f" insert→visible ({r['system']}, {r['samples']} single rows): p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
