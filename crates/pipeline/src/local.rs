@@ -209,3 +209,54 @@ impl Provider for Local {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime(library: &str) -> Runtime {
+        Runtime {
+            library: library.into(),
+            threads: 1,
+        }
+    }
+
+    /// A model directory holding the files a model needs (empty: nothing reads them
+    /// before the checks tested here).
+    fn model_dir(name: &str, files: &[&str]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("ai_loader_local_{name}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in files {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_missing_model_file_is_named() {
+        let dir = model_dir("no_graph", &["tokenizer.json"]);
+        let error = LocalModel::load(&dir, &runtime("/nonexistent/libonnxruntime.so"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "the local model is not installed: {} is missing",
+                dir.join("model.onnx").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_runtime_is_named() {
+        let dir = model_dir("no_runtime", FILES);
+        let error = LocalModel::load(&dir, &runtime("/nonexistent/libonnxruntime.so"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            error,
+            "the local model's runtime is not installed: /nonexistent/libonnxruntime.so is missing"
+        );
+    }
+}
