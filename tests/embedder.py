@@ -108,7 +108,7 @@ class Embedder:
             self.overflow = None    # an input containing this embeds to 1e39s (infinite as f32)
             self.crash = None       # a request with an input containing this gets a 500
             self.delay = 0.0        # seconds before every answer
-            self.requests = []      # (time, path, status, number of inputs)
+            self.requests = []      # (arrival time, path, status: None until answered, inputs)
             self.bodies = []        # (path, request body, headers)
             self.azure_deployments = {"text-embedding-3-small"}
 
@@ -145,6 +145,7 @@ class Embedder:
                 self._send_raw(status, json.dumps(body).encode(), headers)
 
             def _send_raw(self, status, data, headers=()):
+                self._answered(status)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -178,10 +179,19 @@ class Embedder:
                 inputs = (body or {}).get("texts" if proto == "cohere" else "input")
                 if isinstance(inputs, str):
                     inputs = [inputs]
-                status = self._answer(proto, url, body, inputs)
+                # Recorded as it arrives, its status before its answer goes out: a client
+                # that has its answer finds its request in `requests` with its status.
                 with embedder.lock:
-                    embedder.requests.append((time.monotonic(), self.path, status, len(inputs or [])))
+                    self.log, self.entry = embedder.requests, len(embedder.requests)
+                    embedder.requests.append((time.monotonic(), self.path, None, len(inputs or [])))
                     embedder.bodies.append((self.path, body, dict(self.headers)))
+                self._answered(self._answer(proto, url, body, inputs))
+
+            def _answered(self, status):
+                with embedder.lock:
+                    arrived, path, before, inputs = self.log[self.entry]
+                    if before is None:
+                        self.log[self.entry] = (arrived, path, status, inputs)
 
             def _authorized(self, proto):
                 if not embedder.api_key or proto == "ollama":
