@@ -460,7 +460,7 @@ def main():
              ("sync", args.sync_objects, lambda: run_sync(args, say, tool)),
              ("search", args.search_chunks, lambda: run_search(args, say)),
              ("pgai", args.vs_pgai and args.pgai_docs, lambda: run_vs_pgai(args, say, text_document, upload,
-                                                                        s3_ceiling, rng))]
+                                                                        s3_ceiling, percentile, rng))]
     for part, size, measure in parts:
         if size and (not alone or part in alone):
             for r in measure():

@@ -30,6 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from cluster import Cluster
+from cpu import TICKS, cpu_seconds
 from embedder import Embedder
 from s3server import BUCKET, ROLE_ARN, S3Server
 
@@ -45,7 +46,6 @@ PGAI_PACKAGES = [
     "google-cloud-aiplatform[tokenization]>=1.78.0,<2.0",
 ]
 DIMENSIONS = 768
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def pgai_command(say):
@@ -66,14 +66,11 @@ def pgai_command(say):
 def proc_stat(pid):
     """(CPU-seconds, RssAnon + RssFile MiB) of a live process, or None."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
         with open(f"/proc/{pid}/status") as f:
             status = dict(line.split(":", 1) for line in f if ":" in line)
+        return cpu_seconds(pid), sum(int(status.get(k, "0 kB").split()[0]) for k in ("RssAnon", "RssFile")) / 1024
     except (OSError, ValueError):
         return None
-    rss = sum(int(status.get(k, "0 kB").split()[0]) for k in ("RssAnon", "RssFile")) / 1024
-    return (int(fields[11]) + int(fields[12])) / TICKS, rss
 
 
 class Sampler(threading.Thread):
@@ -139,12 +136,15 @@ class Side:
         self.worker_log.seek(0)
         return self.worker_log.read().decode(errors="replace")[-3000:]
 
+    def pgai_sessions(self):
+        """The Postgres sessions pgai's worker has open."""
+        return [p for (p,) in self.watch.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = 'pgai' AND backend_type = 'client backend' "
+            "AND application_name <> 'bench'")]
+
     def pids(self):
         if self.pgai:
-            sessions = self.watch.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = 'pgai' AND backend_type = 'client backend' "
-                "AND application_name <> 'bench'").fetchall()
-            return [self.worker.pid] + [p for (p,) in sessions]
+            return [self.worker.pid, *self.pgai_sessions()]
         return [p for (p,) in self.watch.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = 'ai_loader' AND backend_type LIKE 'ai_loader %'")]
 
@@ -173,9 +173,7 @@ class Side:
              "-c", str(self.concurrency), "--log-level", "warn"],
             env=dict(os.environ, AWS_DEFAULT_REGION=env["AWS_REGION"], **env), stdout=subprocess.DEVNULL, stderr=self.worker_log)
         deadline = time.monotonic() + 60
-        while not self.watch.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = 'pgai' "
-                                     "AND backend_type = 'client backend' AND application_name <> 'bench')"
-                                     ).fetchone()[0]:
+        while not self.pgai_sessions():
             if self.worker.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"bench: pgai's worker did not start: {self.log_tail()}")
             time.sleep(0.05)
@@ -258,7 +256,7 @@ def latencies(side, rows, env):
     return out
 
 
-def run_vs_pgai(args, say, text_document, upload, s3_ceiling, rng):
+def run_vs_pgai(args, say, text_document, upload, s3_ceiling, percentile, rng):
     pgai = pgai_command(say)
     s3, embedder, cluster = S3Server(), Embedder(dimensions=DIMENSIONS, fixed=True, dense=True), None
     try:
@@ -296,10 +294,10 @@ def run_vs_pgai(args, say, text_document, upload, s3_ceiling, rng):
         samples = rows[:args.pgai_latency]
         for side in sides:
             if samples:
-                got = sorted(latencies(side, samples, env))
+                got = latencies(side, samples, env)
                 results.append({"run": "vs-pgai-latency", "system": side.name, "samples": len(got),
-                                "p50_ms": round(statistics.median(got) * 1000, 1),
-                                "p95_ms": round(got[int(0.95 * (len(got) - 1))] * 1000, 1)})
+                                "p50_ms": round(percentile(got, 50) * 1000, 1),
+                                "p95_ms": round(percentile(got, 95) * 1000, 1)})
         return results
     except SystemExit:
         if cluster:

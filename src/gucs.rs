@@ -293,9 +293,14 @@ pub fn model_dir() -> std::path::PathBuf {
     }
 }
 
-/// The server's library directory (`pg_config --pkglibdir`).
-pub fn lib_dir() -> std::path::PathBuf {
-    server_path(pg_sys::get_pkglib_path)
+/// How the local model runs: ONNX Runtime's library in the server's library directory
+/// (`pg_config --pkglibdir`), `ai_loader.model_threads` threads.
+pub fn model_runtime() -> ai_loader_pipeline::local::Runtime {
+    ai_loader_pipeline::local::Runtime {
+        library: server_path(pg_sys::get_pkglib_path)
+            .join(ai_loader_pipeline::local::RUNTIME_LIBRARY),
+        threads: model_threads(),
+    }
 }
 
 /// One of the server's installation directories, as `get_path` finds it from the
@@ -346,10 +351,7 @@ pub fn provider_settings(
             .and_then(api_key),
         timeout: request_timeout(),
         model_dir: model_dir(),
-        model_runtime: ai_loader_pipeline::local::Runtime {
-            library: lib_dir().join(ai_loader_pipeline::local::RUNTIME_LIBRARY),
-            threads: model_threads(),
-        },
+        model_runtime: model_runtime(),
         http_allowed_hosts: list(&HTTP_ALLOWED_HOSTS),
         api_key_endpoints: list(&API_KEY_ENDPOINTS),
         default_base_url: api

@@ -109,7 +109,7 @@ fn check_local_model(config: &serde_json::Value) {
     }
     let model = config["embedding"]["model"].as_str().unwrap_or_default();
     let dir = crate::gucs::model_dir().join(model);
-    let library = crate::gucs::lib_dir().join(ai_loader_pipeline::local::RUNTIME_LIBRARY);
+    let library = crate::gucs::model_runtime().library;
     let files = ai_loader_pipeline::local::FILES.iter().map(|f| dir.join(f));
     if let Some(missing) = files.chain([library]).find(|p| !p.is_file()) {
         raise(
