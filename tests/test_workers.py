@@ -103,6 +103,34 @@ def test_helpers_share_a_backlog_without_embedding_a_row_twice(cluster, embedder
     assert "ERROR" not in cluster.log()
 
 
+@pytest.mark.settings("ai_loader.workers_per_database = 2")
+def test_a_helper_joins_as_soon_as_the_worker_has_more_than_it_keeps_in_flight(cluster, embedder):
+    """A turn claims up to 8 batches, two in flight at once; a helper starts when the
+    second claim comes back full, not when the turn is over."""
+    db = cluster.connect()
+    db.execute("CREATE EXTENSION ai_loader")
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    create_vectorizer(db, embedder, chunking="ai.chunking_none()", template="$chunk",
+                      extra=", processing => ai.processing_default(batch_size => 4)")
+    embedder.delay = 0.3  # a turn of 8 batches of 4 takes at least 1.2 s
+    try:
+        db.execute("INSERT INTO doc SELECT g, 'T', 'row ' || g FROM generate_series(1, 200) g")
+        seen = {}
+
+        def helper_seen():
+            stored = scalar(db, "SELECT count(*) FROM doc_embedding_store")
+            if processes(db).get("ai_loader helper"):
+                seen["stored"] = stored
+            return seen or stored == 200
+
+        wait_for(helper_seen, timeout=30, interval=0.01, what="a helper")
+        # Before the first turn's 8 batches are all written.
+        assert seen.get("stored", 200) < 32
+    finally:
+        embedder.delay = 0
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 200, timeout=60, what="200 rows")
+
+
 @pytest.mark.settings("ai_loader.max_workers = 0")  # no worker while the claims are made
 def test_a_claim_is_given_back_only_when_its_worker_is_gone(cluster, embedder):
     """Claims made by hand as the worker makes them: rows 1-2 under a claim whose lock a

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use super::vectorizer::Vectorizer;
 use super::write::{self, key_arrays};
-use super::{report_activity, signals, transaction};
+use super::{report_activity, shared, signals, transaction};
 use crate::gucs;
 
 thread_local! {
@@ -168,6 +168,10 @@ fn turn(
                 break;
             }
             running.push_back(start(claim, rows, pipeline, runtime));
+            if done.more && running.len() == IN_FLIGHT {
+                // More is queued than this worker keeps in flight: a helper may start.
+                shared::set_backlog(true);
+            }
         }
         let Some(batch) = running.front_mut() else {
             break;

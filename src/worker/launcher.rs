@@ -1,9 +1,10 @@
 //! The launcher: finds the databases that may have ai_loader and keeps one worker in
 //! each. A worker in a database without the extension exits at once; that database is
 //! looked at again after a while, or at once when `CREATE EXTENSION ai_loader` wakes
-//! the launcher. While a worker reports a backlog, the launcher adds helpers — one a
-//! second, up to `ai_loader.workers_per_database` workers in all — which claim batches
-//! beside it and exit once a round finds nothing left.
+//! the launcher. While a worker reports a backlog, the launcher adds helpers — the
+//! first as soon as the worker reports it, then one a second, up to
+//! `ai_loader.workers_per_database` workers in all — which claim batches beside it and
+//! exit once a round finds nothing left.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -204,6 +204,11 @@ fn wake_launcher_at_commit() {
 
 fn wake_launcher() {
     GENERATION.get().fetch_add(1, Ordering::SeqCst);
+    signal_launcher();
+}
+
+/// Sets the launcher's latch, so that it looks at the workers' backlogs now.
+fn signal_launcher() {
     let pid = LAUNCHER_PID.get().load(Ordering::SeqCst);
     if pid > 0 {
         // SIGUSR1 sets the launcher's latch (procsignal's handler).
@@ -286,11 +291,22 @@ pub fn take_wake() -> bool {
         .is_some_and(|s| std::mem::take(&mut s.woken))
 }
 
-/// In the worker: whether its last round left more queued than it took.
+/// In the worker: whether more is queued than it can take on alone — said as soon as a
+/// turn finds it, so that the launcher adds a helper at once rather than after the
+/// turn, and cleared by a round that found the queues drained.
 pub fn set_backlog(backlog: bool) {
     let pid = my_pid();
-    if let Some(slot) = (WORKERS.exclusive().slots.iter_mut()).find(|s| s.pid == pid) {
+    let raised = {
+        let mut workers = WORKERS.exclusive();
+        let Some(slot) = workers.slots.iter_mut().find(|s| s.pid == pid) else {
+            return;
+        };
+        let raised = backlog && !slot.backlog && slot.primary;
         slot.backlog = backlog;
+        raised
+    };
+    if raised {
+        signal_launcher();
     }
 }
 
