@@ -83,7 +83,7 @@ impl Endpoint {
 
     /// POSTs `body` to `url` (under `base_url`) and reads the answer as `T`, refusing
     /// an answer of more than `limit` bytes before reading it all.
-    pub async fn post<T: DeserializeOwned>(
+    pub async fn post<T: DeserializeOwned + Send + 'static>(
         &self,
         url: &str,
         auth: Auth,
@@ -117,7 +117,14 @@ impl Endpoint {
                 e => e,
             });
         }
-        serde_json::from_slice(&answer).map_err(|e| {
+        // Decoding megabytes of numbers is CPU work: off the threads that drive the
+        // network, so that the documents in flight are not kept waiting.
+        let decoded = tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&answer))
+            .await
+            .map_err(|e| {
+                RequestError::Fatal(format!("decoding the provider's response failed: {e}"))
+            })?;
+        decoded.map_err(|e| {
             RequestError::Fatal(format!(
                 "the provider's response is not the expected JSON: {e}"
             ))
