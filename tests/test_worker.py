@@ -69,6 +69,29 @@ def test_rows_are_embedded_as_langchain_splits_them(db, embedder):
     assert status == (0, 200, 0)
 
 
+def test_a_chunk_row_that_fits_a_page_stays_whole_in_it(db, embedder):
+    """768 dimensions and 800-character chunks make rows of about 4 kB. Past Postgres's
+    default 2 kB target the chunk's text would be compressed and moved to the TOAST
+    table: a second insert for every row, and a second read for every search."""
+    rng = random.Random(11)
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+    vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 768, base_url => %s),
+        chunking => ai.chunking_recursive_character_text_splitter(800, 0))""", (embedder.openai_url,))
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO doc VALUES (%s, %s)", [(i, document(rng, 60)) for i in range(1, 21)])
+    wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 20, timeout=60, what="20 rows embedded")
+
+    target = scalar(db, "SELECT current_setting('block_size')::int - 32")
+    options, toast = db.execute("""SELECT reloptions, reltoastrelid::regclass::text FROM pg_class
+                                   WHERE oid = 'doc_embedding_store'::regclass""").fetchone()
+    assert f"toast_tuple_target={target}" in options
+    rows = db.execute("SELECT pg_column_size(t.*), pg_column_compression(chunk) FROM doc_embedding_store t").fetchall()
+    assert len(rows) > 100 and min(size for size, _ in rows) > 3000, "rows well above the default 2 kB target"
+    assert {compression for _, compression in rows} == {None}
+    assert scalar(db, f"SELECT count(*) FROM {toast}") == 0
+
+
 def chunks_of(body, size=200, overlap=50):
     return RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap,
                                           separators=["\n\n", "\n", ".", "?", "!", " ", ""]).split_text(body)

@@ -153,6 +153,14 @@ fn existing_roles(client: &SpiClient<'_>, roles: Vec<String>) -> Vec<String> {
 /// Raises 42501 when a role other than a superuser names a queue in schema `ai` other
 /// than the default: schema `ai` holds only the extension's names, so a user cannot take
 /// a name a later vectorizer or release needs.
+/// The largest `toast_tuple_target` this server accepts: a page less its header and
+/// one line pointer, rounded down to the alignment (Postgres's
+/// `TOAST_TUPLE_TARGET_MAIN`, 8160 with 8 kB pages).
+fn inline_row_bytes() -> u32 {
+    let header_and_pointer = 32; // MAXALIGN(SizeOfPageHeaderData + sizeof(ItemIdData))
+    (pg_sys::BLCKSZ - header_and_pointer) & !(pg_sys::MAXIMUM_ALIGNOF - 1)
+}
+
 fn check_queue_name(objects: &Objects, default_queue: &str) {
     if objects.queue_schema == "ai"
         && objects.queue_table != default_queue
@@ -326,6 +334,7 @@ fn new_vectorizer(
             grant_to,
             vector_schema,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            inline_row_bytes: inline_row_bytes(),
         };
         let plan = plan(&request, &source).or_raise();
         check_queue_name(&plan.objects, &format!("_vectorizer_q_{id}"));

@@ -67,6 +67,9 @@ pub struct Objects {
     pub grant_to: Vec<String>,
     /// The text search configuration of the store's `tsvector` column, if it has one.
     pub text_search: Option<String>,
+    /// The largest `toast_tuple_target` the server allows (its page size less the
+    /// page's overhead): the store keeps every row that fits a page in the page.
+    pub inline_row_bytes: u32,
 }
 
 /// The store's columns the view shows; a source column with one of these names is
@@ -167,6 +170,14 @@ impl Objects {
                         self.embedding_column_type("embedding"),
                         tsvector.unwrap_or_default(),
                         self.key_list("")
+                    ),
+                    // A chunk's row stays whole in its page while it fits one: past
+                    // the default 2 kB target, Postgres would compress the chunk's text
+                    // and move it to the TOAST table — for every row of 512 dimensions
+                    // or more, costing the write and every search that reads the text.
+                    format!(
+                        "ALTER TABLE {store_q} SET (toast_tuple_target = {})",
+                        self.inline_row_bytes
                     ),
                     format!("ALTER TABLE {store_q} ALTER COLUMN embedding SET STORAGE MAIN"),
                     format!(
@@ -436,6 +447,7 @@ mod tests {
             target,
             grant_to: vec!["public".into(), "Reader".into()],
             text_search: None,
+            inline_row_bytes: 8160,
         }
     }
 
@@ -455,7 +467,11 @@ mod tests {
              NOT NULL, source_etag text, UNIQUE (\"Tenant\", \"id\", chunk_seq))"
         );
         assert_eq!(
-            s[2],
+            s[1],
+            "ALTER TABLE \"public\".\"My \"\"Docs\"\"_embedding_store\" SET (toast_tuple_target = 8160)"
+        );
+        assert_eq!(
+            s[3],
             "CREATE VIEW \"public\".\"My \"\"Docs\"\"_embedding\" AS SELECT t.embedding_uuid, t.chunk_seq, t.chunk, \
              t.embedding, s.\"Tenant\", s.\"id\", s.\"title\" FROM \"public\".\"My \"\"Docs\"\"_embedding_store\" t \
              LEFT JOIN \"public\".\"My \"\"Docs\"\"\" s ON (t.\"Tenant\" = s.\"Tenant\" AND t.\"id\" = s.\"id\")"

@@ -60,6 +60,8 @@ pub struct Request {
     pub vector_schema: Option<String>,
     /// The extension's version, recorded in the configuration.
     pub version: String,
+    /// The largest row the server keeps in a page (see `Objects::inline_row_bytes`).
+    pub inline_row_bytes: u32,
 }
 
 /// What `create_vectorizer` records and creates.
@@ -406,6 +408,7 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
         target,
         grant_to: req.grant_to.clone(),
         text_search: parts.text_indexing.language().map(str::to_string),
+        inline_row_bytes: req.inline_row_bytes,
     };
     Ok(Plan {
         name,
