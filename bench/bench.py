@@ -442,6 +442,8 @@ def main():
     p.add_argument("--pgai-concurrency", type=int, nargs="*", default=[4],
                    help="pgai worker -c values run besides its default 1")
     p.add_argument("--pgai-latency", type=int, default=20, help="single-row inserts timed for each system")
+    p.add_argument("--no-pgai", action="store_true",
+                   help="with --vs-pgai: ai_loader's side alone (pgai not installed or run)")
     args = p.parse_args()
     rng = random.Random(42)
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
