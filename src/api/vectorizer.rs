@@ -150,9 +150,6 @@ fn existing_roles(client: &SpiClient<'_>, roles: Vec<String>) -> Vec<String> {
     found
 }
 
-/// Raises 42501 when a role other than a superuser names a queue in schema `ai` other
-/// than the default: schema `ai` holds only the extension's names, so a user cannot take
-/// a name a later vectorizer or release needs.
 /// The largest `toast_tuple_target` this server accepts: a page less its header and
 /// one line pointer, rounded down to the alignment (Postgres's
 /// `TOAST_TUPLE_TARGET_MAIN`, 8160 with 8 kB pages).
@@ -161,6 +158,9 @@ fn inline_row_bytes() -> u32 {
     (pg_sys::BLCKSZ - header_and_pointer) & !(pg_sys::MAXIMUM_ALIGNOF - 1)
 }
 
+/// Raises 42501 when a role other than a superuser names a queue in schema `ai` other
+/// than the default: schema `ai` holds only the extension's names, so a user cannot take
+/// a name a later vectorizer or release needs.
 fn check_queue_name(objects: &Objects, default_queue: &str) {
     if objects.queue_schema == "ai"
         && objects.queue_table != default_queue
