@@ -2,19 +2,25 @@
 
 One cluster (ai_loader preloaded) holds two databases: `ai_loader` with the extension,
 `pgai` with pgai's catalog (`pgai install`; both use the schema `ai`). One moto S3
-server holds the corpus, read through a role both assume (`--pgai-docs` Markdown documents of `--pgai-size` bytes), one
-test server answers the Ollama API with a prepared 768-dimension vector (its own rate
-is measured first). Both get the same vectorizer — `loading_uri` or `loading_column`,
-`parsing_none`, the recursive splitter at 800/400, Ollama, no index — and the same rows,
-inserted in one transaction; a run is timed from the INSERT until every row's chunks are
-stored. pgai's worker (`pgai vectorizer worker --poll-interval 1s`, PyPI, installed into
-target/bench-tools/pgai-venv with its worker's dependencies but docling) runs at
-`-c 1` (its default) and at each `--pgai-concurrency`; ai_loader at its defaults. Runs
-alternate, `--pgai-rounds` rounds, medians kept. moto's GetObject ceiling (16 at once)
-is measured again before each `loading_uri` round — its rate drifts by up to a fifth
-from pass to pass — and each run is held against its round's; "busy" is the S3 server's
-CPU-seconds per second of the run (1.0 at its ceiling). `--no-pgai` runs ai_loader's
-side alone.
+server holds the corpus, read through a role both assume (`--pgai-docs` Markdown
+documents of `--pgai-size` bytes), one test server answers the Ollama API with a
+prepared 768-dimension vector (its own rate is measured first). Both get the same
+vectorizer — `loading_uri` or `loading_column`, `parsing_none`, the recursive splitter
+at 800/400, Ollama, no index — and the same rows, inserted in one transaction; a run is
+timed from the INSERT's commit until every row's chunks are stored (the INSERT's own
+seconds are kept as `insert_s`). pgai's worker (`pgai vectorizer worker --poll-interval
+1s`, PyPI, installed into target/bench-tools/pgai-venv with its worker's dependencies
+but docling) runs at `-c 1` (its default) and at each `--pgai-concurrency`; ai_loader at
+its defaults. Runs alternate, `--pgai-rounds` rounds, medians kept. `--no-pgai` runs
+ai_loader's side alone.
+
+The S3 server: moto's GetObject ceiling (16 at once) is measured again before each
+`loading_uri` round — its rate drifts by up to a fifth from pass to pass — and each run
+is held against its round's. "busy" is the server's CPU-seconds per second of the run
+(1.0 at its ceiling). The server shares this machine's cores: after each round its
+ceiling is measured again beside as many cores of other work as ai_loader's run had
+beside it (its worker, Postgres, the embedder, this bench), and its trace tells how many
+GETs it had in hand during the run and for what share of the time it had none.
 
 CPU-seconds: pgai's Python process plus the Postgres sessions it opens; ai_loader's
 worker and helper processes (they write in-process). Memory: the peak, sampled every
@@ -24,7 +30,9 @@ Latency: single-row inserts into the idle system, INSERT → chunks visible.
 
 import http.client
 import json
+import multiprocessing
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -195,6 +203,8 @@ class Side:
         return self.conn.execute("SELECT count(DISTINCT id) FROM document_embedding_store").fetchone()[0]
 
     def drain(self, n, timeout):
+        """Polls the queue — small, cheap to count — every 10 ms, the store only once
+        the queue is empty: the polling takes little of the CPU the run is measured on."""
         deadline = time.monotonic() + timeout
         while True:
             if not self.conn.execute("SELECT ai.vectorizer_queue_pending(%s, exact_count => true)",
@@ -203,7 +213,7 @@ class Side:
             if time.monotonic() > deadline:
                 raise SystemExit(f"bench: {self.name}: {n - self.embedded()} documents not embedded after {timeout}s"
                                  f" {self.log_tail()}")
-            time.sleep(0.05)
+            time.sleep(0.01)
 
 
 def idle_seconds():
@@ -212,31 +222,54 @@ def idle_seconds():
         return int(f.readline().split()[4]) / TICKS
 
 
-def one_run(side, workload, rows, env, timeout, s3_pid):
+def one_run(side, workload, rows, env, timeout, s3):
+    """One run, timed from the INSERT's commit (the rows exist from then on; the INSERT's
+    own seconds are kept apart) until every row's chunks are stored."""
     side.reset(workload)
     side.start_worker(env)
     try:
         sampler = Sampler(side.pids)
         sampler.start()
         try:
-            idle, s3_cpu = idle_seconds(), proc_stat(s3_pid)[0]
-            started = time.monotonic()
+            began = time.monotonic()
+            s3.trace()
             with side.conn.cursor() as cur:
                 with side.conn.transaction():
                     cur.executemany("INSERT INTO document (uri, body) VALUES (%s, %s)", rows)
+            started = time.monotonic()
+            idle, s3_cpu = idle_seconds(), proc_stat(s3.process.pid)[0]
             side.drain(len(rows), timeout)
-            seconds = time.monotonic() - started
-            idle, s3_cpu = idle_seconds() - idle, proc_stat(s3_pid)[0] - s3_cpu
+            ended = time.monotonic()
+            idle, s3_cpu = idle_seconds() - idle, proc_stat(s3.process.pid)[0] - s3_cpu
+            gets = [(b, e) for b, e, method in s3.trace() if method == "GET"]
         finally:
             cpu, peak = sampler.stop()
         chunks = side.conn.execute("SELECT count(*) FROM document_embedding_store").fetchone()[0]
     finally:
         side.stop_worker()
+    seconds = ended - started
     return {"run": "vs-pgai", "system": side.name, "workload": workload, "docs": len(rows), "chunks": chunks,
-            "seconds": round(seconds, 2), "docs_per_s": round(len(rows) / seconds, 1),
-            "chunks_per_s": round(chunks / seconds, 1), "cpu_s": round(cpu, 2), "peak_mib": round(peak, 1),
+            "insert_s": round(started - began, 2), "seconds": round(seconds, 2),
+            "docs_per_s": round(len(rows) / seconds, 1), "chunks_per_s": round(chunks / seconds, 1),
+            "cpu_s": round(cpu, 2), "peak_mib": round(peak, 1),
             "s3_server_cpu_s": round(s3_cpu, 2), "s3_server_busy": round(s3_cpu / seconds, 2),
-            "machine_idle": round(idle / seconds / os.cpu_count(), 2)}
+            "machine_idle": round(idle / seconds / os.cpu_count(), 2), **in_server(gets, started, ended)}
+
+
+def in_server(gets, started, ended):
+    """From the S3 server's trace of a run: how many GetObject requests it had in hand
+    on average, and for what share of the time between the first GET's start and the
+    last one's end it had none — time the server waited on the loader."""
+    if not gets:
+        return {}
+    edges = sorted([(b, 1) for b, _ in gets] + [(e, -1) for _, e in gets])
+    held, last, area, none = 0, edges[0][0], 0.0, 0.0
+    for at, step in edges:
+        area += held * (at - last)
+        none += (at - last) if held == 0 else 0.0
+        held, last = held + step, at
+    return {"s3_gets_in_server": round(area / (ended - started), 1),
+            "s3_server_without_a_get": round(none / (edges[-1][0] - edges[0][0]), 3)}
 
 
 def latencies(side, rows, env):
@@ -261,9 +294,40 @@ def latencies(side, rows, env):
     return out
 
 
+def burn(share, stop):
+    """Keeps `share` of a core busy, in 1 ms bursts, until `stop` is set."""
+    while not stop.is_set():
+        until = time.perf_counter() + 0.001
+        while time.perf_counter() < until:
+            pass
+        time.sleep(0.001 * (1 - share) / share)
+
+
+def ceiling_beside(s3_ceiling, s3, uris, load=0.0):
+    """moto's GetObject ceiling (16 at once) and the ceiling client's CPU, in cores. With
+    `load`, it is measured while that many cores of other work run beside the server,
+    spread over as many processes as there are cores: on a machine the server shares,
+    its rate falls with the work beside it, whoever does that work."""
+    stop = multiprocessing.Event()
+    burners = [multiprocessing.Process(target=burn, args=(load / os.cpu_count(), stop), daemon=True)
+               for _ in range(os.cpu_count() if load > 0.01 else 0)]
+    for b in burners:
+        b.start()
+    try:
+        before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+        ceiling = s3_ceiling(s3, ROLE_ARN, uris, 16)["per_second"]
+        after, seconds = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - started
+    finally:
+        stop.set()
+        for b in burners:
+            b.join()
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return ceiling, cpu / seconds
+
+
 def run_vs_pgai(args, say, text_document, upload, s3_ceiling, percentile, rng):
     pgai = None if args.no_pgai else pgai_command(say)
-    s3, embedder, cluster = S3Server(), Embedder(dimensions=DIMENSIONS, fixed=True, dense=True), None
+    s3, embedder, cluster = S3Server(traced=True), Embedder(dimensions=DIMENSIONS, fixed=True, dense=True), None
     try:
         documents = {f"vs/{i}.md": text_document(rng, args.pgai_size) for i in range(args.pgai_docs)}
         say(f"-- vs pgai: uploading {len(documents)} Markdown documents of {args.pgai_size} bytes to moto")
@@ -296,15 +360,24 @@ def run_vs_pgai(args, say, text_document, upload, s3_ceiling, percentile, rng):
                 if workload == "loading_uri":
                     # moto's own rate drifts by a fifth from pass to pass: each round's
                     # runs are held against the ceiling measured just before them.
-                    ceiling = s3_ceiling(s3, ROLE_ARN, uris, 16)["per_second"]
+                    ceiling, client = ceiling_beside(s3_ceiling, s3, uris)
                     say(f"   moto's GetObject ceiling {ceiling:.1f}/s")
                 for side in sides if r % 2 == 0 else reversed(sides):
                     say(f"   {workload}, round {r + 1}: {side.name}")
-                    result = one_run(side, workload, rows, env, args.timeout, s3.process.pid)
+                    result = one_run(side, workload, rows, env, args.timeout, s3)
                     if workload == "loading_uri":
                         result["s3_ceiling_gets_per_s"] = round(ceiling, 1)
                         result["fraction_of_s3_ceiling"] = round(result["docs_per_s"] / ceiling, 2)
                     results.append(result)
+                if workload == "loading_uri":
+                    mine = next(x for x in reversed(results) if x.get("system") == "ai_loader")
+                    # The work beside the S3 server in ai_loader's run — its worker,
+                    # Postgres, the embedder, this bench — less the ceiling client's own.
+                    load = max(0.0, os.cpu_count() * (1 - mine["machine_idle"]) - mine["s3_server_busy"] - client)
+                    beside, _ = ceiling_beside(s3_ceiling, s3, uris, load)
+                    say(f"   moto's ceiling beside {load:.2f} cores of other work {beside:.1f}/s")
+                    mine.update(other_load_cores=round(load, 2), s3_ceiling_beside_load=round(beside, 1),
+                                fraction_of_ceiling_beside_load=round(mine["docs_per_s"] / beside, 2))
         samples = rows[:args.pgai_latency]
         for side in sides:
             if samples:
@@ -348,6 +421,21 @@ def vs_pgai_table(results, say):
             say(f" {workload:15} {system:11} {med['docs_per_s']:8.1f} {med['chunks_per_s']:9.1f}"
                 f" {med['cpu_s']:6.1f} {med['peak_mib']:9.0f}  {of:>13}  {med['s3_server_cpu_s']:15.1f}"
                 f" ({med['s3_server_busy']:.2f})  {med['machine_idle']:12.2f}")
+    say("\n loading_uri against the S3 server, medians: its ceiling on the idle machine, its ceiling beside"
+        "\n as many cores of other work as ai_loader's run had beside it, and from its trace the GETs it had"
+        "\n in hand and the share of the time it had none")
+    say(" system        of ceiling  of ceiling beside (cores)  GETs in server  without a GET")
+    for system in dict.fromkeys(r["system"] for r in runs):
+        mine = [r for r in runs if r["workload"] == "loading_uri" and r["system"] == system]
+        if not mine:
+            continue
+        med = {k: statistics.median(r[k] for r in mine if k in r) if any(k in r for r in mine) else None
+               for k in ("fraction_of_s3_ceiling", "fraction_of_ceiling_beside_load", "other_load_cores",
+                         "s3_gets_in_server", "s3_server_without_a_get")}
+        beside = (f"{med['fraction_of_ceiling_beside_load']:.2f} ({med['other_load_cores']:.2f})"
+                  if med["fraction_of_ceiling_beside_load"] is not None else "-")
+        say(f" {system:11} {med['fraction_of_s3_ceiling']:12.2f}  {beside:>25}  {med['s3_gets_in_server']:14.1f}"
+            f"  {med['s3_server_without_a_get']:13.3f}")
     for r in results:
         if r["run"] == "vs-pgai-latency":
             say(f" insert→visible ({r['system']}, {r['samples']} single rows): p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import boto3
 
@@ -47,12 +48,14 @@ def server_env(url, key):
 
 
 class S3Server:
-    def __init__(self):
+    def __init__(self, traced=False):
+        """`traced`: moto records when each request begins and ends (see `trace`)."""
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
-        moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
-        self.process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
+        moto = ([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_traced.py")] if traced
+                else [os.path.join(os.path.dirname(sys.executable), "moto_server")])
+        self.process = subprocess.Popen([*moto, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
         self._account()
@@ -105,6 +108,12 @@ class S3Server:
 
     def put(self, key, body):
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    def trace(self):
+        """(began, ended, method) of each request served since the last call (a traced
+        server only), on the system's monotonic clock."""
+        with urllib.request.urlopen(self.url + "/__trace", timeout=30) as answer:
+            return json.loads(answer.read())
 
     def server_env(self):
         """The database server's environment: its own keys, the region, the endpoint."""
