@@ -429,13 +429,13 @@ def vs_pgai_table(results, say):
         mine = [r for r in runs if r["workload"] == "loading_uri" and r["system"] == system]
         if not mine:
             continue
-        med = {k: statistics.median(r[k] for r in mine if k in r) if any(k in r for r in mine) else None
-               for k in ("fraction_of_s3_ceiling", "fraction_of_ceiling_beside_load", "other_load_cores",
-                         "s3_gets_in_server", "s3_server_without_a_get")}
-        beside = (f"{med['fraction_of_ceiling_beside_load']:.2f} ({med['other_load_cores']:.2f})"
-                  if med["fraction_of_ceiling_beside_load"] is not None else "-")
-        say(f" {system:11} {med['fraction_of_s3_ceiling']:12.2f}  {beside:>25}  {med['s3_gets_in_server']:14.1f}"
-            f"  {med['s3_server_without_a_get']:13.3f}")
+        def med(key, spec):
+            values = [r[key] for r in mine if key in r]
+            return format(statistics.median(values), spec) if values else "-"
+
+        beside = f"{med('fraction_of_ceiling_beside_load', '.2f')} ({med('other_load_cores', '.2f')})"
+        say(f" {system:11} {med('fraction_of_s3_ceiling', '.2f'):>12}  {beside:>25}"
+            f"  {med('s3_gets_in_server', '.1f'):>14}  {med('s3_server_without_a_get', '.3f'):>13}")
     for r in results:
         if r["run"] == "vs-pgai-latency":
             say(f" insert→visible ({r['system']}, {r['samples']} single rows): p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
