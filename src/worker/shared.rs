@@ -293,15 +293,16 @@ pub fn take_wake() -> bool {
 
 /// In the worker: whether more is queued than it can take on alone — said as soon as a
 /// turn finds it, so that the launcher adds a helper at once rather than after the
-/// turn, and cleared by a round that found the queues drained.
+/// turn, and cleared by a round that found the queues drained. Only a database's
+/// worker's backlog counts (see `backlog`): a helper's call records nothing.
 pub fn set_backlog(backlog: bool) {
     let pid = my_pid();
     let raised = {
         let mut workers = WORKERS.exclusive();
-        let Some(slot) = workers.slots.iter_mut().find(|s| s.pid == pid) else {
+        let Some(slot) = (workers.slots.iter_mut()).find(|s| s.pid == pid && s.primary) else {
             return;
         };
-        let raised = backlog && !slot.backlog && slot.primary;
+        let raised = backlog && !slot.backlog;
         slot.backlog = backlog;
         raised
     };
