@@ -9,6 +9,7 @@ thread_local! {
     /// The backend's runtime, kept between calls: the clients it made (and their
     /// connections and cached AWS credentials) stay usable by the next call.
     static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .on_thread_start(ai_loader_pipeline::signals::block_all)
         .enable_all()
         .build()
         .unwrap_or_else(|e| error!("ai_loader: cannot start a runtime: {e}"));

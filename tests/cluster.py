@@ -28,6 +28,8 @@ def free_port():
 
 
 class Cluster:
+    running = set()  # the clusters started and not yet removed, whose logs a failed test shows
+
     def __init__(self, settings=(), env=None, start=True, address_space=None):
         """`address_space`: bytes of virtual memory each server process may map (its
         RLIMIT_AS), so that a process running away fails alone instead of the machine."""
@@ -62,6 +64,7 @@ class Cluster:
                         "-w", "-t", "60", "start"),
             check=True, capture_output=True, env=self.env,
         )
+        Cluster.running.add(self)
 
     def shutdown(self):
         """Stops the server, keeping its files."""
@@ -76,8 +79,15 @@ class Cluster:
         with open(f"{self.dir}/server.log") as f:
             return f.read()
 
+    def log_tail(self, lines=80):
+        try:
+            return "".join(self.log().splitlines(keepends=True)[-lines:])
+        except OSError as e:
+            return f"(no log: {e})"
+
     def stop(self):
         """Stops the server and removes its files."""
         subprocess.run(as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"),
                        capture_output=True)
+        Cluster.running.discard(self)
         shutil.rmtree(self.dir, ignore_errors=True)

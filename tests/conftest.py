@@ -49,3 +49,13 @@ def plain():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "settings(*lines): postgresql.conf lines for the test's cluster")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the end of the log of every cluster still running."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for cluster in list(Cluster.running):
+            report.sections.append((f"server log {cluster.dir} (last lines)", cluster.log_tail()))

@@ -1,6 +1,7 @@
 """The worker, end to end: a real cluster with ai_loader preloaded, the embedding test
 server, and LangChain's splitter as the reference for the chunks."""
 
+import ctypes
 import os
 import random
 import signal
@@ -466,6 +467,43 @@ def test_a_terminated_worker_is_back_at_once(db, embedder):
         wait_for(lambda: worker_pid(db) not in (None, pid), timeout=3, interval=0.05, what="a new worker")
     db.execute("INSERT INTO doc VALUES (1, 'T', 'served by the new worker')")
     wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 1, timeout=5, what="served")
+
+
+HANDLED = {signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
+           signal.SIGALRM}
+
+
+def blocked_signals(pid, tid):
+    """The signals thread `tid` of process `pid` blocks (SigBlk in its status)."""
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        mask = int(next(line for line in f if line.startswith("SigBlk:")).split()[1], 16)
+    return {s for s in signal.Signals if mask >> (s - 1) & 1}
+
+
+def test_a_signal_sent_to_a_pipeline_thread_leaves_the_server_up(preloaded, db, embedder):
+    """A signal to the worker's process may be delivered to any thread that does not
+    block it (the kernel picks another when the main thread already has one pending).
+    Postgres's handlers and pgrx's are for the main thread: run in another, one aborted
+    the worker, and the postmaster then reset the whole cluster. The pipeline's threads
+    block every signal, so one sent to them straight stays pending and harms nothing."""
+    logged = len(preloaded.log())
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    vid = create(db, embedder)
+    db.execute("INSERT INTO doc VALUES (1, 't', 'the worker runs its pipeline')")
+    wait_for(lambda: len(store(db)) == 1, what="a first row embedded")
+    pid = worker_pid(db)
+    threads = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    assert threads, "the worker runs its pipeline on threads of its own"
+    for tid in threads:
+        assert HANDLED <= blocked_signals(pid, tid), f"thread {tid} takes {HANDLED - blocked_signals(pid, tid)}"
+    libc = ctypes.CDLL(None, use_errno=True)
+    for tid in threads:
+        for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM):
+            assert libc.tgkill(pid, tid, s) == 0, os.strerror(ctypes.get_errno())
+    db.execute("INSERT INTO doc VALUES (2, 't', 'and serves the next row')")
+    wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 2, what="the next row embedded")
+    assert worker_pid(db) == pid
+    assert "terminated by signal" not in preloaded.log()[logged:]
 
 
 def test_a_served_database_can_be_copied_and_renamed(preloaded, embedder, request):

@@ -71,6 +71,7 @@ fn serve(arg: pg_sys::Datum, role: Role) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ai_loader")
+        .on_thread_start(ai_loader_pipeline::signals::block_all)
         .enable_all()
         .build()
         .unwrap_or_else(|e| error!("ai_loader: cannot start the pipeline's runtime: {e}"));
@@ -89,7 +90,7 @@ fn serve(arg: pg_sys::Datum, role: Role) {
     // The installed version that is not the library's, once said in the log.
     let mut mismatch: Option<String> = None;
     while signals::wait(wait) {
-        if BackgroundWorker::sighup_received() {
+        if signals::reload_requested() {
             // SAFETY: the main thread, outside a transaction.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             // Settings such as the timeout, the endpoint or a key may have changed.

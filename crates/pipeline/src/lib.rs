@@ -10,3 +10,4 @@ pub mod loading;
 pub mod local;
 pub mod parsing;
 pub mod s3_sync;
+pub mod signals;
