@@ -2,6 +2,8 @@
 databases for a test."""
 
 import contextlib
+import os
+import signal
 import time
 
 import psycopg
@@ -32,6 +34,29 @@ def worker_pid(conn):
     """The pid of the ai_loader worker of `conn`'s database, or None."""
     return scalar(conn, "SELECT max(pid) FROM pg_stat_activity WHERE backend_type = 'ai_loader worker' "
                         "AND datname = current_database()")
+
+
+# The signals Postgres handles in a server process.
+HANDLED = {signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
+           signal.SIGALRM}
+
+
+def threads(pid):
+    """The threads of process `pid` other than its main one, by id: their names."""
+    tids = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    return {tid: open(f"/proc/{pid}/task/{tid}/comm").read().strip() for tid in tids}
+
+
+def threads_taking_signals(pid):
+    """The threads of process `pid` other than its main one that do not block every signal
+    Postgres handles, with the signals they take."""
+    taken = {}
+    for tid, name in threads(pid).items():
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            mask = int(next(line for line in f if line.startswith("SigBlk:")).split()[1], 16)
+        if signals := {s.name for s in HANDLED if not mask >> (s - 1) & 1}:
+            taken[f"{tid} ({name})"] = signals
+    return taken
 
 
 def queue_empty(conn, vectorizer_id):

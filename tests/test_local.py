@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from helpers import new_database, queue_empty, scalar, wait_for
+from helpers import new_database, queue_empty, scalar, threads, threads_taking_signals, wait_for, worker_pid
 from minilm_reference import MiniLM
 
 SHAREDIR = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"],
@@ -53,6 +53,33 @@ def test_local_vectors_match_an_independent_implementation(preloaded, reference)
             assert cosine >= 0.999, (sentence[:40], cosine)
     finally:
         db.close()
+
+
+def test_the_models_threads_take_no_signal(preloaded):
+    """ONNX Runtime starts threads of its own, in the worker and in a backend embedding a
+    query: like the pipeline's (test_worker.py), they block every signal Postgres handles."""
+    with preloaded.connect() as admin:
+        admin.execute("ALTER SYSTEM SET ai_loader.model_threads = 2")  # a pool of its own
+        admin.execute("SELECT pg_reload_conf()")
+    wait_for(lambda: preloaded.connect().execute("SHOW ai_loader.model_threads").fetchone()[0] == "2",
+             what="the setting loaded")
+    db = new_database(preloaded, "model_threads")
+    try:
+        db.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+        vid = scalar(db, """SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
+            embedding => ai.embedding_local(), chunking => ai.chunking_none())""")
+        db.execute("INSERT INTO doc VALUES (1, 'a sentence for the worker')")
+        wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1,
+                 timeout=120, what="the row embedded by the local model")
+        assert len(scalar(db, "SELECT ai.vectorizer_embed(%s, 'a query for this backend')", (vid,))) == 384
+        for pid in (worker_pid(db), scalar(db, "SELECT pg_backend_pid()")):
+            assert len(threads(pid)) >= 2, "the model's threads and the pipeline's"
+            assert threads_taking_signals(pid) == {}
+    finally:
+        db.close()
+        with preloaded.connect() as admin:
+            admin.execute("ALTER SYSTEM RESET ai_loader.model_threads")
+            admin.execute("SELECT pg_reload_conf()")
 
 
 def test_a_missing_model_is_refused_at_create_time(preloaded):

@@ -14,6 +14,7 @@ from cluster import Cluster
 from embedder import vector
 from helpers import create_vectorizer as create
 from helpers import database_for, new_database, queue_empty, scalar, wait_for, worker_pid
+from helpers import threads, threads_taking_signals
 
 WORDS = ("vector store postgres embedding chunk document bucket object worker queue "
          "latency throughput index search semantic model token batch retry failure").split()
@@ -469,17 +470,6 @@ def test_a_terminated_worker_is_back_at_once(db, embedder):
     wait_for(lambda: queue_empty(db, vid) and len(store(db)) == 1, timeout=5, what="served")
 
 
-HANDLED = {signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
-           signal.SIGALRM}
-
-
-def blocked_signals(pid, tid):
-    """The signals thread `tid` of process `pid` blocks (SigBlk in its status)."""
-    with open(f"/proc/{pid}/task/{tid}/status") as f:
-        mask = int(next(line for line in f if line.startswith("SigBlk:")).split()[1], 16)
-    return {s for s in signal.Signals if mask >> (s - 1) & 1}
-
-
 def test_a_signal_sent_to_a_pipeline_thread_leaves_the_server_up(preloaded, db, embedder):
     """A signal to the worker's process may be delivered to any thread that does not
     block it (the kernel picks another when the main thread already has one pending).
@@ -492,12 +482,11 @@ def test_a_signal_sent_to_a_pipeline_thread_leaves_the_server_up(preloaded, db, 
     db.execute("INSERT INTO doc VALUES (1, 't', 'the worker runs its pipeline')")
     wait_for(lambda: len(store(db)) == 1, what="a first row embedded")
     pid = worker_pid(db)
-    threads = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
-    assert threads, "the worker runs its pipeline on threads of its own"
-    for tid in threads:
-        assert HANDLED <= blocked_signals(pid, tid), f"thread {tid} takes {HANDLED - blocked_signals(pid, tid)}"
+    pipeline = threads(pid)
+    assert pipeline, "the worker runs its pipeline on threads of its own"
+    assert threads_taking_signals(pid) == {}
     libc = ctypes.CDLL(None, use_errno=True)
-    for tid in threads:
+    for tid in pipeline:
         for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM):
             assert libc.tgkill(pid, tid, s) == 0, os.strerror(ctypes.get_errno())
     db.execute("INSERT INTO doc VALUES (2, 't', 'and serves the next row')")

@@ -17,6 +17,7 @@ use ort::value::Tensor;
 use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::embedding::{Provider, RequestError};
+use crate::signals;
 
 /// The model's input limit, as sentence-transformers sets it (`max_seq_length`).
 pub const MAX_TOKENS: usize = 256;
@@ -45,6 +46,24 @@ pub struct LocalModel {
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
+}
+
+/// The model's session on ONNX Runtime. Its threads wait rather than spin between
+/// passes: they share the cores with the database's queries.
+fn session(dir: &Path, runtime: &Runtime) -> Result<Session, String> {
+    let environment = environment(&runtime.library)?;
+    Session::builder(&environment)
+        .map_err(err)?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(err)?
+        .with_intra_threads(runtime.threads.max(1))
+        .map_err(err)?
+        .with_inter_threads(1)
+        .map_err(err)?
+        .with_intra_op_spinning(false)
+        .map_err(err)?
+        .commit_from_file(dir.join("model.onnx"))
+        .map_err(|e| format!("{}: {e}", dir.join("model.onnx").display()))
 }
 
 /// ONNX Runtime, loaded once per process (a failure is not remembered: installing the
@@ -82,7 +101,9 @@ impl LocalModel {
                 ));
             }
         }
-        let environment = environment(&runtime.library)?;
+        // The tokenizer works in the calling thread: a batch is a few short inputs, and
+        // its thread pool would start threads of its own wherever it is first used.
+        tokenizers::utils::parallelism::set_parallelism(false);
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(err)?;
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -94,20 +115,8 @@ impl LocalModel {
             strategy: PaddingStrategy::BatchLongest,
             ..Default::default()
         }));
-        // Threads that wait rather than spin between passes: they share the cores with
-        // the database's queries.
-        let session = Session::builder(&environment)
-            .map_err(err)?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(err)?
-            .with_intra_threads(runtime.threads.max(1))
-            .map_err(err)?
-            .with_inter_threads(1)
-            .map_err(err)?
-            .with_intra_op_spinning(false)
-            .map_err(err)?
-            .commit_from_file(dir.join("model.onnx"))
-            .map_err(|e| format!("{}: {e}", dir.join("model.onnx").display()))?;
+        // The runtime's threads start with the session: they take no signal.
+        let session = signals::blocked_while(|| session(dir, runtime))?;
         Ok(LocalModel {
             session: Mutex::new(session),
             tokenizer,

@@ -7,10 +7,28 @@
 /// runs first in each thread it starts, worker or blocking.
 pub fn block_all() {
     // SAFETY: changes only the calling thread's mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &all(), std::ptr::null_mut()) };
+}
+
+/// Runs `start` with every signal blocked in the calling thread, then puts its mask
+/// back: the threads `start` creates (a library's own pool) inherit the blocked mask.
+pub fn blocked_while<T>(start: impl FnOnce() -> T) -> T {
+    // SAFETY: changes only the calling thread's mask, and puts it back.
+    unsafe {
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all(), &mut before);
+        let result = start();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+        result
+    }
+}
+
+fn all() -> libc::sigset_t {
+    // SAFETY: sigfillset initialises the set.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        all
     }
 }
 
@@ -45,5 +63,12 @@ mod tests {
         });
         assert!(worker && pooled);
         assert!(!blocked(libc::SIGUSR1), "the caller's mask is its own");
+    }
+
+    #[test]
+    fn threads_started_while_blocked_take_no_signal_and_the_caller_gets_its_mask_back() {
+        let started = blocked_while(|| std::thread::spawn(|| blocked(libc::SIGHUP)));
+        assert!(started.join().unwrap());
+        assert!(!blocked(libc::SIGHUP));
     }
 }
