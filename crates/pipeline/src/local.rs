@@ -101,6 +101,8 @@ impl LocalModel {
                 ));
             }
         }
+        // The runtime's threads start with the session: they take no signal.
+        let session = signals::blocked_while(|| session(dir, runtime))?;
         // The tokenizer works in the calling thread: a batch is a few short inputs, and
         // its thread pool would start threads of its own wherever it is first used.
         tokenizers::utils::parallelism::set_parallelism(false);
@@ -115,8 +117,6 @@ impl LocalModel {
             strategy: PaddingStrategy::BatchLongest,
             ..Default::default()
         }));
-        // The runtime's threads start with the session: they take no signal.
-        let session = signals::blocked_while(|| session(dir, runtime))?;
         Ok(LocalModel {
             session: Mutex::new(session),
             tokenizer,
