@@ -7,7 +7,7 @@ import re
 import psycopg
 import pytest
 
-from helpers import create_vectorizer, database_for, scalar, wait_for, worker_pid
+from helpers import create_vectorizer, database_for, queue_empty, scalar, wait_for, worker_pid
 
 
 @pytest.fixture
@@ -23,15 +23,19 @@ def requests(embedder):
 
 
 def fill(conn, rows, start=1):
-    """`rows` source rows with their chunk in the store, as if embedded (8 dimensions)."""
-    conn.execute("""
-        INSERT INTO doc (id, title, body)
-        SELECT i, 'Doc ' || i, 'body ' || i FROM generate_series(%s::int, %s::int - 1) i""", (start, start + rows))
-    conn.execute("""
-        INSERT INTO doc_embedding_store (id, chunk_seq, chunk, embedding)
-        SELECT i, 0, 'body ' || i,
-               (SELECT array_agg(sin(i * 7 + d))::vector FROM generate_series(1, 8) d)
-          FROM generate_series(%s::int, %s::int - 1) i""", (start, start + rows))
+    """`rows` source rows with their chunk in the store, as if embedded (8 dimensions), in
+    one transaction: the worker, which embeds the rows queued, never meets a chunk
+    written after it claimed its row."""
+    with conn.transaction():
+        conn.execute("""
+            INSERT INTO doc (id, title, body)
+            SELECT i, 'Doc ' || i, 'body ' || i FROM generate_series(%s::int, %s::int - 1) i""",
+                     (start, start + rows))
+        conn.execute("""
+            INSERT INTO doc_embedding_store (id, chunk_seq, chunk, embedding)
+            SELECT i, 0, 'body ' || i,
+                   (SELECT array_agg(sin(i * 7 + d))::vector FROM generate_series(1, 8) d)
+              FROM generate_series(%s::int, %s::int - 1) i""", (start, start + rows))
 
 
 def idle(conn):
@@ -82,6 +86,8 @@ def test_a_query_embeds_its_text_once_with_a_scan_or_the_index(db, embedder):
     fill(db, 9_998)
     db.execute("INSERT INTO doc VALUES (9999, 'Doc 9999', 'body 9999')")
     wait_for(lambda: embedded(db, 9999), what="row 9999 embedded")
+    # The embedder's requests are counted below: the worker has none left to make.
+    wait_for(lambda: queue_empty(db, vid), timeout=120, what="the queue empty")
     idle(db)
     assert index_built(db, vid) == (None, False), "9,999 rows: below min_rows"
 
