@@ -52,13 +52,14 @@ if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
   rm -rf "$build"
 fi
 
-# The Python environment for the S3/STS test server and the end-to-end tests,
-# reinstalled when tests/requirements.txt changes.
-want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+# The Python environment for the S3/STS test server and the end-to-end tests: exactly
+# the versions of tests/requirements.lock, built again from nothing when the lock changes.
+want=$(sha256sum tests/requirements.lock | cut -d' ' -f1)
 if [ "$(cat .venv/.requirements 2>/dev/null)" != "$want" ]; then
-  step "Python environment (.venv) from tests/requirements.txt"
-  [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+  step "Python environment (.venv) from tests/requirements.lock"
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -r tests/requirements.lock
   echo "$want" > .venv/.requirements
 fi
 

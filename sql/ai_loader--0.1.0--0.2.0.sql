@@ -53,10 +53,56 @@ DROP FUNCTION ai._vectorizer_keep_owner();
 DROP FUNCTION ai._require_s3_reader(text);
 ALTER TABLE ai.vectorizer ALTER COLUMN owner DROP DEFAULT;
 
-CREATE FUNCTION ai._may_manage(owner name) RETURNS bool
+-- Owners by OID: a rename follows the owner, and a new role that takes an old name gets
+-- nothing. Existing rows are converted by name, once; a row whose owner no longer exists
+-- gets OID 0, which no role has: only a superuser may manage it.
+CREATE FUNCTION ai._role_by_name(who name) RETURNS regrole
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
-    SELECT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = owner),
-                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+    SELECT coalesce((SELECT r.oid FROM pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) who), 0)::regrole
+$func$;
+ALTER TABLE ai.vectorizer ALTER COLUMN owner TYPE regrole USING ai._role_by_name(owner);
+DROP FUNCTION ai._role_by_name(name);
+DROP FUNCTION ai._may_load_uris(name);
+CREATE FUNCTION ai._may_load_uris(who regrole) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
+    SELECT coalesce((SELECT r.rolsuper OR pg_has_role(r.oid, 'ai_loader_s3_reader', 'MEMBER')
+                       FROM pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) who), false)
+$func$;
+
+-- A vectorizer belongs to its source table's owner, who owns its queues, trigger
+-- function, store and view; the worker writes a table only as its owner. One a
+-- superuser made on another role's table is handed to that role.
+DO $do$
+DECLARE
+    _v record;
+BEGIN
+    FOR _v IN
+        SELECT v.id, v.queue_schema, v.queue_table, v.queue_failed_table, v.trigger_name, v.config,
+               c.relowner::pg_catalog.regrole AS table_owner
+          FROM ai.vectorizer v
+          JOIN pg_catalog.pg_class c
+            ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
+         WHERE c.relowner OPERATOR(pg_catalog.<>) v.owner
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %I.%I OWNER TO %s', _v.queue_schema, _v.queue_table, _v.table_owner);
+        EXECUTE pg_catalog.format('ALTER TABLE %I.%I OWNER TO %s', _v.queue_schema, _v.queue_failed_table, _v.table_owner);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %I.%I() OWNER TO %s', _v.queue_schema, _v.trigger_name, _v.table_owner);
+        IF _v.config -> 'destination' ->> 'implementation' OPERATOR(pg_catalog.=) 'table' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE IF EXISTS %I.%I OWNER TO %s', _v.config -> 'destination' ->> 'target_schema',
+                                      _v.config -> 'destination' ->> 'target_table', _v.table_owner);
+            EXECUTE pg_catalog.format('ALTER VIEW IF EXISTS %I.%I OWNER TO %s', _v.config -> 'destination' ->> 'view_schema',
+                                      _v.config -> 'destination' ->> 'view_name', _v.table_owner);
+        END IF;
+        UPDATE ai.vectorizer SET owner = _v.table_owner WHERE id OPERATOR(pg_catalog.=) _v.id;
+        RAISE NOTICE 'vectorizer % now belongs to %, the owner of its source table', _v.id, _v.table_owner;
+    END LOOP;
+END
+$do$;
+
+CREATE FUNCTION ai._may_manage(owner regrole) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
+    SELECT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) owner),
+                    (SELECT rolsuper FROM pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user))
 $func$;
 
 ALTER TABLE ai.vectorizer ENABLE ROW LEVEL SECURITY;
@@ -274,8 +320,9 @@ CREATE TABLE ai.s3_sync (
     paused bool NOT NULL DEFAULT false,
     -- A complete listing asked for by ai.s3_sync_now, to run as soon as possible.
     reconcile_requested_at timestamptz,
-    -- The role that created the sync; the worker writes the destination with its rights.
-    owner name NOT NULL
+    -- The role that owns the sync, by OID: the owner of its destination table when it
+    -- was made. The worker writes the destination with its rights.
+    owner regrole NOT NULL
 );
 CREATE SEQUENCE ai.s3_sync_id_seq AS int4 OWNED BY ai.s3_sync.id;
 ALTER TABLE ai.s3_sync ENABLE ROW LEVEL SECURITY;
@@ -763,7 +810,7 @@ GRANT EXECUTE ON FUNCTION
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
     ai.search(text, text, int4, text), ai.search(int4, text, int4, text),
     ai._search(text, text, int4, text), ai._search(int4, text, int4, text),
-    ai._may_manage(name), ai._wake_worker_at_commit()
+    ai._may_manage(regrole), ai._wake_worker_at_commit()
 TO PUBLIC;
 -- With pgvector, the vector-returning functions behind ai.vectorizer_embed: granted by
 -- ai._define_vectorizer_embed, which runs again for it.

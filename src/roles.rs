@@ -10,9 +10,11 @@
 //!   and writes, dropping them — runs with the owner's rights, so a name in the catalog
 //!   can never make the server act on an object the owner could not touch.
 //!
-//! Switches use `SetUserIdAndSecContext` with a security-restricted operation, as
-//! Postgres does for maintenance commands; an ERROR inside ends the transaction (or
-//! subtransaction), which restores the user.
+//! Switches are sealed as Postgres seals maintenance commands (see [`as_role`]): a
+//! security-restricted operation in a GUC nest level of its own, with a safe search
+//! path, every setting rolled back on exit. So neither a user's code run inside (a
+//! trigger, a policy, a default) nor a setting it leaves behind can change what runs
+//! after, with other rights.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -23,12 +25,22 @@ pub fn current() -> pg_sys::Oid {
     unsafe { pg_sys::GetUserId() }
 }
 
-/// Runs `work` as `role`.
+/// The search path of every section that runs with another role's rights: nothing a
+/// user created is found through it (pg_temp is never searched for functions and
+/// operators, and comes after pg_catalog for everything else).
+pub const SAFE_SEARCH_PATH: &str = "pg_catalog, pg_temp";
+
+/// Runs `work` as `role`, sealed as Postgres seals its own maintenance commands acting
+/// as a table's owner (VACUUM, CREATE INDEX, REFRESH MATERIALIZED VIEW): a
+/// security-restricted operation, in a new GUC nest level whose search path is
+/// [`SAFE_SEARCH_PATH`]. Every setting changed inside — by `work` or by a user's code it
+/// fires, at session level too — is rolled back on exit; an ERROR inside ends the
+/// transaction (or subtransaction), whose abort rolls them back and restores the user.
 pub fn as_role<T>(role: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
     let mut user = pg_sys::InvalidOid;
     let mut context = 0;
     // SAFETY: the main thread, inside a transaction; restored below, or by the abort.
-    unsafe {
+    let nest_level = unsafe {
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
         pg_sys::SetUserIdAndSecContext(
             role,
@@ -36,11 +48,39 @@ pub fn as_role<T>(role: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
                 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
                 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
-    }
+        let nest_level = pg_sys::NewGUCNestLevel();
+        set_for_section(c"search_path", SAFE_SEARCH_PATH);
+        nest_level
+    };
     let out = work();
-    // SAFETY: as above.
-    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    // SAFETY: as above; the nest level is the one opened above (an inner one left open
+    // would have been closed by the same call).
+    unsafe {
+        pg_sys::AtEOXact_GUC(false, nest_level);
+        pg_sys::SetUserIdAndSecContext(user, context);
+    }
     out
+}
+
+/// Sets `name` to `value` for the current GUC nest level (undone when it closes).
+///
+/// # Safety
+/// Inside a transaction, after `NewGUCNestLevel`.
+unsafe fn set_for_section(name: &std::ffi::CStr, value: &str) {
+    let value = std::ffi::CString::new(value).expect("no NUL in a constant");
+    // SAFETY: as the caller promises; Postgres copies both strings.
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+    }
 }
 
 /// The role that owns the catalog (and schema `ai`).
@@ -87,4 +127,15 @@ pub fn may_manage(owner: Option<pg_sys::Oid>) -> bool {
 pub fn is_superuser() -> bool {
     // SAFETY: a catalog lookup in a transaction.
     unsafe { pg_sys::superuser() }
+}
+
+/// Why the worker does not act for a vectorizer or sync (`what`) whose owner `owner` no
+/// longer owns its `table` (source or destination): it writes a table only as the
+/// table's owner, so that nobody's code on the table runs with more rights than its
+/// owner's (see README, Security).
+pub fn not_table_owner(what: &str, owner: &str, table: &str) -> String {
+    format!(
+        "the {what}'s owner \"{owner}\" no longer owns its {table} table, and the worker acts on a table only as its owner; \
+         to resume, give the table back (ALTER TABLE … OWNER TO), or move everything the role owns with REASSIGN OWNED"
+    )
 }

@@ -177,16 +177,21 @@ def test_loading_uris_takes_the_s3_reader_role(cluster, db, embedder):
     # Revoked: the flow stops with an error row, and nothing queued is consumed.
     db.execute("REVOKE ai_loader_s3_reader FROM alice")
     alice.execute("INSERT INTO document VALUES (2, %s)", (f"s3://{BUCKET}/public/allowed.md",))
-    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors WHERE id = %s", (vid,)),
-                       what="an error row")
-    assert 'owner "alice" may no longer load URIs' in message
-    assert "GRANT ai_loader_s3_reader TO \"alice\"" in message
-    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
+    stopped_with(db, vid, 'owner "alice" may no longer load URIs (it is neither a superuser nor a member of '
+                          'ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO "alice"')
     assert scalar(db, "SELECT count(*) FROM document_embedding_store") == 1
     db.execute("GRANT ai_loader_s3_reader TO alice")
     wait_for(lambda: scalar(db, "SELECT count(*) FROM document_embedding_store") == 2, timeout=20,
              what="embedded once the role is granted again")
     alice.close()
+
+
+def stopped_with(db, vid, text):
+    """Waits for vectorizer `vid`'s error row, which must say `text`; its row stays queued."""
+    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors WHERE id = %s", (vid,)),
+                       what="an error row")
+    assert text in message, message
+    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
 
 
 def failures(db):
@@ -315,16 +320,16 @@ def test_other_users_vectorizers_and_stores_are_out_of_reach(cluster, db, embedd
                 bob.execute(f"SELECT * FROM {relation}")
         for attempt in (
             "UPDATE ai.vectorizer SET config = jsonb_set(config, '{embedding,base_url}', '\"http://bob.example/v1\"') WHERE id = %s",
-            "SELECT ai.disable_vectorizer_schedule(%s)",
-            "SELECT ai.drop_vectorizer(%s, drop_all => true)",
             "DELETE FROM ai.vectorizer WHERE id = %s",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 bob.execute(attempt, (vid,))
-        diag = refused(lambda: bob.execute("SELECT ai.drop_vectorizer(%s)", (vid,)))
-        assert diag.message_primary == 'permission denied to drop vectorizer "public_doc_embedding_store"', diag.message_primary
-        assert diag.message_detail == "It belongs to alice; the worker acts with that role's rights."
-        # By name, bob does not even see it.
+        # By id, as for one that does not exist: bob does not see it.
+        for attempt in ("SELECT ai.disable_vectorizer_schedule(%s)", "SELECT ai.drop_vectorizer(%s, drop_all => true)"):
+            with pytest.raises(psycopg.errors.UndefinedObject) as err:
+                bob.execute(attempt, (vid,))
+            assert err.value.diag.message_primary == f"vectorizer {vid} does not exist"
+        # By name, the same.
         with pytest.raises(psycopg.errors.UndefinedObject):
             bob.execute("SELECT ai.drop_vectorizer('public_doc_embedding_store')")
         assert scalar(db, "SELECT config FROM ai.vectorizer WHERE id = %s", (vid,)) == config
@@ -440,10 +445,7 @@ def test_the_worker_acts_with_the_owners_rights(cluster, db, embedder):
     # Without SELECT on its source the flow stops, saying why, and nothing is consumed.
     db.execute("REVOKE SELECT ON doc FROM alice")
     alice.execute("INSERT INTO doc VALUES (3, 'third')")
-    message = wait_for(lambda: scalar(db, "SELECT max(message) FROM ai.vectorizer_errors WHERE id = %s", (vid,)),
-                       what="an error row")
-    assert "permission denied for table doc" in message, message
-    assert scalar(db, "SELECT ai.vectorizer_queue_pending(%s, true)", (vid,)) == 1
+    stopped_with(db, vid, "permission denied for table doc")
     db.execute("GRANT SELECT ON doc TO alice")
     wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 3, timeout=20,
              what="embedded once the right is back")
@@ -665,9 +667,9 @@ def test_server_keys_go_only_where_a_superuser_said(cluster, db, embedder, site,
     alice.execute("GRANT SELECT ON note_keyed_store TO bob")
     assert len(scalar(alice, "SELECT ai.vectorizer_embed(%s, 'q')", (vid,))) == 8
     assert len(scalar(bob, "SELECT ai.vectorizer_embed('keyed', 'q')")) == 8
-    diag = refused(lambda: nobody.execute("SELECT ai.vectorizer_embed(%s, 'q')", (vid,)))
-    assert diag.message_primary == 'permission denied to embed with vectorizer "keyed"'
-    refused(lambda: nobody.execute("SELECT ai.vectorizer_embed('keyed', 'q')"))
+    for which in (vid, "keyed"):
+        with pytest.raises(psycopg.errors.UndefinedObject):
+            nobody.execute("SELECT ai.vectorizer_embed(%s, 'q')", (which,))
     alice.close()
 
 
@@ -712,7 +714,7 @@ FUNCTIONS = {
         "text_indexing_none()", "text_indexing_fts(regconfig)",
         "search(text,text,integer,text)", "search(integer,text,integer,text)",
         "_search(text,text,integer,text)", "_search(integer,text,integer,text)",
-        "_may_manage(name)", "_wake_worker_at_commit()")},
+        "_may_manage(regrole)", "_wake_worker_at_commit()")},
     **{f: "ai" for f in (
         "create_vectorizer(regclass,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,name,name,name[],boolean,boolean,"
         "jsonb)",
@@ -730,7 +732,7 @@ FUNCTIONS = {
         "pause_s3_sync(integer)", "pause_s3_sync(text)", "resume_s3_sync(integer)", "resume_s3_sync(text)",
         "_s3_sync_set_paused(integer,boolean)", "_s3_sync_id(text)")},
     **{f: "owner" for f in (
-        "grant_ai_usage(name,boolean)", "_may_load_uris(name)", "_wake_launcher()", "_vectorizer_handle_drops()",
+        "grant_ai_usage(name,boolean)", "_may_load_uris(regrole)", "_wake_launcher()", "_vectorizer_handle_drops()",
         "_define_vectorizer_embed()", "_vectorizer_handle_new_extensions()")},
 }
 
@@ -784,3 +786,242 @@ def test_every_object_of_schema_ai_has_a_privilege_decision(cluster, db, embedde
     for role in ("alice", "nobody"):
         assert not scalar(db, "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, f"ai._vectorizer_src_trg_{vid}()"))
         assert not scalar(db, "SELECT has_table_privilege(%s, %s, 'SELECT')", (role, f"ai._vectorizer_q_{vid}"))
+
+
+# Where a user's code, settings and objects meet what runs with more rights than hers.
+
+HOSTILE_OPERATORS = """
+    CREATE TABLE public.pwned (who text, superuser bool, what text);
+    GRANT INSERT ON public.pwned TO PUBLIC;
+    CREATE FUNCTION public.note_caller(what text) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO public.pwned SELECT current_user, r.rolsuper, what
+              FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user;
+        END $$;
+    CREATE FUNCTION public.evil_int4_eq(a int4, b int4) RETURNS bool LANGUAGE plpgsql AS $$
+        BEGIN PERFORM public.note_caller('int4 ='); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+    CREATE FUNCTION public.evil_int8_plus(a int8, b int8) RETURNS int8 LANGUAGE plpgsql AS $$
+        BEGIN PERFORM public.note_caller('int8 +'); RETURN a OPERATOR(pg_catalog.+) b; END $$;
+    CREATE FUNCTION public.evil_text_eq(a text, b text) RETURNS bool LANGUAGE plpgsql AS $$
+        BEGIN PERFORM public.note_caller('text ='); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+    CREATE OPERATOR public.= (LEFTARG = int4, RIGHTARG = int4, FUNCTION = public.evil_int4_eq);
+    CREATE OPERATOR public.+ (LEFTARG = int8, RIGHTARG = int8, FUNCTION = public.evil_int8_plus);
+    CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.evil_text_eq);
+"""
+
+
+def pwned(db):
+    """Who ran the hostile operators' code, with which rights: [(who, superuser, what)]."""
+    return db.execute("SELECT DISTINCT who, superuser, what FROM public.pwned ORDER BY 1, 3").fetchall()
+
+
+def test_an_owners_code_cannot_change_the_workers_session(cluster, db, embedder):
+    """A trigger on alice's store set the worker's search_path at session level to her
+    schema, where her operators wait: the worker's next bookkeeping statements, run as
+    superuser, called them (ALTER ROLE alice SUPERUSER was one line away). Another
+    setting, default_transaction_read_only, stopped every vectorizer of the database.
+    Whatever her code sets is rolled back when her section ends; the worker goes on."""
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute(HOSTILE_OPERATORS)
+    alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "doc", embedder.openai_url)
+    alice.execute("""CREATE FUNCTION public.take_session() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'public, pg_catalog, pg_temp', false);
+            PERFORM pg_catalog.set_config('default_transaction_read_only', 'on', false);
+            PERFORM pg_catalog.set_config('statement_timeout', '1ms', false);
+            PERFORM public.note_caller('trigger');
+            RETURN NULL;
+        END $$""")
+    alice.execute("CREATE TRIGGER take_session AFTER INSERT ON doc_embedding_store "
+                  "FOR EACH STATEMENT EXECUTE FUNCTION public.take_session()")
+    # A second vectorizer of the database, a superuser's: it goes on too.
+    db.execute("CREATE TABLE other (id int PRIMARY KEY, body text NOT NULL)")
+    other = column_vectorizer(db, "other", embedder.openai_url)
+    for i in range(1, 4):
+        alice.execute("INSERT INTO doc VALUES (%s, %s)", (i, f"note {i}"))
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == i, what=f"alice's row {i}")
+        db.execute("INSERT INTO other VALUES (%s, %s)", (i, f"other {i}"))
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM other_embedding_store") == i, what=f"other row {i}")
+    assert queue_empty(db, vid) and queue_empty(db, other)
+    # Her own code ran, with her rights alone (in her sessions, and in her trigger).
+    assert ("alice", False, "trigger") in pwned(db)
+    assert all(who == "alice" and not superuser for who, superuser, _ in pwned(db)), pwned(db)
+    assert not scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'")
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 0
+    alice.close()
+
+
+@contextlib.contextmanager
+def app_table(cluster, db):
+    """Role app (LOGIN) and its table app_docs, whose BEFORE UPDATE and INSERT trigger
+    notes who runs it, and tries to make app a superuser when that is a superuser."""
+    with login_role(cluster, db, "app", "GRANT CREATE ON SCHEMA public TO app") as app:
+        app.execute("CREATE TABLE app_docs (id int PRIMARY KEY, body text, uri text UNIQUE)")
+        app.execute("CREATE TABLE seen (who text, superuser bool)")
+        app.execute("GRANT INSERT ON seen TO PUBLIC")
+        app.execute("""CREATE FUNCTION app_hook() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO public.seen SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user;
+                IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                    EXECUTE 'ALTER ROLE app SUPERUSER';
+                END IF;
+                RETURN NEW;
+            END $$""")
+        app.execute("CREATE TRIGGER app_hook BEFORE INSERT OR UPDATE ON app_docs FOR EACH ROW EXECUTE FUNCTION app_hook()")
+        yield app
+
+
+def test_a_table_owners_trigger_runs_with_the_table_owners_rights(cluster, db, embedder):
+    """A superuser made a vectorizer on a table an application role owns, with an
+    embedding column: the worker's UPDATE of the table ran app's trigger as superuser,
+    and app became one. The vectorizer belongs to the table's owner, as an index does;
+    the worker writes as app."""
+    with app_table(cluster, db) as app:
+        vid = scalar(db, """SELECT ai.create_vectorizer('app_docs'::regclass, loading => ai.loading_column('body'),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none(),
+            destination => ai.destination_column('emb'))""", (embedder.openai_url,))
+        assert scalar(db, "SELECT owner::text FROM ai.vectorizer WHERE id = %s", (vid,)) == "app"
+        assert scalar(db, f"SELECT relowner::regrole::text FROM pg_class WHERE oid = 'ai._vectorizer_q_{vid}'::regclass") == "app"
+        app.execute("INSERT INTO app_docs (id, body) VALUES (1, 'first'), (2, 'second')")
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM app_docs WHERE emb IS NOT NULL") == 2, what="embedded")
+        assert db.execute("SELECT DISTINCT who, superuser FROM seen").fetchall() == [("app", False)]
+        assert not scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'app'")
+
+        # A table given to another role afterwards: the worker stops, saying why, and
+        # never writes it with the vectorizer owner's rights.
+        db.execute("CREATE ROLE app2")
+        try:
+            app.execute("GRANT INSERT ON app_docs TO PUBLIC")
+            db.execute("ALTER TABLE app_docs OWNER TO app2")
+            app.execute("INSERT INTO app_docs (id, body) VALUES (3, 'third')")
+            stopped_with(db, vid, 'owner "app" no longer owns its source table')
+            db.execute("ALTER TABLE app_docs OWNER TO app")
+            wait_for(lambda: scalar(db, "SELECT count(*) FROM app_docs WHERE emb IS NOT NULL") == 3, timeout=20,
+                     what="embedded once the table is back")
+        finally:
+            db.execute("DROP ROLE app2")
+        assert db.execute("SELECT DISTINCT who, superuser FROM seen").fetchall() == [("app", False)]
+        assert not scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'app'")
+        db.execute("SELECT ai.drop_vectorizer(%s, drop_all => true)", (vid,))
+
+
+def test_a_sync_writes_its_table_as_the_tables_owner(cluster, db, embedder, s3):
+    """A sync a superuser made for app's table wrote it as superuser, app's trigger
+    included. It belongs to app now: app must be allowed to read S3, and the worker
+    writes the table as app."""
+    with app_table(cluster, db) as app:
+        app.execute("ALTER TABLE app_docs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY")
+        make = ("SELECT ai.create_s3_sync('app_docs'::regclass, uri_prefix => %s, column_name => 'uri', "
+                "aws_role_arn => %s)", (f"s3://{BUCKET}/public/", ROLE_ARN))
+        diag = refused(lambda: db.execute(*make))
+        assert 'belongs to the owner of table "public"."app_docs"' in diag.message_detail, diag.message_detail
+        assert diag.message_hint == "A superuser can allow it: GRANT ai_loader_s3_reader TO app;"
+        db.execute("GRANT ai_loader_s3_reader TO app")
+        try:
+            sync = scalar(db, *make)
+            assert scalar(db, "SELECT owner::text FROM ai.s3_sync WHERE id = %s", (sync,)) == "app"
+            wait_for(lambda: scalar(db, "SELECT count(*) FROM app_docs"), what="the listing's row")
+            assert db.execute("SELECT DISTINCT who, superuser FROM seen").fetchall() == [("app", False)]
+            assert not scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'app'")
+            db.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
+        finally:
+            db.execute("REVOKE ai_loader_s3_reader FROM app")
+
+
+def test_search_runs_only_pgvectors_operators(cluster, db, embedder):
+    """ai.search took the distance operator from the schema of the store's column
+    type: alice retyped her embeddings to her domain `mallory.vector` with an operator
+    `mallory.<=>`, and her function ran as whoever searched, a superuser included. The
+    search now uses pgvector's type and operators by their extension, and refuses a
+    store of any other type."""
+    db.execute("CREATE EXTENSION vector")
+    db.execute(f"GRANT CREATE ON DATABASE \"{db.info.dbname}\" TO alice")
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "doc", embedder.openai_url)
+    alice.execute("GRANT SELECT ON doc_embedding_store TO PUBLIC")
+    alice.execute("INSERT INTO doc VALUES (1, 'a note')")
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1,
+             what="embedded")
+    name = scalar(db, "SELECT name FROM ai.vectorizer WHERE id = %s", (vid,))
+    assert [r[2] for r in db.execute("SELECT * FROM ai.search(%s, 'a note', 5, 'vector')", (name,))] == ["a note"]
+
+    alice.execute(HOSTILE_OPERATORS)
+    alice.execute("""
+        CREATE SCHEMA mallory;
+        CREATE DOMAIN mallory.vector AS public.vector;
+        CREATE FUNCTION mallory.distance(a mallory.vector, b mallory.vector) RETURNS float8 LANGUAGE plpgsql AS $$
+            BEGIN PERFORM public.note_caller('<=>'); RETURN 0; END $$;
+        CREATE OPERATOR mallory.<=> (LEFTARG = mallory.vector, RIGHTARG = mallory.vector, FUNCTION = mallory.distance);
+        DROP VIEW doc_embedding;
+        ALTER TABLE doc_embedding_store ALTER COLUMN embedding TYPE mallory.vector;
+        GRANT USAGE ON SCHEMA mallory TO PUBLIC;""")
+    with pytest.raises(psycopg.errors.DatatypeMismatch) as err:
+        db.execute("SELECT * FROM ai.search(%s, 'a note', 5, 'vector')", (name,))
+    assert "neither pgvector's vector nor real[]" in err.value.diag.message_primary
+    assert pwned(db) == []
+    alice.close()
+
+
+def test_owners_are_roles_not_names(cluster, db, embedder, bob):
+    """The catalog named owners by role name: after a rename the owner lost its
+    vectorizer and a new role of the old name got it (its configuration, and the
+    worker's rights); after REASSIGN OWNED and DROP ROLE nobody could manage it."""
+    with login_role(cluster, db, "dave", "SELECT ai.grant_ai_usage('dave')", "GRANT CREATE ON SCHEMA public TO dave") as dave:
+        dave.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+        vid = column_vectorizer(dave, "note", embedder.openai_url)
+        with cluster.connect() as admin:
+            admin.execute("ALTER ROLE dave RENAME TO dave_old")
+            admin.execute("CREATE ROLE dave LOGIN")
+        try:
+            assert scalar(db, "SELECT owner::text FROM ai.vectorizer WHERE id = %s", (vid,)) == "dave_old"
+            assert scalar(dave, "SELECT count(*) FROM ai.vectorizer") == 1  # the session is dave_old's
+            db.execute("SELECT ai.grant_ai_usage('dave')")
+            with connect_as(cluster, db.info.dbname, "dave") as newcomer:
+                assert scalar(newcomer, "SELECT count(*) FROM ai.vectorizer") == 0
+                with pytest.raises(psycopg.errors.UndefinedObject):
+                    newcomer.execute("SELECT ai.drop_vectorizer(%s)", (vid,))
+            dave.execute("INSERT INTO note VALUES (1, 'renamed')")
+            wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 1,
+                     what="embedded as the renamed owner")
+
+            # REASSIGN OWNED moves the vectorizer with its tables; the worker acts as bob.
+            db.execute("REASSIGN OWNED BY dave_old TO bob")
+            db.execute("DROP OWNED BY dave_old")
+        finally:
+            db.execute("DROP OWNED BY dave")
+            with cluster.connect() as admin:
+                admin.execute("DROP ROLE dave")
+                admin.execute("ALTER ROLE dave_old RENAME TO dave")
+    assert scalar(db, "SELECT owner::text FROM ai.vectorizer WHERE id = %s", (vid,)) == "bob"
+    assert scalar(bob, "SELECT count(*) FROM ai.vectorizer") == 1
+    bob.execute("INSERT INTO note VALUES (2, 'reassigned')")
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
+             what="embedded as the new owner")
+
+    # DROP OWNED drops the owner's tables, and with them its vectorizer.
+    db.execute("DROP OWNED BY bob")
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer") == 0
+
+
+def test_refusals_say_no_more_than_does_not_exist(cluster, db, embedder, bob):
+    """A refusal by id named another user's vectorizer or sync ("permission denied to
+    drop vectorizer …"), where one that did not exist said "does not exist"."""
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "doc", embedder.openai_url)
+    name = scalar(db, "SELECT name FROM ai.vectorizer WHERE id = %s", (vid,))
+    missing = vid + 1000
+
+    def said(sql, arg):
+        with pytest.raises(psycopg.errors.UndefinedObject) as err:
+            bob.execute(sql, (arg,))
+        return err.value.diag.message_primary.replace(str(arg), "X").replace(f'"{arg}"', "X")
+
+    for call in ("SELECT ai.drop_vectorizer(%s)", "SELECT ai.disable_vectorizer_schedule(%s)",
+                 "SELECT ai.enable_vectorizer_schedule(%s)", "SELECT * FROM ai.search(%s, 'q', 5, 'vector')",
+                 "SELECT ai.vectorizer_embed(%s, 'q')"):
+        assert said(call, vid) == said(call, missing), call
+        assert said(call, name) == said(call, "no_such_vectorizer"), call
+    alice.close()

@@ -56,7 +56,7 @@ SELECT ai.disable_vectorizer_schedule(2);
 SELECT ai.drop_vectorizer('public_owned_doc_embedding_store');
 RESET ROLE;
 
--- A superuser may create one on any table.
+-- A superuser may create one on any table; it belongs to the table's owner.
 SELECT ai.create_vectorizer('owned_doc'::regclass, name => 'by_superuser',
     destination => ai.destination_table('owned_doc_su'),
     loading => ai.loading_uri('uri'), embedding => ai.embedding_local());

@@ -71,8 +71,8 @@ fn check_embedding(
         name!(hint, Option<String>),
     ),
 > {
-    let id = crate::api::vectorizer::id_by_name(vectorizer_name);
-    let vectorizer = crate::api::embed::readable(id, "check the embedding of");
+    let id = crate::api::embed::readable_id(vectorizer_name);
+    let vectorizer = crate::api::embed::readable(id);
     match Embedding::from_json(&vectorizer.config["embedding"]) {
         Ok(config) => run_check(&config),
         Err(e) => rows(vec![ai_loader_pipeline::loading::check::step(

@@ -19,7 +19,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::api::memo::{memoized, By, Embedded, Flat};
-use crate::api::vectorizer::{id_by_name, no_such_vectorizer, require_s3_reader};
+use crate::api::vectorizer::{id_of_name, no_such_vectorizer, require_s3_reader};
 use crate::errors::{fail, raise, OrRaise};
 use crate::gucs;
 use crate::roles;
@@ -89,7 +89,7 @@ fn embedded_for(vectorizer_id: i32, input_text: &str) -> Rc<Embedded> {
 }
 
 fn embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
-    let vectorizer = readable(vectorizer_id, "embed with");
+    let vectorizer = readable(vectorizer_id);
     let config = Embedding::from_json(&vectorizer.config["embedding"]).or_raise();
     embed(&config, input_text)
 }
@@ -103,9 +103,22 @@ pub struct Readable {
 
 /// Vectorizer `vectorizer_id`'s catalog row, read by the catalog owner for a caller who
 /// may read its embeddings (SELECT on its store, or on its source for an embedding
-/// column) or manage it; 42704 or 42501 otherwise.
-/// `action` says what the caller wanted, for the error ("embed with", "search").
-pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
+/// column) or manage it; 42704 otherwise, the same as for a vectorizer that does not
+/// exist (nobody learns of a vectorizer it may not use).
+pub fn readable(vectorizer_id: i32) -> Readable {
+    visible(vectorizer_id).unwrap_or_else(|| no_such_vectorizer(vectorizer_id))
+}
+
+/// The id of the vectorizer named `name`, if the caller may read or manage it; 42704
+/// otherwise, the same as for a name no vectorizer has.
+pub fn readable_id(name: &str) -> i32 {
+    Spi::connect(|client| id_of_name(client, name))
+        .filter(|&id| visible(id).is_some())
+        .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")))
+}
+
+/// The catalog row, if the vectorizer exists and the caller may read or manage it.
+fn visible(vectorizer_id: i32) -> Option<Readable> {
     Spi::connect(|client| {
         let row = roles::as_catalog_owner(|| {
             client
@@ -117,7 +130,7 @@ pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
                                                                 v.config -> 'destination' ->> 'target_table') END)::oid
                                 AS embeddings,
                             r.oid AS owner_oid
-                       FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
+                       FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
                       WHERE v.id = $1",
                     None,
                     &[vectorizer_id.into()],
@@ -139,9 +152,7 @@ pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
                     )
                 })
         });
-        let Some((vectorizer, embeddings, owner)) = row else {
-            no_such_vectorizer(vectorizer_id);
-        };
+        let (vectorizer, embeddings, owner) = row?;
         let readable = embeddings.is_some_and(|table| {
             Spi::get_one_with_args::<bool>(
                 "SELECT pg_catalog.has_table_privilege($1, 'SELECT')",
@@ -150,17 +161,7 @@ pub fn readable(vectorizer_id: i32, action: &str) -> Readable {
             .or_raise()
             .unwrap_or(false)
         });
-        if !readable && !roles::may_manage(owner) {
-            raise(
-                ConfigError::new(
-                    SqlState::InsufficientPrivilege,
-                    format!("permission denied to {action} vectorizer \"{}\"", vectorizer.name),
-                )
-                .with_detail("Its model embeds queries, and ai.search answers them, for those who may read its embeddings.")
-                .with_hint("its owner can allow it: GRANT SELECT ON <its store> TO <role>, or grant_to => ai.grant_to('<role>') when creating it"),
-            );
-        }
-        vectorizer
+        (readable || roles::may_manage(owner)).then_some(vectorizer)
     })
 }
 
@@ -178,7 +179,7 @@ fn vectorizer_embed_for_name_vector(name: &str, input_text: &str) -> Flat {
 
 fn embedded_for_name(name: &str, input_text: &str) -> Rc<Embedded> {
     memoized(By::Name(name), input_text, || {
-        embedded_for(id_by_name(name), input_text).floats.clone()
+        embedded_for(readable_id(name), input_text).floats.clone()
     })
 }
 

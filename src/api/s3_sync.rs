@@ -12,7 +12,7 @@ use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 
 use super::tables::{owned_table, Purpose};
-use super::vectorizer::require_s3_reader;
+use super::vectorizer::{require_s3_reader, require_s3_reader_of};
 use crate::errors::{raise, OrRaise};
 use crate::{gucs, roles};
 
@@ -20,13 +20,15 @@ use crate::{gucs, roles};
 struct Table {
     schema: String,
     name: String,
+    /// The table's owner, who owns the sync: the worker writes the table as it.
+    owner: pg_sys::Oid,
     columns: Vec<(TableColumn, pg_sys::Oid)>,
     /// The columns with a unique, non-partial index of their own.
     unique: Vec<String>,
 }
 
 fn describe(client: &SpiClient<'_>, table: pg_sys::Oid) -> Table {
-    let (schema, name) = owned_table(
+    let owned = owned_table(
         client,
         table,
         &Purpose {
@@ -83,8 +85,9 @@ fn describe(client: &SpiClient<'_>, table: pg_sys::Oid) -> Table {
         })
         .collect();
     Table {
-        schema,
-        name,
+        schema: owned.schema,
+        name: owned.name,
+        owner: owned.owner,
         columns,
         unique,
     }
@@ -223,15 +226,23 @@ fn create_s3_sync(
                 .with_hint("pass another name => …, or if_not_exists => true"),
             );
         }
-        let owner = roles::name_of(roles::current());
+        if table.owner != roles::current() {
+            require_s3_reader_of(
+                table.owner,
+                "create an S3 sync (ai.create_s3_sync)",
+                Some(format!(
+                    "The sync belongs to the owner of table {shown}: the worker writes the table, and reads S3, as that role."
+                )),
+            );
+        }
         let id = roles::as_catalog_owner(|| {
             let id: i32 = client
                 .update(
                     "INSERT INTO ai.s3_sync (id, name, destination, column_name, uri_prefix, aws_role_arn,
                          sqs_queue_url, include, exclude, columns, reconcile_interval, owner)
-                     VALUES (nextval('ai.s3_sync_id_seq'), $1, $2::oid::regclass, $3, $4, $5, $6,
-                             nullif($7, '{}'::text[]), nullif($8, '{}'::text[]), $9,
-                             pg_catalog.make_interval(secs => $10), $11)
+                     VALUES (pg_catalog.nextval('ai.s3_sync_id_seq'::pg_catalog.regclass), $1,
+                             $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9,
+                             pg_catalog.make_interval(secs => $10), $11::pg_catalog.oid::pg_catalog.regrole)
                      RETURNING id",
                     None,
                     &[
@@ -241,11 +252,11 @@ fn create_s3_sync(
                         definition.uri_prefix.as_str().into(),
                         definition.aws_role_arn.clone().into(),
                         definition.sqs_queue_url.clone().into(),
-                        definition.include.clone().into(),
-                        definition.exclude.clone().into(),
+                        non_empty(&definition.include).into(),
+                        non_empty(&definition.exclude).into(),
                         definition.columns.clone().map(JsonB).into(),
                         definition.reconcile_interval.as_secs_f64().into(),
-                        owner.as_str().into(),
+                        table.owner.into(),
                     ],
                 )
                 .or_raise()
@@ -265,6 +276,11 @@ fn create_s3_sync(
         crate::worker::wake_worker_at_commit();
         id
     })
+}
+
+/// A list, or NULL for none (as the catalog keeps "no include patterns").
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
 }
 
 fn attribute_what(a: Attribute) -> &'static str {
@@ -292,32 +308,23 @@ fn id_of_name(client: &SpiClient<'_>, name: &str) -> Option<i32> {
 }
 
 /// Checks that the caller may manage sync `id` (it has its owner's privileges), and
-/// locks its catalog row; returns its name.
-fn managed(client: &mut SpiClient<'_>, id: i32, action: &str) -> String {
-    let row = roles::as_catalog_owner(|| {
+/// locks its catalog row; 42704 otherwise, whether it does not exist or the caller may
+/// not see it.
+fn managed(client: &mut SpiClient<'_>, id: i32) {
+    let owner = roles::as_catalog_owner(|| {
         client
             .update(
-                "SELECT s.name, s.owner::text AS owner, r.oid AS owner_oid
-                   FROM ai.s3_sync s LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.owner
-                  WHERE s.id = $1 FOR NO KEY UPDATE OF s",
+                "SELECT r.oid AS owner_oid
+                   FROM ai.s3_sync s LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.owner
+                  WHERE s.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE OF s",
                 None,
                 &[id.into()],
             )
             .or_raise()
             .next()
-            .map(|r| {
-                (
-                    r.get_by_name::<String, _>("name")
-                        .or_raise()
-                        .unwrap_or_default(),
-                    r.get_by_name::<String, _>("owner")
-                        .or_raise()
-                        .unwrap_or_default(),
-                    r.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
-                )
-            })
+            .map(|r| r.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise())
     });
-    let Some((name, owner, owner_oid)) = row else {
+    if !owner.is_some_and(roles::may_manage) {
         raise(
             ConfigError::new(
                 SqlState::UndefinedObject,
@@ -325,25 +332,14 @@ fn managed(client: &mut SpiClient<'_>, id: i32, action: &str) -> String {
             )
             .with_hint("SELECT id, name FROM ai.s3_sync lists the S3 syncs"),
         );
-    };
-    if !roles::may_manage(owner_oid) {
-        raise(
-            ConfigError::new(
-                SqlState::InsufficientPrivilege,
-                format!("permission denied to {action} S3 sync \"{name}\""),
-            )
-            .with_detail(format!("It belongs to {owner}; the worker writes with that role's rights."))
-            .with_hint("Only its owner, a role with the owner's privileges, or a superuser may change or drop it."),
-        );
     }
-    name
 }
 
 /// Drops a sync and what it knew; the destination's rows stay.
 #[pg_extern]
 fn drop_s3_sync(id: i32) {
     Spi::connect_mut(|client| {
-        managed(client, id, "drop");
+        managed(client, id);
         roles::as_catalog_owner(|| {
             client
                 .update("DELETE FROM ai.s3_sync WHERE id = $1", None, &[id.into()])
@@ -355,22 +351,25 @@ fn drop_s3_sync(id: i32) {
 /// Asks the worker for a complete listing of the sync's prefix as soon as it can.
 #[pg_extern]
 fn s3_sync_now(id: i32) {
-    set(id, "reconcile", "reconcile_requested_at = pg_catalog.now()");
+    set(id, "reconcile_requested_at = pg_catalog.now()");
 }
 
 /// Pauses or resumes a sync.
 #[pg_extern(name = "_s3_sync_set_paused")]
 fn set_paused(id: i32, paused: bool) {
-    if paused {
-        set(id, "pause", "paused = true");
-    } else {
-        set(id, "resume", "paused = false");
-    }
+    set(
+        id,
+        if paused {
+            "paused = true"
+        } else {
+            "paused = false"
+        },
+    );
 }
 
-fn set(id: i32, action: &str, assignment: &str) {
+fn set(id: i32, assignment: &str) {
     Spi::connect_mut(|client| {
-        managed(client, id, action);
+        managed(client, id);
         roles::as_catalog_owner(|| {
             client
                 .update(

@@ -4,6 +4,7 @@
 //! applying) gets the rows it may read; the query is embedded once.
 
 use ai_loader_config::ddl::KeyColumn;
+use ai_loader_config::ident::qualified;
 use ai_loader_config::indexing::Indexing;
 use ai_loader_config::search::{candidates, check_k, Mode, Store};
 use ai_loader_config::text_indexing::TextIndexing;
@@ -12,8 +13,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::api::embed::{query_embedding, readable, Readable};
-use crate::api::vectorizer::id_by_name;
+use crate::api::embed::{query_embedding, readable, readable_id, Readable};
 use crate::errors::{raise, OrRaise};
 
 /// The search, by vectorizer id; `ai.search` calls it with a fixed search path.
@@ -34,7 +34,7 @@ fn search(
 > {
     let mode = mode.parse::<Mode>().or_raise();
     check_k(k).or_raise();
-    let store = store(readable(vectorizer_id, "search"));
+    let store = store(readable(vectorizer_id));
     store.check(mode).or_raise();
     let (words, weights): (Vec<String>, Vec<f64>) = if mode == Mode::Vector {
         Default::default()
@@ -96,7 +96,7 @@ fn search_by_name(
         name!(score, f64),
     ),
 > {
-    search(id_by_name(vectorizer), query, k, mode)
+    search(readable_id(vectorizer), query, k, mode)
 }
 
 /// The store of a vectorizer the caller may read, as the search reads it.
@@ -173,25 +173,59 @@ fn words(store: &Store, query: &str) -> Vec<(String, f64)> {
     })
 }
 
-/// pgvector's schema if the store's embeddings are `vector`s (`Some(None)` for
-/// `real[]`); `None` if the store is gone.
+/// pgvector's schema if the store's embeddings are pgvector's `vector`s (`Some(None)`
+/// for `real[]`); `None` if the store is gone. The type is pgvector's own, found by OID
+/// through the `vector` extension's members, so its operators are pgvector's (an
+/// operator's schema, name and argument types name it alone); a store whose embedding
+/// column has any other type — a domain, a type of a user's — is refused: its operators
+/// would be whatever that type's owner made them, run with the searcher's rights.
 fn vector_schema(table: &(String, String)) -> Option<Option<String>> {
-    Spi::connect(|client| {
+    let row = Spi::connect(|client| {
         client
             .select(
-                "SELECT CASE WHEN t.typname = 'vector' THEN n.nspname::text END AS schema
+                "SELECT a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.float4[]'::pg_catalog.regtype AS plain,
+                        pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+                        (SELECT n.nspname::text
+                           FROM pg_catalog.pg_depend d
+                           JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+                           JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.objid
+                           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
+                          WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+                            AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                            AND d.deptype OPERATOR(pg_catalog.=) 'e'
+                            AND e.extname OPERATOR(pg_catalog.=) 'vector'
+                            AND t.typname OPERATOR(pg_catalog.=) 'vector'
+                            AND t.oid OPERATOR(pg_catalog.=) a.atttypid) AS schema
                    FROM pg_catalog.pg_attribute a
-                   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-                   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-                  WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1, $2))
-                    AND a.attname = 'embedding' AND NOT a.attisdropped",
+                  WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1, $2))
+                    AND a.attname OPERATOR(pg_catalog.=) 'embedding' AND NOT a.attisdropped",
                 None,
                 &[table.0.as_str().into(), table.1.as_str().into()],
             )
             .or_raise()
             .next()
-            .map(|row| row.get_by_name::<String, _>("schema").or_raise())
-    })
+            .map(|row| {
+                (
+                    row.get_by_name::<bool, _>("plain").or_raise().unwrap_or(false),
+                    row.get_by_name::<String, _>("type").or_raise().unwrap_or_default(),
+                    row.get_by_name::<String, _>("schema").or_raise(),
+                )
+            })
+    })?;
+    match row {
+        (_, _, Some(schema)) => Some(Some(schema)),
+        (true, _, None) => Some(None),
+        (false, type_name, None) => raise(
+            ConfigError::new(
+                SqlState::DatatypeMismatch,
+                format!(
+                    "the store {} has an embedding column of type {type_name}, neither pgvector's vector nor real[]",
+                    qualified(&table.0, &table.1)
+                ),
+            )
+            .with_hint("a search runs only pgvector's own operators (or ai_loader's for real[]); give the column its type back"),
+        ),
+    }
 }
 
 /// Runs `work` with pgvector's `hnsw.ef_search` at least `wanted` (an HNSW scan finds

@@ -18,21 +18,28 @@ pub struct Purpose {
     pub table_hint: &'static str,
 }
 
-/// The schema and name of `table`, a table (or partitioned table) the current user owns
-/// or, for a superuser, any; 42704, 42809 or 42501 otherwise.
-pub fn owned_table(
-    client: &SpiClient<'_>,
-    table: pg_sys::Oid,
-    purpose: &Purpose,
-) -> (String, String) {
+/// A table `ai.create_vectorizer` or `ai.create_s3_sync` acts on.
+pub struct Owned {
+    pub schema: String,
+    pub name: String,
+    /// Its owner, who will own what is made for it and with whose rights the worker
+    /// acts on it, whoever made it (as an index belongs to its table's owner).
+    pub owner: pg_sys::Oid,
+}
+
+/// `table`, a table (or partitioned table) the current user owns (or is a member of
+/// the owner of) or, for a superuser, any; 42704, 42809 or 42501 otherwise.
+pub fn owned_table(client: &SpiClient<'_>, table: pg_sys::Oid, purpose: &Purpose) -> Owned {
     let row = client
         .select(
             "SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind,
+                    c.relowner AS owner,
                     pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')
-                    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS owned
+                    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                         WHERE r.rolname OPERATOR(pg_catalog.=) current_user) AS owned
                FROM pg_catalog.pg_class c
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.oid = $1",
+              WHERE c.oid OPERATOR(pg_catalog.=) $1",
             None,
             &[table.into()],
         )
@@ -73,5 +80,12 @@ pub fn owned_table(
             .with_hint(format!("run {} as the table's owner", purpose.function)),
         );
     }
-    (schema, name)
+    Owned {
+        schema,
+        name,
+        owner: row
+            .get_by_name::<pg_sys::Oid, _>("owner")
+            .or_raise()
+            .unwrap_or(pg_sys::InvalidOid),
+    }
 }

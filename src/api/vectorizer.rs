@@ -20,9 +20,10 @@ fn run(client: &mut SpiClient<'_>, sql: &str) {
     client.update(sql, None, &[]).or_raise();
 }
 
-/// The source table as the catalog describes it; checks it is a table the caller owns.
-fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> Source {
-    let (schema, table) = owned_table(
+/// The source table as the catalog describes it, and its owner; checks it is a table the
+/// caller owns.
+fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> (Source, pg_sys::Oid) {
+    let table = owned_table(
         client,
         source,
         &Purpose {
@@ -65,37 +66,44 @@ fn describe_source(client: &SpiClient<'_>, source: pg_sys::Oid) -> Source {
         .or_raise()
         .map(|r| r.get::<String>(1).or_raise().unwrap_or_default())
         .collect();
-    Source {
-        schema,
-        table,
+    let source = Source {
+        schema: table.schema,
+        table: table.name,
         columns,
         primary_key,
-    }
+    };
+    (source, table.owner)
 }
 
 /// Raises 42501, with the GRANT that fixes it, unless the current user may make the
 /// server read with its own credentials (`ai._may_load_uris`, which the worker asks too).
 pub fn require_s3_reader(action: &str) {
-    let who = roles::name_of(roles::current());
+    require_s3_reader_of(roles::current(), action, None);
+}
+
+/// The same for `role`; `why` says why that role's right matters, when it is not the
+/// caller (the owner of the table a superuser sets a vectorizer up on).
+pub fn require_s3_reader_of(role: pg_sys::Oid, action: &str, why: Option<String>) {
     let (may, quoted) = roles::as_catalog_owner(|| {
         Spi::get_two_with_args::<bool, String>(
-            "SELECT ai._may_load_uris($1), pg_catalog.quote_ident($1)",
-            &[who.as_str().into()],
+            "SELECT ai._may_load_uris($1::pg_catalog.oid::pg_catalog.regrole),
+                    pg_catalog.quote_ident(pg_catalog.pg_get_userbyid($1))",
+            &[role.into()],
         )
     })
     .or_raise();
     if !may.unwrap_or(false) {
+        let who = quoted.unwrap_or_default();
         raise(
             ConfigError::new(
                 SqlState::InsufficientPrivilege,
                 format!("permission denied to {action}"),
             )
-            .with_detail(
-                "Loading from URIs reads with the database server's own credentials and network.",
-            )
+            .with_detail(why.unwrap_or_else(|| {
+                "Loading from URIs reads with the database server's own credentials and network.".into()
+            }))
             .with_hint(format!(
-                "A superuser can allow it: GRANT ai_loader_s3_reader TO {};",
-                quoted.unwrap_or(who)
+                "A superuser can allow it: GRANT ai_loader_s3_reader TO {who};"
             )),
         );
     }
@@ -191,17 +199,11 @@ pub fn id_of_name(client: &SpiClient<'_>, name: &str) -> Option<i32> {
     })
 }
 
-/// The id of the vectorizer named `name`; 42704 if there is none.
-pub fn id_by_name(name: &str) -> i32 {
-    Spi::connect(|client| id_of_name(client, name))
-        .unwrap_or_else(|| no_such_vectorizer(format!("\"{name}\"")))
-}
-
-/// Makes the vectorizer's objects. The destination and the triggers are made with the
-/// caller's rights (in the caller's schemas, on the caller's table); the queue, failed
-/// queue and trigger function in schema `ai` by the catalog owner, then given to the
-/// caller, so that nobody but the catalog owner needs CREATE on `ai`.
-fn make_objects(client: &mut SpiClient<'_>, objects: &Objects, caller: &str) {
+/// Makes the vectorizer's objects, as their owner (see `roles::as_role`). The destination
+/// and the triggers are made with the owner's rights (in its schemas, on its table); the
+/// queue, failed queue and trigger function in schema `ai` by the catalog owner, then
+/// given to the owner, so that nobody but the catalog owner needs CREATE on `ai`.
+fn make_objects(client: &mut SpiClient<'_>, objects: &Objects, owner: &str) {
     for statement in objects.destination_statements() {
         run(client, &statement);
     }
@@ -210,7 +212,7 @@ fn make_objects(client: &mut SpiClient<'_>, objects: &Objects, caller: &str) {
             for statement in objects
                 .queue_statements()
                 .iter()
-                .chain(&objects.hand_over_queue(caller))
+                .chain(&objects.hand_over_queue(owner))
             {
                 run(client, statement);
             }
@@ -290,7 +292,7 @@ fn new_vectorizer(
     text_indexing: Option<JsonB>,
 ) -> i32 {
     Spi::connect_mut(|client| {
-        let source = describe_source(client, source);
+        let (source, owner) = describe_source(client, source);
         let vector_schema: Option<String> = client
             .select(
                 "SELECT n.nspname::text FROM pg_catalog.pg_extension e
@@ -306,10 +308,13 @@ fn new_vectorizer(
             client,
             grant_to.unwrap_or_default().into_iter().flatten().collect(),
         );
-        let caller = roles::name_of(roles::current());
         let id: i32 = roles::as_catalog_owner(|| {
             client
-                .select("SELECT nextval('ai.vectorizer_id_seq')::int4", None, &[])
+                .select(
+                    "SELECT pg_catalog.nextval('ai.vectorizer_id_seq'::pg_catalog.regclass)::pg_catalog.int4",
+                    None,
+                    &[],
+                )
                 .or_raise()
                 .first()
                 .get_one()
@@ -338,13 +343,26 @@ fn new_vectorizer(
         };
         let plan = plan(&request, &source).or_raise();
         check_queue_name(&plan.objects, &format!("_vectorizer_q_{id}"));
-        if plan.config["loading"]["implementation"] == "uri" {
-            require_s3_reader("make a vectorizer load URIs (ai.loading_uri)");
-        }
-        if Embedding::from_json(&plan.config["embedding"]).is_ok_and(|e| e.uses_aws()) {
-            require_s3_reader(
-                "make a vectorizer embed with Amazon Bedrock (the database server's AWS identity)",
-            );
+        let server_identity = if plan.config["loading"]["implementation"] == "uri" {
+            Some("make a vectorizer load URIs (ai.loading_uri)")
+        } else if Embedding::from_json(&plan.config["embedding"]).is_ok_and(|e| e.uses_aws()) {
+            Some("make a vectorizer embed with Amazon Bedrock (the database server's AWS identity)")
+        } else {
+            None
+        };
+        if let Some(action) = server_identity {
+            require_s3_reader(action);
+            if owner != roles::current() {
+                require_s3_reader_of(
+                    owner,
+                    action,
+                    Some(format!(
+                    "The vectorizer belongs to the owner of table {}, as its queue and store do: \
+                     whoever writes that table chooses what the server reads.",
+                    qualified(&source.schema, &source.table)
+                )),
+                );
+            }
         }
         check_local_model(&plan.config);
 
@@ -388,13 +406,14 @@ fn new_vectorizer(
             }
         }
 
-        make_objects(client, &plan.objects, &caller);
+        let owner_name = roles::name_of(owner);
+        roles::as_role(owner, || make_objects(client, &plan.objects, &owner_name));
         roles::as_catalog_owner(|| {
             client
                 .update(
                     "INSERT INTO ai.vectorizer (id, name, source_schema, source_table, source_pk,
                          trigger_name, queue_schema, queue_table, queue_failed_table, config, owner)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::pg_catalog.oid::pg_catalog.regrole)",
                     None,
                     &[
                         id.into(),
@@ -407,7 +426,7 @@ fn new_vectorizer(
                         plan.objects.queue_table.as_str().into(),
                         plan.objects.failed_table.as_str().into(),
                         JsonB(plan.config.clone()).into(),
-                        caller.as_str().into(),
+                        owner.into(),
                     ],
                 )
                 .or_raise();
@@ -420,7 +439,7 @@ fn new_vectorizer(
                 .or_raise();
         });
         if enqueue_existing.unwrap_or(true) {
-            run(client, &plan.objects.enqueue_existing());
+            roles::as_role(owner, || run(client, &plan.objects.enqueue_existing()));
             crate::worker::wake_worker_at_commit();
         }
         id
@@ -439,19 +458,19 @@ pub fn no_such_vectorizer(which: impl std::fmt::Display) -> ! {
 }
 
 /// A vectorizer's catalog row, read by the catalog owner, once the current user is
-/// known to have its owner's privileges; 42704 or 42501 otherwise. `action` says what
-/// the caller wanted, for the error.
-pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32, action: &str) -> Managed {
+/// known to have its owner's privileges; 42704 otherwise, whether it does not exist or
+/// the caller may not see it.
+pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32) -> Managed {
     let row = roles::as_catalog_owner(|| {
         client
             .update(
-                "SELECT v.name, v.owner::text, r.oid AS owner_oid, v.source_schema::text,
+                "SELECT r.oid AS owner_oid, v.source_schema::text,
                         v.source_table::text, v.trigger_name::text, v.queue_schema::text,
                         v.queue_table::text, v.queue_failed_table::text,
                         v.config -> 'destination' AS destination,
                         pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
                             IS NOT NULL AS source_exists
-                   FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
+                   FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
                   WHERE v.id = $1
                     FOR NO KEY UPDATE OF v",
                 None,
@@ -462,8 +481,6 @@ pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32, action: &str) -> 
             .map(|row| {
                 let text = |c: &str| -> String { row.get_by_name::<String, _>(c).or_raise().unwrap_or_default() };
                 Managed {
-                    name: text("name"),
-                    owner: text("owner"),
                     owner_oid: row.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
                     recorded: Recorded {
                         source: (text("source_schema"), text("source_table")),
@@ -492,22 +509,14 @@ pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32, action: &str) -> 
         no_such_vectorizer(vectorizer_id);
     };
     if !roles::may_manage(v.owner_oid) {
-        raise(
-            ConfigError::new(
-                SqlState::InsufficientPrivilege,
-                format!("permission denied to {action} vectorizer \"{}\"", v.name),
-            )
-            .with_detail(format!("It belongs to {}; the worker acts with that role's rights.", v.owner))
-            .with_hint("Only its owner, a role with the owner's privileges, or a superuser may change or drop it."),
-        );
+        // The same as for one that does not exist: the caller cannot see it either.
+        no_such_vectorizer(vectorizer_id);
     }
     v
 }
 
 /// A vectorizer its caller may manage.
 pub struct Managed {
-    pub name: String,
-    pub owner: String,
     /// None once the owner role is gone (only a superuser manages such a vectorizer).
     pub owner_oid: Option<pg_sys::Oid>,
     pub recorded: Recorded,
@@ -529,7 +538,7 @@ impl Managed {
 #[pg_extern]
 fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
     Spi::connect_mut(|client| {
-        let v = managed(client, vectorizer_id, "drop");
+        let v = managed(client, vectorizer_id);
         v.as_owner(|| {
             for statement in drop_statements(&v.recorded, drop_all) {
                 run(client, &statement);
@@ -552,11 +561,7 @@ fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
 #[pg_extern(name = "_vectorizer_set_disabled")]
 fn set_disabled(vectorizer_id: i32, disabled: bool) {
     Spi::connect_mut(|client| {
-        managed(
-            client,
-            vectorizer_id,
-            if disabled { "disable" } else { "enable" },
-        );
+        managed(client, vectorizer_id);
         roles::as_catalog_owner(|| {
             client
                 .update(

@@ -25,20 +25,20 @@ $role$;
 -- Whether a role may make the server load URIs: a superuser, or a member of
 -- ai_loader_s3_reader (false for a role that no longer exists). The worker asks it of
 -- each vectorizer's owner.
-CREATE FUNCTION ai._may_load_uris(who name) RETURNS bool
+CREATE FUNCTION ai._may_load_uris(who regrole) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
     SELECT coalesce((SELECT r.rolsuper OR pg_has_role(r.oid, 'ai_loader_s3_reader', 'MEMBER')
-                       FROM pg_roles r WHERE r.rolname = who), false)
+                       FROM pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) who), false)
 $func$;
 
 -- Whether the current user may manage a vectorizer owned by `owner`: it has that
--- role's privileges (a superuser has every role's). Used by the row-level security of
--- the catalog and by its views; a question about the caller alone, like pg_has_role,
--- so anyone may ask it.
-CREATE FUNCTION ai._may_manage(owner name) RETURNS bool
+-- role's privileges (a superuser has every role's; once the owner is gone, only a
+-- superuser may). Used by the row-level security of the catalog and by its views; a
+-- question about the caller alone, like pg_has_role, so anyone may ask it.
+CREATE FUNCTION ai._may_manage(owner regrole) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $func$
-    SELECT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = owner),
-                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+    SELECT coalesce((SELECT pg_has_role(r.oid, 'USAGE') FROM pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) owner),
+                    (SELECT rolsuper FROM pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user))
 $func$;
 
 CREATE TABLE ai.vectorizer (
@@ -53,8 +53,10 @@ CREATE TABLE ai.vectorizer (
     queue_failed_table name,
     config jsonb NOT NULL,
     disabled bool NOT NULL DEFAULT false,
-    -- The role that created the vectorizer; the worker acts with its rights.
-    owner name NOT NULL
+    -- The role that owns the vectorizer, by OID (a rename follows it; a new role that
+    -- takes an old name gets nothing): the owner of its source table when it was made,
+    -- who owns its queues and store. The worker acts with its rights.
+    owner regrole NOT NULL
 );
 CREATE SEQUENCE ai.vectorizer_id_seq AS int4 OWNED BY ai.vectorizer.id;
 
@@ -112,8 +114,9 @@ CREATE TABLE ai.s3_sync (
     paused bool NOT NULL DEFAULT false,
     -- A complete listing asked for by ai.s3_sync_now, to run as soon as possible.
     reconcile_requested_at timestamptz,
-    -- The role that created the sync; the worker writes the destination with its rights.
-    owner name NOT NULL
+    -- The role that owns the sync, by OID: the owner of its destination table when it
+    -- was made. The worker writes the destination with its rights.
+    owner regrole NOT NULL
 );
 CREATE SEQUENCE ai.s3_sync_id_seq AS int4 OWNED BY ai.s3_sync.id;
 ALTER TABLE ai.s3_sync ENABLE ROW LEVEL SECURITY;

@@ -486,7 +486,7 @@ GRANT EXECUTE ON FUNCTION
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
     ai.search(text, text, int4, text), ai.search(int4, text, int4, text),
     ai._search(text, text, int4, text), ai._search(int4, text, int4, text),
-    ai._may_manage(name), ai._wake_worker_at_commit()
+    ai._may_manage(regrole), ai._wake_worker_at_commit()
 TO PUBLIC;
 -- With pgvector, the vector-returning functions behind ai.vectorizer_embed: granted by
 -- ai._define_vectorizer_embed, which runs again for it.

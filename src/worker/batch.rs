@@ -161,7 +161,10 @@ fn turn(
     loop {
         while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TURN {
             report_activity(&format!("vectorizer {}: claiming", v.name));
-            let (claim, rows) = in_transaction(|| as_owner(v, || claim(v)))?;
+            let (claim, rows) = in_transaction(|| match enabled(v) {
+                true => as_owner(v, || claim(v)),
+                false => (String::new(), Vec::new()),
+            })?;
             claims += 1;
             done.more = rows.len() >= batch_size;
             if rows.is_empty() {
@@ -240,6 +243,17 @@ fn start(
         refused,
         task: runtime.spawn(Arc::clone(pipeline).run(items)),
     }
+}
+
+/// Whether the vectorizer is still enabled, read by the worker in the claim's
+/// transaction (its owner need not read the catalog).
+fn enabled(v: &Vectorizer) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id OPERATOR(pg_catalog.=) $1",
+        &[v.id.into()],
+    )
+    .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
+        == Some(true)
 }
 
 /// Claims a batch, reading each row's document; returns the claim and its rows.

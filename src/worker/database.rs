@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::batch::{self, in_transaction, Abort};
 use super::vectorizer::{self, Vectorizer};
-use super::{index, report_activity, s3_sync, shared, signals, transaction, write, Role};
+use super::{index, report_activity, s3_sync, session, shared, signals, transaction, write, Role};
 use crate::gucs;
 
 /// The longest a vectorizer waits after its provider failed, when it did not say.
@@ -61,9 +61,9 @@ fn serve(arg: pg_sys::Datum, role: Role) {
         return; // the launcher tries this database again later
     }
     shared::set_installed(database);
-    if transaction::run(|| Spi::run(&session())).is_err() {
+    let Some(session) = session::open() else {
         return;
-    }
+    };
     match primary {
         true => log!("ai_loader worker started"),
         false => debug1!("ai_loader helper started"),
@@ -90,6 +90,7 @@ fn serve(arg: pg_sys::Datum, role: Role) {
     // The installed version that is not the library's, once said in the log.
     let mut mismatch: Option<String> = None;
     while signals::wait(wait) {
+        session.check();
         if signals::reload_requested() {
             // SAFETY: the main thread, outside a transaction.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
@@ -160,6 +161,11 @@ fn serve(arg: pg_sys::Datum, role: Role) {
             } else {
                 None
             };
+            if v.owner_oid.is_some() && v.owner_oid != v.source_owner {
+                let message = crate::roles::not_table_owner("vectorizer", &v.owner, "source");
+                back_off(state, &v, Step::Loading, &stopped(message));
+                continue;
+            }
             if let Some((step, what)) = aws_use.filter(|_| !v.owner_may_load_uris) {
                 let message = format!(
                     "the vectorizer's owner \"{0}\" may no longer {what} (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
@@ -264,20 +270,6 @@ fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
     );
     write::record_batch_error(v, step, e);
 }
-
-/// The worker's session. Its statements name every object with its schema: a fixed
-/// search path keeps an owner's objects from standing in for the system's. No statement
-/// of the worker waits long for a lock (the batch is given back and tried next round)
-/// or runs long.
-fn session() -> String {
-    format!(
-        "SET search_path = pg_catalog, pg_temp; \
-         SET lock_timeout = '{LOCK_TIMEOUT}'; SET statement_timeout = '60s'"
-    )
-}
-
-/// How long the worker's statements wait for a lock.
-pub const LOCK_TIMEOUT: &str = "2s";
 
 /// The version of ai_loader installed in this database, if it is.
 fn installed() -> Option<String> {

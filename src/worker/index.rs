@@ -168,7 +168,7 @@ fn build_with_timeout(v: &Vectorizer, create: &str) -> Result<(), String> {
         Abort::Provider(e) => e.message,
         Abort::Stop => "stopped".into(),
     });
-    set(super::database::LOCK_TIMEOUT)?;
+    set(super::session::LOCK_TIMEOUT)?;
     result
 }
 

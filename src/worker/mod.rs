@@ -6,6 +6,7 @@ mod database;
 mod index;
 mod launcher;
 mod s3_sync;
+mod session;
 mod shared;
 mod signals;
 mod transaction;

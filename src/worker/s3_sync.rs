@@ -66,6 +66,8 @@ struct Row {
     owner_oid: Option<pg_sys::Oid>,
     may_load: bool,
     destination: Option<(String, String)>,
+    /// The destination's owner now.
+    destination_owner: Option<pg_sys::Oid>,
     requested: Option<f64>,
 }
 
@@ -204,6 +206,9 @@ impl Syncs {
                 row.owner
             )),
             (_, _, None) => Some("the destination table no longer exists".to_string()),
+            (owner, _, _) if *owner != row.destination_owner => Some(crate::roles::not_table_owner(
+                "sync", &row.owner, "destination",
+            )),
             _ => None,
         };
         if let Some(message) = refused {
@@ -264,11 +269,12 @@ fn read() -> Vec<Row> {
                         s.sqs_queue_url, s.include, s.exclude, s.columns,
                         extract(epoch FROM s.reconcile_interval)::float8 AS interval_seconds,
                         extract(epoch FROM s.reconcile_requested_at)::float8 AS requested,
-                        s.owner::text AS owner, r.oid AS owner_oid, ai._may_load_uris(s.owner) AS may_load,
+                        coalesce(r.rolname::text, 'role with OID ' || s.owner::pg_catalog.oid::text) AS owner, r.oid AS owner_oid, ai._may_load_uris(s.owner) AS may_load,
                         n.nspname::text AS dest_schema, c.relname::text AS dest_table,
+                        c.relowner AS dest_owner,
                         pg_catalog.to_jsonb(s) - 'reconcile_requested_at' - 'paused' AS config
                    FROM ai.s3_sync s
-                   LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.owner
+                   LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.owner
                    LEFT JOIN pg_catalog.pg_class c ON c.oid = s.destination
                    LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE NOT s.paused
@@ -327,6 +333,7 @@ fn decode(r: &pgrx::spi::SpiHeapTupleData<'_>) -> Option<Row> {
             .flatten()
             .unwrap_or(false),
         destination: text("dest_schema").zip(text("dest_table")),
+        destination_owner: r.get_by_name::<pg_sys::Oid, _>("dest_owner").ok().flatten(),
         requested: float("requested"),
     })
 }

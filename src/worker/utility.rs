@@ -10,6 +10,10 @@
 //!   the way `ai.drop_vectorizer` does: its triggers, trigger function and queues go,
 //!   its store and view stay. No trigger is left calling a function that is gone, and
 //!   nothing reaches the source tables. It is one transaction: a refused drop undoes it.
+//! - `REASSIGN OWNED BY a TO b` gives b, with a's tables, the vectorizers and S3 syncs a
+//!   owns (the catalog names owners by OID). `DROP OWNED BY a` needs nothing here: it
+//!   drops a's tables, and with them their vectorizers and syncs (the drop event
+//!   trigger).
 
 use std::time::{Duration, Instant};
 
@@ -69,6 +73,10 @@ unsafe extern "C-unwind" fn process_utility(
     // SAFETY: Postgres passes a valid statement; the node tag says what it is.
     unsafe {
         let stmt = (*pstmt).utilityStmt;
+        let reassign = (!stmt.is_null()
+            && !pg_sys::IsBinaryUpgrade
+            && (*stmt).type_ == pg_sys::NodeTag::T_ReassignOwnedStmt)
+            .then_some(stmt as *mut pg_sys::ReassignOwnedStmt);
         if stmt.is_null() || pg_sys::IsBinaryUpgrade {
             // pg_upgrade restores schemas as they were: nothing to do for it.
         } else if is_drop_of_this_extension(stmt) {
@@ -109,7 +117,46 @@ unsafe extern "C-unwind" fn process_utility(
                 qc,
             ),
         }
+        if let Some(reassign) = reassign {
+            after_reassign_owned(reassign);
+        }
     }
+}
+
+/// Moves the vectorizers and S3 syncs of the roles a `REASSIGN OWNED` named to its new
+/// owner, once Postgres moved their tables (and checked the caller's right to).
+#[pg_guard]
+extern "C-unwind" fn after_reassign_owned(stmt: *mut pg_sys::ReassignOwnedStmt) {
+    // SAFETY: catalog lookups in a transaction; the statement's roles are RoleSpec nodes
+    // that the statement itself just resolved.
+    let (installed, from, to) = unsafe {
+        let installed =
+            pg_sys::get_extension_oid(c"ai_loader".as_ptr(), true) != pg_sys::InvalidOid;
+        let from: Vec<pg_sys::Oid> = pgrx::PgList::<pg_sys::RoleSpec>::from_pg((*stmt).roles)
+            .iter_ptr()
+            .map(|spec| pg_sys::get_rolespec_oid(spec, false))
+            .collect();
+        (
+            installed,
+            from,
+            pg_sys::get_rolespec_oid((*stmt).newrole, false),
+        )
+    };
+    if !installed {
+        return;
+    }
+    crate::roles::as_catalog_owner(|| {
+        for catalog in ["ai.vectorizer", "ai.s3_sync"] {
+            Spi::run_with_args(
+                &format!(
+                    "UPDATE {catalog} SET owner = $1::pg_catalog.oid::pg_catalog.regrole
+                      WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])"
+                ),
+                &[to.into(), from.clone().into()],
+            )
+            .unwrap_or_else(|e| error!("moving {catalog}'s rows to the new owner: {e}"));
+        }
+    });
 }
 
 /// Whether `stmt` is a `DROP EXTENSION` naming ai_loader.

@@ -37,6 +37,8 @@ pub struct Vectorizer {
     /// The role that created it, and its OID (none once the role is gone).
     pub owner: String,
     pub owner_oid: Option<pg_sys::Oid>,
+    /// The source table's owner now.
+    pub source_owner: Option<pg_sys::Oid>,
     /// Whether the owner may still have the server load URIs (a superuser, or a
     /// member of ai_loader_s3_reader).
     pub owner_may_load_uris: bool,
@@ -119,7 +121,10 @@ const ENABLED: &str = "
                AND a.attname = (CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
                        THEN v.config -> 'destination' ->> 'embedding_column' ELSE 'embedding' END)::name)
              AS embedding_type,
-           v.owner::text AS owner, ai._may_load_uris(v.owner) AS may_load_uris, r.oid AS owner_oid,
+           coalesce(r.rolname::text, 'role with OID ' || v.owner::pg_catalog.oid::text) AS owner, ai._may_load_uris(v.owner) AS may_load_uris, r.oid AS owner_oid,
+           (SELECT c.relowner FROM pg_catalog.pg_class c
+             WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table)))
+             AS source_owner,
            EXISTS (SELECT FROM pg_catalog.pg_trigger t
                     WHERE t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
                       AND t.tgfoid = pg_catalog.to_regprocedure(
@@ -129,7 +134,7 @@ const ENABLED: &str = "
            (SELECT n.nspname::text FROM pg_catalog.pg_extension e
               JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector') AS vector_schema
       FROM ai.vectorizer v
-      LEFT JOIN pg_catalog.pg_roles r ON r.rolname = v.owner
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
      WHERE NOT v.disabled
      ORDER BY v.id";
 
@@ -241,6 +246,8 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
         owner_oid: (row.get_by_name::<pg_sys::Oid, _>("owner_oid")).map_err(|e| e.to_string())?,
+        source_owner: (row.get_by_name::<pg_sys::Oid, _>("source_owner"))
+            .map_err(|e| e.to_string())?,
         index,
     })
 }

@@ -149,8 +149,8 @@ impl Queue {
     /// Claims up to `$1` due rows: rows locked with SKIP LOCKED, each key under a
     /// transaction advisory lock (`$2` is the vectorizer id), then every queued row of a
     /// claimed key leased — due only after `LEASE` — in this transaction, whose id marks
-    /// them as this claim's (their `xmin`). Nothing while the vectorizer is disabled,
-    /// checked in the claim's own snapshot. Returns per key: the key as text
+    /// them as this claim's (their `xmin`). (The worker checks that the vectorizer is
+    /// still enabled, in the claim's transaction, before it.) Returns per key: the key as text
     /// (`key_alias`), the highest `loading_retries` (`retries`), whether the source row
     /// exists (`found`), the loading column (`document`), the template's columns as
     /// text (`column_alias`), the ETag last embedded (`etag`) and the claim (`claim`).
@@ -185,7 +185,6 @@ impl Queue {
             "WITH picked AS (
                  SELECT {keys} FROM {queue}
                   WHERE (loading_retry_after IS NULL OR loading_retry_after <= pg_catalog.now())
-                    AND (SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id = $2)
                   LIMIT $1 FOR UPDATE SKIP LOCKED),
              locked AS (
                  SELECT DISTINCT {keys} FROM picked
@@ -420,8 +419,8 @@ mod tests {
         );
         let sql = queue(table()).claim();
         assert!(sql.contains("LIMIT $1 FOR UPDATE SKIP LOCKED"));
-        // A vectorizer disabled (or dropped) after the worker listed it claims nothing.
-        assert!(sql.contains("AND (SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id = $2)"));
+        // The claim runs as the owner, who need not read the catalog.
+        assert!(!sql.contains("ai.vectorizer"));
         assert!(sql.contains(
             "pg_try_advisory_xact_lock($2, pg_catalog.hashtext(ROW(\"t\", \"id\")::text))"
         ));
