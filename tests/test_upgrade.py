@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from cluster import PG_BIN, Cluster, as_postgres
-from helpers import queue_empty, scalar, wait_for
+from helpers import dump_and_restore, queue_empty, scalar, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTENSION_DIR = os.path.join(subprocess.run(
@@ -176,6 +176,8 @@ def test_pg_upgrade_carries_vectorizers_to_a_new_cluster(embedder):
         vid = note_vectorizer(db, embedder)
         db.execute("INSERT INTO note VALUES (1, 'before pg_upgrade')")
         wait_for(lambda: scalar(db, "SELECT count(*) FROM note_embedding_store") == 1, what="embedded")
+        db.execute("CREATE TABLE listed (id serial PRIMARY KEY, uri text UNIQUE)")
+        sync = scalar(db, "SELECT ai.create_s3_sync('listed', 's3://docs/', reconcile_interval => '1 hour')")
         db.close()
         old.shutdown()
         upgrade = subprocess.run(
@@ -190,23 +192,18 @@ def test_pg_upgrade_carries_vectorizers_to_a_new_cluster(embedder):
         db.execute("INSERT INTO note VALUES (2, 'after pg_upgrade')")
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
                  what="embedded in the new cluster")
+        # A new server: its syncs start paused, until resumed there.
+        wait_for(lambda: scalar(db, "SELECT paused FROM ai.s3_sync WHERE id = %s", (sync,)), what="the sync paused")
+        assert "this database is a copy" in scalar(db, "SELECT last_error FROM ai.s3_sync_status")
+        db.execute("SELECT ai.resume_s3_sync(%s)", (sync,))
+        assert not scalar(db, "SELECT paused FROM ai.s3_sync WHERE id = %s", (sync,))
+        assert scalar(db, "SELECT home FROM ai.s3_sync") == \
+            f"{scalar(db, 'SELECT system_identifier FROM pg_control_system()')}/" \
+            f"{scalar(db, 'SELECT oid FROM pg_database WHERE datname = current_database()')}"
         db.close()
     finally:
         old.stop()
         new.stop()
-
-
-def dump_and_restore(cluster, source, target):
-    """pg_dump -Fc of `source`, pg_restore into a new database `target`."""
-    dump = os.path.join(cluster.dir, f"{source}.dump")
-    subprocess.run([f"{PG_BIN}/pg_dump", "-Fc", "-h", cluster.dir, "-p", str(cluster.port), "-U", "postgres",
-                    "-f", dump, source], check=True, capture_output=True, text=True)
-    with cluster.connect() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{target}"')
-    restore = subprocess.run([f"{PG_BIN}/pg_restore", "--exit-on-error", "-h", cluster.dir, "-p", str(cluster.port),
-                              "-U", "postgres", "-d", target, dump], capture_output=True, text=True)
-    assert restore.returncode == 0, restore.stderr[-2000:]
 
 
 def described(conn):

@@ -226,6 +226,9 @@ fn create_s3_sync(
                 .with_hint("pass another name => …, or if_not_exists => true"),
             );
         }
+        if let Some(url) = &sync.queue_url {
+            refuse_taken_queue(client, url, None);
+        }
         if table.owner != roles::current() {
             require_s3_reader_of(
                 table.owner,
@@ -239,10 +242,10 @@ fn create_s3_sync(
             let id: i32 = client
                 .update(
                     "INSERT INTO ai.s3_sync (id, name, destination, column_name, uri_prefix, aws_role_arn,
-                         sqs_queue_url, include, exclude, columns, reconcile_interval, owner)
+                         sqs_queue_url, include, exclude, columns, reconcile_interval, owner, home)
                      VALUES (pg_catalog.nextval('ai.s3_sync_id_seq'::pg_catalog.regclass), $1,
                              $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9,
-                             pg_catalog.make_interval(secs => $10), $11::pg_catalog.oid::pg_catalog.regrole)
+                             pg_catalog.make_interval(secs => $10), $11::pg_catalog.oid::pg_catalog.regrole, $12)
                      RETURNING id",
                     None,
                     &[
@@ -257,6 +260,7 @@ fn create_s3_sync(
                         definition.columns.clone().map(JsonB).into(),
                         definition.reconcile_interval.as_secs_f64().into(),
                         table.owner.into(),
+                        crate::worker::home().into(),
                     ],
                 )
                 .or_raise()
@@ -354,17 +358,96 @@ fn s3_sync_now(id: i32) {
     set(id, "reconcile_requested_at = pg_catalog.now()");
 }
 
-/// Pauses or resumes a sync.
+/// Pauses or resumes a sync. Resuming makes this database the sync's home (a restored
+/// copy starts paused, see the worker), unless another sync reads its queue.
 #[pg_extern(name = "_s3_sync_set_paused")]
 fn set_paused(id: i32, paused: bool) {
-    set(
-        id,
-        if paused {
-            "paused = true"
-        } else {
-            "paused = false"
-        },
+    if paused {
+        set(id, "paused = true");
+        return;
+    }
+    Spi::connect_mut(|client| {
+        managed(client, id);
+        let url = roles::as_catalog_owner(|| {
+            client
+                .select(
+                    "SELECT s.sqs_queue_url FROM ai.s3_sync s WHERE s.id OPERATOR(pg_catalog.=) $1",
+                    None,
+                    &[id.into()],
+                )
+                .or_raise()
+                .first()
+                .get_one::<String>()
+                .or_raise()
+        });
+        if let Some(url) = url {
+            refuse_taken_queue(client, &url, Some(id));
+        }
+        roles::as_catalog_owner(|| {
+            client
+                .update(
+                    "UPDATE ai.s3_sync SET paused = false, home = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+                    None,
+                    &[id.into(), crate::worker::home().into()],
+                )
+                .or_raise()
+        });
+    });
+    crate::worker::wake_worker_at_commit();
+}
+
+/// Raises 42710 if the SQS queue `url` feeds another sync (than `this`): of this
+/// database (the catalog says so, paused or not), or of another database of the cluster
+/// (its worker reads it now). Two syncs on one queue would split its events.
+fn refuse_taken_queue(client: &SpiClient<'_>, url: &str, this: Option<i32>) {
+    let here = roles::as_catalog_owner(|| {
+        client
+            .select(
+                "SELECT s.id FROM ai.s3_sync s
+                  WHERE s.sqs_queue_url OPERATOR(pg_catalog.=) $1
+                    AND s.id IS DISTINCT FROM $2",
+                None,
+                &[url.into(), this.into()],
+            )
+            .or_raise()
+            .next()
+            .is_some()
+    });
+    // SAFETY: reads a backend global.
+    let database = unsafe { pg_sys::MyDatabaseId };
+    let elsewhere = crate::worker::queue_reader(url)
+        .map(|(db, _)| db)
+        .filter(|db| *db != database);
+    let whose = match (here, elsewhere) {
+        (true, _) => "another S3 sync of this database".to_string(),
+        (false, Some(db)) => format!("an S3 sync of database \"{}\"", database_name(client, db)),
+        (false, None) => return,
+    };
+    raise(
+        ConfigError::new(
+            SqlState::DuplicateObject,
+            format!("the SQS queue {url} already feeds {whose}"),
+        )
+        .with_hint(
+            "a queue feeds one sync (each deletes the messages it receives): give each sync its own \
+             queue, e.g. one per prefix in the bucket's notification configuration",
+        ),
     );
+}
+
+fn database_name(client: &SpiClient<'_>, database: pg_sys::Oid) -> String {
+    client
+        .select(
+            "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
+              WHERE d.oid OPERATOR(pg_catalog.=) $1",
+            None,
+            &[database.into()],
+        )
+        .or_raise()
+        .first()
+        .get_one::<String>()
+        .or_raise()
+        .unwrap_or_else(|| format!("with OID {}", database.to_u32()))
 }
 
 fn set(id: i32, assignment: &str) {

@@ -27,13 +27,14 @@ pub struct Owned {
     pub owner: pg_sys::Oid,
 }
 
-/// `table`, a table (or partitioned table) the current user owns (or is a member of
-/// the owner of) or, for a superuser, any; 42704, 42809 or 42501 otherwise.
+/// `table`, a table (or partitioned table), not a temporary one, the current user owns
+/// (or is a member of the owner of) or, for a superuser, any; 42704, 42809 or 42501
+/// otherwise.
 pub fn owned_table(client: &SpiClient<'_>, table: pg_sys::Oid, purpose: &Purpose) -> Owned {
     let row = client
         .select(
             "SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind,
-                    c.relowner AS owner,
+                    c.relpersistence::text AS persistence, c.relowner AS owner,
                     pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')
                     OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r
                          WHERE r.rolname OPERATOR(pg_catalog.=) current_user) AS owned
@@ -62,6 +63,18 @@ pub fn owned_table(client: &SpiClient<'_>, table: pg_sys::Oid, purpose: &Purpose
         raise(
             ConfigError::new(SqlState::WrongObjectType, format!("{shown} is not a table"))
                 .with_hint(purpose.table_hint),
+        );
+    }
+    if text("persistence") == "t" {
+        raise(
+            ConfigError::new(
+                SqlState::WrongObjectType,
+                format!("{shown} is a temporary table"),
+            )
+            .with_hint(
+                "a temporary table is its session's alone and ends with it, and the worker is \
+                 another session: use a regular or unlogged table",
+            ),
         );
     }
     if !row

@@ -116,7 +116,11 @@ CREATE TABLE ai.s3_sync (
     reconcile_requested_at timestamptz,
     -- The role that owns the sync, by OID: the owner of its destination table when it
     -- was made. The worker writes the destination with its rights.
-    owner regrole NOT NULL
+    owner regrole NOT NULL,
+    -- Where the sync was made or last resumed: the server's system identifier and the
+    -- database's OID. A copy of the database (a restore, a clone) is elsewhere, and
+    -- starts its syncs paused, so that it never takes the original's events.
+    home text NOT NULL
 );
 CREATE SEQUENCE ai.s3_sync_id_seq AS int4 OWNED BY ai.s3_sync.id;
 ALTER TABLE ai.s3_sync ENABLE ROW LEVEL SECURITY;

@@ -113,7 +113,9 @@ fn serve(arg: pg_sys::Datum, role: Role) {
                 // for ALTER EXTENSION ai_loader UPDATE (queued rows stay queued).
                 if mismatch.as_deref() != Some(&v) {
                     let name = transaction::run(|| {
-                        Spi::get_one::<String>("SELECT pg_catalog.current_database()::text")
+                        Spi::get_one::<String>(
+                            "SELECT pg_catalog.current_database()::pg_catalog.text",
+                        )
                     })
                     .ok()
                     .flatten()
@@ -274,7 +276,8 @@ fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
 /// The version of ai_loader installed in this database, if it is.
 fn installed() -> Option<String> {
     Spi::get_one::<String>(
-        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'ai_loader'",
+        "SELECT e.extversion::pg_catalog.text FROM pg_catalog.pg_extension e
+          WHERE e.extname OPERATOR(pg_catalog.=) 'ai_loader'",
     )
     .ok()
     .flatten()

@@ -5,6 +5,7 @@ mod batch;
 mod database;
 mod index;
 mod launcher;
+mod queues;
 mod s3_sync;
 mod session;
 mod shared;
@@ -15,6 +16,21 @@ mod vectorizer;
 mod write;
 
 pub use shared::wake_worker_at_commit;
+
+/// Where this session runs, as an S3 sync records its home: the server's system
+/// identifier and the database's OID. A restored or cloned copy of a database differs
+/// in one of them.
+pub fn home() -> String {
+    // SAFETY: reads the control file's copy in shared memory, and a backend global.
+    let (system, database) = unsafe { (pg_sys::GetSystemIdentifier(), pg_sys::MyDatabaseId) };
+    format!("{system}/{}", database.to_u32())
+}
+
+/// The S3 sync that reads the SQS queue `url` now, in any database of the cluster: its
+/// database's OID and its id.
+pub fn queue_reader(url: &str) -> Option<(pg_sys::Oid, i32)> {
+    queues::reader(url).map(|r| (pg_sys::Oid::from(r.database), r.sync))
+}
 
 /// What a database's worker process is: its worker (which also builds indexes and
 /// serves S3 syncs), or a helper the launcher added while the worker has a backlog.
@@ -27,10 +43,13 @@ enum Role {
 /// Sets up the shared memory and hooks the workers need; called from `_PG_init`.
 pub fn init() {
     shared::init();
+    queues::init();
     utility::init();
 }
 
 use std::time::Duration;
+
+use pgrx::pg_sys;
 
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
 

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::batch::{in_transaction, Abort};
+use super::queues::{self, Reader};
 use super::{report_activity, signals};
 
 /// Objects written per transaction.
@@ -69,6 +70,8 @@ struct Row {
     /// The destination's owner now.
     destination_owner: Option<pg_sys::Oid>,
     requested: Option<f64>,
+    /// Where it was made or last resumed (`crate::worker::home`).
+    home: String,
 }
 
 struct Listing {
@@ -101,7 +104,9 @@ struct Running {
     refused: Option<Instant>,
     /// The queue's depth as last recorded.
     pending: Option<i64>,
-    queue: Option<(Arc<Queue>, mpsc::Receiver<Received>, JoinHandle<()>)>,
+    queue: Option<Polling>,
+    /// When the sync was last found unable to take its queue (another sync reads it).
+    queue_refused: Option<Instant>,
 }
 
 impl Drop for Running {
@@ -109,9 +114,22 @@ impl Drop for Running {
         if let Some(l) = &self.listing {
             l.abort();
         }
-        if let Some((_, _, task)) = &self.queue {
-            task.abort();
-        }
+    }
+}
+
+/// A queue being polled: its task, what the task hands over, and the sync it was
+/// taken for (see `queues`); stopping the polling gives the queue back.
+struct Polling {
+    queue: Arc<Queue>,
+    received: mpsc::Receiver<Received>,
+    task: JoinHandle<()>,
+    reader: Reader,
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        self.task.abort();
+        queues::give_back(self.reader);
     }
 }
 
@@ -150,10 +168,16 @@ impl Syncs {
         };
         let ids: HashSet<i32> = rows.iter().map(|r| r.id).collect();
         self.running.retain(|id, _| ids.contains(id));
+        let home = super::home();
         let mut busy = false;
         for row in rows {
             if signals::stopping() {
                 break;
+            }
+            if row.home != home {
+                pause_copy(&row, &home);
+                self.running.remove(&row.id);
+                continue;
             }
             busy |= self.serve_one(row, runtime, uris);
         }
@@ -193,6 +217,7 @@ impl Syncs {
                     refused: None,
                     pending: None,
                     queue: None,
+                    queue_refused: None,
                 })
             }
         };
@@ -214,9 +239,7 @@ impl Syncs {
         if let Some(message) = refused {
             // Nothing runs for it, the queue's messages stay queued; said again every
             // 2, 4, … up to 60 s.
-            if let Some((_, _, task)) = run.queue.take() {
-                task.abort();
-            }
+            run.queue = None;
             if run
                 .refused
                 .is_none_or(|t| t.elapsed() >= backoff(run.failures, MAX_BACKOFF))
@@ -235,7 +258,7 @@ impl Syncs {
         let mut busy = false;
         if run.queue.is_none() {
             if let Some(url) = run.sync.queue_url.clone() {
-                run.queue = Some(start_queue(runtime, uris, &run.sync, &url));
+                take_queue(&row, run, runtime, uris, &url);
             }
         }
         busy |= drain_queue(&row, run, runtime);
@@ -260,23 +283,55 @@ impl Syncs {
     }
 }
 
+/// Pauses a sync found in a copy of its database (restored or cloned: another server or
+/// another database than its home), so that the copy never takes the events of the
+/// original's queue, and says how to resume it.
+fn pause_copy(row: &Row, home: &str) {
+    let paused = in_transaction(|| {
+        Spi::get_one_with_args::<bool>(
+            "UPDATE ai.s3_sync SET paused = true
+              WHERE id OPERATOR(pg_catalog.=) $1 AND home OPERATOR(pg_catalog.=) $2 RETURNING true",
+            &[row.id.into(), row.home.as_str().into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+    });
+    if matches!(paused, Ok(true)) {
+        record_error(
+            row.id,
+            &format!(
+                "S3 sync \"{}\" was made in another database or server (home {}, here {home}): this \
+                 database is a copy (a restore, a clone), so the sync is paused and reads nothing, \
+                 lest it take the original's events; if this database is its home now, resume it: \
+                 SELECT ai.resume_s3_sync({})",
+                row.name, row.home, row.id
+            ),
+            json!({"step": "home", "home": row.home, "here": home}),
+        );
+    }
+}
+
 /// The syncs that are not paused, and what the worker needs of each.
 fn read() -> Vec<Row> {
     Spi::connect(|client| {
         client
             .select(
-                "SELECT s.id, s.name, s.column_name::text AS column_name, s.uri_prefix, s.aws_role_arn,
+                "SELECT s.id, s.name, s.column_name::pg_catalog.text AS column_name, s.uri_prefix, s.aws_role_arn,
                         s.sqs_queue_url, s.include, s.exclude, s.columns,
-                        extract(epoch FROM s.reconcile_interval)::float8 AS interval_seconds,
-                        extract(epoch FROM s.reconcile_requested_at)::float8 AS requested,
-                        coalesce(r.rolname::text, 'role with OID ' || s.owner::pg_catalog.oid::text) AS owner, r.oid AS owner_oid, ai._may_load_uris(s.owner) AS may_load,
-                        n.nspname::text AS dest_schema, c.relname::text AS dest_table,
-                        c.relowner AS dest_owner,
-                        pg_catalog.to_jsonb(s) - 'reconcile_requested_at' - 'paused' AS config
+                        extract(epoch FROM s.reconcile_interval)::pg_catalog.float8 AS interval_seconds,
+                        extract(epoch FROM s.reconcile_requested_at)::pg_catalog.float8 AS requested,
+                        coalesce(r.rolname::pg_catalog.text,
+                                 pg_catalog.concat('role with OID ', s.owner::pg_catalog.oid)) AS owner,
+                        r.oid AS owner_oid, ai._may_load_uris(s.owner) AS may_load,
+                        n.nspname::pg_catalog.text AS dest_schema, c.relname::pg_catalog.text AS dest_table,
+                        c.relowner AS dest_owner, s.home,
+                        pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'reconcile_requested_at'::pg_catalog.text
+                            OPERATOR(pg_catalog.-) 'paused'::pg_catalog.text AS config
                    FROM ai.s3_sync s
                    LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.owner
-                   LEFT JOIN pg_catalog.pg_class c ON c.oid = s.destination
-                   LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.destination
+                   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
                   WHERE NOT s.paused
                   ORDER BY s.id",
                 None,
@@ -335,6 +390,7 @@ fn decode(r: &pgrx::spi::SpiHeapTupleData<'_>) -> Option<Row> {
         destination: text("dest_schema").zip(text("dest_table")),
         destination_owner: r.get_by_name::<pg_sys::Oid, _>("dest_owner").ok().flatten(),
         requested: float("requested"),
+        home: text("home")?,
     })
 }
 
@@ -370,6 +426,69 @@ fn start_listing(
             result,
         }
     })
+}
+
+/// Starts polling the sync's queue, unless another sync of the cluster reads it: then
+/// says so (again after 2, 4, … up to 60 s) and leaves the queue to it.
+fn take_queue(
+    row: &Row,
+    run: &mut Running,
+    runtime: &tokio::runtime::Runtime,
+    uris: &Arc<UriLoader>,
+    url: &str,
+) {
+    // SAFETY: reads a backend global.
+    let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
+    let reader = Reader {
+        database,
+        sync: row.id,
+    };
+    match queues::take(url, reader) {
+        Ok(()) => {
+            run.queue_refused = None;
+            let (queue, received, task) = start_queue(runtime, uris, &run.sync, url);
+            run.queue = Some(Polling {
+                queue,
+                received,
+                task,
+                reader,
+            });
+        }
+        Err(other) => {
+            if run
+                .queue_refused
+                .is_none_or(|t| t.elapsed() >= backoff(run.failures, MAX_BACKOFF))
+            {
+                run.queue_refused = Some(Instant::now());
+                record_error(
+                    row.id,
+                    &queue_taken(url, other),
+                    json!({"step": "receive", "queue": url}),
+                );
+            }
+        }
+    }
+}
+
+/// Why a sync does not read `url`: `other` does.
+fn queue_taken(url: &str, other: Reader) -> String {
+    let database = in_transaction(|| {
+        Spi::get_one_with_args::<String>(
+            "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
+              WHERE d.oid OPERATOR(pg_catalog.=) $1",
+            &[pg_sys::Oid::from(other.database).into()],
+        )
+        .ok()
+        .flatten()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| format!("with OID {}", other.database));
+    format!(
+        "the SQS queue {url} already feeds S3 sync {} of database \"{database}\": a queue feeds one \
+         sync, so this one receives nothing from it (its listings go on); give each sync its own queue",
+        other.sync
+    )
 }
 
 fn start_queue(
@@ -417,10 +536,13 @@ fn start_queue(
 
 /// Applies what the queue's task received; true if there were messages or errors.
 fn drain_queue(row: &Row, run: &mut Running, runtime: &tokio::runtime::Runtime) -> bool {
-    let Some((queue, rx, _)) = &mut run.queue else {
+    let Some(Polling {
+        queue, received, ..
+    }) = &mut run.queue
+    else {
         return false;
     };
-    let queue = Arc::clone(queue);
+    let (queue, rx) = (Arc::clone(queue), received);
     let mut any = false;
     while let Ok(received) = rx.try_recv() {
         match received {
@@ -458,14 +580,29 @@ fn drain_queue(row: &Row, run: &mut Running, runtime: &tokio::runtime::Runtime) 
     any
 }
 
+/// How many times a message whose events cannot be applied is received before it is
+/// deleted (with an error row saying so): SQS gives it again after its visibility
+/// timeout, so a lasting failure ends after a few minutes, not the queue's retention.
+const MAX_RECEIVES: u32 = 5;
+
 /// Applies the messages' events; returns the receipts of those that may be deleted:
-/// applied and committed, or not S3 events at all (recorded as errors).
+/// applied and committed, not S3 events at all, or failed [`MAX_RECEIVES`] times
+/// (recorded as errors). A record S3 cannot have made is dropped with an error row.
 fn apply_messages(row: &Row, sync: &Sync, messages: &[Message]) -> Vec<String> {
     let mut done = Vec::new();
     let mut parsed = Vec::new();
     for m in messages {
-        match events::parse(&m.body) {
-            Ok(events) => parsed.push((m, events)),
+        match events::parse(&m.body, unix_now()) {
+            Ok(events::Parsed { events, dropped }) => {
+                for why in dropped {
+                    record_error(
+                        row.id,
+                        &format!("an event of the queue was dropped: {why}"),
+                        json!({"step": "event"}),
+                    );
+                }
+                parsed.push((m, events))
+            }
             Err(why) => {
                 let body: String = m.body.chars().take(500).collect();
                 record_error(
@@ -495,13 +632,25 @@ fn apply_messages(row: &Row, sync: &Sync, messages: &[Message]) -> Vec<String> {
                         done.push(m.receipt.clone());
                     }
                     Ok(None) => {}
+                    Err(e) if m.receives >= MAX_RECEIVES => {
+                        record_error(
+                            row.id,
+                            &format!(
+                                "applying an event failed, for the {}th time: {}; the message is deleted",
+                                m.receives,
+                                abort_message(e)
+                            ),
+                            json!({"step": "event", "receives": m.receives}),
+                        );
+                        done.push(m.receipt.clone());
+                    }
                     Err(e) => record_error(
                         row.id,
                         &format!(
                             "applying an event failed, the message stays queued: {}",
                             abort_message(e)
                         ),
-                        json!({"step": "event"}),
+                        json!({"step": "event", "receives": m.receives}),
                     ),
                 }
             }
@@ -524,7 +673,7 @@ fn abort_message(e: Abort) -> String {
 fn still_there(client: &mut SpiClient<'_>, id: i32) -> bool {
     !client
         .update(
-            "SELECT FROM ai.s3_sync WHERE id = $1 FOR KEY SHARE",
+            "SELECT FROM ai.s3_sync WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
             None,
             &[id.into()],
         )
@@ -588,6 +737,9 @@ fn upsert(
     let (schema, table) = row.destination.clone().expect("checked before");
     let sql = Destination::new(sync, &schema, &table).upsert(changed);
     let counts = as_owner(row, || run(client, row, &sql, object_arrays(sync, objects)));
+    if changed {
+        requeue(client, row, sync, objects);
+    }
     let mut remember = object_arrays(sync, objects);
     remember.push(row.id.into());
     run(client, row, &sql::remember(), remember);
@@ -596,6 +748,46 @@ fn upsert(
         updated: counts.get(1).copied().unwrap_or(0),
         deleted: 0,
     }
+}
+
+/// Queues the rows of `objects`, whose content changed, for the destination's
+/// `loading_uri` vectorizers (as the owner, who owns the table and so its vectorizers'
+/// queues): their embeddings follow the object even when the row's values stay the same.
+fn requeue(client: &mut SpiClient<'_>, row: &Row, sync: &Sync, objects: &[&Object]) {
+    let (schema, table) = row.destination.clone().expect("checked before");
+    let queues: Vec<((String, String), Vec<String>)> = client
+        .select(
+            sql::URI_QUEUES,
+            None,
+            &[
+                schema.as_str().into(),
+                table.as_str().into(),
+                sync.column.as_str().into(),
+            ],
+        )
+        .unwrap_or_else(|e| error!("S3 sync {}: {e}", row.name))
+        .filter_map(|r| {
+            let text = |name: &str| r.get_by_name::<String, _>(name).ok().flatten();
+            let key = r.get_by_name::<Vec<String>, _>("key").ok().flatten()?;
+            Some(((text("queue_schema")?, text("queue_table")?), key))
+        })
+        .collect();
+    if queues.is_empty() {
+        return;
+    }
+    let uris: Vec<String> = objects.iter().map(|o| sync.prefix.uri_of(&o.key)).collect();
+    let destination = Destination::new(sync, &schema, &table);
+    as_owner(row, || {
+        for (queue, key) in &queues {
+            run(
+                client,
+                row,
+                &destination.requeue(queue, key),
+                vec![uris.clone().into()],
+            );
+        }
+    });
+    run(client, row, "SELECT ai._wake_worker_at_commit()", vec![]);
 }
 
 fn delete(client: &mut SpiClient<'_>, row: &Row, sync: &Sync, uris: Vec<String>) -> Counts {
@@ -766,10 +958,11 @@ fn apply_events(row: &Row, sync: &Sync, events: &[&Event]) -> Option<Counts> {
             };
             let seen = client
                 .update(
-                    "SELECT o.sequencer, extract(epoch FROM o.event_time)::float8 AS event_time,
-                            extract(epoch FROM o.last_modified)::float8 AS last_modified,
+                    "SELECT o.sequencer, extract(epoch FROM o.event_time)::pg_catalog.float8 AS event_time,
+                            extract(epoch FROM o.last_modified)::pg_catalog.float8 AS last_modified,
                             o.etag, o.present
-                       FROM ai._s3_sync_object o WHERE o.sync_id = $1 AND o.key = $2 FOR UPDATE",
+                       FROM ai._s3_sync_object o
+                      WHERE o.sync_id OPERATOR(pg_catalog.=) $1 AND o.key OPERATOR(pg_catalog.=) $2 FOR UPDATE",
                     None,
                     &[row.id.into(), key.into()],
                 )
@@ -841,12 +1034,15 @@ fn record_progress(id: i32, counts: Counts, events: i64, listing: Option<Duratio
             client
                 .update(
                     "UPDATE ai._s3_sync_progress SET
-                         rows_inserted = rows_inserted + $2, rows_updated = rows_updated + $3,
-                         rows_deleted = rows_deleted + $4, events_processed = events_processed + $5,
-                         last_event_at = CASE WHEN $5 > 0 THEN pg_catalog.now() ELSE last_event_at END,
-                         last_listing_at = CASE WHEN $6 IS NOT NULL THEN pg_catalog.now() ELSE last_listing_at END,
-                         last_listing_seconds = coalesce($6, last_listing_seconds)
-                      WHERE sync_id = $1",
+                         rows_inserted = rows_inserted OPERATOR(pg_catalog.+) $2,
+                         rows_updated = rows_updated OPERATOR(pg_catalog.+) $3,
+                         rows_deleted = rows_deleted OPERATOR(pg_catalog.+) $4,
+                         events_processed = events_processed OPERATOR(pg_catalog.+) $5,
+                         last_event_at = CASE WHEN $5 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() ELSE last_event_at END,
+                         last_listing_at = CASE WHEN $6::pg_catalog.float8 IS NOT NULL THEN pg_catalog.now()
+                                                ELSE last_listing_at END,
+                         last_listing_seconds = coalesce($6::pg_catalog.float8, last_listing_seconds)
+                      WHERE sync_id OPERATOR(pg_catalog.=) $1",
                     None,
                     &[
                         id.into(),
@@ -866,7 +1062,7 @@ fn record_progress(id: i32, counts: Counts, events: i64, listing: Option<Duratio
 fn record_pending(id: i32, pending: i64) {
     let _ = in_transaction(|| {
         Spi::run_with_args(
-            "UPDATE ai._s3_sync_progress SET events_pending = $2 WHERE sync_id = $1",
+            "UPDATE ai._s3_sync_progress SET events_pending = $2 WHERE sync_id OPERATOR(pg_catalog.=) $1",
             &[id.into(), pending.into()],
         )
     });
@@ -888,15 +1084,15 @@ fn record_error(id: i32, message: &str, details: Value) {
                 ),
                 (
                     "DELETE FROM ai._s3_sync_errors e
-                      WHERE e.sync_id = $1 AND e.recorded < (
-                            SELECT r.recorded FROM ai._s3_sync_errors r WHERE r.sync_id = $1
-                             ORDER BY r.recorded DESC OFFSET $2 - 1 LIMIT 1)",
+                      WHERE e.sync_id OPERATOR(pg_catalog.=) $1 AND e.recorded OPERATOR(pg_catalog.<) (
+                            SELECT r.recorded FROM ai._s3_sync_errors r WHERE r.sync_id OPERATOR(pg_catalog.=) $1
+                             ORDER BY r.recorded DESC OFFSET $2 OPERATOR(pg_catalog.-) 1 LIMIT 1)",
                     vec![id.into(), MAX_ERROR_ROWS.into()],
                 ),
                 (
-                    "UPDATE ai._s3_sync_progress SET error_count = error_count + 1,
+                    "UPDATE ai._s3_sync_progress SET error_count = error_count OPERATOR(pg_catalog.+) 1,
                             last_error_at = pg_catalog.now(), last_error = $2
-                      WHERE sync_id = $1",
+                      WHERE sync_id OPERATOR(pg_catalog.=) $1",
                     vec![id.into(), message.as_str().into()],
                 ),
             ] {

@@ -65,9 +65,9 @@ impl Session {
     pub fn check(&self) {
         self.check_user();
         let changed = super::transaction::run(|| {
+            let names: Vec<String> = self.settings.iter().map(|(n, _)| n.to_string()).collect();
             let mut changed = Vec::new();
-            for (name, want) in &self.settings {
-                let now = current(name)?;
+            for ((name, want), now) in self.settings.iter().zip(current(names)?) {
                 if now != *want {
                     set(name, want)?;
                     changed.push(format!("{name} was \"{now}\""));
@@ -113,7 +113,12 @@ fn set(name: &str, value: &str) -> Result<String, pgrx::spi::Error> {
     .map(Option::unwrap_or_default)
 }
 
-fn current(name: &str) -> Result<String, pgrx::spi::Error> {
-    Spi::get_one_with_args::<String>("SELECT pg_catalog.current_setting($1)", &[name.into()])
-        .map(Option::unwrap_or_default)
+/// The settings `names` as Postgres shows them, in one statement.
+fn current(names: Vec<String>) -> Result<Vec<String>, pgrx::spi::Error> {
+    Spi::get_one_with_args::<Vec<String>>(
+        "SELECT pg_catalog.array_agg(pg_catalog.current_setting(s.name) ORDER BY s.n)
+           FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS s(name, n)",
+        &[names.into()],
+    )
+    .map(Option::unwrap_or_default)
 }

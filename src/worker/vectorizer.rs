@@ -105,35 +105,50 @@ impl Loader for WithRole {
 }
 
 const ENABLED: &str = "
-    SELECT v.id, v.name, v.source_schema::text AS source_schema, v.source_table::text AS source_table,
-           v.source_pk, v.queue_schema::text AS queue_schema, v.queue_table::text AS queue_table,
-           v.queue_failed_table::text AS failed_table, v.config,
-           (SELECT t.typname::text FROM pg_catalog.pg_attribute a
-              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-             WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
-               AND a.attname = v.config -> 'loading' ->> 'column_name' AND NOT a.attisdropped) AS loading_type,
+    SELECT v.id, v.name, v.source_schema::pg_catalog.text AS source_schema,
+           v.source_table::pg_catalog.text AS source_table,
+           v.source_pk, v.queue_schema::pg_catalog.text AS queue_schema,
+           v.queue_table::pg_catalog.text AS queue_table,
+           v.queue_failed_table::pg_catalog.text AS failed_table, v.config,
+           (SELECT pg_catalog.array_agg(pg_catalog.format('%I.%I', n.nspname, t.typname) ORDER BY k.n)
+              FROM pg_catalog.jsonb_array_elements(v.source_pk) WITH ORDINALITY AS k(key_column, n)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) o.source AND NOT a.attisdropped
+                   AND a.attname OPERATOR(pg_catalog.=) (k.key_column OPERATOR(pg_catalog.->>) 'attname')::pg_catalog.name
+              JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace) AS key_types,
+           (SELECT t.typname::pg_catalog.text FROM pg_catalog.pg_attribute a
+              JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+             WHERE a.attrelid OPERATOR(pg_catalog.=) o.source AND NOT a.attisdropped
+               AND a.attname OPERATOR(pg_catalog.=) (v.config OPERATOR(pg_catalog.->) 'loading'
+                   OPERATOR(pg_catalog.->>) 'column_name')::pg_catalog.name) AS loading_type,
            (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
              WHERE NOT a.attisdropped
-               AND a.attrelid = pg_catalog.to_regclass(CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-                       THEN pg_catalog.format('%I.%I', v.source_schema, v.source_table)
-                       ELSE pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema',
-                                              v.config -> 'destination' ->> 'target_table') END)
-               AND a.attname = (CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-                       THEN v.config -> 'destination' ->> 'embedding_column' ELSE 'embedding' END)::name)
-             AS embedding_type,
-           coalesce(r.rolname::text, 'role with OID ' || v.owner::pg_catalog.oid::text) AS owner, ai._may_load_uris(v.owner) AS may_load_uris, r.oid AS owner_oid,
-           (SELECT c.relowner FROM pg_catalog.pg_class c
-             WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table)))
-             AS source_owner,
+               AND a.attrelid OPERATOR(pg_catalog.=) CASE WHEN o.in_source THEN o.source
+                   ELSE pg_catalog.to_regclass(pg_catalog.format('%I.%I',
+                            o.destination OPERATOR(pg_catalog.->>) 'target_schema',
+                            o.destination OPERATOR(pg_catalog.->>) 'target_table')) END
+               AND a.attname OPERATOR(pg_catalog.=) (CASE WHEN o.in_source
+                   THEN o.destination OPERATOR(pg_catalog.->>) 'embedding_column'
+                   ELSE 'embedding' END)::pg_catalog.name) AS embedding_type,
+           coalesce(r.rolname::pg_catalog.text, pg_catalog.concat('role with OID ', v.owner::pg_catalog.oid)) AS owner,
+           ai._may_load_uris(v.owner) AS may_load_uris, r.oid AS owner_oid,
+           (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) o.source) AS source_owner,
            EXISTS (SELECT FROM pg_catalog.pg_trigger t
-                    WHERE t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
-                      AND t.tgfoid = pg_catalog.to_regprocedure(
+                    WHERE t.tgrelid OPERATOR(pg_catalog.=) o.source
+                      AND t.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure(
                               pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name))) AS has_trigger,
            EXISTS (SELECT FROM ai.vectorizer_worker_progress p
-                    WHERE p.vectorizer_id = v.id AND p.vector_index_built_at IS NOT NULL) AS index_built,
-           (SELECT n.nspname::text FROM pg_catalog.pg_extension e
-              JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector') AS vector_schema
+                    WHERE p.vectorizer_id OPERATOR(pg_catalog.=) v.id
+                      AND p.vector_index_built_at IS NOT NULL) AS index_built,
+           (SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+             WHERE e.extname OPERATOR(pg_catalog.=) 'vector') AS vector_schema
       FROM ai.vectorizer v
+     CROSS JOIN LATERAL (
+           SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table)) AS source,
+                  v.config OPERATOR(pg_catalog.->) 'destination' AS destination,
+                  v.config OPERATOR(pg_catalog.->) 'destination' OPERATOR(pg_catalog.->>) 'implementation'
+                      OPERATOR(pg_catalog.=) 'column' AS in_source) o
       LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
      WHERE NOT v.disabled
      ORDER BY v.id";
@@ -175,18 +190,29 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
         .names()
         .ok_or("the destination has no resolved names")?;
     let formatting: Formatting = part(&config, "formatting")?;
-    let key = json("source_pk")?
+    // Each key column's type by its schema-qualified name, read from the source table.
+    let types: Vec<String> = row
+        .get_by_name::<Vec<String>, _>("key_types")
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let names: Vec<String> = json("source_pk")?
         .as_array()
         .ok_or("source_pk is not an array")?
         .iter()
-        .map(|k| {
-            Some(KeyColumn {
-                name: k.get("attname")?.as_str()?.to_string(),
-                type_sql: k.get("typname")?.as_str()?.to_string(),
-            })
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or("source_pk lacks attname or typname")?;
+        .map(|k| Some(k.get("attname")?.as_str()?.to_string()))
+        .collect::<Option<_>>()
+        .ok_or("source_pk lacks attname")?;
+    if names.len() != types.len() {
+        return Err(format!(
+            "a key column of the source ({}) is missing",
+            names.join(", ")
+        ));
+    }
+    let key = names
+        .into_iter()
+        .zip(types)
+        .map(|(name, type_sql)| KeyColumn { name, type_sql })
+        .collect();
     let loading_type = text("loading_type").map_err(|_| {
         format!(
             "the loading column \"{}\" or the source table is missing",

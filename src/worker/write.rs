@@ -338,25 +338,26 @@ fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRo
         if !messages.is_empty() {
             run(
                 "INSERT INTO ai._vectorizer_errors (id, message, details)
-                 SELECT $1, m, d::jsonb FROM unnest($2::text[], $3::text[]) AS u(m, d)",
+                 SELECT $1, u.m, u.d::pg_catalog.jsonb
+                   FROM unnest($2::pg_catalog.text[], $3::pg_catalog.text[]) AS u(m, d)",
                 vec![v.id.into(), messages.into(), details.into()],
             );
             run(
                 "DELETE FROM ai._vectorizer_errors e
-                  WHERE e.id = $1 AND e.recorded < (
-                        SELECT r.recorded FROM ai._vectorizer_errors r WHERE r.id = $1
-                         ORDER BY r.recorded DESC OFFSET $2 - 1 LIMIT 1)",
+                  WHERE e.id OPERATOR(pg_catalog.=) $1 AND e.recorded OPERATOR(pg_catalog.<) (
+                        SELECT r.recorded FROM ai._vectorizer_errors r WHERE r.id OPERATOR(pg_catalog.=) $1
+                         ORDER BY r.recorded DESC OFFSET $2 OPERATOR(pg_catalog.-) 1 LIMIT 1)",
                 vec![v.id.into(), MAX_ERROR_ROWS.into()],
             );
         }
         run(
             "UPDATE ai.vectorizer_worker_progress SET
-                 success_count = success_count + $2,
-                 error_count = error_count + $3,
-                 last_success_at = CASE WHEN $2 > 0 THEN pg_catalog.now() ELSE last_success_at END,
-                 last_error_at = CASE WHEN $3 > 0 THEN pg_catalog.now() ELSE last_error_at END,
+                 success_count = success_count OPERATOR(pg_catalog.+) $2,
+                 error_count = error_count OPERATOR(pg_catalog.+) $3,
+                 last_success_at = CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() ELSE last_success_at END,
+                 last_error_at = CASE WHEN $3 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() ELSE last_error_at END,
                  last_error_message = coalesce($4, last_error_message)
-             WHERE vectorizer_id = $1",
+             WHERE vectorizer_id OPERATOR(pg_catalog.=) $1",
             vec![
                 v.id.into(),
                 (successes as i64).into(),
@@ -372,7 +373,7 @@ fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRo
 fn still_there(client: &mut pgrx::spi::SpiClient<'_>, v: &Vectorizer) -> bool {
     !client
         .update(
-            "SELECT FROM ai.vectorizer WHERE id = $1 FOR KEY SHARE",
+            "SELECT FROM ai.vectorizer WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
             None,
             &[v.id.into()],
         )
@@ -405,7 +406,7 @@ pub fn record_index_built(v: &Vectorizer) {
             if still_there(client, v) {
                 runner(client, v)(
                     "UPDATE ai.vectorizer_worker_progress SET vector_index_built_at = pg_catalog.now()
-                      WHERE vectorizer_id = $1",
+                      WHERE vectorizer_id OPERATOR(pg_catalog.=) $1",
                     vec![v.id.into()],
                 );
             }

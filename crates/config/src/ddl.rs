@@ -41,8 +41,11 @@ pub fn key_match(key: &[KeyColumn], left: &str, right: &str, cast: bool) -> Stri
         .map(|k| {
             let c = quote_ident(&k.name);
             match cast {
-                true => format!("{left}{c} = {right}{c}::{}", k.type_sql),
-                false => format!("{left}{c} = {right}{c}"),
+                true => format!(
+                    "{left}{c} OPERATOR(pg_catalog.=) {right}{c}::{}",
+                    k.type_sql
+                ),
+                false => format!("{left}{c} OPERATOR(pg_catalog.=) {right}{c}"),
             }
         })
         .collect::<Vec<_>>()
@@ -474,7 +477,8 @@ mod tests {
             s[3],
             "CREATE VIEW \"public\".\"My \"\"Docs\"\"_embedding\" AS SELECT t.embedding_uuid, t.chunk_seq, t.chunk, \
              t.embedding, s.\"Tenant\", s.\"id\", s.\"title\" FROM \"public\".\"My \"\"Docs\"\"_embedding_store\" t \
-             LEFT JOIN \"public\".\"My \"\"Docs\"\"\" s ON (t.\"Tenant\" = s.\"Tenant\" AND t.\"id\" = s.\"id\")"
+             LEFT JOIN \"public\".\"My \"\"Docs\"\"\" s ON (t.\"Tenant\" OPERATOR(pg_catalog.=) s.\"Tenant\" \
+             AND t.\"id\" OPERATOR(pg_catalog.=) s.\"id\")"
         );
         let function = s.iter().find(|x| x.starts_with("CREATE FUNCTION")).unwrap();
         assert!(function.contains("SECURITY DEFINER SET search_path = pg_catalog, pg_temp"));

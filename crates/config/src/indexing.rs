@@ -133,13 +133,18 @@ impl IndexBuild {
         format!(
             "WITH t AS (SELECT pg_catalog.to_regclass({table_literal}) AS oid)
              SELECT {queue_rule}
-                    AND (SELECT pg_catalog.count(*) FROM (SELECT FROM {table} LIMIT {min_rows}) r) >= {min_rows}
+                    AND (SELECT pg_catalog.count(*) FROM (SELECT FROM {table} LIMIT {min_rows}) r)
+                        OPERATOR(pg_catalog.>=) {min_rows}
                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
-                                        ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-                                     WHERE i.indrelid = t.oid AND i.indisvalid AND a.attname = {column})
+                                        ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+                                       AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])
+                                     WHERE i.indrelid OPERATOR(pg_catalog.=) t.oid AND i.indisvalid
+                                       AND a.attname OPERATOR(pg_catalog.=) {column})
                         AS due,
-                    EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-                             WHERE i.indrelid = t.oid AND c.relname = {name} AND NOT i.indisvalid)
+                    EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c
+                                ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+                             WHERE i.indrelid OPERATOR(pg_catalog.=) t.oid
+                               AND c.relname OPERATOR(pg_catalog.=) {name} AND NOT i.indisvalid)
                         AS leftover
                FROM t",
             table_literal = quote_literal(&table),
@@ -250,7 +255,10 @@ mod tests {
             "DROP INDEX CONCURRENTLY IF EXISTS \"my schema\".\"doc_store_embedding_idx\""
         );
         let check = build.check_sql(&("ai".into(), "q".into()));
-        assert!(check.contains("LIMIT 10) r) >= 10"), "{check}");
+        assert!(
+            check.contains("LIMIT 10) r)\n                        OPERATOR(pg_catalog.>=) 10"),
+            "{check}"
+        );
         assert!(!check.contains("\"ai\".\"q\""), "{check}");
         let waits = Indexing::Hnsw {
             min_rows: 10,

@@ -47,7 +47,7 @@ const CLAIM_LOCK_TAG: i64 = 0x6169_4c64 << 32;
 /// may take advisory locks), and the claim is then given up.
 pub fn hold_claim() -> String {
     format!(
-        "SELECT pg_catalog.pg_try_advisory_lock({CLAIM_LOCK_TAG} + pg_catalog.pg_current_xact_id()::xid::text::bigint) AS held"
+        "SELECT pg_catalog.pg_try_advisory_lock({CLAIM_LOCK_TAG}::pg_catalog.int8 OPERATOR(pg_catalog.+) pg_catalog.pg_current_xact_id()::pg_catalog.xid::pg_catalog.text::pg_catalog.int8) AS held"
     )
 }
 
@@ -75,6 +75,16 @@ pub fn column_alias(i: usize) -> String {
     format!("column_{i}")
 }
 
+/// The rows of `arrays` side by side: `pg_catalog.unnest` of one, or the multi-argument
+/// `unnest(a, b, …)`, which exists only unqualified: the parser itself turns it into
+/// `ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), …)`.
+fn unnest(arrays: &[String]) -> String {
+    match arrays {
+        [one] => format!("pg_catalog.unnest({one})"),
+        _ => format!("unnest({})", arrays.join(", ")),
+    }
+}
+
 impl Queue {
     fn queue_name(&self) -> String {
         qualified(&self.queue.0, &self.queue.1)
@@ -88,7 +98,7 @@ impl Queue {
         key_list(&self.key, prefix)
     }
 
-    /// `a.k = b.k AND …`; with `cast`, `b`'s values are text cast to the key's types.
+    /// `a.k = b.k AND …` (pg_catalog's `=`); with `cast`, `b`'s values are text cast to the key's types.
     fn key_match(&self, left: &str, right: &str, cast: bool) -> String {
         key_match(&self.key, &format!("{left}."), &format!("{right}."), cast)
     }
@@ -105,10 +115,12 @@ impl Queue {
 
     fn unnest_with(&self, extra: &[(&str, &str)], numbered: bool) -> String {
         let n = self.key.len();
-        let mut arrays: Vec<String> = (1..=n).map(|i| format!("${i}::text[]")).collect();
+        let mut arrays: Vec<String> = (1..=n)
+            .map(|i| format!("${i}::pg_catalog.text[]"))
+            .collect();
         let mut names: Vec<String> = self.key.iter().map(|k| quote_ident(&k.name)).collect();
         for (i, (name, ty)) in extra.iter().enumerate() {
-            arrays.push(format!("${}::{ty}[]", n + i + 1));
+            arrays.push(format!("${}::pg_catalog.{ty}[]", n + i + 1));
             names.push(name.to_string());
         }
         let ordinality = match numbered {
@@ -118,16 +130,12 @@ impl Queue {
             }
             false => "",
         };
-        format!(
-            "unnest({}){ordinality} AS u({})",
-            arrays.join(", "),
-            names.join(", ")
-        )
+        format!("{}{ordinality} AS u({})", unnest(&arrays), names.join(", "))
     }
 
     /// The parameter after the key arrays: a claim's transaction id.
     fn claim_param(&self) -> String {
-        format!("${}::xid", self.key.len() + 1)
+        format!("${}::pg_catalog.xid", self.key.len() + 1)
     }
 
     fn key_casts(&self, prefix: &str) -> String {
@@ -160,20 +168,30 @@ impl Queue {
             .key
             .iter()
             .enumerate()
-            .map(|(i, k)| format!("c.{}::text AS {}", quote_ident(&k.name), key_alias(i)))
+            .map(|(i, k)| {
+                format!(
+                    "c.{}::pg_catalog.text AS {}",
+                    quote_ident(&k.name),
+                    key_alias(i)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let loading = match self.loading_is_bytea {
             true => format!("s.{} AS document", quote_ident(&self.loading_column)),
-            false => format!("s.{}::text AS document", quote_ident(&self.loading_column)),
+            false => format!(
+                "s.{}::pg_catalog.text AS document",
+                quote_ident(&self.loading_column)
+            ),
         };
         let mut columns = vec![loading];
-        columns.extend(
-            self.template_columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("s.{}::text AS {}", quote_ident(c), column_alias(i))),
-        );
+        columns.extend(self.template_columns.iter().enumerate().map(|(i, c)| {
+            format!(
+                "s.{}::pg_catalog.text AS {}",
+                quote_ident(c),
+                column_alias(i)
+            )
+        }));
         if let (true, Names::Table { store, .. }) = (self.etags, &self.target) {
             columns.push(format!(
                 "(SELECT t.source_etag FROM {} t WHERE {} LIMIT 1) AS etag",
@@ -184,19 +202,20 @@ impl Queue {
         format!(
             "WITH picked AS (
                  SELECT {keys} FROM {queue}
-                  WHERE (loading_retry_after IS NULL OR loading_retry_after <= pg_catalog.now())
+                  WHERE (loading_retry_after IS NULL OR loading_retry_after OPERATOR(pg_catalog.<=) pg_catalog.now())
                   LIMIT $1 FOR UPDATE SKIP LOCKED),
              locked AS (
                  SELECT DISTINCT {keys} FROM picked
-                  WHERE pg_catalog.pg_try_advisory_xact_lock($2, pg_catalog.hashtext(ROW({keys})::text))),
+                  WHERE pg_catalog.pg_try_advisory_xact_lock($2, pg_catalog.hashtext(ROW({keys})::pg_catalog.text))),
              leased AS (
-                 UPDATE {queue} q SET loading_retry_after = pg_catalog.now() + interval '{LEASE}'
+                 UPDATE {queue} q
+                    SET loading_retry_after = pg_catalog.now() OPERATOR(pg_catalog.+) '{LEASE}'::pg_catalog.interval
                    FROM locked l WHERE {match_claimed}
                  RETURNING {q_keys}, q.loading_retries),
              claimed AS (
-                 SELECT {keys}, max(loading_retries) AS loading_retries FROM leased GROUP BY {keys})
+                 SELECT {keys}, pg_catalog.max(loading_retries) AS loading_retries FROM leased GROUP BY {keys})
              SELECT {key_text}, c.loading_retries AS retries, s.ctid IS NOT NULL AS found, {columns},
-                    pg_catalog.pg_current_xact_id()::xid::text AS claim
+                    pg_catalog.pg_current_xact_id()::pg_catalog.xid::pg_catalog.text AS claim
                FROM claimed c LEFT JOIN {source} s ON ({source_match})",
             queue = self.queue_name(),
             match_claimed = self.key_match("q", "l", false),
@@ -221,26 +240,27 @@ impl Queue {
             Names::Column(_) => "NO KEY UPDATE",
         };
         let n = self.key.len();
-        let arrays: Vec<String> = (1..=n).map(|i| format!("${i}::text[]")).collect();
+        let arrays: Vec<String> = (1..=n)
+            .map(|i| format!("${i}::pg_catalog.text[]"))
+            .collect();
         format!(
             "WITH u AS (
-                 SELECT * FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n)),
+                 SELECT * FROM {arrays} WITH ORDINALITY AS u({names}, n)),
              live AS (
                  SELECT {s_keys} FROM {source} s
-                  WHERE ({s_keys}) IN (SELECT {u_casts} FROM u)
+                  WHERE EXISTS (SELECT FROM u WHERE {present})
                   FOR {lock} OF s SKIP LOCKED)
              SELECT EXISTS (SELECT FROM live l WHERE {live}) AS locked,
                     EXISTS (SELECT FROM {source} s WHERE {present}) AS present,
-                    EXISTS (SELECT FROM {queue} q WHERE {queued} AND q.xmin = {claim}) AS ours,
-                    EXISTS (SELECT FROM {queue} q WHERE {queued} AND q.xmin <> {claim}) AS newer,
+                    EXISTS (SELECT FROM {queue} q WHERE {queued} AND q.xmin OPERATOR(pg_catalog.=) {claim}) AS ours,
+                    EXISTS (SELECT FROM {queue} q WHERE {queued} AND q.xmin OPERATOR(pg_catalog.<>) {claim}) AS newer,
                     (SELECT c.relrowsecurity AND c.relforcerowsecurity FROM pg_catalog.pg_class c
-                      WHERE c.oid = {source_literal}::pg_catalog.regclass) AS forced
+                      WHERE c.oid OPERATOR(pg_catalog.=) {source_literal}::pg_catalog.regclass) AS forced
                FROM u ORDER BY u.n",
-            arrays = arrays.join(", "),
+            arrays = unnest(&arrays),
             names = self.keys(""),
             s_keys = self.keys("s."),
             source = self.source_name(),
-            u_casts = self.key_casts("u."),
             live = self.key_match("l", "u", true),
             present = self.key_match("s", "u", true),
             queue = self.queue_name(),
@@ -254,7 +274,7 @@ impl Queue {
     /// queued rows of the keys (key arrays, then the claim).
     fn claimed_rows(&self) -> String {
         format!(
-            "{} WHERE {} AND q.xmin = {}",
+            "{} WHERE {} AND q.xmin OPERATOR(pg_catalog.=) {}",
             self.unnest(&[]),
             self.key_match("q", "u", true),
             self.claim_param()
@@ -286,14 +306,15 @@ impl Queue {
     pub fn release_left_claims(&self) -> String {
         format!(
             "WITH leased AS MATERIALIZED (
-                 SELECT DISTINCT xmin::text::bigint AS claim FROM {queue}
-                  WHERE loading_retry_after > pg_catalog.now() + interval '{CLAIMED_BEYOND}'),
+                 SELECT DISTINCT xmin::pg_catalog.text::pg_catalog.int8 AS claim FROM {queue}
+                  WHERE loading_retry_after OPERATOR(pg_catalog.>) {beyond}),
              left_behind AS MATERIALIZED (
                  SELECT claim FROM leased
-                  WHERE pg_catalog.pg_try_advisory_xact_lock({CLAIM_LOCK_TAG} + claim))
+                  WHERE pg_catalog.pg_try_advisory_xact_lock({CLAIM_LOCK_TAG}::pg_catalog.int8 OPERATOR(pg_catalog.+) claim))
              UPDATE {queue} q SET loading_retry_after = NULL FROM left_behind l
-              WHERE q.xmin::text::bigint = l.claim
-                AND q.loading_retry_after > pg_catalog.now() + interval '{CLAIMED_BEYOND}'",
+              WHERE q.xmin::pg_catalog.text::pg_catalog.int8 OPERATOR(pg_catalog.=) l.claim
+                AND q.loading_retry_after OPERATOR(pg_catalog.>) {beyond}",
+            beyond = format!("(pg_catalog.now() OPERATOR(pg_catalog.+) '{CLAIMED_BEYOND}'::pg_catalog.interval)"),
             queue = self.queue_name()
         )
     }
@@ -302,7 +323,7 @@ impl Queue {
     pub fn requeue(&self) -> String {
         format!(
             "INSERT INTO {} ({}, loading_retries, loading_retry_after)
-             SELECT {}, u.retries, pg_catalog.now() + pg_catalog.make_interval(secs => u.delay)
+             SELECT {}, u.retries, pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => u.delay)
                FROM {}",
             self.queue_name(),
             self.keys(""),
@@ -369,7 +390,9 @@ impl Queue {
         let array = self.key.len() + extra + 1;
         let dims = array + 1;
         format!(
-            "(${array}::real[])[(u.n::int4 - 1) * ${dims}::int4 + 1 : u.n::int4 * ${dims}::int4]::{}",
+            "(${array}::pg_catalog.float4[])[
+                 (u.n::pg_catalog.int4 OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.*) ${dims}::pg_catalog.int4 OPERATOR(pg_catalog.+) 1
+                 : u.n::pg_catalog.int4 OPERATOR(pg_catalog.*) ${dims}::pg_catalog.int4]::{}",
             self.embedding_type
         )
     }
@@ -422,13 +445,14 @@ mod tests {
         // The claim runs as the owner, who need not read the catalog.
         assert!(!sql.contains("ai.vectorizer"));
         assert!(sql.contains(
-            "pg_try_advisory_xact_lock($2, pg_catalog.hashtext(ROW(\"t\", \"id\")::text))"
+            "pg_try_advisory_xact_lock($2, pg_catalog.hashtext(ROW(\"t\", \"id\")::pg_catalog.text))"
         ));
-        assert!(sql.contains("UPDATE \"ai\".\"_vectorizer_q_3\" q SET loading_retry_after = pg_catalog.now() + interval '1 hour'\n                   FROM locked l WHERE q.\"t\" = l.\"t\" AND q.\"id\" = l.\"id\""));
-        assert!(sql.contains("SELECT c.\"t\"::text AS key_0, c.\"id\"::text AS key_1, c.loading_retries AS retries, s.ctid IS NOT NULL AS found, s.\"body\" AS document, s.\"title\"::text AS column_0"));
-        assert!(sql.contains("pg_catalog.pg_current_xact_id()::xid::text AS claim"));
+        assert!(sql.contains("SET loading_retry_after = pg_catalog.now() OPERATOR(pg_catalog.+) '1 hour'::pg_catalog.interval\n                   FROM locked l WHERE q.\"t\" OPERATOR(pg_catalog.=) l.\"t\" AND q.\"id\" OPERATOR(pg_catalog.=) l.\"id\""));
+        assert!(sql.contains("SELECT c.\"t\"::pg_catalog.text AS key_0, c.\"id\"::pg_catalog.text AS key_1, c.loading_retries AS retries, s.ctid IS NOT NULL AS found, s.\"body\" AS document, s.\"title\"::pg_catalog.text AS column_0"));
+        assert!(sql
+            .contains("pg_catalog.pg_current_xact_id()::pg_catalog.xid::pg_catalog.text AS claim"));
         assert!(sql.contains(
-            "LEFT JOIN \"public\".\"Doc\" s ON (s.\"t\" = c.\"t\" AND s.\"id\" = c.\"id\")"
+            "LEFT JOIN \"public\".\"Doc\" s ON (s.\"t\" OPERATOR(pg_catalog.=) c.\"t\" AND s.\"id\" OPERATOR(pg_catalog.=) c.\"id\")"
         ));
     }
 
@@ -436,27 +460,28 @@ mod tests {
     fn a_write_checks_its_claim_first() {
         let sql = queue(table()).check();
         assert!(
-            sql.contains("unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(\"t\", \"id\", n)")
+            sql.contains("unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) WITH ORDINALITY AS u(\"t\", \"id\", n)")
         );
-        assert!(sql.contains("WHERE (s.\"t\", s.\"id\") IN (SELECT u.\"t\"::text, u.\"id\"::bigint FROM u)\n                  FOR KEY SHARE OF s SKIP LOCKED"));
+        assert!(sql.contains("WHERE EXISTS (SELECT FROM u WHERE s.\"t\" OPERATOR(pg_catalog.=) u.\"t\"::text AND s.\"id\" OPERATOR(pg_catalog.=) u.\"id\"::bigint)\n                  FOR KEY SHARE OF s SKIP LOCKED"));
         assert!(sql.contains(
-            "q.\"t\" = u.\"t\"::text AND q.\"id\" = u.\"id\"::bigint AND q.xmin = $3::xid) AS ours"
+            "q.\"t\" OPERATOR(pg_catalog.=) u.\"t\"::text AND q.\"id\" OPERATOR(pg_catalog.=) u.\"id\"::bigint AND q.xmin OPERATOR(pg_catalog.=) $3::pg_catalog.xid) AS ours"
         ));
-        assert!(sql.contains("AND q.xmin <> $3::xid) AS newer"));
-        assert!(sql.contains("WHERE c.oid = '\"public\".\"Doc\"'::pg_catalog.regclass) AS forced"));
+        assert!(sql.contains("AND q.xmin OPERATOR(pg_catalog.<>) $3::pg_catalog.xid) AS newer"));
+        assert!(sql.contains("WHERE c.oid OPERATOR(pg_catalog.=) '\"public\".\"Doc\"'::pg_catalog.regclass) AS forced"));
         assert!(queue(Names::Column("emb".into()))
             .check()
             .contains("FOR NO KEY UPDATE OF s SKIP LOCKED"));
         assert!(queue(table())
             .delete_claimed()
-            .ends_with("AND q.xmin = $3::xid"));
-        assert!(queue(table()).release().starts_with("UPDATE \"ai\".\"_vectorizer_q_3\" q SET loading_retry_after = NULL FROM unnest($1::text[], $2::text[])"));
+            .ends_with("AND q.xmin OPERATOR(pg_catalog.=) $3::pg_catalog.xid"));
+        assert!(queue(table()).release().starts_with("UPDATE \"ai\".\"_vectorizer_q_3\" q SET loading_retry_after = NULL FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[])"));
         let left = queue(table()).release_left_claims();
-        assert!(left.contains("SELECT DISTINCT xmin::text::bigint AS claim FROM \"ai\".\"_vectorizer_q_3\"\n                  WHERE loading_retry_after > pg_catalog.now() + interval '10 minutes'"));
-        assert!(left
-            .contains("WHERE pg_catalog.pg_try_advisory_xact_lock(7019225486614069248 + claim)"));
+        assert!(left.contains("SELECT DISTINCT xmin::pg_catalog.text::pg_catalog.int8 AS claim FROM \"ai\".\"_vectorizer_q_3\"\n                  WHERE loading_retry_after OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.+) '10 minutes'::pg_catalog.interval)"));
+        assert!(left.contains(
+            "WHERE pg_catalog.pg_try_advisory_xact_lock(7019225486614069248::pg_catalog.int8 OPERATOR(pg_catalog.+) claim)"
+        ));
         assert!(hold_claim().contains(
-            "pg_try_advisory_lock(7019225486614069248 + pg_catalog.pg_current_xact_id()"
+            "pg_try_advisory_lock(7019225486614069248::pg_catalog.int8 OPERATOR(pg_catalog.+) pg_catalog.pg_current_xact_id()"
         ));
     }
 
@@ -465,27 +490,34 @@ mod tests {
         let q = queue(table());
         assert_eq!(
             q.delete_chunks().unwrap(),
-            "DELETE FROM \"public\".\"Doc_embedding_store\" t USING unnest($1::text[], $2::text[]) AS u(\"t\", \"id\") \
-             WHERE t.\"t\" = u.\"t\"::text AND t.\"id\" = u.\"id\"::bigint"
+            "DELETE FROM \"public\".\"Doc_embedding_store\" t \
+             USING unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) AS u(\"t\", \"id\") \
+             WHERE t.\"t\" OPERATOR(pg_catalog.=) u.\"t\"::text AND t.\"id\" OPERATOR(pg_catalog.=) u.\"id\"::bigint"
         );
-        assert!(q.write_chunks().contains(
-            "SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, \
-             ($6::real[])[(u.n::int4 - 1) * $7::int4 + 1 : u.n::int4 * $7::int4]::real[], u.etag \
-             FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[]) \
+        let write = q.write_chunks();
+        assert!(write.contains("SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, ($6::pg_catalog.float4[])["), "{write}");
+        assert!(write.contains(
+            "OPERATOR(pg_catalog.*) $7::pg_catalog.int4]::real[], u.etag \
+             FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.int4[], $4::pg_catalog.text[], $5::pg_catalog.text[]) \
              WITH ORDINALITY AS u(\"t\", \"id\", seq, chunk, etag, n)"
-        ));
-        assert!(q.claim().contains("(SELECT t.source_etag FROM \"public\".\"Doc_embedding_store\" t WHERE t.\"t\" = c.\"t\" AND t.\"id\" = c.\"id\" LIMIT 1) AS etag"));
+        ), "{write}");
+        assert!(q.claim().contains("(SELECT t.source_etag FROM \"public\".\"Doc_embedding_store\" t WHERE t.\"t\" OPERATOR(pg_catalog.=) c.\"t\" AND t.\"id\" OPERATOR(pg_catalog.=) c.\"id\" LIMIT 1) AS etag"));
         assert!(q
             .requeue()
-            .contains("unnest($1::text[], $2::text[], $3::int4[], $4::float8[])"));
+            .contains("unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.int4[], $4::pg_catalog.float8[])"));
         let column = queue(Names::Column("emb".into()));
         assert!(column.delete_chunks().is_none());
-        assert_eq!(
-            column.write_chunks(),
-            "UPDATE \"public\".\"Doc\" s SET \"emb\" = \
-             ($3::real[])[(u.n::int4 - 1) * $4::int4 + 1 : u.n::int4 * $4::int4]::real[] \
-             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(\"t\", \"id\", n) \
-             WHERE s.\"t\" = u.\"t\"::text AND s.\"id\" = u.\"id\"::bigint"
+        let update = column.write_chunks();
+        assert!(
+            update.starts_with(
+                "UPDATE \"public\".\"Doc\" s SET \"emb\" = ($3::pg_catalog.float4[])["
+            ),
+            "{update}"
         );
+        assert!(update.ends_with(
+            "OPERATOR(pg_catalog.*) $4::pg_catalog.int4]::real[] \
+             FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) WITH ORDINALITY AS u(\"t\", \"id\", n) \
+             WHERE s.\"t\" OPERATOR(pg_catalog.=) u.\"t\"::text AND s.\"id\" OPERATOR(pg_catalog.=) u.\"id\"::bigint"
+        ), "{update}");
     }
 }

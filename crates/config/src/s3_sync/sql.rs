@@ -7,9 +7,18 @@ use crate::ident::{qualified, quote_ident};
 /// The arrays the upsert takes, one element per object, in this order:
 /// `$1` uri, `$2` key, `$3` basename, `$4` size, `$5` etag, `$6` last_modified.
 pub const OBJECT_ARRAYS: &str =
-    "ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), \
-     pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::int8[]), pg_catalog.unnest($5::text[]), \
-     pg_catalog.unnest($6::timestamptz[])) AS o(uri, key, basename, size, etag, last_modified)";
+    "ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), \
+     pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.int8[]), \
+     pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest($6::pg_catalog.timestamptz[])) \
+     AS o(uri, key, basename, size, etag, last_modified)";
+
+/// `a IS DISTINCT FROM b` with pg_catalog's `=` (the construct itself looks `=` up
+/// through the search path).
+fn distinct(a: &str, b: &str) -> String {
+    format!(
+        "(({a} OPERATOR(pg_catalog.=) {b}) IS NOT TRUE AND ({a} IS NOT NULL OR {b} IS NOT NULL))"
+    )
+}
 
 /// Statements on one destination table.
 pub struct Destination<'a> {
@@ -32,7 +41,8 @@ impl<'a> Destination<'a> {
     /// The URIs of the rows under the prefix: `$1` the prefix's URI.
     pub fn rows(&self) -> String {
         format!(
-            "SELECT d.{c}::text AS uri FROM {t} d WHERE pg_catalog.starts_with(d.{c}::text, $1)",
+            "SELECT d.{c}::pg_catalog.text AS uri FROM {t} d
+              WHERE pg_catalog.starts_with(d.{c}::pg_catalog.text, $1)",
             c = self.column(),
             t = self.table
         )
@@ -62,18 +72,13 @@ impl<'a> Destination<'a> {
             (true, _) => format!("DO UPDATE SET {}", set.join(", ")),
             (false, true) => "DO NOTHING".to_string(),
             (false, false) => format!(
-                "DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
+                "DO UPDATE SET {} WHERE {}",
                 set.join(", "),
                 mapped
                     .iter()
-                    .map(|m| format!("d.{m}"))
+                    .map(|m| distinct(&format!("d.{m}"), &format!("EXCLUDED.{m}")))
                     .collect::<Vec<_>>()
-                    .join(", "),
-                mapped
-                    .iter()
-                    .map(|m| format!("EXCLUDED.{m}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(" OR ")
             ),
         };
         let columns: Vec<String> = std::iter::once(c.clone()).chain(mapped).collect();
@@ -81,7 +86,7 @@ impl<'a> Destination<'a> {
         format!(
             "WITH w AS (INSERT INTO {t} AS d ({cols}) SELECT {sel} FROM {OBJECT_ARRAYS}
                  ON CONFLICT ({c}) {on_conflict}
-                 RETURNING d.xmax = '0'::pg_catalog.xid AS inserted)
+                 RETURNING d.xmax OPERATOR(pg_catalog.=) '0'::pg_catalog.xid AS inserted)
              SELECT pg_catalog.count(*) FILTER (WHERE inserted) AS inserted,
                     pg_catalog.count(*) FILTER (WHERE NOT inserted) AS updated FROM w",
             t = self.table,
@@ -93,7 +98,7 @@ impl<'a> Destination<'a> {
     /// Deletes the rows of `$1`, an array of URIs; returns one row: `deleted`.
     pub fn delete(&self) -> String {
         format!(
-            "WITH w AS (DELETE FROM {t} d WHERE d.{c} = ANY ($1::text[]) RETURNING 1)
+            "WITH w AS (DELETE FROM {t} d WHERE d.{c} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) RETURNING 1)
              SELECT pg_catalog.count(*) AS deleted FROM w",
             t = self.table,
             c = self.column()
@@ -101,11 +106,43 @@ impl<'a> Destination<'a> {
     }
 }
 
+/// The queues of the destination's `loading_uri` vectorizers that load the sync's
+/// column (`$1` schema, `$2` table, `$3` column): `queue_schema`, `queue_table`, and
+/// `key`, the source's key columns in order.
+pub const URI_QUEUES: &str = "SELECT v.queue_schema::pg_catalog.text AS queue_schema,
+        v.queue_table::pg_catalog.text AS queue_table,
+        (SELECT pg_catalog.array_agg(k.c OPERATOR(pg_catalog.->>) 'attname' ORDER BY k.n)
+           FROM pg_catalog.jsonb_array_elements(v.source_pk) WITH ORDINALITY AS k(c, n)) AS key
+   FROM ai.vectorizer v
+  WHERE v.source_schema OPERATOR(pg_catalog.=) $1::pg_catalog.name
+    AND v.source_table OPERATOR(pg_catalog.=) $2::pg_catalog.name
+    AND v.config OPERATOR(pg_catalog.#>>) '{loading,implementation}' OPERATOR(pg_catalog.=) 'uri'
+    AND v.config OPERATOR(pg_catalog.#>>) '{loading,column_name}' OPERATOR(pg_catalog.=) $3::pg_catalog.text";
+
+impl Destination<'_> {
+    /// Queues the rows of `$1`, an array of URIs, in a vectorizer's queue (`queue`,
+    /// with the source's `key` columns): their objects changed, whether or not the
+    /// row did (an update writing the same values queues nothing by itself).
+    pub fn requeue(&self, queue: &(String, String), key: &[String]) -> String {
+        let keys: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+        let selected: Vec<String> = keys.iter().map(|k| format!("d.{k}")).collect();
+        format!(
+            "INSERT INTO {q} ({keys}) SELECT {selected} FROM {t} d
+              WHERE d.{c}::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])",
+            q = qualified(&queue.0, &queue.1),
+            keys = keys.join(", "),
+            selected = selected.join(", "),
+            t = self.table,
+            c = self.column(),
+        )
+    }
+}
+
 /// What the sync knows of each key (`$1` the sync, `$2` when the listing began, as a
 /// Unix time): whether an event touched it since.
 pub const KNOWN: &str = "SELECT o.key, o.etag, o.present,
-        coalesce(o.event_applied_at >= pg_catalog.to_timestamp($2), false) AS touched
-   FROM ai._s3_sync_object o WHERE o.sync_id = $1";
+        coalesce(o.event_applied_at OPERATOR(pg_catalog.>=) pg_catalog.to_timestamp($2), false) AS touched
+   FROM ai._s3_sync_object o WHERE o.sync_id OPERATOR(pg_catalog.=) $1";
 
 /// Remembers objects as listed (the object arrays, then `$7` the sync): their ETag, size
 /// and last modification.
@@ -122,9 +159,10 @@ pub fn remember() -> String {
 /// Forgets keys (`$2`) the sync no longer has, and tombstones of deleted objects older
 /// than a day, which no late event can still need.
 pub const FORGET: &str = "DELETE FROM ai._s3_sync_object o
-  WHERE o.sync_id = $1
-    AND (o.key = ANY ($2::text[])
-         OR (NOT o.present AND o.event_applied_at < pg_catalog.now() - interval '1 day'))";
+  WHERE o.sync_id OPERATOR(pg_catalog.=) $1
+    AND (o.key OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])
+         OR (NOT o.present AND o.event_applied_at
+                 OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval)))";
 
 #[cfg(test)]
 mod tests {
@@ -153,7 +191,13 @@ mod tests {
         let d = Destination::new(&s, "public", "Doc");
         let first = d.upsert(false);
         assert!(first.contains("INSERT INTO \"public\".\"Doc\" AS d (\"uri\", \"title\", \"updated_at\") SELECT o.uri, o.basename, o.last_modified"), "{first}");
-        assert!(first.contains("WHERE (d.\"title\", d.\"updated_at\") IS DISTINCT FROM (EXCLUDED.\"title\", EXCLUDED.\"updated_at\")"), "{first}");
+        assert!(
+            first.contains(
+                "WHERE ((d.\"title\" OPERATOR(pg_catalog.=) EXCLUDED.\"title\") IS NOT TRUE \
+            AND (d.\"title\" IS NOT NULL OR EXCLUDED.\"title\" IS NOT NULL)) OR ((d.\"updated_at\""
+            ),
+            "{first}"
+        );
         let changed = d.upsert(true);
         assert!(changed.contains("DO UPDATE SET \"uri\" = EXCLUDED.\"uri\", \"title\" = EXCLUDED.\"title\", \"updated_at\" = EXCLUDED.\"updated_at\"\n"), "{changed}");
         let bare = sync(None);
@@ -162,6 +206,13 @@ mod tests {
         assert!(d
             .upsert(true)
             .contains("DO UPDATE SET \"uri\" = EXCLUDED.\"uri\"\n"));
-        assert!(d.rows().contains("starts_with(d.\"uri\"::text, $1)"));
+        assert!(d
+            .rows()
+            .contains("starts_with(d.\"uri\"::pg_catalog.text, $1)"));
+        assert_eq!(
+            d.requeue(&("ai".into(), "_vectorizer_q_2".into()), &["Id".into()]),
+            "INSERT INTO \"ai\".\"_vectorizer_q_2\" (\"Id\") SELECT d.\"Id\" FROM \"public\".\"doc\" d
+              WHERE d.\"uri\"::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+        );
     }
 }

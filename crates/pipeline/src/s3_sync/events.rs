@@ -20,6 +20,28 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event as far as it can be believed, or why it is dropped.
+    fn checked(mut self, now: f64) -> Result<Event, String> {
+        let shown: String = self.key.chars().take(100).collect();
+        if self.key.is_empty() || self.key.len() > MAX_KEY_BYTES || self.key.contains('\0') {
+            return Err(format!(
+                "the key {shown:?} is not one S3 makes (1 to {MAX_KEY_BYTES} bytes of UTF-8, no NUL)"
+            ));
+        }
+        if let Some((etag, _)) = &self.created {
+            if etag.len() > MAX_KEY_BYTES || etag.contains('\0') {
+                return Err(format!("the ETag of the key {shown:?} is not one S3 makes"));
+            }
+        }
+        self.sequencer = self.sequencer.filter(|s| {
+            !s.is_empty() && s.len() <= MAX_SEQUENCER && s.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        self.time = self
+            .time
+            .filter(|t| t.is_finite() && *t <= now + FUTURE_SLACK);
+        Ok(self)
+    }
+
     /// When it happened, in RFC 3339.
     pub fn time_text(&self) -> Option<String> {
         DateTime::from_secs_f64(self.time?)
@@ -28,25 +50,51 @@ impl Event {
     }
 }
 
-/// The events of a message body: none for a test event or for event types a sync does
-/// not act on (tagging, restores, …); an error for anything that is not an S3 event.
-pub fn parse(body: &str) -> Result<Vec<Event>, String> {
-    let value: Value = serde_json::from_str(body).map_err(|e| format!("not JSON ({e})"))?;
-    from_value(&value, true)
+/// The longest key S3 makes, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// The longest sequencer believed: S3's are 16 to 18 hexadecimal digits.
+const MAX_SEQUENCER: usize = 32;
+/// How far ahead of the server's clock an event's time is still believed, in seconds.
+const FUTURE_SLACK: f64 = 15.0 * 60.0;
+
+/// A message's events, and why each record that is not one S3 makes was dropped.
+#[derive(Debug, Default, PartialEq)]
+pub struct Parsed {
+    pub events: Vec<Event>,
+    pub dropped: Vec<String>,
 }
 
-fn from_value(value: &Value, may_be_envelope: bool) -> Result<Vec<Event>, String> {
+/// The events of a message body: none for a test event or for event types a sync does
+/// not act on (tagging, restores, …); an error for anything that is not an S3 event.
+/// Event input is hostile input: a record whose key S3 cannot have made (not UTF-8, a
+/// NUL, longer than [`MAX_KEY_BYTES`]) is dropped, a sequencer not in S3's form is not
+/// believed, nor a time more than [`FUTURE_SLACK`] ahead of `now` (Unix seconds).
+pub fn parse(body: &str, now: f64) -> Result<Parsed, String> {
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("not JSON ({e})"))?;
+    let mut parsed = Parsed::default();
+    for record in from_value(&value, true)? {
+        match record.and_then(|e| e.checked(now)) {
+            Ok(event) => parsed.events.push(event),
+            Err(why) => parsed.dropped.push(why),
+        }
+    }
+    Ok(parsed)
+}
+
+type Records = Vec<Result<Event, String>>;
+
+fn from_value(value: &Value, may_be_envelope: bool) -> Result<Records, String> {
     if let Some(records) = value.get("Records").and_then(Value::as_array) {
-        return records
+        return Ok(records
             .iter()
             .filter_map(|r| s3_record(r).transpose())
-            .collect();
+            .collect());
     }
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Vec::new());
     }
     if value.get("source").and_then(Value::as_str) == Some("aws.s3") {
-        return eventbridge(value).map(|e| e.into_iter().collect());
+        return Ok(eventbridge(value).transpose().into_iter().collect());
     }
     if may_be_envelope && value.get("Type").and_then(Value::as_str) == Some("Notification") {
         let inner = value
@@ -177,6 +225,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// 2026-12-01, a day after the records' times.
+    const NOW: f64 = 1_796_083_200.0;
+
     fn record(name: &str, key: &str, sequencer: &str) -> Value {
         json!({"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": name,
                "eventTime": "2026-11-30T10:00:00.250Z",
@@ -189,7 +240,7 @@ mod tests {
         let body = json!({"Records": [record("ObjectCreated:Put", "a+b%2Bc/%C3%BC.md", "0A"),
                                       record("ObjectRemoved:Delete", "x.md", "0B"),
                                       record("ObjectTagging:Put", "x.md", "0C")]});
-        let events = parse(&body.to_string()).unwrap();
+        let events = parse(&body.to_string(), NOW).unwrap().events;
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].key, "a b+c/ü.md");
         assert_eq!(events[0].created, Some(("abc".to_string(), 12)));
@@ -202,14 +253,14 @@ mod tests {
     fn envelopes_test_events_and_eventbridge() {
         let s3 = json!({"Records": [record("ObjectCreated:Copy", "k", "1")]}).to_string();
         let sns = json!({"Type": "Notification", "MessageId": "m", "Message": s3}).to_string();
-        assert_eq!(parse(&sns).unwrap(), parse(&s3).unwrap());
+        assert_eq!(parse(&sns, NOW).unwrap(), parse(&s3, NOW).unwrap());
         let test = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "docs"});
-        assert!(parse(&test.to_string()).unwrap().is_empty());
+        assert_eq!(parse(&test.to_string(), NOW).unwrap(), Parsed::default());
         let eb = json!({"version": "0", "detail-type": "Object Deleted", "source": "aws.s3",
                         "time": "2026-11-30T10:00:00Z",
                         "detail": {"bucket": {"name": "docs"},
                                    "object": {"key": "raw/a+b:c.md", "sequencer": "0064"}}});
-        let e = &parse(&eb.to_string()).unwrap()[0];
+        let e = &parse(&eb.to_string(), NOW).unwrap().events[0];
         assert_eq!(
             (e.key.as_str(), e.created.is_none()),
             ("raw/a+b:c.md", true)
@@ -220,8 +271,50 @@ mod tests {
             "[1]",
             r#"{"Type": "Notification", "Message": "x"}"#,
         ] {
-            assert!(parse(poison).is_err(), "{poison}");
+            assert!(parse(poison, NOW).is_err(), "{poison}");
         }
+    }
+
+    #[test]
+    fn records_s3_cannot_have_made_are_dropped_and_forged_order_is_not_believed() {
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        let body = json!({"Records": [record("ObjectCreated:Put", "zero%00tail.md", "0A"),
+                                      record("ObjectCreated:Put", "zero", "0B"),
+                                      record("ObjectCreated:Put", &long, "0C"),
+                                      record("ObjectCreated:Put", "%FF.md", "0D"),
+                                      record("ObjectRemoved:Delete", "pinned", &"F".repeat(300)),
+                                      record("ObjectRemoved:Delete", "odd", "12zz")]});
+        let parsed = parse(&body.to_string(), NOW).unwrap();
+        let keys: Vec<&str> = parsed.events.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["zero", "pinned", "odd"]);
+        assert_eq!(parsed.dropped.len(), 3, "{:?}", parsed.dropped);
+        assert!(
+            parsed.dropped[0].contains("\"zero\\0tail.md\" is not one S3 makes"),
+            "{:?}",
+            parsed.dropped
+        );
+        assert!(
+            parsed.dropped[2].contains("does not decode to UTF-8"),
+            "{:?}",
+            parsed.dropped
+        );
+        assert_eq!(parsed.events[0].sequencer.as_deref(), Some("0B"));
+        assert_eq!(parsed.events[1].sequencer, None, "300 digits");
+        assert_eq!(parsed.events[2].sequencer, None, "not hexadecimal");
+        let mut future = record("ObjectRemoved:Delete", "later", "0E");
+        future["eventTime"] = json!("9999-12-31T23:59:59Z");
+        let parsed = parse(&json!({"Records": [future]}).to_string(), NOW).unwrap();
+        assert_eq!(parsed.events[0].time, None);
+        assert_eq!(
+            parse(
+                &json!({"Records": [record("ObjectRemoved:Delete", "now", "0F")]}).to_string(),
+                NOW
+            )
+            .unwrap()
+            .events[0]
+                .time,
+            Some(1_796_032_800.25)
+        );
     }
 
     #[test]

@@ -6,16 +6,19 @@ use std::time::Duration;
 use ai_loader_config::s3_sync::queue_region;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use super::list::who;
 use crate::loading::s3::S3;
 use crate::loading::scrub;
 
-/// A message received: its body, and the handle that deletes it.
+/// A message received: its body, the handle that deletes it, and how many times it has
+/// been received (this time included).
 #[derive(Debug, Clone)]
 pub struct Message {
     pub body: String,
     pub receipt: String,
+    pub receives: u32,
 }
 
 /// A queue, with the sync's credentials.
@@ -59,6 +62,7 @@ impl Queue {
             .queue_url(&self.url)
             .max_number_of_messages(MAX_MESSAGES)
             .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
             .map_err(|e| self.explain(&e, "sqs:ReceiveMessage", "receiving from"))?;
@@ -69,6 +73,11 @@ impl Queue {
                 Some(Message {
                     body: m.body()?.to_string(),
                     receipt: m.receipt_handle()?.to_string(),
+                    receives: m
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(1),
                 })
             })
             .collect())
