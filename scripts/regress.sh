@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The pg_regress suite (pg_test/sql, pg_test/expected) against a throwaway cluster with
-# ai_loader preloaded. The extension must be installed (make install-debug or install).
+# ai_loader preloaded. The extension must be installed: `make regress` installs the debug
+# build first (`make install`, the release build, serves too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster.sh

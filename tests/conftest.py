@@ -1,6 +1,6 @@
 """Fixtures for the end-to-end tests: real clusters (stopped and removed when their
-fixture ends) and the embedding test server. The extension must be installed first
-(`make install-debug`; `make test` does it)."""
+fixture ends) and the embedding test server. The extension must be installed: `make e2e`
+installs the debug build, as `make test` does."""
 
 import pytest
 

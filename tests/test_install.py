@@ -1,5 +1,7 @@
 """Installing ai_loader on a real server, and the queue filling from committed work."""
 
+import os
+import re
 import threading
 
 import psycopg
@@ -74,3 +76,45 @@ def test_concurrent_committed_inserts_are_all_queued(preloaded):
         conn.execute("INSERT INTO doc (title, uri) VALUES ('late', 's3://b/late.md')")
         assert conn.execute("SELECT to_regclass('ai._vectorizer_q_1')").fetchone() == (None,)
         assert conn.execute("SELECT count(*) FROM doc_embedding_store").fetchone() == (0,)
+
+
+def readme_settings():
+    """README's table of settings: {name: default as written} (a row may name several)."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    table = readme.split("### Configuration (GUCs)", 1)[1].split("\n\n")[2]
+    settings = {}
+    for row in table.splitlines()[2:]:
+        names, default = row.split(" | ")[0:2]
+        for name in re.findall(r"`(ai_loader\.[a-z_0-9]+)`", names):
+            settings[name] = default.strip("` ")
+    return settings
+
+
+def in_base_units(value, unit):
+    """A README default (`1s`, `64MB`, `empty`) as pg_settings.boot_val writes it."""
+    if value == "empty":
+        return ""
+    number = re.fullmatch(r"(\d+)(ms|s|min|kB|MB|GB)?", value)
+    if not number or not unit:
+        return value
+    scale = {"ms": 1, "s": 1000, "min": 60000, "kB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+    base = {"ms": 1, "s": 1000, "min": 60000, "B": 1, "kB": 1024, "MB": 1024 ** 2}[unit]
+    return str(int(number.group(1)) * scale[number.group(2) or unit] // base)
+
+
+def test_readme_lists_every_setting_with_its_default(preloaded):
+    """README's settings table and the settings Postgres knows are the same list, with the
+    same defaults; the key settings are hidden from SHOW ALL, and listed anyway."""
+    with preloaded.connect() as conn:
+        known = {name: (boot, unit) for name, boot, unit in conn.execute(
+            "SELECT name, boot_val, unit FROM pg_settings WHERE name LIKE 'ai_loader.%'").fetchall()}
+        hidden = {f"ai_loader.{p}_api_key" for p in ("openai", "voyage", "cohere", "mistral", "azure")}
+        for name in hidden:  # not in pg_settings (GUC_NO_SHOW_ALL); their boot value is empty
+            assert name not in known
+            if conn.execute("SELECT current_setting(%s, true) IS NOT NULL", (name,)).fetchone()[0]:
+                known[name] = ("", None)
+    listed = readme_settings()
+    assert set(listed) == set(known), (set(listed) ^ set(known))
+    for name, default in listed.items():
+        boot, unit = known[name]
+        assert in_base_units(default, unit) == (boot or ""), (name, default, boot, unit)

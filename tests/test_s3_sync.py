@@ -422,6 +422,14 @@ def test_hostile_events_are_bounded(cluster, s3, db):
     dropped = [e for e in errors(db, sync) if "an event of the queue was dropped" in e]
     assert len(dropped) == 2 and 'is not one S3 makes (1 to 1024 bytes of UTF-8, no NUL)' in dropped[0], dropped
 
+    # One key three times in one message: applied in order, once each.
+    send(s3, {"Records": [record("ObjectCreated:Put", "hostile/twice.md", "30", etag="a")["Records"][0],
+                          record("ObjectRemoved:Delete", "hostile/twice.md", "31")["Records"][0],
+                          record("ObjectCreated:Put", "hostile/twice.md", "32", etag="b")["Records"][0]]})
+    wait_for(lambda: "s3://docs/hostile/twice.md" in rows(db) and queue_drained(s3), timeout=15,
+             what="the key's three events applied")
+    assert scalar(db, "SELECT etag FROM ai._s3_sync_object WHERE key = 'hostile/twice.md'") == "b"
+
     forged = record("ObjectRemoved:Delete", "hostile/pinned.md", "F" * 300)
     forged["Records"][0]["eventTime"] = "9999-12-31T23:59:59.000Z"
     send(s3, forged)
