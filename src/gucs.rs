@@ -9,6 +9,8 @@ use pgrx::pg_sys;
 
 static POLL_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(8);
+static IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static REVISIT_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300_000);
 static MAX_OBJECT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024 * 1024);
 static REQUEST_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static OPENAI_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -51,6 +53,26 @@ pub fn init() {
         256,
         GucContext::Sighup,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.idle_timeout",
+        c"How long a database's worker stays with nothing queued before it leaves, giving its slot back.",
+        c"A commit that queues rows starts a worker again at once; 0 keeps workers for good.",
+        &IDLE_TIMEOUT,
+        0,
+        86_400_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.revisit_interval",
+        c"How often a database whose worker left idle gets a worker again, to find rows queued without a commit's wake-up.",
+        c"Rows a trigger queues wake a worker at commit; a restore's rows or a prepared transaction's are found this way.",
+        &REVISIT_INTERVAL,
+        1_000,
+        86_400_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(
         c"ai_loader.max_object_bytes",
@@ -239,6 +261,15 @@ fn millis(setting: &GucSetting<i32>) -> Duration {
 
 pub fn poll_interval() -> Duration {
     millis(&POLL_INTERVAL)
+}
+
+/// How long a worker with nothing queued waits before it leaves; `None`: never.
+pub fn idle_timeout() -> Option<Duration> {
+    Some(millis(&IDLE_TIMEOUT)).filter(|d| !d.is_zero())
+}
+
+pub fn revisit_interval() -> Duration {
+    millis(&REVISIT_INTERVAL)
 }
 
 pub fn max_workers() -> usize {

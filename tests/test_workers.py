@@ -162,3 +162,68 @@ def test_a_claim_is_given_back_only_when_its_worker_is_gone(cluster, embedder):
     wait_for(lambda: scalar(db, "SELECT array_agg(DISTINCT id ORDER BY id) FROM doc_embedding_store") == [1, 2, 3, 4],
              what="the claim given back once its session is gone")
     assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_1") == 0
+
+
+def tenant(cluster, embedder, name):
+    """A database `name` with ai_loader and a vectorizer of its table doc."""
+    with cluster.connect() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    db = cluster.connect(name)
+    db.execute("CREATE EXTENSION ai_loader")
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    create_vectorizer(db, embedder, chunking="ai.chunking_none()", template="$chunk")
+    return db
+
+
+def worker_count(conn):
+    return scalar(conn, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'ai_loader worker'")
+
+
+@pytest.mark.settings("ai_loader.max_workers = 4", "ai_loader.idle_timeout = '1s'")
+def test_more_databases_than_worker_slots_are_all_served(cluster, embedder):
+    """Each database kept its worker for good, so with more databases than
+    ai_loader.max_workers the first ones took every slot and the others were never
+    served, silently. A worker with nothing queued leaves after idle_timeout, and a
+    commit that queues rows starts one again."""
+    tenants = [tenant(cluster, embedder, f"tenant_{i}") for i in range(10)]
+    for i, db in enumerate(tenants):
+        db.execute("INSERT INTO doc VALUES (1, 'T', %s)", (f"the row of tenant {i}",))
+    for i, db in enumerate(tenants):
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1, timeout=60,
+                 what=f"tenant {i}'s row embedded")
+        assert scalar(db, "SELECT chunk FROM doc_embedding_store") == f"the row of tenant {i}"
+    admin = cluster.connect()
+    assert worker_count(admin) <= 4
+    # Idle: every worker leaves, giving its slot back...
+    wait_for(lambda: worker_count(admin) == 0, timeout=30, what="the idle workers gone")
+    assert "nothing queued for 1s; leaving until rows are queued" in cluster.log()
+    # ...and a commit that queues rows brings one back at once.
+    started = time.monotonic()
+    tenants[7].execute("INSERT INTO doc VALUES (2, 'T', 'after the worker left')")
+    wait_for(lambda: scalar(tenants[7], "SELECT count(*) FROM doc_embedding_store") == 2, timeout=10,
+             what="the row embedded by a worker started for it")
+    assert time.monotonic() - started < 5
+
+    # Workers that stay: a database with rows once every slot is taken waits, and the log
+    # says so once; it is served when a slot is given back.
+    def set_idle_timeout(value):
+        admin.execute(f"ALTER SYSTEM SET ai_loader.idle_timeout = '{value}'")
+        admin.execute("SELECT pg_reload_conf()")
+        wait_for(lambda: scalar(admin, "SHOW ai_loader.idle_timeout") == value, what="the setting reloaded")
+    wait_for(lambda: worker_count(admin) == 0, timeout=30, what="tenant 7's worker gone")
+    set_idle_timeout("1h")
+    logged = len(cluster.log())
+    for db in tenants[:4]:
+        db.execute("INSERT INTO doc VALUES (3, 'T', 'keeps a worker')")
+    wait_for(lambda: worker_count(admin) == 4, what="every slot taken")
+    tenants[9].execute("INSERT INTO doc VALUES (3, 'T', 'waits for a slot')")
+    wait_for(lambda: 'database "tenant_9" has work waiting, but all 4 worker slots' in cluster.log()[logged:],
+             what="the wait said in the log")
+    assert scalar(tenants[9], "SELECT count(*) FROM doc_embedding_store WHERE id = 3") == 0
+    set_idle_timeout("1s")
+    wait_for(lambda: scalar(tenants[9], "SELECT count(*) FROM doc_embedding_store WHERE id = 3") == 1,
+             timeout=30, what="tenant 9 served once a slot was given back")
+    assert cluster.log()[logged:].count('database "tenant_9" has work waiting') == 1
+    admin.close()
+    for db in tenants:
+        db.close()

@@ -87,6 +87,8 @@ fn serve(arg: pg_sys::Datum, role: Role) {
     let mut indexes = index::Builds::default();
     let mut syncs = s3_sync::Syncs::default();
     let mut wait = Duration::ZERO;
+    // Since when the worker has found nothing to do (see `ai_loader.idle_timeout`).
+    let mut idle_since: Option<Instant> = None;
     // The installed version that is not the library's, once said in the log.
     let mut mismatch: Option<String> = None;
     while signals::wait(wait) {
@@ -141,6 +143,7 @@ fn serve(arg: pg_sys::Datum, role: Role) {
             released.clear();
         }
         let mut busy = false;
+        let mut claimed = false;
         for v in vectorizers {
             if signals::stopping() {
                 break;
@@ -194,6 +197,7 @@ fn serve(arg: pg_sys::Datum, role: Role) {
                     state.failures = 0;
                     state.until = None;
                     busy |= done.more;
+                    claimed |= done.claimed > 0;
                     if primary {
                         indexes.note(&v, done.claimed);
                         if indexes.run(&v).is_err() {
@@ -238,6 +242,22 @@ fn serve(arg: pg_sys::Datum, role: Role) {
             );
             reported = calls;
         }
+        idle_since = match busy || claimed || !syncs.is_empty() {
+            true => None,
+            false => idle_since.or_else(|| Some(Instant::now())),
+        };
+        if let Some(limit) = gucs::idle_timeout() {
+            if idle_since.is_some_and(|t| t.elapsed() >= limit) && nothing_queued() {
+                // A commit from here on finds no worker, or one about to leave: it
+                // notes the database as wanted, and the launcher starts a worker.
+                shared::set_left_idle();
+                log!(
+                    "ai_loader worker: nothing queued for {}s; leaving until rows are queued",
+                    limit.as_secs()
+                );
+                return;
+            }
+        }
         report_activity("idle");
         wait = if busy || shared::take_wake() || s3_sync::take_ready() {
             Duration::ZERO
@@ -246,6 +266,21 @@ fn serve(arg: pg_sys::Datum, role: Role) {
         };
     }
     log!("ai_loader worker stopping");
+}
+
+/// Whether every enabled vectorizer's queue is empty (rows waiting for a retry count as
+/// queued: the worker stays for them).
+fn nothing_queued() -> bool {
+    in_transaction(|| {
+        vectorizer::enabled().into_iter().flatten().all(|v| {
+            let sql = v.queue.any_queued();
+            batch::as_owner(&v, || Spi::get_one::<bool>(&sql))
+                .ok()
+                .flatten()
+                == Some(false)
+        })
+    })
+    .unwrap_or(false)
 }
 
 /// A failure that no retry within the batch would mend.

@@ -1,7 +1,10 @@
-//! The launcher: finds the databases that may have ai_loader and keeps one worker in
-//! each. A worker in a database without the extension exits at once; that database is
-//! looked at again after a while, or at once when `CREATE EXTENSION ai_loader` wakes
-//! the launcher. While a worker reports a backlog, the launcher adds helpers — the
+//! The launcher: finds the databases that may have ai_loader and starts a worker in
+//! each that has work, within `ai_loader.max_workers`. A worker in a database without
+//! the extension exits at once; that database is looked at again after a while, or at
+//! once when `CREATE EXTENSION ai_loader` wakes the launcher. A worker that finds
+//! nothing queued for `ai_loader.idle_timeout` leaves, giving its slot to a database
+//! waiting for one; a commit that queues rows there starts a worker again at once, and
+//! every `ai_loader.revisit_interval` one comes to find rows queued without a commit. While a worker reports a backlog, the launcher adds helpers — the
 //! first as soon as the worker reports it, then one a second, up to
 //! `ai_loader.workers_per_database` workers in all — which claim batches beside it and
 //! exit once a round finds nothing left.
@@ -38,6 +41,8 @@ struct Database {
     worker: Option<Worker>,
     helpers: Vec<DynamicBackgroundWorker>,
     not_before: Instant,
+    /// It waits for a worker slot, and the log said so.
+    waiting: bool,
 }
 
 /// Whether a started worker has not exited.
@@ -84,6 +89,7 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                 worker: None,
                 helpers: vec![],
                 not_before: now,
+                waiting: false,
             });
             if let Some(worker) = &db.worker {
                 match alive(&worker.handle) {
@@ -94,6 +100,8 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                     false => {
                         db.not_before = if worker.generation != generation {
                             now
+                        } else if shared::left_idle(oid) {
+                            now + gucs::revisit_interval()
                         } else if shared::was_installed(oid) {
                             now + RETRY_FAILED
                         } else {
@@ -104,13 +112,25 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                     }
                 }
             }
-            if (woken || now >= db.not_before)
-                && running < gucs::max_workers()
-                && shared::may_start(oid)
-            {
+            let due = woken || now >= db.not_before || shared::wanted(oid);
+            if due && running >= gucs::max_workers() {
+                // Said once, and only for rows a commit queued (not a mere visit).
+                if !db.waiting && gucs::max_workers() > 0 && shared::wanted(oid) {
+                    warning!(
+                        "ai_loader: database \"{name}\" has work waiting, but all {} worker slots \
+                         (ai_loader.max_workers) are taken; it is served when one is given back",
+                        gucs::max_workers()
+                    );
+                }
+                db.waiting |= shared::wanted(oid);
+                continue;
+            }
+            if due && shared::may_start(oid) {
+                shared::take_wanted(oid);
                 match start_worker(oid, &name, Role::Worker) {
                     Ok(handle) => {
                         db.worker = Some(Worker { handle, generation });
+                        db.waiting = false;
                         running += 1;
                     }
                     Err(e) => {

@@ -155,6 +155,11 @@ impl Counts {
 }
 
 impl Syncs {
+    /// Whether the last round found no sync to serve (none, or all paused).
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
     /// Forgets every sync (its tasks stop): the settings changed.
     pub fn reset(&mut self) {
         self.running.clear();

@@ -36,6 +36,8 @@ struct Slot {
     /// Its last worker found ai_loader installed there (rather than exiting for lack
     /// of it).
     installed: bool,
+    /// Its worker left because nothing was queued (`ai_loader.idle_timeout`).
+    left_idle: bool,
 }
 
 const SLOTS: usize = 256;
@@ -43,6 +45,9 @@ const SLOTS: usize = 256;
 #[derive(Copy, Clone)]
 struct Workers {
     slots: [Slot; SLOTS],
+    /// Databases where a transaction queued rows since their worker's last round: the
+    /// launcher starts a worker for one that has none (0: a free entry).
+    wanted: [u32; SLOTS],
 }
 
 // SAFETY: plain old data, no pointers.
@@ -54,7 +59,8 @@ pub fn init() {
     pg_shmem_init!(LEFT_CLAIMS);
     pg_shmem_init!(
         WORKERS = Workers {
-            slots: [Slot::default(); SLOTS]
+            slots: [Slot::default(); SLOTS],
+            wanted: [0; SLOTS],
         }
     );
 }
@@ -114,6 +120,7 @@ pub fn register_worker(database: pg_sys::Oid, primary: bool) -> bool {
         paused_until: 0,
         woken: false,
         installed: false,
+        left_idle: false,
     };
     drop(workers);
     // SAFETY: registers a callback with a plain integer argument.
@@ -263,32 +270,81 @@ unsafe extern "C-unwind" fn on_transaction_end(
     }
 }
 
+/// Wakes `database`'s worker; with none running (it left idle, or waits for a slot),
+/// tells the launcher, which starts one. The database is noted as wanted either way: a
+/// worker about to leave idle may have looked at its queues before this commit.
 fn wake_worker(database: pg_sys::Oid) {
+    let db = database.to_u32();
     let pid = {
         let mut workers = WORKERS.exclusive();
-        match workers
-            .slots
-            .iter_mut()
-            .find(|s| s.database == database.to_u32() && s.pid != 0 && s.primary)
-        {
-            Some(slot) => {
+        if !workers.wanted.contains(&db) {
+            if let Some(free) = workers.wanted.iter().position(|w| *w == 0) {
+                workers.wanted[free] = db;
+            }
+        }
+        (workers.slots.iter_mut())
+            .find(|s| s.database == db && s.pid != 0 && s.primary)
+            .map(|slot| {
                 slot.woken = true;
                 slot.pid
-            }
-            None => return,
-        }
+            })
     };
-    // SIGUSR1 sets the worker's latch (procsignal's handler).
-    // SAFETY: signalling a process of this cluster, running as the same user.
-    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    match pid {
+        // SIGUSR1 sets the worker's latch (procsignal's handler).
+        // SAFETY: signalling a process of this cluster, running as the same user.
+        Some(pid) => unsafe {
+            libc::kill(pid, libc::SIGUSR1);
+        },
+        None => signal_launcher(),
+    }
 }
 
 /// In the worker: whether a transaction that queued rows committed since the last call.
 pub fn take_wake() -> bool {
     let pid = my_pid();
-    (WORKERS.exclusive().slots.iter_mut())
-        .find(|s| s.pid == pid)
-        .is_some_and(|s| std::mem::take(&mut s.woken))
+    let mut workers = WORKERS.exclusive();
+    let Some(slot) = workers.slots.iter_mut().find(|s| s.pid == pid) else {
+        return false;
+    };
+    let (db, woken, primary) = (slot.database, std::mem::take(&mut slot.woken), slot.primary);
+    if primary {
+        for wanted in workers.wanted.iter_mut().filter(|w| **w == db) {
+            *wanted = 0;
+        }
+    }
+    woken
+}
+
+/// In the launcher: whether a transaction queued rows in `database` since its worker's
+/// last round (forgotten once asked).
+pub fn take_wanted(database: pg_sys::Oid) -> bool {
+    let db = database.to_u32();
+    let mut workers = WORKERS.exclusive();
+    let mut wanted = false;
+    for w in workers.wanted.iter_mut().filter(|w| **w == db) {
+        *w = 0;
+        wanted = true;
+    }
+    wanted
+}
+
+/// Whether a transaction queued rows in `database` since its worker's last round.
+pub fn wanted(database: pg_sys::Oid) -> bool {
+    WORKERS.share().wanted.contains(&database.to_u32())
+}
+
+/// In the worker: it leaves because nothing is queued.
+pub fn set_left_idle() {
+    let pid = my_pid();
+    for slot in (WORKERS.exclusive().slots.iter_mut()).filter(|s| s.pid == pid) {
+        slot.left_idle = true;
+    }
+}
+
+/// Whether `database`'s last worker left idle (rather than on an error).
+pub fn left_idle(database: pg_sys::Oid) -> bool {
+    let db = database.to_u32();
+    (WORKERS.share().slots.iter()).any(|s| s.database == db && s.pid == 0 && s.left_idle)
 }
 
 /// In the worker: whether more is queued than it can take on alone — said as soon as a

@@ -146,6 +146,14 @@ impl Queue {
             .join(", ")
     }
 
+    /// One row, `queued`: whether the queue holds any row, due or not.
+    pub fn any_queued(&self) -> String {
+        format!(
+            "SELECT EXISTS (SELECT FROM {}) AS queued",
+            self.queue_name()
+        )
+    }
+
     /// Locks the source for reading before a claim or a write touches the queue: the
     /// order in which the queue triggers (source, then queue) and `ai.drop_vectorizer`
     /// take the two, so that neither can deadlock with them (held until the commit,
@@ -436,6 +444,10 @@ mod tests {
 
     #[test]
     fn claim_leases_and_reads_the_source_row() {
+        assert_eq!(
+            queue(table()).any_queued(),
+            "SELECT EXISTS (SELECT FROM \"ai\".\"_vectorizer_q_3\") AS queued"
+        );
         assert_eq!(
             queue(table()).lock_source(),
             "LOCK TABLE \"public\".\"Doc\" IN ACCESS SHARE MODE"
