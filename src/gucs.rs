@@ -11,6 +11,7 @@ static POLL_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(8);
 static IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static REVISIT_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300_000);
+static WORKER_TURN: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static MAX_OBJECT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024 * 1024);
 static REQUEST_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static OPENAI_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -69,6 +70,16 @@ pub fn init() {
         c"How often a database whose worker left idle gets a worker again, to find rows queued without a commit's wake-up.",
         c"Rows a trigger queues wake a worker at commit; a restore's rows or a prepared transaction's are found this way.",
         &REVISIT_INTERVAL,
+        1_000,
+        86_400_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_loader.worker_turn",
+        c"How long a database's worker keeps its slot while other databases with queued rows wait for one.",
+        c"After its turn it gives the slot back at the end of a round, and its database waits in line behind them.",
+        &WORKER_TURN,
         1_000,
         86_400_000,
         GucContext::Sighup,
@@ -266,6 +277,10 @@ pub fn poll_interval() -> Duration {
 /// How long a worker with nothing queued waits before it leaves; `None`: never.
 pub fn idle_timeout() -> Option<Duration> {
     Some(millis(&IDLE_TIMEOUT)).filter(|d| !d.is_zero())
+}
+
+pub fn worker_turn() -> Duration {
+    millis(&WORKER_TURN)
 }
 
 pub fn revisit_interval() -> Duration {

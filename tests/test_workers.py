@@ -164,14 +164,14 @@ def test_a_claim_is_given_back_only_when_its_worker_is_gone(cluster, embedder):
     assert scalar(db, "SELECT count(*) FROM ai._vectorizer_q_1") == 0
 
 
-def tenant(cluster, embedder, name):
+def tenant(cluster, embedder, name, extra=""):
     """A database `name` with ai_loader and a vectorizer of its table doc."""
     with cluster.connect() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     db = cluster.connect(name)
     db.execute("CREATE EXTENSION ai_loader")
     db.execute("CREATE TABLE doc (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
-    create_vectorizer(db, embedder, chunking="ai.chunking_none()", template="$chunk")
+    create_vectorizer(db, embedder, chunking="ai.chunking_none()", template="$chunk", extra=extra)
     return db
 
 
@@ -225,5 +225,28 @@ def test_more_databases_than_worker_slots_are_all_served(cluster, embedder):
              timeout=30, what="tenant 9 served once a slot was given back")
     assert cluster.log()[logged:].count('database "tenant_9" has work waiting') == 1
     admin.close()
+    for db in tenants:
+        db.close()
+
+
+@pytest.mark.settings("ai_loader.max_workers = 2", "ai_loader.workers_per_database = 1",
+                      "ai_loader.worker_turn = '1s'", "ai_loader.idle_timeout = '1s'")
+def test_busy_databases_take_turns_with_the_worker_slots(cluster, embedder):
+    """With more busy databases than slots, the waiting ones were served only once a busy
+    one had emptied its queue. Now the workers take turns: every database gets rows
+    embedded while the others still have theirs queued."""
+    one_a_batch = ", processing => ai.processing_default(batch_size => 1)"
+    tenants = [tenant(cluster, embedder, f"busy_{i}", one_a_batch) for i in range(3)]
+    embedder.delay = 0.1  # 60 rows are 6 s of work for one worker
+    for db in tenants:
+        db.execute("INSERT INTO doc SELECT g, 'T', 'row ' || g FROM generate_series(1, 60) g")
+
+    def embedded():
+        return [scalar(db, "SELECT count(*) FROM doc_embedding_store") for db in tenants]
+    wait_for(lambda: all(embedded()), timeout=60, what="every database served")
+    assert min(embedded()) < 60 and max(embedded()) < 60, f"one had finished before another began: {embedded()}"
+    wait_for(lambda: embedded() == [60, 60, 60], timeout=120, what="every row embedded")
+    assert "had its turn (1s) while other databases wait for a worker" in cluster.log()
+    embedder.delay = 0
     for db in tenants:
         db.close()

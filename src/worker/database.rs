@@ -87,6 +87,8 @@ fn serve(arg: pg_sys::Datum, role: Role) {
     let mut indexes = index::Builds::default();
     let mut syncs = s3_sync::Syncs::default();
     let mut wait = Duration::ZERO;
+    // When its turn began (see `ai_loader.worker_turn`).
+    let started = Instant::now();
     // Since when the worker has found nothing to do (see `ai_loader.idle_timeout`).
     let mut idle_since: Option<Instant> = None;
     // The installed version that is not the library's, once said in the log.
@@ -223,10 +225,10 @@ fn serve(arg: pg_sys::Datum, role: Role) {
             }
         }
         if !primary {
-            if busy {
+            if busy && !shared::others_waiting() {
                 continue;
             }
-            debug1!("ai_loader helper: nothing more queued; exiting");
+            debug1!("ai_loader helper: nothing more queued, or other databases wait; exiting");
             return;
         }
         shared::set_backlog(busy);
@@ -241,6 +243,17 @@ fn serve(arg: pg_sys::Datum, role: Role) {
                 calls.1
             );
             reported = calls;
+        }
+        if shared::others_waiting() && started.elapsed() >= gucs::worker_turn() {
+            if busy || claimed {
+                shared::want_again();
+            }
+            log!(
+                "ai_loader worker: had its turn ({}s) while other databases wait for a worker; \
+                 giving its slot back",
+                gucs::worker_turn().as_secs()
+            );
+            return;
         }
         idle_since = match busy || claimed || !syncs.is_empty() {
             true => None,

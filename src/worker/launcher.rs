@@ -41,8 +41,8 @@ struct Database {
     worker: Option<Worker>,
     helpers: Vec<DynamicBackgroundWorker>,
     not_before: Instant,
-    /// It waits for a worker slot, and the log said so.
-    waiting: bool,
+    /// Since when it waits for a worker slot (the log said so then).
+    waiting_since: Option<Instant>,
 }
 
 /// Whether a started worker has not exited.
@@ -84,12 +84,15 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
         let mut running: usize = (databases.values())
             .map(|d| usize::from(d.worker.is_some()) + d.helpers.len())
             .sum();
+        // Databases that may get a worker now: those with rows a commit queued first,
+        // longest waiting first, so that a freed slot goes where work waited most.
+        let mut candidates: Vec<(Option<Instant>, pg_sys::Oid, String)> = Vec::new();
         for (oid, name) in listed {
             let db = databases.entry(oid).or_insert(Database {
                 worker: None,
                 helpers: vec![],
                 not_before: now,
-                waiting: false,
+                waiting_since: None,
             });
             if let Some(worker) = &db.worker {
                 match alive(&worker.handle) {
@@ -112,25 +115,35 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                     }
                 }
             }
-            let due = woken || now >= db.not_before || shared::wanted(oid);
-            if due && running >= gucs::max_workers() {
-                // Said once, and only for rows a commit queued (not a mere visit).
-                if !db.waiting && gucs::max_workers() > 0 && shared::wanted(oid) {
-                    warning!(
-                        "ai_loader: database \"{name}\" has work waiting, but all {} worker slots \
-                         (ai_loader.max_workers) are taken; it is served when one is given back",
-                        gucs::max_workers()
-                    );
+            if woken || now >= db.not_before || shared::wanted(oid) {
+                candidates.push((db.waiting_since, oid, name));
+            }
+        }
+        candidates.sort_by_key(|(since, oid, _)| (since.is_none(), *since, oid.to_u32()));
+        let mut waiting = 0;
+        for (_, oid, name) in candidates {
+            let db = databases.get_mut(&oid).expect("listed above");
+            if running >= gucs::max_workers() {
+                // Said once a wait, and only for rows a commit queued (not a mere visit).
+                if shared::wanted(oid) {
+                    waiting += 1;
+                    if db.waiting_since.is_none() && gucs::max_workers() > 0 {
+                        warning!(
+                            "ai_loader: database \"{name}\" has work waiting, but all {} worker slots \
+                             (ai_loader.max_workers) are taken; it is served when one is given back",
+                            gucs::max_workers()
+                        );
+                        db.waiting_since = Some(now);
+                    }
                 }
-                db.waiting |= shared::wanted(oid);
                 continue;
             }
-            if due && shared::may_start(oid) {
+            if shared::may_start(oid) {
                 shared::take_wanted(oid);
                 match start_worker(oid, &name, Role::Worker) {
                     Ok(handle) => {
                         db.worker = Some(Worker { handle, generation });
-                        db.waiting = false;
+                        db.waiting_since = None;
                         running += 1;
                     }
                     Err(e) => {
@@ -142,6 +155,7 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                 }
             }
         }
+        shared::set_waiting(waiting);
         let served = databases.values().filter(|d| d.worker.is_some()).count();
         report_activity(&format!(
             "serving {served} database(s) with {running} worker(s)"

@@ -5,7 +5,7 @@
 //! that queued rows can wake the worker when it commits, and the launcher knows when
 //! to add a helper.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::Once;
 
 use pgrx::prelude::*;
@@ -17,6 +17,8 @@ static GENERATION: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_loader_gene
 static WORKERS: PgLwLock<Workers> = unsafe { PgLwLock::new(c"ai_loader_workers") };
 /// How many workers ended without giving back what they had claimed (an error).
 static LEFT_CLAIMS: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_loader_left_claims") };
+/// How many databases with queued rows wait for a worker slot (set by the launcher).
+static WAITING: PgAtomic<AtomicU32> = unsafe { PgAtomic::new(c"ai_loader_waiting") };
 
 /// One entry per worker process, and per database whose workers were stopped.
 #[derive(Copy, Clone, Default)]
@@ -57,6 +59,7 @@ pub fn init() {
     pg_shmem_init!(LAUNCHER_PID);
     pg_shmem_init!(GENERATION);
     pg_shmem_init!(LEFT_CLAIMS);
+    pg_shmem_init!(WAITING);
     pg_shmem_init!(
         WORKERS = Workers {
             slots: [Slot::default(); SLOTS],
@@ -326,6 +329,35 @@ pub fn take_wanted(database: pg_sys::Oid) -> bool {
         wanted = true;
     }
     wanted
+}
+
+/// In the launcher: how many databases with queued rows wait for a worker slot.
+pub fn set_waiting(databases: u32) {
+    WAITING.get().store(databases, Ordering::SeqCst);
+}
+
+/// Whether databases with queued rows wait for a worker slot: a worker that has had its
+/// turn gives its slot back.
+pub fn others_waiting() -> bool {
+    WAITING.get().load(Ordering::SeqCst) > 0
+}
+
+/// In a worker that gives its slot back with rows still queued: its database waits for
+/// a worker again, in line behind those that waited before it.
+pub fn want_again() {
+    let pid = my_pid();
+    let mut workers = WORKERS.exclusive();
+    let Some(db) = (workers.slots.iter())
+        .find(|s| s.pid == pid)
+        .map(|s| s.database)
+    else {
+        return;
+    };
+    if !workers.wanted.contains(&db) {
+        if let Some(free) = workers.wanted.iter().position(|w| *w == 0) {
+            workers.wanted[free] = db;
+        }
+    }
 }
 
 /// Whether a transaction queued rows in `database` since its worker's last round.
