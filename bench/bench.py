@@ -72,6 +72,7 @@ from sync import run_sync  # noqa: E402
 from titan import run_titan  # noqa: E402
 from vs_pgai import run_vs_pgai, vs_pgai_table  # noqa: E402
 from cpu import run_cpu, run_scaling  # noqa: E402
+from tenants import run_tenants  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
 S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
@@ -342,7 +343,7 @@ def run(args, kind, local, rng):
 def table(results):
     quiet = ("latency", "search", "search-indexes", "sync-reconcile", "sync-unchanged", "sync-event-row",
              "sync-event-searchable", "bedrock-titan", "cpu-per-chunk", "scaling",
-             "vs-pgai", "vs-pgai-setup", "vs-pgai-latency")
+             "vs-pgai", "vs-pgai-setup", "vs-pgai-latency", "cold-start", "idle-worker", "idle-cluster")
     if any(r["run"] not in quiet for r in results):
         say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
     for r in results:
@@ -393,6 +394,13 @@ SUMMARY = {
     "scaling": lambda r: (f" {r['workers_per_database']} worker(s) per database, embedder latency"
                           f" {r['latency_ms']} ms: {r['docs_per_s']} docs/s, {r['chunks_per_s']} chunks/s"
                           f" ({r['docs']} docs, 768 dimensions)"),
+    "cold-start": lambda r: (f" insert→visible ({r['samples']} rows each): worker must start p50 {r['cold_p50_ms']} ms"
+                             f" (max {r['cold_max_ms']}), worker running p50 {r['warm_p50_ms']} ms"
+                             f" (max {r['warm_max_ms']})"),
+    "idle-worker": lambda r: (f" an idle worker with {r['vectorizers']} vectorizers:"
+                              f" {round(r['core_fraction'] * 100, 2)} % of a core"),
+    "idle-cluster": lambda r: (f" an idle cluster of {r['databases']} databases:"
+                               f" {round(r['core_fraction'] * 100, 2)} % of a core"),
     "bedrock-titan": lambda r: (f" Bedrock Titan ({r['docs']} docs, {r['latency_ms']} ms a request,"
                                 f" concurrency {r['concurrency']}): {r['docs_per_s']} docs/s,"
                                 f" {r['fraction_of_ceiling']} of the ceiling ({r['ceiling_docs_per_s']} docs/s)"),
@@ -434,6 +442,12 @@ def main():
     p.add_argument("--scaling-workers", type=int, nargs="+", default=[1, 2, 4], help="workers_per_database values")
     p.add_argument("--scaling-latency", type=int, nargs="+", default=[0, 100],
                    help="ms the embedder takes a request, for each scaling series")
+    p.add_argument("--tenants-databases", type=int, default=100,
+                   help="databases of the idle-cluster run (0: no many-tenants run)")
+    p.add_argument("--tenants-vectorizers", type=int, default=1000, help="vectorizers of the idle-worker run")
+    p.add_argument("--tenants-samples", type=int, default=20, help="rows timed with and without a running worker")
+    p.add_argument("--tenants-seconds", type=int, default=10, help="seconds the idle CPU is read over")
+    p.add_argument("--tenants-only", action="store_true", help="only the many-tenants run")
     p.add_argument("--vs-pgai", action="store_true",
                    help="only the side by side with pgai's worker (installs it into target/bench-tools/pgai-venv)")
     p.add_argument("--pgai-docs", type=int, default=1000, help="documents of each side-by-side run")
@@ -449,7 +463,7 @@ def main():
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
     # The parts asked for alone (`--search-only`, …); none: every part.
-    alone = {part for part in ("search", "sync", "bedrock", "cpu") if getattr(args, f"{part}_only")}
+    alone = {part for part in ("search", "sync", "bedrock", "cpu", "tenants") if getattr(args, f"{part}_only")}
     alone |= {"pgai"} if args.vs_pgai else set()
     for kind in [] if alone else servers:
         if args.embedder in ("zero", "both"):
@@ -461,6 +475,7 @@ def main():
              ("bedrock", args.bedrock_docs, lambda: run_titan(args, say)),
              ("sync", args.sync_objects, lambda: run_sync(args, say, tool)),
              ("search", args.search_chunks, lambda: run_search(args, say)),
+             ("tenants", args.tenants_databases, lambda: run_tenants(args, say)),
              ("pgai", args.vs_pgai and args.pgai_docs, lambda: run_vs_pgai(args, say, text_document, upload,
                                                                         s3_ceiling, percentile, rng))]
     for part, size, measure in parts:
