@@ -24,82 +24,47 @@ QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{QUEUE}"
 # search_path = pg_catalog so the copies are made of pg_catalog's types and functions.
 SHADOWS = r"""
 CREATE SCHEMA mallory;
+-- Runs one copy's DDL; 1 if it was made, 0 if Postgres refused it (a pseudo-type, …).
+CREATE FUNCTION pg_temp.shadow(ddl text) RETURNS int4 LANGUAGE plpgsql AS $shadow$
+    BEGIN
+        EXECUTE ddl;
+        RETURN 1;
+    EXCEPTION WHEN others THEN
+        RETURN 0;
+    END $shadow$;
 CREATE TABLE public.shadows (kind text, made int4);
-DO $shadows$
-DECLARE
-    r record;
-    made int4;
-    body text;
-BEGIN
-    made := 0;
-    FOR r IN SELECT o.oid, o.oprname, o.oprleft, o.oprright, o.oprresult FROM pg_operator o
-              WHERE o.oprnamespace = 'pg_catalog'::regnamespace LOOP
-        BEGIN
-            EXECUTE format('CREATE FUNCTION mallory.op_%s(%s) RETURNS %s LANGUAGE plpgsql VOLATILE '
-                           'AS $f$BEGIN RETURN NULL; END$f$', r.oid,
-                           concat_ws(', ', CASE WHEN r.oprleft <> 0 THEN r.oprleft::regtype::text END,
-                                     r.oprright::regtype::text), r.oprresult::regtype);
-            EXECUTE format('CREATE OPERATOR mallory.%s (%s RIGHTARG = %s, FUNCTION = mallory.op_%s)', r.oprname,
-                           CASE WHEN r.oprleft <> 0 THEN format('LEFTARG = %s,', r.oprleft::regtype) END,
-                           r.oprright::regtype, r.oid);
-            made := made + 1;
-        EXCEPTION WHEN others THEN NULL;
-        END;
-    END LOOP;
-    INSERT INTO public.shadows VALUES ('operator', made);
-
-    made := 0;
-    FOR r IN SELECT p.proname, pg_get_function_arguments(p.oid) AS args, pg_get_function_result(p.oid) AS result,
-                    p.proretset OR p.proallargtypes IS NOT NULL AS bare
-               FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.prokind = 'f' LOOP
-        body := CASE WHEN r.bare THEN 'RETURN;' ELSE 'RETURN NULL;' END;
-        BEGIN
-            EXECUTE format('CREATE FUNCTION mallory.%I(%s) RETURNS %s LANGUAGE plpgsql VOLATILE '
-                           'AS $f$BEGIN %s END$f$', r.proname, r.args, r.result, body);
-            made := made + 1;
-        EXCEPTION WHEN others THEN NULL;
-        END;
-    END LOOP;
-    INSERT INTO public.shadows VALUES ('function', made);
-
-    made := 0;
-    FOR r IN SELECT p.proname, pg_get_function_arguments(p.oid) AS args, a.aggtransfn::regproc AS transfn,
-                    a.aggtranstype::regtype AS transtype, a.aggfinalfn, a.agginitval
-               FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
-              WHERE p.pronamespace = 'pg_catalog'::regnamespace AND a.aggkind = 'n' LOOP
-        BEGIN
-            EXECUTE format('CREATE AGGREGATE mallory.%I(%s) (SFUNC = %s, STYPE = %s%s%s)', r.proname,
-                           CASE WHEN r.args = '' THEN '*' ELSE r.args END, r.transfn, r.transtype,
-                           CASE WHEN r.aggfinalfn <> 0 THEN format(', FINALFUNC = %s', r.aggfinalfn::regproc) END,
-                           CASE WHEN r.agginitval IS NOT NULL THEN format(', INITCOND = %L', r.agginitval) END);
-            made := made + 1;
-        EXCEPTION WHEN others THEN NULL;
-        END;
-    END LOOP;
-    INSERT INTO public.shadows VALUES ('aggregate', made);
-
-    made := 0;
-    FOR r IN SELECT t.typname FROM pg_type t
-              WHERE t.typnamespace = 'pg_catalog'::regnamespace AND t.typtype = 'b' AND t.typname !~ '^_' LOOP
-        BEGIN
-            EXECUTE format('CREATE DOMAIN mallory.%I AS pg_catalog.%I', r.typname, r.typname);
-            made := made + 1;
-        EXCEPTION WHEN others THEN NULL;
-        END;
-    END LOOP;
-    INSERT INTO public.shadows VALUES ('type', made);
-
-    made := 0;
-    FOR r IN SELECT c.relname FROM pg_class c
-              WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind IN ('r', 'v') LOOP
-        BEGIN
-            EXECUTE format('CREATE VIEW mallory.%I AS SELECT * FROM pg_catalog.%I', r.relname, r.relname);
-            made := made + 1;
-        EXCEPTION WHEN others THEN NULL;
-        END;
-    END LOOP;
-    INSERT INTO public.shadows VALUES ('relation', made);
-END $shadows$;
+INSERT INTO public.shadows
+SELECT 'operator', sum(pg_temp.shadow(format(
+           'CREATE FUNCTION mallory.op_%1$s(%2$s) RETURNS %3$s LANGUAGE plpgsql VOLATILE '
+           'AS $f$BEGIN RETURN NULL; END$f$; '
+           'CREATE OPERATOR mallory.%4$s (%5$s RIGHTARG = %6$s, FUNCTION = mallory.op_%1$s)',
+           o.oid, concat_ws(', ', CASE WHEN o.oprleft <> 0 THEN o.oprleft::regtype::text END, o.oprright::regtype::text),
+           o.oprresult::regtype, o.oprname,
+           CASE WHEN o.oprleft <> 0 THEN format('LEFTARG = %s,', o.oprleft::regtype) END, o.oprright::regtype)))
+  FROM pg_operator o WHERE o.oprnamespace = 'pg_catalog'::regnamespace
+UNION ALL
+SELECT 'function', sum(pg_temp.shadow(format(
+           'CREATE FUNCTION mallory.%I(%s) RETURNS %s LANGUAGE plpgsql VOLATILE AS $f$BEGIN %s END$f$',
+           p.proname, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
+           CASE WHEN p.proretset OR p.proallargtypes IS NOT NULL THEN 'RETURN;' ELSE 'RETURN NULL;' END)))
+  FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.prokind = 'f'
+UNION ALL
+SELECT 'aggregate', sum(pg_temp.shadow(format(
+           'CREATE AGGREGATE mallory.%I(%s) (SFUNC = %s, STYPE = %s%s%s)', p.proname,
+           coalesce(nullif(pg_get_function_arguments(p.oid), ''), '*'), a.aggtransfn::regproc,
+           a.aggtranstype::regtype,
+           CASE WHEN a.aggfinalfn <> 0 THEN format(', FINALFUNC = %s', a.aggfinalfn::regproc) END,
+           CASE WHEN a.agginitval IS NOT NULL THEN format(', INITCOND = %L', a.agginitval) END)))
+  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+ WHERE p.pronamespace = 'pg_catalog'::regnamespace AND a.aggkind = 'n'
+UNION ALL
+SELECT 'type', sum(pg_temp.shadow(format('CREATE DOMAIN mallory.%I AS pg_catalog.%I', t.typname, t.typname)))
+  FROM pg_type t
+ WHERE t.typnamespace = 'pg_catalog'::regnamespace AND t.typtype = 'b' AND t.typname !~ '^_'
+UNION ALL
+SELECT 'relation', sum(pg_temp.shadow(format('CREATE VIEW mallory.%I AS SELECT * FROM pg_catalog.%I',
+                                              c.relname, c.relname)))
+  FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind IN ('r', 'v');
 """
 
 

@@ -420,7 +420,10 @@ fn refuse_taken_queue(client: &SpiClient<'_>, url: &str, this: Option<i32>) {
         .filter(|db| *db != database);
     let whose = match (here, elsewhere) {
         (true, _) => "another S3 sync of this database".to_string(),
-        (false, Some(db)) => format!("an S3 sync of database \"{}\"", database_name(client, db)),
+        (false, Some(db)) => format!(
+            "an S3 sync of database \"{}\"",
+            crate::worker::database_name(db)
+        ),
         (false, None) => return,
     };
     raise(
@@ -433,21 +436,6 @@ fn refuse_taken_queue(client: &SpiClient<'_>, url: &str, this: Option<i32>) {
              queue, e.g. one per prefix in the bucket's notification configuration",
         ),
     );
-}
-
-fn database_name(client: &SpiClient<'_>, database: pg_sys::Oid) -> String {
-    client
-        .select(
-            "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
-              WHERE d.oid OPERATOR(pg_catalog.=) $1",
-            None,
-            &[database.into()],
-        )
-        .or_raise()
-        .first()
-        .get_one::<String>()
-        .or_raise()
-        .unwrap_or_else(|| format!("with OID {}", database.to_u32()))
 }
 
 fn set(id: i32, assignment: &str) {

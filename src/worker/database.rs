@@ -260,15 +260,20 @@ fn serve(arg: pg_sys::Datum, role: Role) {
             false => idle_since.or_else(|| Some(Instant::now())),
         };
         if let Some(limit) = gucs::idle_timeout() {
-            if idle_since.is_some_and(|t| t.elapsed() >= limit) && nothing_queued() {
-                // A commit from here on finds no worker, or one about to leave: it
-                // notes the database as wanted, and the launcher starts a worker.
-                shared::set_left_idle();
-                log!(
-                    "ai_loader worker: nothing queued for {}s; leaving until rows are queued",
-                    limit.as_secs()
-                );
-                return;
+            if idle_since.is_some_and(|t| t.elapsed() >= limit) {
+                if nothing_queued() {
+                    // A commit from here on finds no worker, or one about to leave: it
+                    // notes the database as wanted, and the launcher starts a worker.
+                    shared::set_left_idle();
+                    log!(
+                        "ai_loader worker: nothing queued for {}s; leaving until rows are queued",
+                        limit.as_secs()
+                    );
+                    return;
+                }
+                // Rows wait for a retry: looked at again after another idle_timeout,
+                // not every round.
+                idle_since = Some(Instant::now());
             }
         }
         report_activity("idle");

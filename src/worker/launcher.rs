@@ -4,8 +4,9 @@
 //! once when `CREATE EXTENSION ai_loader` wakes the launcher. A worker that finds
 //! nothing queued for `ai_loader.idle_timeout` leaves, giving its slot to a database
 //! waiting for one; a commit that queues rows there starts a worker again at once, and
-//! every `ai_loader.revisit_interval` one comes to find rows queued without a commit. While a worker reports a backlog, the launcher adds helpers — the
-//! first as soon as the worker reports it, then one a second, up to
+//! every `ai_loader.revisit_interval` one comes to find rows queued without a commit.
+//! While a worker reports a backlog, the launcher adds helpers — the first as soon as
+//! the worker reports it, then one a second, up to
 //! `ai_loader.workers_per_database` workers in all — which claim batches beside it and
 //! exit once a round finds nothing left.
 

@@ -32,6 +32,19 @@ pub fn queue_reader(url: &str) -> Option<(pg_sys::Oid, i32)> {
     queues::reader(url).map(|r| (pg_sys::Oid::from(r.database), r.sync))
 }
 
+/// A database's name by its OID, for messages ("with OID n" once it is gone); inside a
+/// transaction.
+pub fn database_name(database: pg_sys::Oid) -> String {
+    pgrx::Spi::get_one_with_args::<String>(
+        "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
+          WHERE d.oid OPERATOR(pg_catalog.=) $1",
+        &[database.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| format!("with OID {}", database.to_u32()))
+}
+
 /// What a database's worker process is: its worker (which also builds indexes and
 /// serves S3 syncs), or a helper the launcher added while the worker has a backlog.
 #[derive(Clone, Copy, PartialEq, Eq)]

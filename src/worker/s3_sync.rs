@@ -477,18 +477,9 @@ fn take_queue(
 
 /// Why a sync does not read `url`: `other` does.
 fn queue_taken(url: &str, other: Reader) -> String {
-    let database = in_transaction(|| {
-        Spi::get_one_with_args::<String>(
-            "SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
-              WHERE d.oid OPERATOR(pg_catalog.=) $1",
-            &[pg_sys::Oid::from(other.database).into()],
-        )
-        .ok()
-        .flatten()
-    })
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| format!("with OID {}", other.database));
+    let database = pg_sys::Oid::from(other.database);
+    let database = in_transaction(|| super::database_name(database))
+        .unwrap_or_else(|_| format!("with OID {}", other.database));
     format!(
         "the SQS queue {url} already feeds S3 sync {} of database \"{database}\": a queue feeds one \
          sync, so this one receives nothing from it (its listings go on); give each sync its own queue",

@@ -55,6 +55,27 @@ struct Workers {
 // SAFETY: plain old data, no pointers.
 unsafe impl PGRXSharedMemory for Workers {}
 
+impl Workers {
+    /// Notes `db` as wanted (once).
+    fn want(&mut self, db: u32) {
+        if !self.wanted.contains(&db) {
+            if let Some(free) = self.wanted.iter().position(|w| *w == 0) {
+                self.wanted[free] = db;
+            }
+        }
+    }
+
+    /// Forgets that `db` was wanted; whether it was.
+    fn unwant(&mut self, db: u32) -> bool {
+        let mut was = false;
+        for w in self.wanted.iter_mut().filter(|w| **w == db) {
+            *w = 0;
+            was = true;
+        }
+        was
+    }
+}
+
 pub fn init() {
     pg_shmem_init!(LAUNCHER_PID);
     pg_shmem_init!(GENERATION);
@@ -280,11 +301,7 @@ fn wake_worker(database: pg_sys::Oid) {
     let db = database.to_u32();
     let pid = {
         let mut workers = WORKERS.exclusive();
-        if !workers.wanted.contains(&db) {
-            if let Some(free) = workers.wanted.iter().position(|w| *w == 0) {
-                workers.wanted[free] = db;
-            }
-        }
+        workers.want(db);
         (workers.slots.iter_mut())
             .find(|s| s.database == db && s.pid != 0 && s.primary)
             .map(|slot| {
@@ -311,9 +328,7 @@ pub fn take_wake() -> bool {
     };
     let (db, woken, primary) = (slot.database, std::mem::take(&mut slot.woken), slot.primary);
     if primary {
-        for wanted in workers.wanted.iter_mut().filter(|w| **w == db) {
-            *wanted = 0;
-        }
+        workers.unwant(db);
     }
     woken
 }
@@ -321,14 +336,7 @@ pub fn take_wake() -> bool {
 /// In the launcher: whether a transaction queued rows in `database` since its worker's
 /// last round (forgotten once asked).
 pub fn take_wanted(database: pg_sys::Oid) -> bool {
-    let db = database.to_u32();
-    let mut workers = WORKERS.exclusive();
-    let mut wanted = false;
-    for w in workers.wanted.iter_mut().filter(|w| **w == db) {
-        *w = 0;
-        wanted = true;
-    }
-    wanted
+    WORKERS.exclusive().unwant(database.to_u32())
 }
 
 /// In the launcher: how many databases with queued rows wait for a worker slot.
@@ -347,16 +355,11 @@ pub fn others_waiting() -> bool {
 pub fn want_again() {
     let pid = my_pid();
     let mut workers = WORKERS.exclusive();
-    let Some(db) = (workers.slots.iter())
+    if let Some(db) = (workers.slots.iter())
         .find(|s| s.pid == pid)
         .map(|s| s.database)
-    else {
-        return;
-    };
-    if !workers.wanted.contains(&db) {
-        if let Some(free) = workers.wanted.iter().position(|w| *w == 0) {
-            workers.wanted[free] = db;
-        }
+    {
+        workers.want(db);
     }
 }
 
