@@ -2,7 +2,7 @@
 PG_MAJOR ?= 15
 PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: setup demo test bench unit pg-test install regress e2e lint
+.PHONY: setup demo test bench unit pg-test install regress upgrade e2e lint upgrade-script
 
 ## setup: install what building and testing need (idempotent; seconds when done)
 setup:
@@ -39,8 +39,17 @@ pg-test:
 regress:
 	scripts/test.sh regress
 
+upgrade:
+	scripts/test.sh upgrade
+
 e2e:
 	scripts/test.sh e2e
+
+## upgrade-script: write sql/ai_loader--<release>--<current>.sql from src/sql/ and the
+## library's functions (after any change to the SQL surface; make test checks it)
+upgrade-script:
+	cargo pgrx schema pg$(PG_MAJOR) --out target/ai_loader-install.sql
+	python3 scripts/upgrade_script.py target/ai_loader-install.sql
 
 lint:
 	cargo fmt --all -- --check

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test tier, fastest first. `scripts/test.sh TIER` runs one: unit, pg-test,
-# regress, e2e. The server tiers install the debug build into pg_config's Postgres for
+# regress, upgrade, e2e. The server tiers install the debug build into pg_config's Postgres for
 # the duration of the run; what was installed before (the release build of `make
 # install`) is put back when the run ends, however it ends.
 set -euo pipefail
@@ -39,19 +39,25 @@ regress() {
   scripts/regress.sh
 }
 
+upgrade() {
+  tier "upgrade scripts and upgrades (tests/test_upgrade.py)"
+  .venv/bin/pytest -q tests/test_upgrade.py
+}
+
 e2e() {
   tier "end-to-end tests (tests/)"
-  .venv/bin/pytest -q tests
+  .venv/bin/pytest -q tests --ignore tests/test_upgrade.py
 }
 
 case "${1:-all}" in
-  pg-test | regress | e2e | all) keep_installed "$PG_CONFIG" target/installed-before ;;
+  pg-test | regress | upgrade | e2e | all) keep_installed "$PG_CONFIG" target/installed-before ;;
 esac
 case "${1:-all}" in
   unit) unit ;;
   pg-test) pg_test ;;
   regress) install_debug && regress ;;
+  upgrade) install_debug && upgrade ;;
   e2e) install_debug && e2e ;;
-  all) unit && pg_test && install_debug && regress && e2e ;;
-  *) echo "usage: $0 [unit|pg-test|regress|e2e]" >&2; exit 2 ;;
+  all) unit && pg_test && install_debug && regress && upgrade && e2e ;;
+  *) echo "usage: $0 [unit|pg-test|regress|upgrade|e2e]" >&2; exit 2 ;;
 esac

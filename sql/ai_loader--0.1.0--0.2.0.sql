@@ -1,6 +1,15 @@
 \echo Use "ALTER EXTENSION ai_loader UPDATE TO '0.2.0'" to load this file. \quit
 
--- 0.2.0: the privilege model (README, Security). Only the catalog owner creates objects
+-- ai_loader 0.1.0 to 0.2.0, made by scripts/upgrade_script.py (make upgrade-script) from
+-- src/sql/ and the library's functions: edit those, not this file.
+
+/* <begin connected objects> */
+-- requires:
+--   incremental_0_1_0
+
+-- incremental 0.2.0: the privilege model, owners by OID, S3 syncs, full text search.
+
+-- The privilege model (README, Security). Only the catalog owner creates objects
 -- in schema ai and writes the catalog; users act through functions that check them; a
 -- user reads only its own vectorizers' rows; nothing internal is executable by PUBLIC;
 -- the server's API keys go only to endpoints a superuser listed.
@@ -111,196 +120,31 @@ ALTER TABLE ai.vectorizer_worker_progress ENABLE ROW LEVEL SECURITY;
 CREATE POLICY managed ON ai.vectorizer_worker_progress FOR SELECT
     USING (EXISTS (SELECT FROM ai.vectorizer v WHERE v.id = vectorizer_id AND ai._may_manage(v.owner)));
 
--- New functions of the library, and pausing moves into it (it checks its caller). A
--- query's embedding is computed once per statement: the functions are STABLE.
-ALTER FUNCTION ai._vectorizer_embed(jsonb, text) STABLE;
-CREATE  FUNCTION ai."_vectorizer_embed_for"(
-	"vectorizer_id" INT, /* i32 */
-	"input_text" TEXT /* & str */
-) RETURNS real[] /* Vec < f32 > */
-STRICT STABLE PARALLEL UNSAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'vectorizer_embed_for_wrapper';
-
-CREATE  FUNCTION ai."_vectorizer_embed_for"(
-	"name" TEXT, /* & str */
-	"input_text" TEXT /* & str */
-) RETURNS real[] /* Vec < f32 > */
-STRICT STABLE PARALLEL UNSAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'vectorizer_embed_for_name_wrapper';
-
-CREATE OR REPLACE FUNCTION ai."_vectorizer_set_disabled"(
-	"vectorizer_id" INT, /* i32 */
-	"disabled" bool /* bool */
-) RETURNS void
-STRICT 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'set_disabled_wrapper';
-
--- Full text search and ai.search. ai.create_vectorizer takes text_indexing (last, so
--- that calls naming their arguments by position keep working): it and the library
--- function behind it are made again. Their grants are given again below, to the ai
--- users (ai.grant_ai_usage).
-DROP FUNCTION ai.create_vectorizer(regclass, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb,
-                                   jsonb, name, name, name[], bool, bool);
-DROP FUNCTION ai._create_vectorizer(oid, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb,
-                                    text, text, text[], bool, bool);
-CREATE  FUNCTION ai."_create_vectorizer"(
-	"source" oid, /* pg_sys :: Oid */
-	"name" TEXT, /* Option < & str > */
-	"destination" jsonb, /* Option < JsonB > */
-	"loading" jsonb, /* Option < JsonB > */
-	"parsing" jsonb, /* Option < JsonB > */
-	"embedding" jsonb, /* Option < JsonB > */
-	"chunking" jsonb, /* Option < JsonB > */
-	"indexing" jsonb, /* Option < JsonB > */
-	"formatting" jsonb, /* Option < JsonB > */
-	"scheduling" jsonb, /* Option < JsonB > */
-	"processing" jsonb, /* Option < JsonB > */
-	"queue_schema" TEXT, /* Option < & str > */
-	"queue_table" TEXT, /* Option < & str > */
-	"grant_to" TEXT[], /* :: std :: option :: Option < Vec < Option < String > > > */
-	"enqueue_existing" bool, /* Option < bool > */
-	"if_not_exists" bool, /* Option < bool > */
-	"text_indexing" jsonb /* Option < JsonB > */
-) RETURNS INT /* i32 */
-
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'new_vectorizer_wrapper';
-
-CREATE  FUNCTION ai."_search"(
-	"vectorizer_id" INT, /* i32 */
-	"query" TEXT, /* & str */
-	"k" INT, /* i32 */
-	"mode" TEXT /* & str */
-) RETURNS TABLE (
-	"key" jsonb,  /* JsonB */
-	"chunk_seq" INT,  /* i32 */
-	"chunk" TEXT,  /* String */
-	"score" double precision  /* f64 */
-)
-STRICT STABLE PARALLEL UNSAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'search_wrapper';
-
-CREATE  FUNCTION ai."_search"(
-	"vectorizer" TEXT, /* & str */
-	"query" TEXT, /* & str */
-	"k" INT, /* i32 */
-	"mode" TEXT /* & str */
-) RETURNS TABLE (
-	"key" jsonb,  /* JsonB */
-	"chunk_seq" INT,  /* i32 */
-	"chunk" TEXT,  /* String */
-	"score" double precision  /* f64 */
-)
-STRICT STABLE PARALLEL UNSAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'search_by_name_wrapper';
-
--- Full text search on the store, for ai.search's text and hybrid modes: none, or a
--- tsvector of each chunk in a text search configuration (recorded by its qualified
--- name, which a dump and restore keeps).
-CREATE FUNCTION ai.text_indexing_none() RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '{"implementation": "none", "config_type": "text_indexing"}'::jsonb $$;
-
-CREATE FUNCTION ai.text_indexing_fts(language regconfig DEFAULT 'english') RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('implementation', 'fts', 'config_type', 'text_indexing',
-                              'language', format('%I.%I', n.nspname, c.cfgname))
-      FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
-     WHERE c.oid = language
-$$;
-
-CREATE FUNCTION ai.create_vectorizer(
-    source regclass,
-    name text DEFAULT NULL,
-    destination jsonb DEFAULT ai.destination_table(),
-    loading jsonb DEFAULT NULL,
-    parsing jsonb DEFAULT ai.parsing_auto(),
-    embedding jsonb DEFAULT NULL,
-    chunking jsonb DEFAULT ai.chunking_recursive_character_text_splitter(),
-    indexing jsonb DEFAULT ai.indexing_default(),
-    formatting jsonb DEFAULT ai.formatting_python_template(),
-    scheduling jsonb DEFAULT ai.scheduling_default(),
-    processing jsonb DEFAULT ai.processing_default(),
-    queue_schema name DEFAULT NULL,
-    queue_table name DEFAULT NULL,
-    grant_to name[] DEFAULT ai.grant_to(),
-    enqueue_existing bool DEFAULT true,
-    if_not_exists bool DEFAULT false,
-    text_indexing jsonb DEFAULT ai.text_indexing_none()
-) RETURNS int4
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT ai._create_vectorizer(source::oid, name, destination, loading, parsing, embedding,
-        chunking, indexing, formatting, scheduling, processing, queue_schema::text,
-        queue_table::text, grant_to::text[], enqueue_existing, if_not_exists, text_indexing)
-$$;
-
--- The best k chunks of a vectorizer's store for a query: by meaning ('vector'), by words
--- ('text', with text indexing) or both ('hybrid'). With the caller's rights; the query
--- is embedded once.
-CREATE FUNCTION ai.search(vectorizer text, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
-RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
-LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM ai._search(vectorizer, query, k, mode) $$;
-
-CREATE FUNCTION ai.search(vectorizer_id int4, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
-RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
-LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM ai._search(vectorizer_id, query, k, mode) $$;
+-- Functions whose arguments changed: ai.create_vectorizer and the library function
+-- behind it take text_indexing (last, so that calls naming their arguments by position
+-- keep working), ai.check_s3_access checks what an S3 sync needs (a prefix to list, a
+-- queue to receive from). The old ones go; the new ones are made with the others, and
+-- the ai users get them again (ai.grant_ai_usage).
+DO $do$
+DECLARE
+    _old regprocedure;
+BEGIN
+    FOR _old IN
+        SELECT pg_catalog.to_regprocedure(s) FROM pg_catalog.unnest(ARRAY[
+            'ai.create_vectorizer(regclass, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
+                'name, name, name[], bool, bool)',
+            'ai._create_vectorizer(oid, text, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, jsonb, '
+                'text, text, text[], bool, bool)',
+            'ai.check_s3_access(text, text)']) AS s
+         WHERE pg_catalog.to_regprocedure(s) IS NOT NULL
+    LOOP
+        EXECUTE pg_catalog.format('DROP FUNCTION %s', _old);
+    END LOOP;
+END
+$do$;
 
 -- The vector index the worker builds, once built, is recorded.
 ALTER TABLE ai.vectorizer_worker_progress ADD COLUMN vector_index_built_at timestamptz;
-
-CREATE OR REPLACE VIEW ai.vectorizer_status AS
-SELECT v.id,
-       v.name,
-       format('%I.%I', v.source_schema, v.source_table) AS source_table,
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
-            THEN format('%I.%I', v.config -> 'destination' ->> 'target_schema',
-                                 v.config -> 'destination' ->> 'target_table') END AS target_table,
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
-            THEN format('%I.%I', v.config -> 'destination' ->> 'view_schema',
-                                 v.config -> 'destination' ->> 'view_name') END AS "view",
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-            THEN v.config -> 'destination' ->> 'embedding_column'
-            ELSE 'embedding' END AS embedding_column,
-       CASE WHEN has_table_privilege(format('%I.%I', v.queue_schema, v.queue_table), 'SELECT')
-            THEN ai.vectorizer_queue_pending(v.id) END AS pending_items,
-       v.disabled,
-       p.success_count,
-       p.error_count,
-       p.last_success_at,
-       p.last_error_at,
-       p.last_error_message,
-       (SELECT i.indexrelid::regclass::text
-          FROM pg_index i
-          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-         WHERE i.indisvalid AND a.attname = e.embedding_column
-           AND i.indrelid = to_regclass(e.embedding_table)
-         ORDER BY i.indexrelid LIMIT 1) AS vector_index,
-       p.vector_index_built_at
-  FROM ai.vectorizer v
-  LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id
-  CROSS JOIN LATERAL (SELECT
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-            THEN format('%I.%I', v.source_schema, v.source_table)
-            ELSE format('%I.%I', v.config -> 'destination' ->> 'target_schema',
-                                 v.config -> 'destination' ->> 'target_table') END AS embedding_table,
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-            THEN v.config -> 'destination' ->> 'embedding_column'
-            ELSE 'embedding' END AS embedding_column) e
- WHERE ai._may_manage(v.owner);
-
-CREATE OR REPLACE VIEW ai.vectorizer_errors AS
-SELECT e.id, v.name, e.message, e.details, e.recorded
-  FROM ai._vectorizer_errors e
-  JOIN ai.vectorizer v ON v.id = e.id
- WHERE ai._may_manage(v.owner);
 
 -- S3 syncs (ai.create_s3_sync): a bucket prefix kept in step with a table whose rows
 -- name its objects. The destination is kept by OID: a rename follows it, and a table
@@ -379,8 +223,381 @@ SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_object', '');
 SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_progress', '');
 SELECT pg_catalog.pg_extension_config_dump('ai._s3_sync_errors', '');
 
--- The library's functions behind them.
-CREATE  FUNCTION ai."_create_s3_sync"(
+-- Existing ai users lose what 0.1.0 granted beyond the new model: CREATE on ai, writes
+-- to the catalog, its errors and its sequence, reading every vectorizer's row. What the
+-- new model grants them comes with the functions (ai.grant_ai_usage, run again for each
+-- ai user by every upgrade).
+DO $do$
+DECLARE
+    _role regrole;
+BEGIN
+    FOR _role IN
+        SELECT a.grantee::pg_catalog.regrole
+          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'ai' AND a.grantee OPERATOR(pg_catalog.<>) 0
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+         GROUP BY a.grantee
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE CREATE ON SCHEMA ai FROM %s', _role);
+        EXECUTE pg_catalog.format('REVOKE ALL ON ai.vectorizer, ai._vectorizer_errors, '
+                                  'ai.vectorizer_worker_progress, ai.vectorizer_status, ai.vectorizer_errors '
+                                  'FROM %s', _role);
+        EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE ai.vectorizer_id_seq FROM %s', _role);
+    END LOOP;
+    REVOKE SELECT ON ai.vectorizer FROM PUBLIC;
+    IF pg_catalog.to_regclass('ai.vectorizer_status') IS NOT NULL THEN
+        REVOKE SELECT ON ai.vectorizer_status FROM PUBLIC;
+    END IF;
+END
+$do$;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::chunking_character_text_splitter
+CREATE OR REPLACE FUNCTION "chunking_character_text_splitter"(
+	"chunk_size" INT DEFAULT 800, /* i32 */
+	"chunk_overlap" INT DEFAULT 400, /* i32 */
+	"separator" TEXT DEFAULT E'\n\n', /* & str */
+	"is_separator_regex" bool DEFAULT false /* bool */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'chunking_character_text_splitter_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::chunking_none
+CREATE OR REPLACE FUNCTION "chunking_none"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'chunking_none_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::chunking_recursive_character_text_splitter
+CREATE OR REPLACE FUNCTION "chunking_recursive_character_text_splitter"(
+	"chunk_size" INT DEFAULT 800, /* i32 */
+	"chunk_overlap" INT DEFAULT 400, /* i32 */
+	"separators" TEXT[] DEFAULT ARRAY[E'\n\n', E'\n', '.', '?', '!', ' ', ''], /* Vec < String > */
+	"is_separator_regex" bool DEFAULT false /* bool */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'chunking_recursive_character_text_splitter_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::destination_column
+CREATE OR REPLACE FUNCTION "destination_column"(
+	"embedding_column" TEXT /* & str */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'destination_column_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::destination_table
+CREATE OR REPLACE FUNCTION "destination_table"(
+	"destination" TEXT DEFAULT NULL, /* Option < & str > */
+	"target_schema" TEXT DEFAULT NULL, /* Option < & str > */
+	"target_table" TEXT DEFAULT NULL, /* Option < & str > */
+	"view_schema" TEXT DEFAULT NULL, /* Option < & str > */
+	"view_name" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'destination_table_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::embedding_bedrock
+CREATE OR REPLACE FUNCTION "embedding_bedrock"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"aws_role_arn" TEXT DEFAULT NULL, /* Option < & str > */
+	"region" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_bedrock_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::embedding_litellm
+CREATE OR REPLACE FUNCTION "embedding_litellm"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"api_key_name" TEXT DEFAULT NULL, /* Option < & str > */
+	"extra_options" jsonb DEFAULT NULL /* Option < JsonB > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_litellm_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::embedding_local
+CREATE OR REPLACE FUNCTION "embedding_local"(
+	"model" TEXT DEFAULT 'all-MiniLM-L6-v2', /* & str */
+	"dimensions" INT DEFAULT 384 /* i32 */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_local_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::embedding_ollama
+CREATE OR REPLACE FUNCTION "embedding_ollama"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"base_url" TEXT DEFAULT NULL, /* Option < & str > */
+	"options" jsonb DEFAULT NULL, /* Option < JsonB > */
+	"keep_alive" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_ollama_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::embedding_openai
+CREATE OR REPLACE FUNCTION "embedding_openai"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"chat_user" TEXT DEFAULT NULL, /* Option < & str > */
+	"api_key_name" TEXT DEFAULT 'OPENAI_API_KEY', /* & str */
+	"base_url" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_openai_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::embedding_voyageai
+CREATE OR REPLACE FUNCTION "embedding_voyageai"(
+	"model" TEXT, /* & str */
+	"dimensions" INT, /* i32 */
+	"input_type" TEXT DEFAULT 'document', /* Option < & str > */
+	"api_key_name" TEXT DEFAULT 'VOYAGE_API_KEY' /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_voyageai_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::formatting_python_template
+CREATE OR REPLACE FUNCTION "formatting_python_template"(
+	"template" TEXT DEFAULT '$chunk' /* & str */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'formatting_python_template_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::indexing_default
+CREATE OR REPLACE FUNCTION "indexing_default"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'indexing_default_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::indexing_hnsw
+CREATE OR REPLACE FUNCTION "indexing_hnsw"(
+	"min_rows" INT DEFAULT 100000, /* i32 */
+	"opclass" TEXT DEFAULT 'vector_cosine_ops', /* & str */
+	"m" INT DEFAULT NULL, /* Option < i32 > */
+	"ef_construction" INT DEFAULT NULL, /* Option < i32 > */
+	"create_when_queue_empty" bool DEFAULT true /* bool */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'indexing_hnsw_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::indexing_none
+CREATE OR REPLACE FUNCTION "indexing_none"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'indexing_none_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::loading_column
+CREATE OR REPLACE FUNCTION "loading_column"(
+	"column_name" TEXT, /* & str */
+	"retries" INT DEFAULT 6 /* i32 */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'loading_column_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::loading_uri
+CREATE OR REPLACE FUNCTION "loading_uri"(
+	"column_name" TEXT, /* & str */
+	"retries" INT DEFAULT 6, /* i32 */
+	"aws_role_arn" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'loading_uri_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::parsing_auto
+CREATE OR REPLACE FUNCTION "parsing_auto"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'parsing_auto_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::parsing_none
+CREATE OR REPLACE FUNCTION "parsing_none"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'parsing_none_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::processing_default
+CREATE OR REPLACE FUNCTION "processing_default"(
+	"batch_size" INT DEFAULT NULL, /* Option < i32 > */
+	"concurrency" INT DEFAULT NULL /* Option < i32 > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'processing_default_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::scheduling_default
+CREATE OR REPLACE FUNCTION "scheduling_default"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'scheduling_default_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::scheduling_none
+CREATE OR REPLACE FUNCTION "scheduling_none"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'scheduling_none_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::diagnostics::check_embedding
+CREATE OR REPLACE FUNCTION "check_embedding"(
+	"config" jsonb /* JsonB */
+) RETURNS TABLE (
+	"step" TEXT,  /* String */
+	"ok" bool,  /* Option < bool > */
+	"detail" TEXT,  /* String */
+	"hint" TEXT  /* Option < String > */
+)
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_embedding_config_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::diagnostics::check_embedding
+CREATE OR REPLACE FUNCTION "check_embedding"(
+	"vectorizer_name" TEXT /* & str */
+) RETURNS TABLE (
+	"step" TEXT,  /* String */
+	"ok" bool,  /* Option < bool > */
+	"detail" TEXT,  /* String */
+	"hint" TEXT  /* Option < String > */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_embedding_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::diagnostics::check_s3_access
+CREATE OR REPLACE FUNCTION "check_s3_access"(
+	"uri" TEXT, /* & str */
+	"aws_role_arn" TEXT DEFAULT NULL, /* Option < & str > */
+	"sqs_queue_url" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"step" TEXT,  /* String */
+	"ok" bool,  /* Option < bool > */
+	"detail" TEXT,  /* String */
+	"hint" TEXT  /* Option < String > */
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_s3_access_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::embed::_vectorizer_embed
+CREATE OR REPLACE FUNCTION "_vectorizer_embed"(
+	"embedding_config" jsonb, /* JsonB */
+	"input_text" TEXT /* & str */
+) RETURNS real[] /* Flat */
+STRICT STABLE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'vectorizer_embed_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::embed::_vectorizer_embed_for
+CREATE OR REPLACE FUNCTION "_vectorizer_embed_for"(
+	"name" TEXT, /* & str */
+	"input_text" TEXT /* & str */
+) RETURNS real[] /* Flat */
+STRICT STABLE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'vectorizer_embed_for_name_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::embed::_vectorizer_embed_for
+CREATE OR REPLACE FUNCTION "_vectorizer_embed_for"(
+	"vectorizer_id" INT, /* i32 */
+	"input_text" TEXT /* & str */
+) RETURNS real[] /* Flat */
+STRICT STABLE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'vectorizer_embed_for_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::embed::cosine_distance
+CREATE OR REPLACE FUNCTION "cosine_distance"(
+	"a" real[], /* Vec < f32 > */
+	"b" real[] /* Vec < f32 > */
+) RETURNS double precision /* f64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cosine_distance_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::embed::vectorizer_embed_for_name_vector
+-- Skipped due to `#[pgrx(sql = false)]`
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::embed::vectorizer_embed_for_vector
+-- Skipped due to `#[pgrx(sql = false)]`
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::s3_sync::_create_s3_sync
+CREATE OR REPLACE FUNCTION "_create_s3_sync"(
 	"destination" oid, /* Option < pg_sys :: Oid > */
 	"uri_prefix" TEXT, /* Option < & str > */
 	"column_name" TEXT, /* Option < & str > */
@@ -396,32 +613,327 @@ CREATE  FUNCTION ai."_create_s3_sync"(
 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'create_s3_sync_wrapper';
+/* </end connected objects> */
 
-CREATE  FUNCTION ai."drop_s3_sync"(
-	"id" INT /* i32 */
-) RETURNS void
-STRICT
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'drop_s3_sync_wrapper';
-
-CREATE  FUNCTION ai."s3_sync_now"(
-	"id" INT /* i32 */
-) RETURNS void
-STRICT
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 's3_sync_now_wrapper';
-
-CREATE  FUNCTION ai."_s3_sync_set_paused"(
+/* <begin connected objects> */
+-- ai_loader::api::s3_sync::_s3_sync_set_paused
+CREATE OR REPLACE FUNCTION "_s3_sync_set_paused"(
 	"id" INT, /* i32 */
 	"paused" bool /* bool */
 ) RETURNS void
 STRICT 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'set_paused_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::s3_sync::drop_s3_sync
+CREATE OR REPLACE FUNCTION "drop_s3_sync"(
+	"id" INT /* i32 */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'drop_s3_sync_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::s3_sync::s3_sync_now
+CREATE OR REPLACE FUNCTION "s3_sync_now"(
+	"id" INT /* i32 */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 's3_sync_now_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::search::_search
+CREATE OR REPLACE FUNCTION "_search"(
+	"vectorizer" TEXT, /* & str */
+	"query" TEXT, /* & str */
+	"k" INT, /* i32 */
+	"mode" TEXT /* & str */
+) RETURNS TABLE (
+	"key" jsonb,  /* JsonB */
+	"chunk_seq" INT,  /* i32 */
+	"chunk" TEXT,  /* String */
+	"score" double precision  /* f64 */
+)
+STRICT STABLE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'search_by_name_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::search::_search
+CREATE OR REPLACE FUNCTION "_search"(
+	"vectorizer_id" INT, /* i32 */
+	"query" TEXT, /* & str */
+	"k" INT, /* i32 */
+	"mode" TEXT /* & str */
+) RETURNS TABLE (
+	"key" jsonb,  /* JsonB */
+	"chunk_seq" INT,  /* i32 */
+	"chunk" TEXT,  /* String */
+	"score" double precision  /* f64 */
+)
+STRICT STABLE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'search_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::upgrade::_refresh_vectorizers
+CREATE OR REPLACE FUNCTION "_refresh_vectorizers"() RETURNS void
+STRICT 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'refresh_vectorizers_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::vectorizer::_create_vectorizer
+CREATE OR REPLACE FUNCTION "_create_vectorizer"(
+	"source" oid, /* pg_sys :: Oid */
+	"name" TEXT, /* Option < & str > */
+	"destination" jsonb, /* Option < JsonB > */
+	"loading" jsonb, /* Option < JsonB > */
+	"parsing" jsonb, /* Option < JsonB > */
+	"embedding" jsonb, /* Option < JsonB > */
+	"chunking" jsonb, /* Option < JsonB > */
+	"indexing" jsonb, /* Option < JsonB > */
+	"formatting" jsonb, /* Option < JsonB > */
+	"scheduling" jsonb, /* Option < JsonB > */
+	"processing" jsonb, /* Option < JsonB > */
+	"queue_schema" TEXT, /* Option < & str > */
+	"queue_table" TEXT, /* Option < & str > */
+	"grant_to" TEXT[], /* :: std :: option :: Option < Vec < Option < String > > > */
+	"enqueue_existing" bool, /* Option < bool > */
+	"if_not_exists" bool, /* Option < bool > */
+	"text_indexing" jsonb /* Option < JsonB > */
+) RETURNS INT /* i32 */
+
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'new_vectorizer_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::vectorizer::_vectorizer_set_disabled
+CREATE OR REPLACE FUNCTION "_vectorizer_set_disabled"(
+	"vectorizer_id" INT, /* i32 */
+	"disabled" bool /* bool */
+) RETURNS void
+STRICT 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'set_disabled_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::vectorizer::create_vectorizer
+-- Skipped due to `#[pgrx(sql = false)]`
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::vectorizer::drop_vectorizer
+CREATE OR REPLACE FUNCTION "drop_vectorizer"(
+	"vectorizer_id" INT, /* i32 */
+	"drop_all" bool DEFAULT false /* bool */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'drop_vectorizer_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::worker::shared::_wake_launcher
+CREATE OR REPLACE FUNCTION "_wake_launcher"() RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'wake_launcher_at_commit_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::worker::shared::_wake_worker_at_commit
+CREATE OR REPLACE FUNCTION "_wake_worker_at_commit"() RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'wake_worker_at_commit_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- finalize
+-- The public SQL surface that is plain SQL: create_vectorizer's pgai signature, the
+-- management functions and views, and privileges. Everything here runs at install and
+-- again at every upgrade (after src/sql/incremental/ and the library's functions): each
+-- statement makes or replaces, grants or revokes, and leaves the same result however
+-- often it runs. A change that CREATE OR REPLACE cannot make (a function's arguments or
+-- result, a view's existing columns) drops the old object in an incremental file.
+
+CREATE OR REPLACE FUNCTION ai.grant_to(VARIADIC grantees name[]) RETURNS name[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.array_agg(DISTINCT g) FROM pg_catalog.unnest(grantees) g $$;
+
+CREATE OR REPLACE FUNCTION ai.grant_to() RETURNS name[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ARRAY[]::name[] $$;
+
+-- Full text search on the store, for ai.search's text and hybrid modes: none, or a
+-- tsvector of each chunk in a text search configuration (recorded by its qualified
+-- name, which a dump and restore keeps).
+CREATE OR REPLACE FUNCTION ai.text_indexing_none() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '{"implementation": "none", "config_type": "text_indexing"}'::jsonb $$;
+
+CREATE OR REPLACE FUNCTION ai.text_indexing_fts(language regconfig DEFAULT 'english') RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('implementation', 'fts', 'config_type', 'text_indexing',
+                              'language', format('%I.%I', n.nspname, c.cfgname))
+      FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+     WHERE c.oid = language
+$$;
+
+CREATE OR REPLACE FUNCTION ai.create_vectorizer(
+    source regclass,
+    name text DEFAULT NULL,
+    destination jsonb DEFAULT ai.destination_table(),
+    loading jsonb DEFAULT NULL,
+    parsing jsonb DEFAULT ai.parsing_auto(),
+    embedding jsonb DEFAULT NULL,
+    chunking jsonb DEFAULT ai.chunking_recursive_character_text_splitter(),
+    indexing jsonb DEFAULT ai.indexing_default(),
+    formatting jsonb DEFAULT ai.formatting_python_template(),
+    scheduling jsonb DEFAULT ai.scheduling_default(),
+    processing jsonb DEFAULT ai.processing_default(),
+    queue_schema name DEFAULT NULL,
+    queue_table name DEFAULT NULL,
+    grant_to name[] DEFAULT ai.grant_to(),
+    enqueue_existing bool DEFAULT true,
+    if_not_exists bool DEFAULT false,
+    text_indexing jsonb DEFAULT ai.text_indexing_none()
+) RETURNS int4
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ai._create_vectorizer(source::oid, name, destination, loading, parsing, embedding,
+        chunking, indexing, formatting, scheduling, processing, queue_schema::text,
+        queue_table::text, grant_to::text[], enqueue_existing, if_not_exists, text_indexing)
+$$;
+
+CREATE OR REPLACE FUNCTION ai._vectorizer_id(name text) RETURNS int4
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _id int4;
+BEGIN
+    SELECT v.id INTO _id FROM ai.vectorizer v WHERE v.name = _vectorizer_id.name;
+    IF _id IS NULL THEN
+        RAISE EXCEPTION 'vectorizer "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers';
+    END IF;
+    RETURN _id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ai.drop_vectorizer(name text, drop_all bool DEFAULT false) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.drop_vectorizer(ai._vectorizer_id(name), drop_all) $$;
+
+CREATE OR REPLACE FUNCTION ai.vectorizer_queue_pending(vectorizer_id int4, exact_count bool DEFAULT false)
+RETURNS int8
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    _v ai.vectorizer;
+    _count int8;
+BEGIN
+    SELECT * INTO _v FROM ai.vectorizer v WHERE v.id = vectorizer_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vectorizer % does not exist', vectorizer_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers';
+    END IF;
+    IF exact_count THEN
+        EXECUTE format('SELECT count(*) FROM %I.%I', _v.queue_schema, _v.queue_table) INTO _count;
+    ELSE
+        -- Like pgai: past 10,000 rows, "a lot" (the largest int8) without counting them all.
+        EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I.%I LIMIT 10001) q',
+                       _v.queue_schema, _v.queue_table) INTO _count;
+        IF _count > 10000 THEN
+            _count := 9223372036854775807;
+        END IF;
+    END IF;
+    RETURN _count;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ai.vectorizer_queue_pending(name text, exact_count bool DEFAULT false)
+RETURNS int8
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.vectorizer_queue_pending(ai._vectorizer_id(name), exact_count) $$;
+
+-- The worker skips a disabled vectorizer; its queue keeps filling.
+CREATE OR REPLACE FUNCTION ai.disable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, true) $$;
+
+CREATE OR REPLACE FUNCTION ai.disable_vectorizer_schedule(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.disable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
+
+CREATE OR REPLACE FUNCTION ai.enable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, false) $$;
+
+CREATE OR REPLACE FUNCTION ai.enable_vectorizer_schedule(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.enable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
+
+CREATE OR REPLACE VIEW ai.vectorizer_status AS
+SELECT v.id,
+       v.name,
+       format('%I.%I', v.source_schema, v.source_table) AS source_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+            THEN format('%I.%I', v.config -> 'destination' ->> 'target_schema',
+                                 v.config -> 'destination' ->> 'target_table') END AS target_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+            THEN format('%I.%I', v.config -> 'destination' ->> 'view_schema',
+                                 v.config -> 'destination' ->> 'view_name') END AS "view",
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+            THEN v.config -> 'destination' ->> 'embedding_column'
+            ELSE 'embedding' END AS embedding_column,
+       CASE WHEN has_table_privilege(format('%I.%I', v.queue_schema, v.queue_table), 'SELECT')
+            THEN ai.vectorizer_queue_pending(v.id) END AS pending_items,
+       v.disabled,
+       p.success_count,
+       p.error_count,
+       p.last_success_at,
+       p.last_error_at,
+       p.last_error_message,
+       (SELECT i.indexrelid::regclass::text
+          FROM pg_index i
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+         WHERE i.indisvalid AND a.attname = e.embedding_column
+           AND i.indrelid = to_regclass(e.embedding_table)
+         ORDER BY i.indexrelid LIMIT 1) AS vector_index,
+       p.vector_index_built_at
+  FROM ai.vectorizer v
+  LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id
+  CROSS JOIN LATERAL (SELECT
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+            THEN format('%I.%I', v.source_schema, v.source_table)
+            ELSE format('%I.%I', v.config -> 'destination' ->> 'target_schema',
+                                 v.config -> 'destination' ->> 'target_table') END AS embedding_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+            THEN v.config -> 'destination' ->> 'embedding_column'
+            ELSE 'embedding' END AS embedding_column) e
+ WHERE ai._may_manage(v.owner);
+
+CREATE OR REPLACE VIEW ai.vectorizer_errors AS
+SELECT e.id, v.name, e.message, e.details, e.recorded
+  FROM ai._vectorizer_errors e
+  JOIN ai.vectorizer v ON v.id = e.id
+ WHERE ai._may_manage(v.owner);
 
 -- S3 syncs: a bucket prefix kept in step with a table, by listing and by the bucket's
 -- event notifications on SQS (see ai._create_s3_sync).
-CREATE FUNCTION ai.create_s3_sync(
+CREATE OR REPLACE FUNCTION ai.create_s3_sync(
     destination regclass,
     uri_prefix text,
     column_name name DEFAULT 'uri',
@@ -441,7 +953,7 @@ AS $$
         name, if_not_exists)
 $$;
 
-CREATE FUNCTION ai._s3_sync_id(name text) RETURNS int4
+CREATE OR REPLACE FUNCTION ai._s3_sync_id(name text) RETURNS int4
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _id int4;
@@ -456,33 +968,33 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION ai.drop_s3_sync(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.drop_s3_sync(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.drop_s3_sync(ai._s3_sync_id(name)) $$;
 
-CREATE FUNCTION ai.s3_sync_now(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.s3_sync_now(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.s3_sync_now(ai._s3_sync_id(name)) $$;
 
 -- A paused sync neither lists nor receives events; its queue keeps them (until SQS's
 -- retention period ends; the listing on resume catches up).
-CREATE FUNCTION ai.pause_s3_sync(id int4) RETURNS void
+CREATE OR REPLACE FUNCTION ai.pause_s3_sync(id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(id, true) $$;
 
-CREATE FUNCTION ai.pause_s3_sync(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.pause_s3_sync(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(ai._s3_sync_id(name), true) $$;
 
-CREATE FUNCTION ai.resume_s3_sync(id int4) RETURNS void
+CREATE OR REPLACE FUNCTION ai.resume_s3_sync(id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(id, false) $$;
 
-CREATE FUNCTION ai.resume_s3_sync(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.resume_s3_sync(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(ai._s3_sync_id(name), false) $$;
 
-CREATE VIEW ai.s3_sync_status AS
+CREATE OR REPLACE VIEW ai.s3_sync_status AS
 SELECT s.id,
        s.name,
        s.destination::text AS destination,
@@ -507,84 +1019,11 @@ SELECT s.id,
   LEFT JOIN ai._s3_sync_progress p ON p.sync_id = s.id
  WHERE ai._may_manage(s.owner);
 
-CREATE VIEW ai.s3_sync_errors AS
+CREATE OR REPLACE VIEW ai.s3_sync_errors AS
 SELECT e.sync_id AS id, s.name, e.message, e.details, e.recorded
   FROM ai._s3_sync_errors e
   JOIN ai.s3_sync s ON s.id = e.sync_id
  WHERE ai._may_manage(s.owner);
-
--- ai.check_s3_access also checks what an S3 sync needs: a prefix to list, a queue to
--- receive from.
-DROP FUNCTION ai.check_s3_access(text, text);
-CREATE  FUNCTION ai."check_s3_access"(
-	"uri" TEXT, /* & str */
-	"aws_role_arn" TEXT DEFAULT NULL, /* Option < & str > */
-	"sqs_queue_url" TEXT DEFAULT NULL /* Option < & str > */
-) RETURNS TABLE (
-	"step" TEXT,  /* String */
-	"ok" bool,  /* Option < bool > */
-	"detail" TEXT,  /* String */
-	"hint" TEXT  /* Option < String > */
-)
-VOLATILE PARALLEL UNSAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'check_s3_access_wrapper';
-
--- More embedding providers: VoyageAI, LiteLLM's model names (served natively) and
--- Amazon Bedrock; ai.check_embedding says what embedding with a configuration lacks.
-CREATE  FUNCTION ai."embedding_voyageai"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
-	"input_type" TEXT DEFAULT 'document', /* Option < & str > */
-	"api_key_name" TEXT DEFAULT 'VOYAGE_API_KEY' /* Option < & str > */
-) RETURNS jsonb /* JsonB */
-IMMUTABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'embedding_voyageai_wrapper';
-
-CREATE  FUNCTION ai."embedding_litellm"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
-	"api_key_name" TEXT DEFAULT NULL, /* Option < & str > */
-	"extra_options" jsonb DEFAULT NULL /* Option < JsonB > */
-) RETURNS jsonb /* JsonB */
-IMMUTABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'embedding_litellm_wrapper';
-
-CREATE  FUNCTION ai."embedding_bedrock"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
-	"aws_role_arn" TEXT DEFAULT NULL, /* Option < & str > */
-	"region" TEXT DEFAULT NULL /* Option < & str > */
-) RETURNS jsonb /* JsonB */
-IMMUTABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'embedding_bedrock_wrapper';
-
-CREATE  FUNCTION ai."check_embedding"(
-	"vectorizer_name" TEXT /* & str */
-) RETURNS TABLE (
-	"step" TEXT,  /* String */
-	"ok" bool,  /* Option < bool > */
-	"detail" TEXT,  /* String */
-	"hint" TEXT  /* Option < String > */
-)
-STRICT VOLATILE PARALLEL UNSAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'check_embedding_wrapper';
-
-CREATE  FUNCTION ai."check_embedding"(
-	"config" jsonb /* pgrx::datum::json::JsonB */
-) RETURNS TABLE (
-	"step" TEXT,  /* String */
-	"ok" bool,  /* Option < bool > */
-	"detail" TEXT,  /* String */
-	"hint" TEXT  /* Option < String > */
-)
-STRICT VOLATILE PARALLEL UNSAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'check_embedding_config_wrapper';
 
 -- Lets a role create and manage vectorizers (and S3 syncs, if it may also read S3) on
 -- the tables it owns, and read what the catalog says of its own. Not CREATE on schema ai (pgai grants it): nobody
@@ -623,6 +1062,8 @@ BEGIN
 END
 $$;
 
+GRANT USAGE ON SCHEMA ai TO PUBLIC;
+
 -- Dropping a source table drops its vectorizers (triggers, queues, catalog rows); the
 -- store keeps the embeddings. Dropping a sync's destination drops the sync. It runs
 -- with the catalog owner's rights, and ai.drop_vectorizer drops each vectorizer's
@@ -652,6 +1093,19 @@ BEGIN
        AND d.objid = s.destination::oid;
 END
 $$;
+REVOKE ALL ON FUNCTION ai._vectorizer_handle_drops() FROM PUBLIC;
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = '_vectorizer_handle_drops') THEN
+        CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
+            EXECUTE FUNCTION ai._vectorizer_handle_drops();
+    END IF;
+END
+$do$;
+
+-- A new installation is served at once: the launcher starts this database's worker.
+SELECT ai._wake_launcher();
+
 
 -- ai.vectorizer_embed returns the stores' type: vector where pgvector is installed,
 -- real[] otherwise. ai._define_vectorizer_embed (re)defines the three overloads to
@@ -663,7 +1117,7 @@ $$;
 -- pgvector, the overloads by vectorizer call C functions that return vector themselves
 -- (ai._vectorizer_embed_for_vector, made here: the type is pgvector's), sparing a cast
 -- for each row a scan evaluates them for.
-CREATE FUNCTION ai._define_vectorizer_embed() RETURNS void
+CREATE OR REPLACE FUNCTION ai._define_vectorizer_embed() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _type text := coalesce(
@@ -747,7 +1201,7 @@ $$;
 SELECT ai._define_vectorizer_embed();
 
 -- pgvector created after ai_loader: ai.vectorizer_embed returns vector from then on.
-CREATE FUNCTION ai._vectorizer_handle_new_extensions() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION ai._vectorizer_handle_new_extensions() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
@@ -758,31 +1212,28 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ai._vectorizer_handle_new_extensions() FROM PUBLIC;
-CREATE EVENT TRIGGER _vectorizer_handle_new_extensions ON ddl_command_end
-    WHEN TAG IN ('CREATE EXTENSION')
-    EXECUTE FUNCTION ai._vectorizer_handle_new_extensions();
-
--- Existing ai users lose what 0.1.0 granted beyond the new model (CREATE on ai, writes
--- to the catalog, the errors table and the sequence) and get the new grants.
 DO $do$
-DECLARE
-    _role record;
 BEGIN
-    FOR _role IN
-        SELECT a.grantee::regrole::text AS name, bool_or(a.is_grantable) AS admin
-          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
-         WHERE n.nspname = 'ai' AND a.grantee <> 0 AND a.grantee <> n.nspowner
-         GROUP BY a.grantee
-    LOOP
-        EXECUTE format('REVOKE CREATE ON SCHEMA ai FROM %s', _role.name);
-        EXECUTE format('REVOKE ALL ON ai.vectorizer, ai._vectorizer_errors, ai.vectorizer_worker_progress, '
-                       'ai.vectorizer_status, ai.vectorizer_errors FROM %s', _role.name);
-        EXECUTE format('REVOKE ALL ON SEQUENCE ai.vectorizer_id_seq FROM %s', _role.name);
-        PERFORM ai.grant_ai_usage(_role.name::name, _role.admin);
-    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = '_vectorizer_handle_new_extensions') THEN
+        CREATE EVENT TRIGGER _vectorizer_handle_new_extensions ON ddl_command_end
+            WHEN TAG IN ('CREATE EXTENSION')
+            EXECUTE FUNCTION ai._vectorizer_handle_new_extensions();
+    END IF;
 END
 $do$;
-REVOKE SELECT ON ai.vectorizer, ai.vectorizer_status FROM PUBLIC;
+
+-- The best k chunks of a vectorizer's store for a query: by meaning ('vector'), by words
+-- ('text', with text indexing) or both ('hybrid'). With the caller's rights; the query
+-- is embedded once.
+CREATE OR REPLACE FUNCTION ai.search(vectorizer text, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
+RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
+LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM ai._search(vectorizer, query, k, mode) $$;
+
+CREATE OR REPLACE FUNCTION ai.search(vectorizer_id int4, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
+RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
+LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM ai._search(vectorizer_id, query, k, mode) $$;
 
 -- Who may execute what. Nothing in schema ai is executable by PUBLIC unless listed here:
 -- the configuration builders and cosine_distance (pure functions), and the functions
@@ -791,8 +1242,22 @@ REVOKE SELECT ON ai.vectorizer, ai.vectorizer_status FROM PUBLIC;
 -- vectorizer_embed by vectorizer and search (those who may read its embeddings), _may_manage (a
 -- question about the caller), _wake_worker_at_commit (wakes this database's worker at
 -- commit; the queue triggers call it with their owners' rights). ai.grant_ai_usage
--- grants the management functions; the rest is the catalog owner's.
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ai FROM PUBLIC;
+-- grants the management functions; the rest is the catalog owner's. (The extension's
+-- functions only: the vectorizers' trigger functions in schema ai are their owners'.)
+DO $do$
+DECLARE
+    _f regprocedure;
+BEGIN
+    FOR _f IN
+        SELECT d.objid::pg_catalog.regprocedure
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid OPERATOR(pg_catalog.=) d.refobjid
+         WHERE x.extname OPERATOR(pg_catalog.=) 'ai_loader' AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', _f);
+    END LOOP;
+END
+$do$;
 GRANT EXECUTE ON FUNCTION
     ai.loading_column(text, int4), ai.loading_uri(text, int4, text),
     ai.parsing_auto(), ai.parsing_none(),
@@ -820,11 +1285,33 @@ TO PUBLIC;
 -- ai._define_vectorizer_embed, which runs again for it.
 SELECT ai._define_vectorizer_embed();
 
+-- Each vectorizer an earlier version made gets this version's trigger function and
+-- store options (see src/api/upgrade.rs).
+SELECT ai._refresh_vectorizers();
+
+-- The ai users (the roles ai.grant_ai_usage gave USAGE on schema ai) get what it gives
+-- now, the functions of a new version among them.
+DO $do$
+DECLARE
+    _role record;
+BEGIN
+    FOR _role IN
+        SELECT a.grantee::pg_catalog.regrole::pg_catalog.text AS name, pg_catalog.bool_or(a.is_grantable) AS admin
+          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'ai' AND a.grantee OPERATOR(pg_catalog.<>) 0
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+         GROUP BY a.grantee
+    LOOP
+        PERFORM ai.grant_ai_usage(_role.name::pg_catalog.name, _role.admin);
+    END LOOP;
+END
+$do$;
+
 -- Privileges changed by an extension script are recorded as the extension's initial
--- privileges, which pg_dump leaves out of a dump. The ai users' grants made above belong
--- to the database, not to the extension: keep only PUBLIC's and the owners' entries
--- there (as a fresh install has them), so that pg_dump carries the users' grants; and
--- forget a relation's record that says no more than its default (its owner alone).
+-- privileges, which pg_dump leaves out of a dump. The ai users' grants belong to the
+-- database, not to the extension: keep only PUBLIC's and the owners' entries there, so
+-- that pg_dump carries the users' grants; and forget a relation's record that says no
+-- more than its default (its owner alone).
 DO $do$
 DECLARE
     _m record;
@@ -848,3 +1335,4 @@ BEGIN
     END LOOP;
 END
 $do$;
+/* </end connected objects> */

@@ -733,7 +733,7 @@ FUNCTIONS = {
         "_s3_sync_set_paused(integer,boolean)", "_s3_sync_id(text)")},
     **{f: "owner" for f in (
         "grant_ai_usage(name,boolean)", "_may_load_uris(regrole)", "_wake_launcher()", "_vectorizer_handle_drops()",
-        "_define_vectorizer_embed()", "_vectorizer_handle_new_extensions()")},
+        "_define_vectorizer_embed()", "_vectorizer_handle_new_extensions()", "_refresh_vectorizers()")},
 }
 
 # Table privileges in schema ai: what an ai user and a role without grants hold.

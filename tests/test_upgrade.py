@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -90,18 +91,82 @@ def default_version():
         return re.search(r"default_version = '([^']+)'", f.read()).group(1)
 
 
+def test_the_upgrade_scripts_are_made_from_the_sources():
+    """Each sql/ai_loader--<release>--<current>.sql is what `make upgrade-script` makes
+    from the install script the build under test installed."""
+    check = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "upgrade_script.py"), "--check",
+                            os.path.join(EXTENSION_DIR, f"ai_loader--{default_version()}.sql")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr + "run make upgrade-script"
+
+
+def make_objects(cluster, db, dbname, embedder):
+    """What a database holds: a vectorizer of each destination kind, one of them owned by
+    carol, and an S3 sync (from 0.2.0 on)."""
+    db.execute("CREATE TABLE doc (id int PRIMARY KEY, body text NOT NULL)")
+    db.execute("""SELECT ai.create_vectorizer('doc'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s))""", (embedder.openai_url,))
+    db.execute("CREATE TABLE note (id int PRIMARY KEY, body text NOT NULL)")
+    db.execute("""SELECT ai.create_vectorizer('note'::regclass, loading => ai.loading_column('body'),
+        embedding => ai.embedding_openai('test-embedding', 8, base_url => %s),
+        destination => ai.destination_column('embedding'), chunking => ai.chunking_none())""",
+               (embedder.openai_url,))
+    with psycopg.connect(host=cluster.dir, port=cluster.port, user="carol", dbname=dbname, autocommit=True) as carol:
+        carol.execute("CREATE TABLE carols (id int PRIMARY KEY, uri text NOT NULL)")
+        carol.execute("""SELECT ai.create_vectorizer('carols'::regclass, loading => ai.loading_column('uri'),
+            embedding => ai.embedding_openai('test-embedding', 8, base_url => %s), grant_to => ai.grant_to())""",
+                      (embedder.openai_url,))
+
+
+def make_sync(db):
+    db.execute("CREATE TABLE listed (id serial PRIMARY KEY, uri text UNIQUE)")
+    db.execute("SELECT ai.pause_s3_sync(ai.create_s3_sync('listed', 's3://docs/', reconcile_interval => '1 hour'))")
+
+
+def as_made_by(db, version):
+    """Gives the vectorizers what `version`'s library made of them: this library makes
+    them even under an old catalog. 0.1.0 compared keys with a bare =, left the trigger
+    function executable by PUBLIC and the store's toast_tuple_target at its default."""
+    assert version == "0.1.0", f"say what {version}'s library made"
+    for vid, function, store in db.execute("""
+            SELECT v.id, format('%I.%I()', v.queue_schema, v.trigger_name)::regprocedure,
+                   CASE WHEN v.config->'destination'->>'implementation' = 'table'
+                        THEN format('%I.%I', v.config->'destination'->>'target_schema',
+                                    v.config->'destination'->>'target_table')::regclass END
+              FROM ai.vectorizer v""").fetchall():
+        body = scalar(db, "SELECT pg_get_functiondef(%s::regprocedure)", (function,))
+        db.execute(body.replace("OPERATOR(pg_catalog.=)", "="))
+        db.execute(f"GRANT EXECUTE ON FUNCTION {function} TO PUBLIC")
+        if store:
+            db.execute(f"ALTER TABLE {store} RESET (toast_tuple_target)")
+        db.execute("UPDATE ai.vectorizer SET config = jsonb_set(config, '{version}', to_jsonb(%s::text)) "
+                   "WHERE id = %s", (version, vid))
+
+
 @pytest.mark.parametrize("version", RELEASES)
-def test_an_upgraded_database_equals_a_fresh_install(cluster, releases, version):
+def test_an_upgraded_database_equals_a_fresh_install(cluster, embedder, releases, version):
+    """The same objects made in a fresh install, and made under `version` then upgraded
+    (the sync after): pg_dump sees the same schema, the vectorizers' own objects
+    included."""
     with cluster.connect() as admin:
         admin.execute("DROP ROLE IF EXISTS carol")
-        admin.execute("CREATE ROLE carol")
+        admin.execute("CREATE ROLE carol LOGIN")
     try:
         fresh = database(cluster, "fresh")
         fresh.execute("SELECT ai.grant_ai_usage('carol')")
+        fresh.execute("GRANT CREATE ON SCHEMA public TO carol")
+        make_objects(cluster, fresh, "fresh", embedder)
+        make_sync(fresh)
         old = database(cluster, "upgraded", version)
         old.execute("SELECT ai.grant_ai_usage('carol')")
+        old.execute("GRANT CREATE ON SCHEMA public TO carol")
+        make_objects(cluster, old, "upgraded", embedder)
+        as_made_by(old, version)
         old.execute("ALTER EXTENSION ai_loader UPDATE")
+        make_sync(old)
         assert scalar(old, "SELECT extversion FROM pg_extension WHERE extname = 'ai_loader'") == default_version()
+        assert old.execute("SELECT DISTINCT config->>'version' FROM ai.vectorizer").fetchall() == \
+            [(default_version(),)]
         got, want = schema(cluster, "upgraded"), schema(cluster, "fresh")
         if got != want:
             import difflib
@@ -141,7 +206,16 @@ def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version
             db.execute("ALTER EXTENSION ai_loader UPDATE")
         assert "ai.grant_ai_usage(to_user text) owned by dave" in err.value.diag.message_primary
         db.execute("DROP FUNCTION ai.grant_ai_usage(text)")
+        as_made_by(db, version)
+        assert generated(db, vid) == {
+            "version": version, "store options": None, "function qualifies its operators": False,
+            "function executable by PUBLIC": True, "function owner": "postgres"}
         db.execute("ALTER EXTENSION ai_loader UPDATE")
+        # The vectorizer's trigger function and store options are this version's.
+        assert generated(db, vid) == {
+            "version": default_version(), "store options": ["toast_tuple_target=8160"],
+            "function qualifies its operators": True, "function executable by PUBLIC": False,
+            "function owner": "postgres"}
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 1,
                  what="the row queued before the upgrade embedded after it")
         db.execute("INSERT INTO note VALUES (2, 'after the upgrade')")
@@ -159,6 +233,19 @@ def test_vectorizers_go_on_after_an_upgrade(cluster, embedder, releases, version
         with cluster.connect() as admin:
             admin.execute('DROP DATABASE IF EXISTS "carried" WITH (FORCE)')
             admin.execute("DROP ROLE dave")
+
+
+def generated(db, vid):
+    """What a vectorizer's trigger function and store options are, and its version."""
+    row = db.execute(f"""SELECT v.config->>'version', c.reloptions,
+                               pg_get_functiondef(f) LIKE '%%OPERATOR(pg_catalog.=)%%',
+                               has_function_privilege('public', f, 'EXECUTE'), pg_get_userbyid(p.proowner)
+                          FROM ai.vectorizer v, pg_class c, pg_proc p,
+                               LATERAL (SELECT format('%%I.%%I()', v.queue_schema, v.trigger_name)::regprocedure) t(f)
+                         WHERE v.id = %s AND c.oid = 'note_embedding_store'::regclass AND p.oid = f""",
+                     (vid,)).fetchone()
+    return dict(zip(("version", "store options", "function qualifies its operators", "function executable by PUBLIC",
+                     "function owner"), row))
 
 
 def test_pg_upgrade_carries_vectorizers_to_a_new_cluster(embedder):

@@ -23,12 +23,12 @@ fn owned(s: Option<&str>) -> Option<String> {
     s.map(str::to_string)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn loading_column(column_name: &str, retries: default!(i32, 6)) -> JsonB {
     build(Loading::column(column_name, retries))
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn loading_uri(
     column_name: &str,
     retries: default!(i32, 6),
@@ -37,17 +37,17 @@ fn loading_uri(
     build(Loading::uri(column_name, retries, aws_role_arn))
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn parsing_auto() -> JsonB {
     build(Parsing::Auto)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn parsing_none() -> JsonB {
     build(Parsing::None)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn chunking_recursive_character_text_splitter(
     chunk_size: default!(i32, 800),
     chunk_overlap: default!(i32, 400),
@@ -65,7 +65,7 @@ fn chunking_recursive_character_text_splitter(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn chunking_character_text_splitter(
     chunk_size: default!(i32, 800),
     chunk_overlap: default!(i32, 400),
@@ -80,19 +80,19 @@ fn chunking_character_text_splitter(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn chunking_none() -> JsonB {
     build(Chunking::None)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn formatting_python_template(template: default!(&str, "'$chunk'")) -> JsonB {
     build(Formatting::PythonTemplate {
         template: template.to_string(),
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn embedding_openai(
     model: &str,
     dimensions: i32,
@@ -109,7 +109,7 @@ fn embedding_openai(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn embedding_ollama(
     model: &str,
     dimensions: i32,
@@ -126,7 +126,7 @@ fn embedding_ollama(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn embedding_voyageai(
     model: &str,
     dimensions: i32,
@@ -141,7 +141,7 @@ fn embedding_voyageai(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn embedding_litellm(
     model: &str,
     dimensions: i32,
@@ -156,7 +156,7 @@ fn embedding_litellm(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn embedding_bedrock(
     model: &str,
     dimensions: i32,
@@ -171,7 +171,7 @@ fn embedding_bedrock(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn embedding_local(
     model: default!(&str, "'all-MiniLM-L6-v2'"),
     dimensions: default!(i32, 384),
@@ -182,7 +182,7 @@ fn embedding_local(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn destination_table(
     destination: default!(Option<&str>, "NULL"),
     target_schema: default!(Option<&str>, "NULL"),
@@ -199,24 +199,24 @@ fn destination_table(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn destination_column(embedding_column: &str) -> JsonB {
     build(Destination::Column {
         embedding_column: embedding_column.to_string(),
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn indexing_none() -> JsonB {
     build(Indexing::None)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn indexing_default() -> JsonB {
     build(Indexing::Default)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn indexing_hnsw(
     min_rows: default!(i32, 100000),
     opclass: default!(&str, "'vector_cosine_ops'"),
@@ -233,17 +233,17 @@ fn indexing_hnsw(
     })
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn scheduling_default() -> JsonB {
     build(Scheduling::Default)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn scheduling_none() -> JsonB {
     build(Scheduling::None)
 }
 
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn processing_default(
     batch_size: default!(Option<i32>, "NULL"),
     concurrency: default!(Option<i32>, "NULL"),

@@ -14,7 +14,7 @@ use crate::gucs;
 /// One row per step — uri, credentials, role, bucket, object, and with a queue, queue —
 /// with whether it passed (NULL: not checked), what was found, and for a failure what to
 /// fix. A `uri` ending in `/` is a prefix, as an S3 sync lists it.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(create_or_replace, volatile, parallel_unsafe)]
 fn check_s3_access(
     uri: &str,
     aws_role_arn: default!(Option<&str>, "NULL"),
@@ -59,7 +59,7 @@ fn rows(steps: Vec<Step>) -> Steps {
 /// Embeds a probe text with vectorizer `vectorizer_name`'s model, as a query would, and
 /// says step by step — configuration, credentials, endpoint, embed — what failed and
 /// how to fix it. For those who may embed with the vectorizer.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(create_or_replace, volatile, parallel_unsafe)]
 fn check_embedding(
     vectorizer_name: &str,
 ) -> TableIterator<
@@ -87,7 +87,7 @@ fn check_embedding(
 /// The same for an embedding configuration (`ai.embedding_…(…)`), under the rules of
 /// `ai.vectorizer_embed` with a configuration: the server's API key for superusers,
 /// Bedrock for members of ai_loader_s3_reader.
-#[pg_extern(name = "check_embedding", volatile, parallel_unsafe)]
+#[pg_extern(create_or_replace, name = "check_embedding", volatile, parallel_unsafe)]
 fn check_embedding_config(
     config: JsonB,
 ) -> TableIterator<

@@ -28,7 +28,7 @@ use crate::roles;
 /// public `ai.vectorizer_embed` overloads cast it to the store's type. A configuration
 /// that would send the server's API key is a superuser's to pass: anyone else embeds
 /// through a vectorizer (`_vectorizer_embed_for`), whose configuration its owner set up.
-#[pg_extern(name = "_vectorizer_embed", stable, parallel_unsafe)]
+#[pg_extern(create_or_replace, name = "_vectorizer_embed", stable, parallel_unsafe)]
 fn vectorizer_embed(embedding_config: JsonB, input_text: &str) -> Flat {
     let config = embedding_config.0.to_string();
     memoized(By::Config(&config), input_text, || {
@@ -64,7 +64,12 @@ pub fn may_embed_with_config(config: &Embedding) {
 /// The embedding of `input_text` with vectorizer `vectorizer_id`'s model, for a caller
 /// who may read its embeddings (SELECT on its store, or on its source for an embedding
 /// column) or manage it.
-#[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
+#[pg_extern(
+    create_or_replace,
+    name = "_vectorizer_embed_for",
+    stable,
+    parallel_unsafe
+)]
 fn vectorizer_embed_for(vectorizer_id: i32, input_text: &str) -> Flat {
     embedded_for(vectorizer_id, input_text).as_array()
 }
@@ -166,7 +171,12 @@ fn visible(vectorizer_id: i32) -> Option<Readable> {
 }
 
 /// The same, by the vectorizer's name.
-#[pg_extern(name = "_vectorizer_embed_for", stable, parallel_unsafe)]
+#[pg_extern(
+    create_or_replace,
+    name = "_vectorizer_embed_for",
+    stable,
+    parallel_unsafe
+)]
 fn vectorizer_embed_for_name(name: &str, input_text: &str) -> Flat {
     embedded_for_name(name, input_text).as_array()
 }
@@ -252,7 +262,7 @@ pub fn backend_aws() -> Arc<UriLoader> {
 
 /// Cosine distance (1 − cosine similarity) of two `real[]` embeddings, for stores
 /// without pgvector: `ORDER BY ai.cosine_distance(embedding, ai.vectorizer_embed(…))`.
-#[pg_extern(immutable, parallel_safe, strict)]
+#[pg_extern(create_or_replace, immutable, parallel_safe, strict)]
 fn cosine_distance(a: Vec<f32>, b: Vec<f32>) -> f64 {
     if a.len() != b.len() {
         ereport!(

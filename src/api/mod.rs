@@ -8,4 +8,5 @@ mod memo;
 mod s3_sync;
 mod search;
 mod tables;
+mod upgrade;
 pub mod vectorizer;

@@ -156,7 +156,7 @@ fn required<T>(value: Option<T>, name: &str) -> T {
 /// Creates a sync: the caller owns the destination and may read S3 with the server's
 /// credentials (`ai_loader_s3_reader`); every parameter is checked here.
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(name = "_create_s3_sync")]
+#[pg_extern(create_or_replace, name = "_create_s3_sync")]
 fn create_s3_sync(
     destination: Option<pg_sys::Oid>,
     uri_prefix: Option<&str>,
@@ -340,7 +340,7 @@ fn managed(client: &mut SpiClient<'_>, id: i32) {
 }
 
 /// Drops a sync and what it knew; the destination's rows stay.
-#[pg_extern]
+#[pg_extern(create_or_replace)]
 fn drop_s3_sync(id: i32) {
     Spi::connect_mut(|client| {
         managed(client, id);
@@ -353,14 +353,14 @@ fn drop_s3_sync(id: i32) {
 }
 
 /// Asks the worker for a complete listing of the sync's prefix as soon as it can.
-#[pg_extern]
+#[pg_extern(create_or_replace)]
 fn s3_sync_now(id: i32) {
     set(id, "reconcile_requested_at = pg_catalog.now()");
 }
 
 /// Pauses or resumes a sync. Resuming makes this database the sync's home (a restored
 /// copy starts paused, see the worker), unless another sync reads its queue.
-#[pg_extern(name = "_s3_sync_set_paused")]
+#[pg_extern(create_or_replace, name = "_s3_sync_set_paused")]
 fn set_paused(id: i32, paused: bool) {
     if paused {
         set(id, "paused = true");

@@ -17,7 +17,7 @@ use crate::api::embed::{query_embedding, readable, readable_id, Readable};
 use crate::errors::{raise, OrRaise};
 
 /// The search, by vectorizer id; `ai.search` calls it with a fixed search path.
-#[pg_extern(name = "_search", stable, parallel_unsafe)]
+#[pg_extern(create_or_replace, name = "_search", stable, parallel_unsafe)]
 fn search(
     vectorizer_id: i32,
     query: &str,
@@ -81,7 +81,7 @@ fn search(
 }
 
 /// The same, by the vectorizer's name.
-#[pg_extern(name = "_search", stable, parallel_unsafe)]
+#[pg_extern(create_or_replace, name = "_search", stable, parallel_unsafe)]
 fn search_by_name(
     vectorizer: &str,
     query: &str,

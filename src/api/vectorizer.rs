@@ -161,7 +161,7 @@ fn existing_roles(client: &SpiClient<'_>, roles: Vec<String>) -> Vec<String> {
 /// The largest `toast_tuple_target` this server accepts: a page less its header and
 /// one line pointer, rounded down to the alignment (Postgres's
 /// `TOAST_TUPLE_TARGET_MAIN`, 8160 with 8 kB pages).
-fn inline_row_bytes() -> u32 {
+pub(crate) fn inline_row_bytes() -> u32 {
     let header_and_pointer = 32; // MAXALIGN(SizeOfPageHeaderData + sizeof(ItemIdData))
     (pg_sys::BLCKSZ - header_and_pointer) & !(pg_sys::MAXIMUM_ALIGNOF - 1)
 }
@@ -271,7 +271,7 @@ fn create_vectorizer(
 }
 
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(name = "_create_vectorizer")]
+#[pg_extern(create_or_replace, name = "_create_vectorizer")]
 fn new_vectorizer(
     source: pg_sys::Oid,
     name: Option<&str>,
@@ -535,7 +535,7 @@ impl Managed {
 /// Drops a vectorizer's triggers, queues and catalog rows; with `drop_all`, also its
 /// store and view (or embedding column). Without it, the embeddings stay queryable.
 /// The objects are dropped with the owner's rights, whoever calls.
-#[pg_extern]
+#[pg_extern(create_or_replace)]
 fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
     Spi::connect_mut(|client| {
         let v = managed(client, vectorizer_id);
@@ -558,7 +558,7 @@ fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
 
 /// Pauses or resumes a vectorizer: the worker skips a disabled one, its queue keeps
 /// filling.
-#[pg_extern(name = "_vectorizer_set_disabled")]
+#[pg_extern(create_or_replace, name = "_vectorizer_set_disabled")]
 fn set_disabled(vectorizer_id: i32, disabled: bool) {
     Spi::connect_mut(|client| {
         managed(client, vectorizer_id);

@@ -1,22 +1,26 @@
 -- The public SQL surface that is plain SQL: create_vectorizer's pgai signature, the
--- management functions and views, and privileges.
+-- management functions and views, and privileges. Everything here runs at install and
+-- again at every upgrade (after src/sql/incremental/ and the library's functions): each
+-- statement makes or replaces, grants or revokes, and leaves the same result however
+-- often it runs. A change that CREATE OR REPLACE cannot make (a function's arguments or
+-- result, a view's existing columns) drops the old object in an incremental file.
 
-CREATE FUNCTION ai.grant_to(VARIADIC grantees name[]) RETURNS name[]
+CREATE OR REPLACE FUNCTION ai.grant_to(VARIADIC grantees name[]) RETURNS name[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.array_agg(DISTINCT g) FROM pg_catalog.unnest(grantees) g $$;
 
-CREATE FUNCTION ai.grant_to() RETURNS name[]
+CREATE OR REPLACE FUNCTION ai.grant_to() RETURNS name[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY[]::name[] $$;
 
 -- Full text search on the store, for ai.search's text and hybrid modes: none, or a
 -- tsvector of each chunk in a text search configuration (recorded by its qualified
 -- name, which a dump and restore keeps).
-CREATE FUNCTION ai.text_indexing_none() RETURNS jsonb
+CREATE OR REPLACE FUNCTION ai.text_indexing_none() RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '{"implementation": "none", "config_type": "text_indexing"}'::jsonb $$;
 
-CREATE FUNCTION ai.text_indexing_fts(language regconfig DEFAULT 'english') RETURNS jsonb
+CREATE OR REPLACE FUNCTION ai.text_indexing_fts(language regconfig DEFAULT 'english') RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object('implementation', 'fts', 'config_type', 'text_indexing',
                               'language', format('%I.%I', n.nspname, c.cfgname))
@@ -24,7 +28,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
      WHERE c.oid = language
 $$;
 
-CREATE FUNCTION ai.create_vectorizer(
+CREATE OR REPLACE FUNCTION ai.create_vectorizer(
     source regclass,
     name text DEFAULT NULL,
     destination jsonb DEFAULT ai.destination_table(),
@@ -50,7 +54,7 @@ AS $$
         queue_table::text, grant_to::text[], enqueue_existing, if_not_exists, text_indexing)
 $$;
 
-CREATE FUNCTION ai._vectorizer_id(name text) RETURNS int4
+CREATE OR REPLACE FUNCTION ai._vectorizer_id(name text) RETURNS int4
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _id int4;
@@ -65,11 +69,11 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION ai.drop_vectorizer(name text, drop_all bool DEFAULT false) RETURNS void
+CREATE OR REPLACE FUNCTION ai.drop_vectorizer(name text, drop_all bool DEFAULT false) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.drop_vectorizer(ai._vectorizer_id(name), drop_all) $$;
 
-CREATE FUNCTION ai.vectorizer_queue_pending(vectorizer_id int4, exact_count bool DEFAULT false)
+CREATE OR REPLACE FUNCTION ai.vectorizer_queue_pending(vectorizer_id int4, exact_count bool DEFAULT false)
 RETURNS int8
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -96,29 +100,29 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION ai.vectorizer_queue_pending(name text, exact_count bool DEFAULT false)
+CREATE OR REPLACE FUNCTION ai.vectorizer_queue_pending(name text, exact_count bool DEFAULT false)
 RETURNS int8
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.vectorizer_queue_pending(ai._vectorizer_id(name), exact_count) $$;
 
 -- The worker skips a disabled vectorizer; its queue keeps filling.
-CREATE FUNCTION ai.disable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+CREATE OR REPLACE FUNCTION ai.disable_vectorizer_schedule(vectorizer_id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, true) $$;
 
-CREATE FUNCTION ai.disable_vectorizer_schedule(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.disable_vectorizer_schedule(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.disable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
 
-CREATE FUNCTION ai.enable_vectorizer_schedule(vectorizer_id int4) RETURNS void
+CREATE OR REPLACE FUNCTION ai.enable_vectorizer_schedule(vectorizer_id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, false) $$;
 
-CREATE FUNCTION ai.enable_vectorizer_schedule(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.enable_vectorizer_schedule(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.enable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
 
-CREATE VIEW ai.vectorizer_status AS
+CREATE OR REPLACE VIEW ai.vectorizer_status AS
 SELECT v.id,
        v.name,
        format('%I.%I', v.source_schema, v.source_table) AS source_table,
@@ -158,7 +162,7 @@ SELECT v.id,
             ELSE 'embedding' END AS embedding_column) e
  WHERE ai._may_manage(v.owner);
 
-CREATE VIEW ai.vectorizer_errors AS
+CREATE OR REPLACE VIEW ai.vectorizer_errors AS
 SELECT e.id, v.name, e.message, e.details, e.recorded
   FROM ai._vectorizer_errors e
   JOIN ai.vectorizer v ON v.id = e.id
@@ -166,7 +170,7 @@ SELECT e.id, v.name, e.message, e.details, e.recorded
 
 -- S3 syncs: a bucket prefix kept in step with a table, by listing and by the bucket's
 -- event notifications on SQS (see ai._create_s3_sync).
-CREATE FUNCTION ai.create_s3_sync(
+CREATE OR REPLACE FUNCTION ai.create_s3_sync(
     destination regclass,
     uri_prefix text,
     column_name name DEFAULT 'uri',
@@ -186,7 +190,7 @@ AS $$
         name, if_not_exists)
 $$;
 
-CREATE FUNCTION ai._s3_sync_id(name text) RETURNS int4
+CREATE OR REPLACE FUNCTION ai._s3_sync_id(name text) RETURNS int4
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _id int4;
@@ -201,33 +205,33 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION ai.drop_s3_sync(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.drop_s3_sync(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.drop_s3_sync(ai._s3_sync_id(name)) $$;
 
-CREATE FUNCTION ai.s3_sync_now(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.s3_sync_now(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.s3_sync_now(ai._s3_sync_id(name)) $$;
 
 -- A paused sync neither lists nor receives events; its queue keeps them (until SQS's
 -- retention period ends; the listing on resume catches up).
-CREATE FUNCTION ai.pause_s3_sync(id int4) RETURNS void
+CREATE OR REPLACE FUNCTION ai.pause_s3_sync(id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(id, true) $$;
 
-CREATE FUNCTION ai.pause_s3_sync(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.pause_s3_sync(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(ai._s3_sync_id(name), true) $$;
 
-CREATE FUNCTION ai.resume_s3_sync(id int4) RETURNS void
+CREATE OR REPLACE FUNCTION ai.resume_s3_sync(id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(id, false) $$;
 
-CREATE FUNCTION ai.resume_s3_sync(name text) RETURNS void
+CREATE OR REPLACE FUNCTION ai.resume_s3_sync(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai._s3_sync_set_paused(ai._s3_sync_id(name), false) $$;
 
-CREATE VIEW ai.s3_sync_status AS
+CREATE OR REPLACE VIEW ai.s3_sync_status AS
 SELECT s.id,
        s.name,
        s.destination::text AS destination,
@@ -252,7 +256,7 @@ SELECT s.id,
   LEFT JOIN ai._s3_sync_progress p ON p.sync_id = s.id
  WHERE ai._may_manage(s.owner);
 
-CREATE VIEW ai.s3_sync_errors AS
+CREATE OR REPLACE VIEW ai.s3_sync_errors AS
 SELECT e.sync_id AS id, s.name, e.message, e.details, e.recorded
   FROM ai._s3_sync_errors e
   JOIN ai.s3_sync s ON s.id = e.sync_id
@@ -262,7 +266,7 @@ SELECT e.sync_id AS id, s.name, e.message, e.details, e.recorded
 -- the tables it owns, and read what the catalog says of its own. Not CREATE on schema ai (pgai grants it): nobody
 -- but the catalog owner makes objects there, so nobody can plant a function for a
 -- superuser's call to resolve to. With admin, the role may pass all of it on.
-CREATE FUNCTION ai.grant_ai_usage(to_user name, admin bool DEFAULT false) RETURNS void
+CREATE OR REPLACE FUNCTION ai.grant_ai_usage(to_user name, admin bool DEFAULT false) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _with text := CASE WHEN admin THEN ' WITH GRANT OPTION' ELSE '' END;
@@ -303,7 +307,7 @@ GRANT USAGE ON SCHEMA ai TO PUBLIC;
 -- objects with its owner's rights. A vectorizer is dropped only when its own trigger
 -- function no longer has a trigger (found by OID): a table that merely bears the name
 -- its source once had (after a rename) does not drop it.
-CREATE FUNCTION ai._vectorizer_handle_drops() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION ai._vectorizer_handle_drops() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _id int4;
@@ -327,8 +331,14 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ai._vectorizer_handle_drops() FROM PUBLIC;
-CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
-    EXECUTE FUNCTION ai._vectorizer_handle_drops();
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = '_vectorizer_handle_drops') THEN
+        CREATE EVENT TRIGGER _vectorizer_handle_drops ON sql_drop
+            EXECUTE FUNCTION ai._vectorizer_handle_drops();
+    END IF;
+END
+$do$;
 
 -- A new installation is served at once: the launcher starts this database's worker.
 SELECT ai._wake_launcher();
@@ -344,7 +354,7 @@ SELECT ai._wake_launcher();
 -- pgvector, the overloads by vectorizer call C functions that return vector themselves
 -- (ai._vectorizer_embed_for_vector, made here: the type is pgvector's), sparing a cast
 -- for each row a scan evaluates them for.
-CREATE FUNCTION ai._define_vectorizer_embed() RETURNS void
+CREATE OR REPLACE FUNCTION ai._define_vectorizer_embed() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     _type text := coalesce(
@@ -428,7 +438,7 @@ $$;
 SELECT ai._define_vectorizer_embed();
 
 -- pgvector created after ai_loader: ai.vectorizer_embed returns vector from then on.
-CREATE FUNCTION ai._vectorizer_handle_new_extensions() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION ai._vectorizer_handle_new_extensions() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
@@ -439,19 +449,25 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION ai._vectorizer_handle_new_extensions() FROM PUBLIC;
-CREATE EVENT TRIGGER _vectorizer_handle_new_extensions ON ddl_command_end
-    WHEN TAG IN ('CREATE EXTENSION')
-    EXECUTE FUNCTION ai._vectorizer_handle_new_extensions();
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = '_vectorizer_handle_new_extensions') THEN
+        CREATE EVENT TRIGGER _vectorizer_handle_new_extensions ON ddl_command_end
+            WHEN TAG IN ('CREATE EXTENSION')
+            EXECUTE FUNCTION ai._vectorizer_handle_new_extensions();
+    END IF;
+END
+$do$;
 
 -- The best k chunks of a vectorizer's store for a query: by meaning ('vector'), by words
 -- ('text', with text indexing) or both ('hybrid'). With the caller's rights; the query
 -- is embedded once.
-CREATE FUNCTION ai.search(vectorizer text, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
+CREATE OR REPLACE FUNCTION ai.search(vectorizer text, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
 RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
 LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM ai._search(vectorizer, query, k, mode) $$;
 
-CREATE FUNCTION ai.search(vectorizer_id int4, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
+CREATE OR REPLACE FUNCTION ai.search(vectorizer_id int4, query text, k int4 DEFAULT 10, mode text DEFAULT 'hybrid')
 RETURNS TABLE (key jsonb, chunk_seq int4, chunk text, score float8)
 LANGUAGE sql STABLE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM ai._search(vectorizer_id, query, k, mode) $$;
@@ -463,8 +479,22 @@ AS $$ SELECT * FROM ai._search(vectorizer_id, query, k, mode) $$;
 -- vectorizer_embed by vectorizer and search (those who may read its embeddings), _may_manage (a
 -- question about the caller), _wake_worker_at_commit (wakes this database's worker at
 -- commit; the queue triggers call it with their owners' rights). ai.grant_ai_usage
--- grants the management functions; the rest is the catalog owner's.
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ai FROM PUBLIC;
+-- grants the management functions; the rest is the catalog owner's. (The extension's
+-- functions only: the vectorizers' trigger functions in schema ai are their owners'.)
+DO $do$
+DECLARE
+    _f regprocedure;
+BEGIN
+    FOR _f IN
+        SELECT d.objid::pg_catalog.regprocedure
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid OPERATOR(pg_catalog.=) d.refobjid
+         WHERE x.extname OPERATOR(pg_catalog.=) 'ai_loader' AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', _f);
+    END LOOP;
+END
+$do$;
 GRANT EXECUTE ON FUNCTION
     ai.loading_column(text, int4), ai.loading_uri(text, int4, text),
     ai.parsing_auto(), ai.parsing_none(),
@@ -491,3 +521,54 @@ TO PUBLIC;
 -- With pgvector, the vector-returning functions behind ai.vectorizer_embed: granted by
 -- ai._define_vectorizer_embed, which runs again for it.
 SELECT ai._define_vectorizer_embed();
+
+-- Each vectorizer an earlier version made gets this version's trigger function and
+-- store options (see src/api/upgrade.rs).
+SELECT ai._refresh_vectorizers();
+
+-- The ai users (the roles ai.grant_ai_usage gave USAGE on schema ai) get what it gives
+-- now, the functions of a new version among them.
+DO $do$
+DECLARE
+    _role record;
+BEGIN
+    FOR _role IN
+        SELECT a.grantee::pg_catalog.regrole::pg_catalog.text AS name, pg_catalog.bool_or(a.is_grantable) AS admin
+          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'ai' AND a.grantee OPERATOR(pg_catalog.<>) 0
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+         GROUP BY a.grantee
+    LOOP
+        PERFORM ai.grant_ai_usage(_role.name::pg_catalog.name, _role.admin);
+    END LOOP;
+END
+$do$;
+
+-- Privileges changed by an extension script are recorded as the extension's initial
+-- privileges, which pg_dump leaves out of a dump. The ai users' grants belong to the
+-- database, not to the extension: keep only PUBLIC's and the owners' entries there, so
+-- that pg_dump carries the users' grants; and forget a relation's record that says no
+-- more than its default (its owner alone).
+DO $do$
+DECLARE
+    _m record;
+BEGIN
+    FOR _m IN
+        SELECT d.classid, d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
+         WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND x.extname = 'ai_loader'
+           AND d.deptype = 'e'
+        UNION ALL
+        SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, 'ai'::pg_catalog.regnamespace
+    LOOP
+        UPDATE pg_catalog.pg_init_privs ip
+           SET initprivs = ARRAY(SELECT a FROM unnest(ip.initprivs) a, pg_catalog.aclexplode(ARRAY[a]) e
+                                  WHERE e.grantee = 0 OR e.grantee = e.grantor)
+         WHERE ip.privtype = 'e' AND ip.classoid = _m.classid AND ip.objoid = _m.objid;
+        DELETE FROM pg_catalog.pg_init_privs ip
+         WHERE ip.privtype = 'e' AND ip.classoid = _m.classid AND ip.objoid = _m.objid
+           AND _m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND NOT EXISTS (SELECT FROM unnest(ip.initprivs) a, pg_catalog.aclexplode(ARRAY[a]) e
+                            WHERE e.grantee = 0 OR e.grantee <> e.grantor);
+    END LOOP;
+END
+$do$;

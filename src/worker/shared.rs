@@ -227,7 +227,7 @@ pub fn running(pid: i32) -> bool {
 
 /// Asks the launcher to look for databases to serve once this transaction commits
 /// (`CREATE EXTENSION`: a worker started before the commit would not see it).
-#[pg_extern(name = "_wake_launcher", volatile, parallel_unsafe)]
+#[pg_extern(create_or_replace, name = "_wake_launcher", volatile, parallel_unsafe)]
 fn wake_launcher_at_commit() {
     at_transaction_end();
     WAKE_LAUNCHER_AT_COMMIT.store(true, Ordering::Relaxed);
@@ -255,7 +255,12 @@ static AT_TRANSACTION_END: Once = Once::new();
 
 /// Called by the queue triggers: when this transaction commits, the database's worker
 /// is woken, so a new row is embedded at once rather than at the next poll.
-#[pg_extern(name = "_wake_worker_at_commit", volatile, parallel_unsafe)]
+#[pg_extern(
+    create_or_replace,
+    name = "_wake_worker_at_commit",
+    volatile,
+    parallel_unsafe
+)]
 pub fn wake_worker_at_commit() {
     at_transaction_end();
     WAKE_AT_COMMIT.store(true, Ordering::Relaxed);

@@ -173,24 +173,15 @@ impl Objects {
                         self.embedding_column_type("embedding"),
                         tsvector.unwrap_or_default(),
                         self.key_list("")
-                    ),
-                    // A chunk's row stays whole in its page while it fits one: past
-                    // the default 2 kB target, Postgres would compress the chunk's text
-                    // and move it to the TOAST table — for every row of 512 dimensions
-                    // or more, costing the write and every search that reads the text.
-                    format!(
-                        "ALTER TABLE {store_q} SET (toast_tuple_target = {})",
-                        self.inline_row_bytes
-                    ),
-                    format!("ALTER TABLE {store_q} ALTER COLUMN embedding SET STORAGE MAIN"),
-                    format!(
-                        "CREATE VIEW {} AS SELECT {} FROM {store_q} t LEFT JOIN {} s ON ({})",
-                        qualified(&view.0, &view.1),
-                        select.join(", "),
-                        self.source(),
-                        self.key_match("t.", "s.")
-                    ),
-                ];
+                    )];
+                statements.extend(store_options(store, self.inline_row_bytes));
+                statements.push(format!(
+                    "CREATE VIEW {} AS SELECT {} FROM {store_q} t LEFT JOIN {} s ON ({})",
+                    qualified(&view.0, &view.1),
+                    select.join(", "),
+                    self.source(),
+                    self.key_match("t.", "s.")
+                ));
                 if self.text_search.is_some() {
                     // Kept in the row (compressed if need be), not in the TOAST table: a
                     // text search reads it for every candidate chunk.
@@ -215,7 +206,7 @@ impl Objects {
     /// The queue, the failed queue and the trigger function, all in the queue's schema.
     /// The function runs with its owner's rights and is executable by nobody else.
     pub fn queue_statements(&self) -> Vec<String> {
-        vec![
+        let mut out = vec![
             format!(
                 "CREATE TABLE {} ({}, queued_at timestamptz NOT NULL DEFAULT pg_catalog.now(), \
                  loading_retries int4 NOT NULL DEFAULT 0, loading_retry_after timestamptz)",
@@ -230,14 +221,24 @@ impl Objects {
                 self.key_definitions()
             ),
             format!("CREATE INDEX ON {} ({})", self.failed(), self.key_list("")),
-            format!(
-                "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER \
-                 SET search_path = pg_catalog, pg_temp AS {}",
-                self.function(),
-                quote_literal(&self.trigger_body())
-            ),
-            format!("REVOKE ALL ON FUNCTION {}() FROM PUBLIC", self.function()),
-        ]
+        ];
+        out.extend(self.trigger_function().statements(false));
+        out
+    }
+
+    /// What the source trigger's function needs to know.
+    pub fn trigger_function(&self) -> TriggerFunction {
+        TriggerFunction {
+            name: (self.queue_schema.clone(), self.trigger_name.clone()),
+            key: self.key.clone(),
+            relevant: self.relevant.clone(),
+            queue: (self.queue_schema.clone(), self.queue_table.clone()),
+            failed: (self.queue_schema.clone(), self.failed_table.clone()),
+            store: match &self.target {
+                Target::Table { store, .. } => Some(store.clone()),
+                Target::Column(_) => None,
+            },
+        }
     }
 
     /// Gives the queue's objects to `owner`, when another role made them.
@@ -268,58 +269,6 @@ impl Objects {
         ];
         out.extend(self.grants());
         out
-    }
-
-    /// The trigger: insert enqueues; an update enqueues only when a relevant column
-    /// changed, and a key change also drops the old key's embeddings; delete drops the
-    /// row's embeddings; truncate empties the store and the queues.
-    fn trigger_body(&self) -> String {
-        let store = match &self.target {
-            Target::Table { store, .. } => Some(qualified(&store.0, &store.1)),
-            Target::Column(_) => None,
-        };
-        let row = |prefix: &str, cols: &mut dyn Iterator<Item = &String>| {
-            let list: Vec<String> = cols
-                .map(|c| format!("{prefix}{}", quote_ident(c)))
-                .collect();
-            format!("ROW({})", list.join(", "))
-        };
-        let key_names: Vec<&String> = self.key.iter().map(|k| &k.name).collect();
-        let delete_old = store
-            .as_ref()
-            .map(|s| format!("DELETE FROM {s} WHERE {};", self.key_match("", "OLD.")))
-            .unwrap_or_default();
-        let truncate = match &store {
-            Some(s) => format!("TRUNCATE TABLE {s}, {}, {};", self.queue(), self.failed()),
-            None => format!("TRUNCATE TABLE {}, {};", self.queue(), self.failed()),
-        };
-        format!(
-            "BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        {truncate}
-        RETURN NULL;
-    ELSIF TG_OP = 'DELETE' THEN
-        {delete_old}
-        RETURN NULL;
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF {old_key} IS DISTINCT FROM {new_key} THEN
-            {delete_old}
-        ELSIF {old_relevant} IS NOT DISTINCT FROM {new_relevant} THEN
-            RETURN NULL;
-        END IF;
-    END IF;
-    INSERT INTO {queue} ({keys}) VALUES ({new_keys});
-    PERFORM ai._wake_worker_at_commit();
-    RETURN NULL;
-END;",
-            old_key = row("OLD.", &mut key_names.iter().copied()),
-            new_key = row("NEW.", &mut key_names.iter().copied()),
-            old_relevant = row("OLD.", &mut self.relevant.iter()),
-            new_relevant = row("NEW.", &mut self.relevant.iter()),
-            queue = self.queue(),
-            keys = self.key_list(""),
-            new_keys = self.key_list("NEW."),
-        )
     }
 
     fn grants(&self) -> Vec<String> {
@@ -359,6 +308,113 @@ END;",
             self.source()
         )
     }
+}
+
+/// A chunk's row stays whole in its page while it fits one: past the default 2 kB
+/// target, Postgres would compress the chunk's text and move it to the TOAST table — for
+/// every row of 512 dimensions or more, costing the write and every search that reads
+/// the text.
+pub fn store_options(store: &(String, String), inline_row_bytes: u32) -> Vec<String> {
+    let store = qualified(&store.0, &store.1);
+    vec![
+        format!("ALTER TABLE {store} SET (toast_tuple_target = {inline_row_bytes})"),
+        format!("ALTER TABLE {store} ALTER COLUMN embedding SET STORAGE MAIN"),
+    ]
+}
+
+/// The source trigger's function: what it needs to know of the vectorizer's objects.
+#[derive(Debug, Clone)]
+pub struct TriggerFunction {
+    pub name: (String, String),
+    pub key: Vec<KeyColumn>,
+    /// Columns whose change re-embeds a row.
+    pub relevant: Vec<String>,
+    pub queue: (String, String),
+    pub failed: (String, String),
+    /// The store, whose chunks of a deleted row go with it; none for an embedding column.
+    pub store: Option<(String, String)>,
+}
+
+impl TriggerFunction {
+    /// The function, made (or with `replace`, made again with the current body), and
+    /// its privileges: it runs with its owner's rights and nobody else may call it.
+    pub fn statements(&self, replace: bool) -> Vec<String> {
+        let name = qualified(&self.name.0, &self.name.1);
+        vec![
+            format!(
+                "CREATE {}FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER \
+                 SET search_path = pg_catalog, pg_temp AS {}",
+                if replace { "OR REPLACE " } else { "" },
+                quote_literal(&self.body())
+            ),
+            format!("REVOKE ALL ON FUNCTION {name}() FROM PUBLIC"),
+        ]
+    }
+
+    /// The trigger: insert enqueues; an update enqueues only when a relevant column
+    /// changed, and a key change also drops the old key's embeddings; delete drops the
+    /// row's embeddings; truncate empties the store and the queues.
+    fn body(&self) -> String {
+        let store = self.store.as_ref().map(|s| qualified(&s.0, &s.1));
+        let row = |prefix: &str, cols: &mut dyn Iterator<Item = &String>| {
+            let list: Vec<String> = cols
+                .map(|c| format!("{prefix}{}", quote_ident(c)))
+                .collect();
+            format!("ROW({})", list.join(", "))
+        };
+        let key_names: Vec<&String> = self.key.iter().map(|k| &k.name).collect();
+        let queue = qualified(&self.queue.0, &self.queue.1);
+        let failed = qualified(&self.failed.0, &self.failed.1);
+        let delete_old = store
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "DELETE FROM {s} WHERE {};",
+                    key_match(&self.key, "", "OLD.", false)
+                )
+            })
+            .unwrap_or_default();
+        let truncate = match &store {
+            Some(s) => format!("TRUNCATE TABLE {s}, {queue}, {failed};"),
+            None => format!("TRUNCATE TABLE {queue}, {failed};"),
+        };
+        format!(
+            "BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        {truncate}
+        RETURN NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        {delete_old}
+        RETURN NULL;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF {old_key} IS DISTINCT FROM {new_key} THEN
+            {delete_old}
+        ELSIF {old_relevant} IS NOT DISTINCT FROM {new_relevant} THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    INSERT INTO {queue} ({keys}) VALUES ({new_keys});
+    PERFORM ai._wake_worker_at_commit();
+    RETURN NULL;
+END;",
+            old_key = row("OLD.", &mut key_names.iter().copied()),
+            new_key = row("NEW.", &mut key_names.iter().copied()),
+            old_relevant = row("OLD.", &mut self.relevant.iter()),
+            new_relevant = row("NEW.", &mut self.relevant.iter()),
+            keys = key_list(&self.key, ""),
+            new_keys = key_list(&self.key, "NEW."),
+        )
+    }
+}
+
+/// What an upgrade makes again of a vectorizer made by an earlier version: the trigger's
+/// function and the store's options, which carry no data.
+pub fn refresh_statements(trigger: &TriggerFunction, inline_row_bytes: u32) -> Vec<String> {
+    let mut out = trigger.statements(true);
+    if let Some(store) = &trigger.store {
+        out.extend(store_options(store, inline_row_bytes));
+    }
+    out
 }
 
 /// A recorded vectorizer's objects, as `ai.vectorizer` names them.
@@ -506,6 +562,39 @@ mod tests {
         assert_eq!(
             o.enqueue_existing(),
             "INSERT INTO \"ai\".\"_vectorizer_q_1\" (\"Tenant\", \"id\") SELECT \"Tenant\", \"id\" FROM \"public\".\"My \"\"Docs\"\"\""
+        );
+    }
+
+    #[test]
+    fn an_upgrade_makes_the_function_and_store_options_again() {
+        let o = objects(Target::Table {
+            store: ("public".into(), "docs_store".into()),
+            view: ("public".into(), "docs".into()),
+            source_columns: vec![],
+        });
+        let made = o.statements();
+        let again = refresh_statements(&o.trigger_function(), 8160);
+        let function = made
+            .iter()
+            .find(|x| x.starts_with("CREATE FUNCTION"))
+            .unwrap();
+        assert_eq!(
+            again[0],
+            function.replacen("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        );
+        assert_eq!(
+            again[1],
+            "REVOKE ALL ON FUNCTION \"ai\".\"_vectorizer_src_trg_1\"() FROM PUBLIC"
+        );
+        assert_eq!(again[2..], made[1..3]);
+        assert_eq!(
+            again[2],
+            "ALTER TABLE \"public\".\"docs_store\" SET (toast_tuple_target = 8160)"
+        );
+        let column = objects(Target::Column("e".into()));
+        assert_eq!(
+            refresh_statements(&column.trigger_function(), 8160).len(),
+            2
         );
     }
 

@@ -187,7 +187,7 @@ fn key_columns(source: &Source) -> Result<Vec<&Column>> {
 }
 
 /// The loading column: it exists and holds text (or bytea, read as a document).
-fn loading_column<'a>(source: &'a Source, parts: &Parts) -> Result<&'a Column> {
+fn check_loading_column(source: &Source, parts: &Parts) -> Result<()> {
     let column = source.column(parts.loading.column_name(), "loading")?;
     let is_bytea = column.type_name == "bytea";
     if !LOADABLE_TYPES.contains(&column.type_name.as_str()) {
@@ -218,26 +218,41 @@ fn loading_column<'a>(source: &'a Source, parts: &Parts) -> Result<&'a Column> {
         ))
         .with_hint("use parsing => ai.parsing_auto() to turn binary documents into text"));
     }
-    Ok(column)
+    Ok(())
 }
 
 /// The columns whose change re-embeds a row: those feeding the embedding (every column
 /// the template names exists). For a document behind a URI, which can change while the
 /// URI does not, any change to the row re-queues it (an object whose ETag is the one
 /// embedded is then not embedded again).
-fn relevant_columns(source: &Source, loading: &Column, parts: &Parts) -> Result<Vec<String>> {
-    let mut relevant = vec![loading.name.clone()];
+fn relevant_columns(source: &Source, parts: &Parts) -> Result<Vec<String>> {
     for column in parts.formatting.columns()? {
         source.column(&column, "template")?;
+    }
+    let columns: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+    relevant(&parts.loading, &parts.formatting, &columns)
+}
+
+/// The columns whose change re-embeds a row: the loading column, the template's, and
+/// for URIs every column of the source (its other columns may name or describe the
+/// object).
+pub fn relevant(
+    loading: &Loading,
+    formatting: &Formatting,
+    source_columns: &[String],
+) -> Result<Vec<String>> {
+    let mut relevant = vec![loading.column_name().to_string()];
+    let uri_columns = match loading {
+        Loading::Uri { .. } => source_columns,
+        Loading::Column { .. } => &[],
+    };
+    for column in formatting
+        .columns()?
+        .into_iter()
+        .chain(uri_columns.iter().cloned())
+    {
         if !relevant.contains(&column) {
             relevant.push(column);
-        }
-    }
-    if matches!(parts.loading, Loading::Uri { .. }) {
-        for c in &source.columns {
-            if !relevant.contains(&c.name) {
-                relevant.push(c.name.clone());
-            }
         }
     }
     Ok(relevant)
@@ -331,8 +346,8 @@ fn name_and_target(source: &Source, names: Names) -> (String, Target) {
 pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
     let parts = parts(req)?;
     let key = key_columns(source)?;
-    let loading = loading_column(source, &parts)?;
-    let relevant = relevant_columns(source, loading, &parts)?;
+    check_loading_column(source, &parts)?;
+    let relevant = relevant_columns(source, &parts)?;
     let destination = parts.destination.resolve(&source.schema, &source.table);
     check_destination(source, &destination, &parts.chunking)?;
     check_text_indexing(&destination, &parts.text_indexing)?;
@@ -422,6 +437,30 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relevant_columns_are_the_loaded_and_the_templates_and_for_uris_all() {
+        let column = Loading::from_json(
+            &json!({"implementation": "column", "config_type": "loading",
+                                                "column_name": "body"}),
+        )
+        .unwrap();
+        let uri = Loading::from_json(&json!({"implementation": "uri", "config_type": "loading",
+                                             "column_name": "uri"}))
+        .unwrap();
+        let template = Formatting::from_json(&json!({"implementation": "python_template",
+            "config_type": "formatting", "template": "$title: $chunk"}))
+        .unwrap();
+        let all = ["id".to_string(), "uri".into(), "title".into()];
+        assert_eq!(
+            relevant(&column, &template, &all).unwrap(),
+            ["body", "title"]
+        );
+        assert_eq!(
+            relevant(&uri, &template, &all).unwrap(),
+            ["uri", "title", "id"]
+        );
+    }
 
     fn col(name: &str, attnum: i16, t: &str) -> Column {
         Column {
