@@ -129,14 +129,13 @@ fn visible(vectorizer_id: i32) -> Option<Readable> {
             client
                 .select(
                     "SELECT v.name, v.config, v.source_pk,
-                            pg_catalog.to_regclass(CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-                                THEN pg_catalog.format('%I.%I', v.source_schema, v.source_table)
-                                ELSE pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema',
-                                                                v.config -> 'destination' ->> 'target_table') END)::oid
-                                AS embeddings,
+                            pg_catalog.to_regclass(e.embedding_table)::pg_catalog.oid AS embeddings,
                             r.oid AS owner_oid
-                       FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
-                      WHERE v.id = $1",
+                       FROM ai.vectorizer v
+                      CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table,
+                                                        v.config OPERATOR(pg_catalog.->) 'destination') e
+                       LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
+                      WHERE v.id OPERATOR(pg_catalog.=) $1",
                     None,
                     &[vectorizer_id.into()],
                 )

@@ -122,19 +122,31 @@ CREATE OR REPLACE FUNCTION ai.enable_vectorizer_schedule(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.enable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
 
+-- Where a vectorizer's embeddings are: the table (its store, or its source for an
+-- embedding column) by qualified name, and the column. The one definition the views
+-- and the library's queries use; inlined into them (SQL, STABLE, no SET clause, every
+-- name qualified).
+CREATE OR REPLACE FUNCTION ai._embeddings(source_schema name, source_table name, destination jsonb)
+RETURNS TABLE (embedding_table text, embedding_column name)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN destination OPERATOR(pg_catalog.->>) 'implementation' OPERATOR(pg_catalog.=) 'column'
+                THEN pg_catalog.format('%I.%I', source_schema, source_table)
+                ELSE pg_catalog.format('%I.%I', destination OPERATOR(pg_catalog.->>) 'target_schema',
+                                       destination OPERATOR(pg_catalog.->>) 'target_table') END,
+           (CASE WHEN destination OPERATOR(pg_catalog.->>) 'implementation' OPERATOR(pg_catalog.=) 'column'
+                 THEN destination OPERATOR(pg_catalog.->>) 'embedding_column'
+                 ELSE 'embedding' END)::pg_catalog.name
+$$;
+
 CREATE OR REPLACE VIEW ai.vectorizer_status AS
 SELECT v.id,
        v.name,
        format('%I.%I', v.source_schema, v.source_table) AS source_table,
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
-            THEN format('%I.%I', v.config -> 'destination' ->> 'target_schema',
-                                 v.config -> 'destination' ->> 'target_table') END AS target_table,
+       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table' THEN e.embedding_table END AS target_table,
        CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
             THEN format('%I.%I', v.config -> 'destination' ->> 'view_schema',
                                  v.config -> 'destination' ->> 'view_name') END AS "view",
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-            THEN v.config -> 'destination' ->> 'embedding_column'
-            ELSE 'embedding' END AS embedding_column,
+       e.embedding_column::text COLLATE pg_catalog."default" AS embedding_column,
        CASE WHEN has_table_privilege(format('%I.%I', v.queue_schema, v.queue_table), 'SELECT')
             THEN ai.vectorizer_queue_pending(v.id) END AS pending_items,
        v.disabled,
@@ -152,14 +164,7 @@ SELECT v.id,
        p.vector_index_built_at
   FROM ai.vectorizer v
   LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id
-  CROSS JOIN LATERAL (SELECT
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-            THEN format('%I.%I', v.source_schema, v.source_table)
-            ELSE format('%I.%I', v.config -> 'destination' ->> 'target_schema',
-                                 v.config -> 'destination' ->> 'target_table') END AS embedding_table,
-       CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
-            THEN v.config -> 'destination' ->> 'embedding_column'
-            ELSE 'embedding' END AS embedding_column) e
+  CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table, v.config -> 'destination') e
  WHERE ai._may_manage(v.owner);
 
 CREATE OR REPLACE VIEW ai.vectorizer_errors AS
@@ -516,7 +521,7 @@ GRANT EXECUTE ON FUNCTION
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
     ai.search(text, text, int4, text), ai.search(int4, text, int4, text),
     ai._search(text, text, int4, text), ai._search(int4, text, int4, text),
-    ai._may_manage(regrole), ai._wake_worker_at_commit()
+    ai._may_manage(regrole), ai._wake_worker_at_commit(), ai._embeddings(name, name, jsonb)
 TO PUBLIC;
 -- With pgvector, the vector-returning functions behind ai.vectorizer_embed: granted by
 -- ai._define_vectorizer_embed, which runs again for it.

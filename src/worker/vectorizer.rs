@@ -123,13 +123,8 @@ const ENABLED: &str = "
                    OPERATOR(pg_catalog.->>) 'column_name')::pg_catalog.name) AS loading_type,
            (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
              WHERE NOT a.attisdropped
-               AND a.attrelid OPERATOR(pg_catalog.=) CASE WHEN o.in_source THEN o.source
-                   ELSE pg_catalog.to_regclass(pg_catalog.format('%I.%I',
-                            o.destination OPERATOR(pg_catalog.->>) 'target_schema',
-                            o.destination OPERATOR(pg_catalog.->>) 'target_table')) END
-               AND a.attname OPERATOR(pg_catalog.=) (CASE WHEN o.in_source
-                   THEN o.destination OPERATOR(pg_catalog.->>) 'embedding_column'
-                   ELSE 'embedding' END)::pg_catalog.name) AS embedding_type,
+               AND a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(emb.embedding_table)
+               AND a.attname OPERATOR(pg_catalog.=) emb.embedding_column) AS embedding_type,
            coalesce(r.rolname::pg_catalog.text, pg_catalog.concat('role with OID ', v.owner::pg_catalog.oid)) AS owner,
            ai._may_load_uris(v.owner) AS may_load_uris, r.oid AS owner_oid,
            (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) o.source) AS source_owner,
@@ -145,10 +140,8 @@ const ENABLED: &str = "
              WHERE e.extname OPERATOR(pg_catalog.=) 'vector') AS vector_schema
       FROM ai.vectorizer v
      CROSS JOIN LATERAL (
-           SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table)) AS source,
-                  v.config OPERATOR(pg_catalog.->) 'destination' AS destination,
-                  v.config OPERATOR(pg_catalog.->) 'destination' OPERATOR(pg_catalog.->>) 'implementation'
-                      OPERATOR(pg_catalog.=) 'column' AS in_source) o
+           SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table)) AS source) o
+     CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table, v.config OPERATOR(pg_catalog.->) 'destination') emb
       LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
      WHERE NOT v.disabled
      ORDER BY v.id";
