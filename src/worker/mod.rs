@@ -3,6 +3,7 @@
 
 mod batch;
 mod database;
+mod error_log;
 mod index;
 mod launcher;
 mod queues;

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ai_loader_config::error_log::SYNC_ERRORS;
 use ai_loader_config::s3_sync::reconcile::{self, Known, Object};
 use ai_loader_config::s3_sync::sql::{self, Destination};
 use ai_loader_config::s3_sync::{Definition, Sync};
@@ -31,13 +32,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::batch::{in_transaction, Abort};
+use super::error_log;
 use super::queues::{self, Reader};
 use super::{report_activity, signals};
 
 /// Objects written per transaction.
 const CHUNK: usize = 1000;
-/// Error rows kept per sync.
-const MAX_ERROR_ROWS: i64 = 10_000;
 /// The longest a failed listing or receive waits before it is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -1073,29 +1073,22 @@ fn record_error(id: i32, message: &str, details: Value) {
             if !still_there(client, id) {
                 return;
             }
-            for (sql, args) in [
-                (
-                    "INSERT INTO ai._s3_sync_errors (sync_id, message, details) VALUES ($1, $2, $3)",
-                    vec![id.into(), message.as_str().into(), JsonB(details.clone()).into()],
-                ),
-                (
-                    "DELETE FROM ai._s3_sync_errors e
-                      WHERE e.sync_id OPERATOR(pg_catalog.=) $1 AND e.recorded OPERATOR(pg_catalog.<) (
-                            SELECT r.recorded FROM ai._s3_sync_errors r WHERE r.sync_id OPERATOR(pg_catalog.=) $1
-                             ORDER BY r.recorded DESC OFFSET $2 OPERATOR(pg_catalog.-) 1 LIMIT 1)",
-                    vec![id.into(), MAX_ERROR_ROWS.into()],
-                ),
-                (
+            error_log::append(
+                client,
+                &SYNC_ERRORS,
+                id,
+                vec![(message.clone(), details.to_string())],
+            )
+            .unwrap_or_else(|e| error!("S3 sync {id}: {e}"));
+            client
+                .update(
                     "UPDATE ai._s3_sync_progress SET error_count = error_count OPERATOR(pg_catalog.+) 1,
                             last_error_at = pg_catalog.now(), last_error = $2
                       WHERE sync_id OPERATOR(pg_catalog.=) $1",
-                    vec![id.into(), message.as_str().into()],
-                ),
-            ] {
-                client
-                    .update(sql, None, &args)
-                    .unwrap_or_else(|e| error!("S3 sync {id}: {e}"));
-            }
+                    None,
+                    &[id.into(), message.as_str().into()],
+                )
+                .unwrap_or_else(|e| error!("S3 sync {id}: {e}"));
         })
     });
 }

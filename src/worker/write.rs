@@ -3,6 +3,7 @@
 //! while its document was on the network, nor older chunks over newer ones.
 
 use ai_loader_config::destination::Names;
+use ai_loader_config::error_log::VECTORIZER_ERRORS;
 use ai_loader_config::queue::retry_delay;
 use ai_loader_pipeline::batch::{Chunk, Outcome, Step};
 use ai_loader_pipeline::embedding::BatchError;
@@ -12,11 +13,8 @@ use pgrx::prelude::*;
 use serde_json::json;
 
 use super::batch::{as_owner, in_transaction, Done, Running};
+use super::error_log;
 use super::vectorizer::Vectorizer;
-
-/// Error rows kept per vectorizer: the newest; a provider down for days or a flood of
-/// bad documents does not grow the table without end.
-const MAX_ERROR_ROWS: i64 = 10_000;
 
 /// Seconds before a row held by another transaction at write time is tried again.
 const BUSY_DELAY: f64 = 1.0;
@@ -329,27 +327,13 @@ fn real_array(mut datums: Vec<pg_sys::Datum>) -> DatumWithOid<'static> {
 /// this transaction, or is waited for and then seen to have).
 fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRow>) {
     let last_error = errors.last().map(|e| e.0.clone());
-    let (messages, details): (Vec<String>, Vec<String>) = errors.into_iter().unzip();
     Spi::connect_mut(|client| {
         if !still_there(client, v) {
             return;
         }
+        error_log::append(client, &VECTORIZER_ERRORS, v.id, errors)
+            .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
         let mut run = runner(client, v);
-        if !messages.is_empty() {
-            run(
-                "INSERT INTO ai._vectorizer_errors (id, message, details)
-                 SELECT $1, u.m, u.d::pg_catalog.jsonb
-                   FROM unnest($2::pg_catalog.text[], $3::pg_catalog.text[]) AS u(m, d)",
-                vec![v.id.into(), messages.into(), details.into()],
-            );
-            run(
-                "DELETE FROM ai._vectorizer_errors e
-                  WHERE e.id OPERATOR(pg_catalog.=) $1 AND e.recorded OPERATOR(pg_catalog.<) (
-                        SELECT r.recorded FROM ai._vectorizer_errors r WHERE r.id OPERATOR(pg_catalog.=) $1
-                         ORDER BY r.recorded DESC OFFSET $2 OPERATOR(pg_catalog.-) 1 LIMIT 1)",
-                vec![v.id.into(), MAX_ERROR_ROWS.into()],
-            );
-        }
         run(
             "UPDATE ai.vectorizer_worker_progress SET
                  success_count = success_count OPERATOR(pg_catalog.+) $2,

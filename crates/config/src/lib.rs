@@ -7,6 +7,7 @@ pub mod ddl;
 pub mod destination;
 pub mod embedding;
 pub mod error;
+pub mod error_log;
 pub mod formatting;
 pub mod ident;
 pub mod indexing;
