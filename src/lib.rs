@@ -3,6 +3,7 @@
 use pgrx::prelude::*;
 
 mod api;
+mod catalog;
 mod errors;
 mod gucs;
 mod interrupts;

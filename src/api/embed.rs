@@ -10,6 +10,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use ai_loader_config::catalog::Recorded;
 use ai_loader_config::embedding::{Embedding, Purpose};
 use ai_loader_config::ConfigPart;
 use ai_loader_config::{ConfigError, SqlState};
@@ -20,6 +21,7 @@ use pgrx::JsonB;
 
 use crate::api::memo::{memoized, By, Embedded, Flat};
 use crate::api::vectorizer::{id_of_name, no_such_vectorizer, require_s3_reader};
+use crate::catalog::{self, COLUMNS};
 use crate::errors::{fail, raise, OrRaise};
 use crate::gucs;
 use crate::roles;
@@ -99,18 +101,11 @@ fn embed_for(vectorizer_id: i32, input_text: &str) -> Vec<f32> {
     embed(&config, input_text)
 }
 
-/// A vectorizer's catalog row, as a query reads it.
-pub struct Readable {
-    pub name: String,
-    pub config: serde_json::Value,
-    pub source_pk: serde_json::Value,
-}
-
 /// Vectorizer `vectorizer_id`'s catalog row, read by the catalog owner for a caller who
 /// may read its embeddings (SELECT on its store, or on its source for an embedding
 /// column) or manage it; 42704 otherwise, the same as for a vectorizer that does not
 /// exist (nobody learns of a vectorizer it may not use).
-pub fn readable(vectorizer_id: i32) -> Readable {
+pub fn readable(vectorizer_id: i32) -> Recorded {
     visible(vectorizer_id).unwrap_or_else(|| no_such_vectorizer(vectorizer_id))
 }
 
@@ -123,34 +118,32 @@ pub fn readable_id(name: &str) -> i32 {
 }
 
 /// The catalog row, if the vectorizer exists and the caller may read or manage it.
-fn visible(vectorizer_id: i32) -> Option<Readable> {
+fn visible(vectorizer_id: i32) -> Option<Recorded> {
     Spi::connect(|client| {
         let row = roles::as_catalog_owner(|| {
             client
                 .select(
-                    "SELECT v.name, v.config, v.source_pk,
-                            pg_catalog.to_regclass(e.embedding_table)::pg_catalog.oid AS embeddings,
-                            r.oid AS owner_oid
-                       FROM ai.vectorizer v
-                      CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table,
-                                                        v.config OPERATOR(pg_catalog.->) 'destination') e
-                       LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
-                      WHERE v.id OPERATOR(pg_catalog.=) $1",
+                    &format!(
+                        "SELECT {COLUMNS}, pg_catalog.to_regclass(e.embedding_table)::pg_catalog.oid AS embeddings,
+                                r.oid AS owner_oid
+                           FROM ai.vectorizer v
+                          CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table,
+                                                            v.config OPERATOR(pg_catalog.->) 'destination') e
+                           LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
+                          WHERE v.id OPERATOR(pg_catalog.=) $1"
+                    ),
                     None,
                     &[vectorizer_id.into()],
                 )
                 .or_raise()
                 .next()
                 .map(|r| {
-                    let json = |name: &str| {
-                        r.get_by_name::<JsonB, _>(name).or_raise().map(|j| j.0).unwrap_or_default()
-                    };
                     (
-                        Readable {
-                            name: r.get_by_name::<String, _>("name").or_raise().unwrap_or_default(),
-                            config: json("config"),
-                            source_pk: json("source_pk"),
-                        },
+                        catalog::decode(&r).unwrap_or_else(|e| {
+                            raise(ConfigError::invalid(format!(
+                                "vectorizer {vectorizer_id} cannot be read from the catalog: {e}"
+                            )))
+                        }),
                         r.get_by_name::<pg_sys::Oid, _>("embeddings").or_raise(),
                         r.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
                     )

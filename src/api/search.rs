@@ -3,17 +3,17 @@
 //! with the caller's rights: a caller who may read the store (row-level security
 //! applying) gets the rows it may read; the query is embedded once.
 
-use ai_loader_config::ddl::KeyColumn;
+use ai_loader_config::catalog::Recorded;
 use ai_loader_config::ident::qualified;
 use ai_loader_config::indexing::Indexing;
 use ai_loader_config::search::{candidates, check_k, Mode, Store};
 use ai_loader_config::text_indexing::TextIndexing;
-use ai_loader_config::{ConfigError, ConfigPart, SqlState};
+use ai_loader_config::{ConfigError, SqlState};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::api::embed::{query_embedding, readable, readable_id, Readable};
+use crate::api::embed::{query_embedding, readable, readable_id};
 use crate::errors::{raise, OrRaise};
 
 /// The search, by vectorizer id; `ai.search` calls it with a fixed search path.
@@ -100,9 +100,8 @@ fn search_by_name(
 }
 
 /// The store of a vectorizer the caller may read, as the search reads it.
-fn store(vectorizer: Readable) -> Store {
-    let config = &vectorizer.config;
-    if config["destination"]["implementation"] != "table" {
+fn store(vectorizer: Recorded) -> Store {
+    let Some(table) = vectorizer.store().cloned() else {
         raise(
             ConfigError::new(
                 SqlState::FeatureNotSupported,
@@ -110,33 +109,17 @@ fn store(vectorizer: Readable) -> Store {
             )
             .with_hint("order the source by its embedding column: ORDER BY <column> <=> ai.vectorizer_embed(…)"),
         );
-    }
-    let table = (
-        config["destination"]["target_schema"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        config["destination"]["target_table"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    );
-    let key = (vectorizer.source_pk.as_array().into_iter().flatten())
-        .map(|k| KeyColumn {
-            name: k["attname"].as_str().unwrap_or_default().to_string(),
-            type_sql: k["typname"].as_str().unwrap_or_default().to_string(),
-        })
-        .collect();
-    let opclass = match Indexing::from_json(&config["indexing"]) {
+    };
+    let opclass = match vectorizer.part::<Indexing>("indexing") {
         Ok(Indexing::Hnsw { opclass, .. }) => Some(opclass),
         _ => None,
     };
     // Vectorizers made before text indexing existed have none.
-    let language = TextIndexing::from_json(&config["text_indexing"])
+    let language = vectorizer
+        .part::<TextIndexing>("text_indexing")
         .ok()
         .and_then(|t| t.language().map(str::to_string));
     Store {
-        vectorizer: vectorizer.name.clone(),
         vector_schema: vector_schema(&table).unwrap_or_else(|| {
             raise(ConfigError::new(
                 SqlState::UndefinedObject,
@@ -146,8 +129,9 @@ fn store(vectorizer: Readable) -> Store {
                 ),
             ))
         }),
+        vectorizer: vectorizer.name,
         table,
-        key,
+        key: vectorizer.key,
         opclass,
         language,
     }

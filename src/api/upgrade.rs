@@ -3,48 +3,40 @@
 //! data (the source trigger's function, the store's options), and records this version
 //! in its configuration.
 
-use ai_loader_config::ddl::{refresh_statements, KeyColumn, TriggerFunction};
-use ai_loader_config::destination::{Destination, Names};
-use ai_loader_config::formatting::Formatting;
-use ai_loader_config::loading::Loading;
-use ai_loader_config::vectorizer::relevant;
-use ai_loader_config::ConfigPart;
+use ai_loader_config::ddl::{refresh_statements, TriggerFunction};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::JsonB;
-use serde_json::Value;
 
 use crate::api::vectorizer::inline_row_bytes;
+use crate::catalog::{self, COLUMNS};
 use crate::errors::OrRaise;
 use crate::roles;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The vectorizers an earlier version made, with what their trigger function needs.
-const OLDER: &str = "
-    SELECT v.id, v.owner::pg_catalog.oid AS owner, v.config,
-           v.config OPERATOR(pg_catalog.->>) 'version' AS version,
-           v.queue_schema::pg_catalog.text AS queue_schema, v.queue_table::pg_catalog.text AS queue_table,
-           v.queue_failed_table::pg_catalog.text AS failed_table, v.trigger_name::pg_catalog.text AS trigger_name,
-           (SELECT pg_catalog.array_agg(k OPERATOR(pg_catalog.->>) 'attname' ORDER BY n)
-              FROM pg_catalog.jsonb_array_elements(v.source_pk) WITH ORDINALITY AS k(k, n)) AS key_names,
-           (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum)
-              FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid OPERATOR(pg_catalog.=) s.source AND a.attnum OPERATOR(pg_catalog.>) 0
-               AND NOT a.attisdropped) AS source_columns,
-           EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) v.owner) AS owner_exists
-      FROM ai.vectorizer v
-     CROSS JOIN LATERAL (SELECT pg_catalog.to_regclass(
-                                    pg_catalog.format('%I.%I', v.source_schema, v.source_table)) AS source) s
-     WHERE (v.config OPERATOR(pg_catalog.->>) 'version') IS DISTINCT FROM $1
-     ORDER BY v.id";
+/// The vectorizers an earlier version made, with the source's columns now.
+fn older_sql() -> String {
+    format!(
+        "SELECT {COLUMNS}, v.owner::pg_catalog.oid AS owner,
+                v.config OPERATOR(pg_catalog.->>) 'version' AS version,
+                (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid OPERATOR(pg_catalog.=) s.source AND a.attnum OPERATOR(pg_catalog.>) 0
+                    AND NOT a.attisdropped) AS source_columns,
+                EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) v.owner) AS owner_exists
+           FROM ai.vectorizer v
+          CROSS JOIN LATERAL (SELECT pg_catalog.to_regclass(
+                                         pg_catalog.format('%I.%I', v.source_schema, v.source_table)) AS source) s
+          WHERE (v.config OPERATOR(pg_catalog.->>) 'version') IS DISTINCT FROM $1
+          ORDER BY v.id"
+    )
+}
 
 /// One vectorizer to bring up to date.
 struct Older {
     id: i32,
     owner: pg_sys::Oid,
     version: String,
-    queue_schema: String,
     trigger: TriggerFunction,
 }
 
@@ -52,7 +44,7 @@ struct Older {
 fn refresh_vectorizers() {
     Spi::connect_mut(|client| {
         let older: Vec<Result<Older, (i32, String)>> = client
-            .select(OLDER, None, &[VERSION.into()])
+            .select(&older_sql(), None, &[VERSION.into()])
             .or_raise()
             .map(|row| {
                 let id = row
@@ -74,11 +66,7 @@ fn refresh_vectorizers() {
 }
 
 fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Older, String> {
-    let text = |name: &str| -> Result<String, String> {
-        row.get_by_name::<String, _>(name)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{name} is NULL"))
-    };
+    let recorded = catalog::decode(row)?;
     if row.get_by_name::<bool, _>("owner_exists").ok().flatten() != Some(true) {
         return Err("its owner no longer exists".into());
     }
@@ -86,52 +74,18 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Older, String> {
         .get_by_name("source_columns")
         .map_err(|e| e.to_string())?
         .ok_or("its source table no longer exists")?;
-    let config: Value = row
-        .get_by_name::<JsonB, _>("config")
-        .map_err(|e| e.to_string())?
-        .map(|j| j.0)
-        .unwrap_or(Value::Null);
-    let part = |key: &str| config.get(key).unwrap_or(&Value::Null);
-    let loading = Loading::from_json(part("loading")).map_err(|e| format!("loading: {e}"))?;
-    let formatting =
-        Formatting::from_json(part("formatting")).map_err(|e| format!("formatting: {e}"))?;
-    let destination =
-        Destination::from_json(part("destination")).map_err(|e| format!("destination: {e}"))?;
-    let key: Vec<String> = row
-        .get_by_name("key_names")
-        .map_err(|e| e.to_string())?
-        .ok_or("source_pk names no column")?;
-    let queue_schema = text("queue_schema")?;
     Ok(Older {
-        id: row
-            .get_by_name::<i32, _>("id")
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default(),
+        id: recorded.id,
         owner: row
             .get_by_name::<pg_sys::Oid, _>("owner")
             .map_err(|e| e.to_string())?
             .ok_or("owner is NULL")?,
-        version: text("version").unwrap_or_else(|_| "an unknown version".into()),
-        trigger: TriggerFunction {
-            name: (queue_schema.clone(), text("trigger_name")?),
-            key: key
-                .into_iter()
-                .map(|name| KeyColumn {
-                    name,
-                    type_sql: String::new(),
-                })
-                .collect(),
-            relevant: relevant(&loading, &formatting, &source_columns)
-                .map_err(|e| e.to_string())?,
-            queue: (queue_schema.clone(), text("queue_table")?),
-            failed: (queue_schema.clone(), text("failed_table")?),
-            store: match destination.names() {
-                Some(Names::Table { store, .. }) => Some(store),
-                Some(Names::Column(_)) => None,
-                None => return Err("its destination has no resolved names".into()),
-            },
-        },
-        queue_schema,
+        version: row
+            .get_by_name::<String, _>("version")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "an unknown version".into()),
+        trigger: recorded.trigger_function(&source_columns)?,
     })
 }
 
@@ -148,7 +102,7 @@ fn refresh(client: &mut SpiClient<'_>, v: &Older) {
         }
     };
     outside_the_extension(|| {
-        match v.queue_schema == "ai" {
+        match v.trigger.name.0 == "ai" {
             true => roles::as_catalog_owner(|| run(client, function)),
             false => roles::as_role(v.owner, || run(client, function)),
         }

@@ -2,8 +2,8 @@
 //! `ai_loader_config` decide, then carry out its plan in the caller's transaction, so a
 //! failure anywhere leaves nothing behind.
 
-use ai_loader_config::ddl::{drop_statements, Objects, Recorded};
-use ai_loader_config::destination::Destination;
+use ai_loader_config::catalog::Recorded;
+use ai_loader_config::ddl::{drop_statements, Objects};
 use ai_loader_config::embedding::Embedding;
 use ai_loader_config::ident::qualified;
 use ai_loader_config::vectorizer::{plan, Column, Request, Source};
@@ -13,6 +13,7 @@ use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 
 use super::tables::{owned_table, Purpose};
+use crate::catalog::{self, COLUMNS};
 use crate::errors::{raise, OrRaise};
 use crate::roles;
 
@@ -464,45 +465,27 @@ pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32) -> Managed {
     let row = roles::as_catalog_owner(|| {
         client
             .update(
-                "SELECT r.oid AS owner_oid, v.source_schema::text,
-                        v.source_table::text, v.trigger_name::text, v.queue_schema::text,
-                        v.queue_table::text, v.queue_failed_table::text,
-                        v.config -> 'destination' AS destination,
-                        pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
-                            IS NOT NULL AS source_exists
-                   FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
-                  WHERE v.id = $1
-                    FOR NO KEY UPDATE OF v",
+                &format!(
+                    "SELECT {COLUMNS}, r.oid AS owner_oid,
+                            pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table))
+                                IS NOT NULL AS source_exists
+                       FROM ai.vectorizer v LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
+                      WHERE v.id OPERATOR(pg_catalog.=) $1
+                        FOR NO KEY UPDATE OF v"
+                ),
                 None,
                 &[vectorizer_id.into()],
             )
             .or_raise()
             .next()
-            .map(|row| {
-                let text = |c: &str| -> String { row.get_by_name::<String, _>(c).or_raise().unwrap_or_default() };
-                Managed {
-                    owner_oid: row.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
-                    recorded: Recorded {
-                        source: (text("source_schema"), text("source_table")),
-                        source_exists: row.get_by_name::<bool, _>("source_exists").or_raise().unwrap_or(false),
-                        trigger_name: text("trigger_name"),
-                        queue_schema: text("queue_schema"),
-                        queue_table: text("queue_table"),
-                        failed_table: text("queue_failed_table"),
-                        destination: row
-                            .get_by_name::<JsonB, _>("destination")
-                            .or_raise()
-                            .map(|j| Destination::from_json(&j.0))
-                            .transpose()
-                            .or_raise()
-                            .and_then(|d| d.names())
-                            .unwrap_or_else(|| {
-                                raise(ConfigError::invalid(format!(
-                                    "vectorizer {vectorizer_id} has no resolved destination in its config"
-                                )))
-                            }),
-                    },
-                }
+            .map(|row| Managed {
+                owner_oid: row.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
+                source_exists: row.get_by_name::<bool, _>("source_exists").or_raise().unwrap_or(false),
+                recorded: catalog::decode(&row).unwrap_or_else(|e| {
+                    raise(ConfigError::invalid(format!(
+                        "vectorizer {vectorizer_id} cannot be read from the catalog: {e}"
+                    )))
+                }),
             })
     });
     let Some(v) = row else {
@@ -519,6 +502,8 @@ pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32) -> Managed {
 pub struct Managed {
     /// None once the owner role is gone (only a superuser manages such a vectorizer).
     pub owner_oid: Option<pg_sys::Oid>,
+    /// False once the source table is gone (its triggers went with it).
+    pub source_exists: bool,
     pub recorded: Recorded,
 }
 
@@ -540,14 +525,14 @@ fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
     Spi::connect_mut(|client| {
         let v = managed(client, vectorizer_id);
         v.as_owner(|| {
-            for statement in drop_statements(&v.recorded, drop_all) {
+            for statement in drop_statements(&v.recorded, v.source_exists, drop_all) {
                 run(client, &statement);
             }
         });
         roles::as_catalog_owner(|| {
             client
                 .update(
-                    "DELETE FROM ai.vectorizer WHERE id = $1",
+                    "DELETE FROM ai.vectorizer WHERE id OPERATOR(pg_catalog.=) $1",
                     None,
                     &[vectorizer_id.into()],
                 )

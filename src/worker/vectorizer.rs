@@ -7,7 +7,6 @@ use tokio::sync::Semaphore;
 
 use ai_loader_config::chunking::Chunking;
 use ai_loader_config::ddl::KeyColumn;
-use ai_loader_config::destination::{Destination, Names};
 use ai_loader_config::embedding::{Embedding, Purpose};
 use ai_loader_config::formatting::Formatting;
 use ai_loader_config::indexing::{IndexBuild, Indexing};
@@ -15,15 +14,14 @@ use ai_loader_config::loading::Loading;
 use ai_loader_config::parsing::Parsing;
 use ai_loader_config::queue::Queue;
 use ai_loader_config::scheduling::Processing;
-use ai_loader_config::ConfigPart;
 use ai_loader_pipeline::batch::{Loader, Pipeline};
 use ai_loader_pipeline::embedding;
 use ai_loader_pipeline::loading::{LoadError, Loaded, UriLoader};
 use futures::future::BoxFuture;
 use pgrx::prelude::*;
-use pgrx::JsonB;
 use serde_json::Value;
 
+use crate::catalog::{self, COLUMNS};
 use crate::gucs;
 
 pub struct Vectorizer {
@@ -49,10 +47,6 @@ pub struct Vectorizer {
     chunking: Chunking,
     formatting: Formatting,
     embedding: Embedding,
-}
-
-fn part<T: ConfigPart>(config: &Value, key: &str) -> Result<T, String> {
-    T::from_json(config.get(key).unwrap_or(&Value::Null)).map_err(|e| format!("{key}: {e}"))
 }
 
 impl Vectorizer {
@@ -104,12 +98,11 @@ impl Loader for WithRole {
     }
 }
 
-const ENABLED: &str = "
-    SELECT v.id, v.name, v.source_schema::pg_catalog.text AS source_schema,
-           v.source_table::pg_catalog.text AS source_table,
-           v.source_pk, v.queue_schema::pg_catalog.text AS queue_schema,
-           v.queue_table::pg_catalog.text AS queue_table,
-           v.queue_failed_table::pg_catalog.text AS failed_table, v.config,
+/// The enabled vectorizers, with what the worker needs to know of their tables now.
+fn enabled_sql() -> String {
+    format!(
+        "
+    SELECT {COLUMNS},
            (SELECT pg_catalog.array_agg(pg_catalog.format('%I.%I', n.nspname, t.typname) ORDER BY k.n)
               FROM pg_catalog.jsonb_array_elements(v.source_pk) WITH ORDINALITY AS k(key_column, n)
               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) o.source AND NOT a.attisdropped
@@ -144,13 +137,15 @@ const ENABLED: &str = "
      CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table, v.config OPERATOR(pg_catalog.->) 'destination') emb
       LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
      WHERE NOT v.disabled
-     ORDER BY v.id";
+     ORDER BY v.id"
+    )
+}
 
 /// The enabled vectorizers; those whose objects are missing or whose configuration
 /// cannot be read are returned as errors with their id.
 pub fn enabled() -> Vec<Result<Vectorizer, (i32, String)>> {
     Spi::connect(|client| {
-        let rows = match client.select(ENABLED, None, &[]) {
+        let rows = match client.select(&enabled_sql(), None, &[]) {
             Ok(rows) => rows,
             Err(e) => return vec![Err((0, format!("reading ai.vectorizer: {e}")))],
         };
@@ -163,48 +158,32 @@ pub fn enabled() -> Vec<Result<Vectorizer, (i32, String)>> {
 }
 
 fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
+    let recorded = catalog::decode(row)?;
     let text = |name: &str| -> Result<String, String> {
         row.get_by_name::<String, _>(name)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("{name} is NULL"))
     };
-    let json = |name: &str| -> Result<Value, String> {
-        Ok(row
-            .get_by_name::<JsonB, _>(name)
-            .map_err(|e| e.to_string())?
-            .map(|j| j.0)
-            .unwrap_or(Value::Null))
-    };
-    let id: i32 = (row.get_by_name("id").map_err(|e| e.to_string())?).unwrap_or_default();
-    let config = json("config")?;
-    let loading: Loading = part(&config, "loading")?;
-    let destination: Destination = part(&config, "destination")?;
-    let target = destination
-        .names()
-        .ok_or("the destination has no resolved names")?;
-    let formatting: Formatting = part(&config, "formatting")?;
-    // Each key column's type by its schema-qualified name, read from the source table.
+    let loading: Loading = recorded.part("loading")?;
+    let formatting: Formatting = recorded.part("formatting")?;
+    // Each key column's type by its schema-qualified name, read from the source table
+    // (not as recorded: the worker names no type a user could have made since).
     let types: Vec<String> = row
         .get_by_name::<Vec<String>, _>("key_types")
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
-    let names: Vec<String> = json("source_pk")?
-        .as_array()
-        .ok_or("source_pk is not an array")?
-        .iter()
-        .map(|k| Some(k.get("attname")?.as_str()?.to_string()))
-        .collect::<Option<_>>()
-        .ok_or("source_pk lacks attname")?;
-    if names.len() != types.len() {
+    if recorded.key.len() != types.len() {
+        let names: Vec<&str> = recorded.key.iter().map(|k| k.name.as_str()).collect();
         return Err(format!(
             "a key column of the source ({}) is missing",
             names.join(", ")
         ));
     }
-    let key = names
-        .into_iter()
-        .zip(types)
-        .map(|(name, type_sql)| KeyColumn { name, type_sql })
+    let key = (recorded.key.iter().zip(types))
+        .map(|(k, type_sql)| KeyColumn {
+            name: k.name.clone(),
+            type_sql,
+        })
         .collect();
     let loading_type = text("loading_type").map_err(|_| {
         format!(
@@ -219,17 +198,13 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
     }
     let embedding_type = text("embedding_type")
         .map_err(|_| "the store (or embedding column) is missing".to_string())?;
-    let source = (text("source_schema")?, text("source_table")?);
     let index = match (
         row.get_by_name::<bool, _>("index_built"),
         text("vector_schema"),
     ) {
         (Ok(Some(false)), Ok(vector_schema)) => {
-            let indexing: Indexing = part(&config, "indexing")?;
-            let (table, column) = match &target {
-                Names::Table { store, .. } => (store.clone(), "embedding"),
-                Names::Column(column) => (source.clone(), column.as_str()),
-            };
+            let indexing: Indexing = recorded.part("indexing")?;
+            let (table, column) = recorded.embeddings();
             indexing
                 .index_build(table, column)
                 .map(|build| (build, vector_schema))
@@ -237,28 +212,26 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
         _ => None,
     };
     Ok(Vectorizer {
-        id,
-        name: text("name")?,
+        id: recorded.id,
         queue: Queue {
-            id,
-            source,
+            id: recorded.id,
+            source: recorded.source.clone(),
             key,
-            queue: (text("queue_schema")?, text("queue_table")?),
-            failed: (text("queue_schema")?, text("failed_table")?),
-            target,
+            queue: recorded.queue.clone(),
+            failed: recorded.failed.clone(),
+            target: recorded.destination.clone(),
             loading_column: loading.column_name().to_string(),
             loading_is_bytea: loading_type == "bytea",
             template_columns: formatting.columns().map_err(|e| e.to_string())?,
             etags: matches!(loading, Loading::Uri { .. }),
             embedding_type,
         },
-        parsing: part(&config, "parsing")?,
-        chunking: part(&config, "chunking")?,
-        embedding: part(&config, "embedding")?,
-        processing: part(&config, "processing")?,
+        parsing: recorded.part("parsing")?,
+        chunking: recorded.part("chunking")?,
+        embedding: recorded.part("embedding")?,
+        processing: recorded.part("processing")?,
         formatting,
         loading,
-        config,
         owner: text("owner")?,
         owner_may_load_uris: row
             .get_by_name::<bool, _>("may_load_uris")
@@ -268,5 +241,7 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
         source_owner: (row.get_by_name::<pg_sys::Oid, _>("source_owner"))
             .map_err(|e| e.to_string())?,
         index,
+        name: recorded.name,
+        config: recorded.config,
     })
 }

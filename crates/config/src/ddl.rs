@@ -1,6 +1,7 @@
 //! The SQL that creates a vectorizer's objects: queue, failed queue, store, view and
 //! the source triggers. Every name is quoted here; nothing else builds this SQL.
 
+use crate::catalog::Recorded;
 use crate::destination::Names;
 use crate::ident::{qualified, quote_ident, quote_literal};
 use crate::text_indexing::TSVECTOR_COLUMN;
@@ -417,25 +418,13 @@ pub fn refresh_statements(trigger: &TriggerFunction, inline_row_bytes: u32) -> V
     out
 }
 
-/// A recorded vectorizer's objects, as `ai.vectorizer` names them.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub source: (String, String),
-    /// False once the source table is gone (its triggers went with it).
-    pub source_exists: bool,
-    pub trigger_name: String,
-    pub queue_schema: String,
-    pub queue_table: String,
-    pub failed_table: String,
-    pub destination: Names,
-}
-
 /// The statements that drop a vectorizer's triggers and queues, and with `drop_all`
-/// its store and view (or its embedding column). Objects already gone are skipped.
-pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
+/// its store and view (or its embedding column). Objects already gone are skipped; so
+/// are the source's, once it is gone (its triggers went with it).
+pub fn drop_statements(v: &Recorded, source_exists: bool, drop_all: bool) -> Vec<String> {
     let source = qualified(&v.source.0, &v.source.1);
     let mut out = Vec::new();
-    if v.source_exists {
+    if source_exists {
         for trigger in [
             v.trigger_name.clone(),
             format!("{}_truncate", v.trigger_name),
@@ -449,12 +438,12 @@ pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
     out.extend([
         format!(
             "DROP FUNCTION IF EXISTS {}()",
-            qualified(&v.queue_schema, &v.trigger_name)
+            qualified(&v.queue.0, &v.trigger_name)
         ),
         format!(
             "DROP TABLE IF EXISTS {}, {}",
-            qualified(&v.queue_schema, &v.queue_table),
-            qualified(&v.queue_schema, &v.failed_table)
+            qualified(&v.queue.0, &v.queue.1),
+            qualified(&v.failed.0, &v.failed.1)
         ),
     ]);
     if drop_all {
@@ -469,7 +458,7 @@ pub fn drop_statements(v: &Recorded, drop_all: bool) -> Vec<String> {
                     qualified(&store.0, &store.1)
                 ));
             }
-            Names::Column(column) if v.source_exists => out.push(format!(
+            Names::Column(column) if source_exists => out.push(format!(
                 "ALTER TABLE {source} DROP COLUMN IF EXISTS {}",
                 quote_ident(column)
             )),
@@ -616,19 +605,22 @@ mod tests {
     #[test]
     fn drops_what_it_made() {
         let r = Recorded {
+            id: 1,
+            name: "doc".into(),
             source: ("public".into(), "doc".into()),
-            source_exists: true,
+            key: vec![],
             trigger_name: "_vectorizer_src_trg_1".into(),
-            queue_schema: "ai".into(),
-            queue_table: "_vectorizer_q_1".into(),
-            failed_table: "_vectorizer_q_failed_1".into(),
+            queue: ("ai".into(), "_vectorizer_q_1".into()),
+            failed: ("ai".into(), "_vectorizer_q_failed_1".into()),
             destination: crate::destination::Destination::default_table()
                 .resolve("public", "doc")
                 .names()
                 .unwrap(),
+            config: serde_json::Value::Null,
         };
-        assert_eq!(drop_statements(&r, false).len(), 4);
-        let all = drop_statements(&r, true);
+        assert_eq!(drop_statements(&r, true, false).len(), 4);
+        assert_eq!(drop_statements(&r, false, false).len(), 2);
+        let all = drop_statements(&r, true, true);
         assert_eq!(all[4], "DROP VIEW IF EXISTS \"public\".\"doc_embedding\"");
         assert_eq!(
             all[5],

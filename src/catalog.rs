@@ -1,0 +1,40 @@
+//! Reading `ai.vectorizer` rows: every reader selects `ai_loader_config::catalog::COLUMNS`
+//! (and what else it needs) and decodes them here, by column name.
+
+use ai_loader_config::catalog::{Columns, Recorded};
+use pgrx::spi::SpiHeapTupleData;
+use pgrx::JsonB;
+use serde_json::Value;
+
+pub use ai_loader_config::catalog::COLUMNS;
+
+/// The vectorizer a row selected with [`COLUMNS`] records.
+pub fn decode(row: &SpiHeapTupleData<'_>) -> Result<Recorded, String> {
+    let text = |name: &str| -> Result<String, String> {
+        row.get_by_name::<String, _>(name)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{name} is NULL"))
+    };
+    let json = |name: &str| -> Result<Value, String> {
+        Ok(row
+            .get_by_name::<JsonB, _>(name)
+            .map_err(|e| e.to_string())?
+            .map(|j| j.0)
+            .unwrap_or(Value::Null))
+    };
+    Recorded::decode(Columns {
+        id: row
+            .get_by_name::<i32, _>("id")
+            .map_err(|e| e.to_string())?
+            .ok_or("id is NULL")?,
+        name: text("name")?,
+        source_schema: text("source_schema")?,
+        source_table: text("source_table")?,
+        source_pk: json("source_pk")?,
+        trigger_name: text("trigger_name")?,
+        queue_schema: text("queue_schema")?,
+        queue_table: text("queue_table")?,
+        failed_table: text("failed_table")?,
+        config: json("config")?,
+    })
+}
