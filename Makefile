@@ -12,7 +12,7 @@ setup:
 ## from a local S3 with the in-process model and answer questions (KEEP=1 leaves it
 ## running)
 demo: setup
-	cargo pgrx install --release --pg-config $(PG_CONFIG) | grep -v '^\s*$$' | tail -n 1
+	PG_CONFIG=$(PG_CONFIG) scripts/install.sh --release
 	.venv/bin/python demo/demo.py $(if $(KEEP),--keep)
 
 ## test: set up, then run every tier: unit, #[pg_test], pg_regress, end-to-end (the
@@ -25,9 +25,10 @@ test: setup
 bench: setup
 	scripts/bench.sh $(ARGS)
 
-## install: build in release mode and install into $(PG_CONFIG)'s Postgres
+## install: build in release mode and install into $(PG_CONFIG)'s Postgres (the library,
+## its SQL files, and the parser program beside the library)
 install: setup
-	cargo pgrx install --release --pg-config $(PG_CONFIG)
+	PG_CONFIG=$(PG_CONFIG) scripts/install.sh --release
 
 # The tiers, one at a time (after make setup).
 unit:

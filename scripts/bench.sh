@@ -8,7 +8,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PG_MAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 
 echo "== building ai_loader (release) and installing it"
-cargo pgrx install --release --pg-config "$PG_CONFIG" | grep -v '^\s*$' | tail -n 1
+PG_CONFIG=$PG_CONFIG scripts/install.sh --release
 echo "== building the ceiling client (bench/ceiling.rs) on the same build"
 # The flags and features `cargo pgrx install` builds with (cargo-pgrx 0.18.1), so that
 # every dependency is the one it just built.

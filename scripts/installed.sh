@@ -1,5 +1,5 @@
 # Sourced: `keep_installed PG_CONFIG DIR` saves the ai_loader files installed in
-# PG_CONFIG's Postgres (library, control file, SQL scripts) into DIR and puts them back
+# PG_CONFIG's Postgres (library, parser program, control file, SQL scripts) into DIR and puts them back
 # when the shell exits, so that a debug build installed meanwhile does not stay behind.
 # Files are replaced by renaming, never rewritten in place: a server running the
 # library keeps the copy it mapped.
@@ -13,6 +13,7 @@ keep_installed() {
   mkdir -p "$_KEEP_DIR/lib" "$_KEEP_DIR/extension"
   if [ -f "$_KEEP_LIB/ai_loader.so" ]; then
     cp -p "$_KEEP_LIB/ai_loader.so" "$_KEEP_DIR/lib/"
+    cp -p "$_KEEP_LIB/ai_loader_parse" "$_KEEP_DIR/lib/" 2>/dev/null || true
     cp -p "$_KEEP_EXT"/ai_loader.control "$_KEEP_EXT"/ai_loader--*.sql "$_KEEP_DIR/extension/" 2>/dev/null || true
   fi
   trap put_back_installed EXIT
@@ -27,8 +28,9 @@ put_back_installed() {
       [ -e "$f" ] || continue
       cp -p "$f" "$_KEEP_EXT/.$(basename "$f").tmp" && mv -f "$_KEEP_EXT/.$(basename "$f").tmp" "$_KEEP_EXT/$(basename "$f")"
     done
-    cp -p "$_KEEP_DIR/lib/ai_loader.so" "$_KEEP_LIB/.ai_loader.so.tmp"
-    mv -f "$_KEEP_LIB/.ai_loader.so.tmp" "$_KEEP_LIB/ai_loader.so"
+    for f in "$_KEEP_DIR"/lib/*; do
+      cp -p "$f" "$_KEEP_LIB/.$(basename "$f").tmp" && mv -f "$_KEEP_LIB/.$(basename "$f").tmp" "$_KEEP_LIB/$(basename "$f")"
+    done
     printf '\nai_loader: the build installed before the tests is back in %s\n' "$_KEEP_LIB"
   elif [ -f "$_KEEP_LIB/ai_loader.so" ]; then
     printf '\nai_loader: the tests left their DEBUG build installed in %s (none was installed before);\n' "$_KEEP_LIB"

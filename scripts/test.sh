@@ -31,7 +31,7 @@ pg_test() {
 
 install_debug() {
   tier "installing the extension (debug build)"
-  cargo pgrx install --pg-config "$PG_CONFIG" | grep -v '^\s*$' | tail -n 2
+  PG_CONFIG=$PG_CONFIG scripts/install.sh
 }
 
 regress() {

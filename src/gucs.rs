@@ -2,6 +2,8 @@
 //! them on SIGHUP (`pg_reload_conf()`).
 
 use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -98,7 +100,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"ai_loader.parse_memory",
         c"The memory a parser may use for one HTML, PDF or DOCX document.",
-        c"Each such document is parsed in a child process of the worker with this much address space beyond the worker's; one that needs more fails alone.",
+        c"Each such document is parsed by a process of its own (ai_loader_parse) with this much address space beyond its size with the document read; one that needs more fails alone.",
         &PARSE_MEMORY,
         16 * 1024,
         i32::MAX,
@@ -299,13 +301,24 @@ pub fn request_timeout() -> Duration {
     millis(&REQUEST_TIMEOUT)
 }
 
-/// What parsing one document may use.
+/// What parsing one document may use, and the parser program.
 pub fn parse_limits() -> ai_loader_pipeline::isolate::Limits {
     ai_loader_pipeline::isolate::Limits {
         memory: PARSE_MEMORY.get().max(0) as u64 * 1024,
         time: millis(&PARSE_TIMEOUT),
         text: MAX_DOCUMENT_TEXT.get().max(0) as usize,
+        program: parser_program(),
     }
+}
+
+/// `ai_loader_parse`, installed beside the library (in the server's `pkglibdir`).
+fn parser_program() -> &'static Path {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        // SAFETY: a NUL-terminated path the server set at start and never changes.
+        let dir = unsafe { CStr::from_ptr(std::ptr::addr_of!(pg_sys::pkglib_path).cast()) };
+        Path::new(&*dir.to_string_lossy()).join("ai_loader_parse")
+    })
 }
 
 fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {

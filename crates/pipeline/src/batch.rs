@@ -462,6 +462,7 @@ mod tests {
                 memory: 256 << 20,
                 time: std::time::Duration::from_secs(10),
                 text: 1 << 20,
+                program: std::path::Path::new("/nonexistent/ai_loader_parse"),
             },
             provider: Arc::new(LENGTHS),
             loader: None,

@@ -5,9 +5,10 @@ pub mod batch;
 pub mod chunking;
 pub mod embedding;
 pub mod formatting;
-pub mod isolate;
 pub mod loading;
 pub mod local;
-pub mod parsing;
 pub mod s3_sync;
 pub mod signals;
+
+// Parsing is its own crate, so that the parser program is built from it alone.
+pub use ai_loader_parser::{isolate, parsing};

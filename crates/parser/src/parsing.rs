@@ -38,6 +38,29 @@ impl fmt::Display for Kind {
     }
 }
 
+impl Kind {
+    /// How the parser program is told the kind.
+    fn argument(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Html => "html",
+            Kind::Pdf => "pdf",
+            Kind::Docx => "docx",
+        }
+    }
+}
+
+/// What the parser program does with a document of the kind `argument` names.
+pub fn parse_as(argument: &str, bytes: &[u8]) -> Result<String, String> {
+    match argument {
+        "html" => html(bytes),
+        "pdf" => pdf(bytes),
+        "docx" => docx(bytes),
+        "text" => utf8(bytes),
+        other => Err(format!("the parser knows no document kind \"{other}\"")),
+    }
+}
+
 /// Types recognised by their first bytes, readable or not.
 const MAGIC: &[(&[u8], &str)] = &[
     (b"%PDF-", "PDF"),
@@ -116,7 +139,7 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
 }
 
 /// The document's text, or why it has none, within `limits`: HTML, PDF and DOCX are
-/// parsed in a child process (see `isolate`), and no document yields more than
+/// parsed by the parser program (see `isolate` and [`parse_as`]), and no document yields more than
 /// `limits.text` bytes of text. NUL characters, which a Postgres text value cannot
 /// hold, are removed.
 pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String, String> {
@@ -125,9 +148,9 @@ pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String
     } else {
         match detect(doc)? {
             Kind::Text => utf8(&doc.bytes)?,
-            Kind::Html => isolated(limits, || html(&doc.bytes))?,
-            Kind::Pdf => isolated(limits, || pdf(&doc.bytes))?,
-            Kind::Docx => isolated(limits, || docx(&doc.bytes))?,
+            kind @ (Kind::Html | Kind::Pdf | Kind::Docx) => {
+                isolated(limits, &[kind.argument()], &doc.bytes)?
+            }
         }
     };
     if text.len() > limits.text {
@@ -278,11 +301,16 @@ fn paragraph(p: &docx_rs::Paragraph, out: &mut String) {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        memory: 512 << 20,
-        time: std::time::Duration::from_secs(30),
-        text: 1 << 20,
-    };
+    /// For documents parsed in this process: the parser program is never started
+    /// (`tests/parser.rs` starts it).
+    fn limits() -> Limits {
+        Limits {
+            memory: 512 << 20,
+            time: std::time::Duration::from_secs(30),
+            text: 1 << 20,
+            program: std::path::Path::new("/nonexistent/ai_loader_parse"),
+        }
+    }
 
     fn doc(bytes: &[u8], name: Option<&str>) -> Document {
         Document {
@@ -300,7 +328,7 @@ mod tests {
         );
         assert_eq!(detect(&d), Ok(Kind::Text));
         assert_eq!(
-            parse(Parsing::Auto, &d, &LIMITS).unwrap(),
+            parse(Parsing::Auto, &d, &limits()).unwrap(),
             "# Title\n\nBody"
         );
     }
@@ -308,7 +336,7 @@ mod tests {
     #[test]
     fn nul_characters_are_removed() {
         for parsing in [Parsing::Auto, Parsing::None] {
-            let text = parse(parsing, &doc(b"hello\0 world\0", None), &LIMITS).unwrap();
+            let text = parse(parsing, &doc(b"hello\0 world\0", None), &limits()).unwrap();
             assert_eq!(text, "hello world");
         }
     }
@@ -318,18 +346,18 @@ mod tests {
         let e = parse(
             Parsing::Auto,
             &doc(b"\x89PNG\r\n\x1a\n....", Some("x.txt")),
-            &LIMITS,
+            &limits(),
         )
         .unwrap_err();
         assert_eq!(e, "unsupported document type: PNG image");
-        let e = parse(Parsing::Auto, &doc(b"caf\xe9", None), &LIMITS).unwrap_err();
+        let e = parse(Parsing::Auto, &doc(b"caf\xe9", None), &limits()).unwrap_err();
         assert_eq!(
             e,
             "content is not UTF-8 text: invalid byte sequence at byte 3"
         );
-        let e = parse(Parsing::None, &doc(b"\xff\xfeh\x00i\x00", None), &LIMITS).unwrap_err();
+        let e = parse(Parsing::None, &doc(b"\xff\xfeh\x00i\x00", None), &limits()).unwrap_err();
         assert!(e.contains("UTF-16"), "{e}");
-        let e = parse(Parsing::Auto, &doc(b"hello", Some("report.pdf")), &LIMITS).unwrap_err();
+        let e = parse(Parsing::Auto, &doc(b"hello", Some("report.pdf")), &limits()).unwrap_err();
         assert!(e.contains("not a PDF"), "{e}");
     }
 
@@ -341,7 +369,8 @@ mod tests {
             "</div>".repeat(100_000)
         );
         let started = std::time::Instant::now();
-        let e = parse(Parsing::Auto, &doc(deep.as_bytes(), None), &LIMITS).unwrap_err();
+        assert_eq!(detect(&doc(deep.as_bytes(), None)), Ok(Kind::Html));
+        let e = parse_as("html", deep.as_bytes()).unwrap_err();
         assert_eq!(
             e,
             "HTML could not be read: its elements nest more than 5000 deep"
@@ -367,7 +396,7 @@ mod tests {
             None,
         );
         assert_eq!(detect(&d), Ok(Kind::Html));
-        let text = parse(Parsing::Auto, &d, &LIMITS).unwrap();
+        let text = parse_as("html", &d.bytes).unwrap();
         assert!(text.contains("Heading"), "{text}");
         assert!(text.contains("First bold para."), "{text}");
         assert!(!text.contains("var x"), "{text}");
@@ -419,13 +448,13 @@ mod tests {
     fn pdf_to_text() {
         let d = doc(&pdf_with("Embeddings from a PDF page"), Some("s3://b/doc"));
         assert_eq!(detect(&d), Ok(Kind::Pdf));
-        let text = parse(Parsing::Auto, &d, &LIMITS).unwrap();
+        let text = parse_as("pdf", &d.bytes).unwrap();
         assert_eq!(text.trim(), "Embeddings from a PDF page");
     }
 
     #[test]
     fn malformed_pdf_is_an_item_error() {
-        let e = parse(Parsing::Auto, &doc(b"%PDF-1.7\n garbage", None), &LIMITS).unwrap_err();
+        let e = parse_as("pdf", b"%PDF-1.7\n garbage").unwrap_err();
         assert!(e.starts_with("PDF could not be read"), "{e}");
     }
 
@@ -446,7 +475,7 @@ mod tests {
         let d = doc(&buf.into_inner(), Some("s3://b/x.docx"));
         assert_eq!(detect(&d), Ok(Kind::Docx));
         assert_eq!(
-            parse(Parsing::Auto, &d, &LIMITS).unwrap(),
+            parse_as("docx", &d.bytes).unwrap(),
             "Hello world.\n\nSecond paragraph.\n\n"
         );
     }

@@ -1,0 +1,348 @@
+//! Running a parser in a process of its own. A crafted document can make a parser
+//! allocate without bound (a zip or flate bomb), recurse past its stack or run for
+//! minutes; inside the worker, each of those ends the process by a signal — and a
+//! Postgres process that dies by a signal makes the postmaster reset the whole
+//! cluster. So the parser is a program of its own, `ai_loader_parse` (`src/bin/`),
+//! installed beside the library, and its death costs one document.
+//!
+//! It is started by `posix_spawn` (what `Command` uses when nothing runs between fork
+//! and exec), never by a bare fork: the worker runs threads, and a child forked from a
+//! threaded process without exec can wait forever on a lock another thread held at the
+//! fork — and a bare fork copies the worker's page tables, which costs more the larger
+//! the worker is (see `examples/parse_cost.rs`). The document is the program's standard
+//! input (an in-memory file); before it parses, the program closes every other
+//! descriptor it inherited and gives itself an address-space limit (its size with the
+//! document read, plus `Limits::memory`), a CPU-time limit and no core file. Its
+//! answer comes back through a pipe, read within a deadline and up to `Limits::text`
+//! bytes: a line `T <length>` (text) or `E <length>` (why there is none), then that
+//! many bytes.
+
+use std::io::{Read, Seek, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a parser may use, and the program that parses.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes of address space beyond what the parser has with the document read.
+    pub memory: u64,
+    /// Wall-clock time, and (rounded up) CPU time.
+    pub time: Duration,
+    /// Bytes of text a document may yield.
+    pub text: usize,
+    /// The parser program (`ai_loader_parse`).
+    pub program: &'static Path,
+}
+
+/// Runs the parser program with `args`, then its limits as arguments, `document` as its
+/// standard input; its text, or why there is none.
+pub fn isolated(limits: &Limits, args: &[&str], document: &[u8]) -> Result<String, String> {
+    let start = |e: std::io::Error| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => " (make install puts it beside the library)",
+            _ => "",
+        };
+        format!(
+            "cannot start the parser {}: {e}{hint}",
+            limits.program.display()
+        )
+    };
+    let input = in_memory(document).map_err(start)?;
+    let (read, write) = pipe().map_err(start)?;
+    let mut command = Command::new(limits.program);
+    command
+        .args(args)
+        .arg(limits.memory.to_string())
+        .arg((limits.time.as_secs() + 1).to_string())
+        .stdin(Stdio::from(input))
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::null());
+    let child = command.spawn().map_err(start)?;
+    // The write end must be the child's alone: a child that dies unanswered is seen at once.
+    drop(command);
+    parent(child, std::fs::File::from(read), limits)
+}
+
+/// `bytes` in an in-memory file, read from its start.
+fn in_memory(bytes: &[u8]) -> std::io::Result<std::fs::File> {
+    // SAFETY: a NUL-terminated name and a flag.
+    let fd = unsafe { libc::memfd_create(c"ai_loader_document".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor, owned from here on.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(bytes)?;
+    file.rewind()?;
+    Ok(file)
+}
+
+/// A pipe, both ends closed on exec (the child's end is given to it as its stdout).
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: a two-element array for the pipe's ends.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the pipe's ends, owned from here on.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The parser program's side: reads the document from standard input within the
+/// limits its last two arguments give (address space beyond its size with the document
+/// read, CPU seconds), and `parse`s it with the arguments before them. Writes the
+/// answer to standard output and exits.
+pub fn serve(parse: impl FnOnce(&[String], &[u8]) -> Result<String, String>) -> ! {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = (|| {
+        let [rest @ .., memory, cpu] = args.as_slice() else {
+            return Err("usage: ai_loader_parse KIND MEMORY_BYTES CPU_SECONDS < document".into());
+        };
+        let number = |s: &str| s.parse::<u64>().map_err(|_| format!("not a number: {s}"));
+        let (memory, cpu) = (number(memory)?, number(cpu)?);
+        // SAFETY: this process's own descriptors, signals and limits.
+        unsafe {
+            // The signals the worker's thread blocked or ignored reach the parser: the
+            // postmaster's shutdown, sent to the worker's process group, ends it.
+            for signal in [
+                libc::SIGTERM,
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGHUP,
+                libc::SIGUSR1,
+                libc::SIGUSR2,
+                libc::SIGALRM,
+                libc::SIGPIPE,
+            ] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            // Nothing of the worker's but the document and the answer's pipe.
+            libc::close_range(3, u32::MAX, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            limit(libc::RLIMIT_CORE, 0);
+            limit(libc::RLIMIT_CPU, cpu);
+        }
+        let document = read_document()?;
+        // SAFETY: as above.
+        unsafe { limit(libc::RLIMIT_AS, address_space() + memory) };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(rest, &document)))
+            .unwrap_or_else(|_| Err("the parser failed on this document".into()))
+    })();
+    let (tag, body) = match &result {
+        Ok(text) => ('T', text.as_bytes()),
+        Err(message) => ('E', message.as_bytes()),
+    };
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(out, "{tag} {}", body.len())
+        .and_then(|_| out.write_all(body))
+        .and_then(|_| out.flush());
+    std::process::exit(if written.is_ok() { 0 } else { 1 })
+}
+
+/// Standard input, read whole into one allocation of its size.
+fn read_document() -> Result<Vec<u8>, String> {
+    let mut input = std::io::stdin().lock();
+    let mut document = Vec::new();
+    // SAFETY: a stat buffer for fd 0.
+    let size = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        (libc::fstat(0, &mut stat) == 0).then_some(stat.st_size.max(0) as usize)
+    };
+    document.reserve_exact(size.unwrap_or(0));
+    input
+        .read_to_end(&mut document)
+        .map_err(|e| format!("reading the document: {e}"))?;
+    Ok(document)
+}
+
+/// This process's address space now, in bytes (the first field of /proc/self/statm).
+fn address_space() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64
+}
+
+/// Lowers a resource limit of this process to `value` (never raises it).
+unsafe fn limit(resource: libc::__rlimit_resource_t, value: u64) {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit to fill, then to set.
+    unsafe {
+        libc::getrlimit(resource, &mut current);
+        let value = value.min(current.rlim_max);
+        libc::setrlimit(
+            resource,
+            &libc::rlimit {
+                rlim_cur: value.min(current.rlim_cur),
+                rlim_max: value,
+            },
+        );
+    }
+}
+
+/// Reads the child's answer within the deadline and the text limit, then reaps it.
+fn parent(mut child: Child, mut read: std::fs::File, limits: &Limits) -> Result<String, String> {
+    let deadline = Instant::now() + limits.time;
+    let mut answer = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Some(format!(
+                "parsing took longer than ai_loader.parse_timeout ({:.1} s)",
+                limits.time.as_secs_f64()
+            ));
+        }
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&read),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(1000) as i32) };
+        if ready <= 0 {
+            continue; // a timeout slice or EINTR: look at the deadline again
+        }
+        match read.read(&mut buffer) {
+            Ok(0) => break None,
+            Ok(n) => {
+                answer.extend_from_slice(&buffer[..n]);
+                if answer.len() > limits.text + MAX_HEADER {
+                    break Some(format!(
+                        "the document's text is larger than ai_loader.max_document_text ({} bytes)",
+                        limits.text
+                    ));
+                }
+                if body(&answer).is_some() {
+                    break None;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Some(format!("reading the parser's answer: {e}")),
+        }
+    };
+    if outcome.is_some() {
+        let _ = child.kill();
+    }
+    let end = child.wait();
+    if let Some(message) = outcome {
+        return Err(message);
+    }
+    let end = end.map_err(|e| format!("waiting for the parser: {e}"))?;
+    match (answer.first(), body(&answer), end.code(), end.signal()) {
+        (Some(b'T'), Some(text), Some(0), _) => {
+            String::from_utf8(text.to_vec()).map_err(|_| "the parser's text is not UTF-8".into())
+        }
+        (Some(b'E'), Some(message), Some(0), _) => {
+            Err(String::from_utf8_lossy(message).into_owned())
+        }
+        (_, _, Some(code), _) => Err(format!(
+            "the parser ended without an answer (exit code {code})"
+        )),
+        (_, _, _, Some(libc::SIGXCPU)) => {
+            Err("parsing used more CPU time than ai_loader.parse_timeout".into())
+        }
+        (_, _, _, signal) => Err(format!(
+            "the parser was stopped by signal {}: the document needs more memory than \
+             ai_loader.parse_memory, or crashed it",
+            signal.unwrap_or(0)
+        )),
+    }
+}
+
+/// The longest header line: a tag, a space, a length, a newline.
+const MAX_HEADER: usize = 24;
+
+/// The answer's body, once `answer` holds its header line and the whole body it
+/// announces.
+fn body(answer: &[u8]) -> Option<&[u8]> {
+    let newline = answer.iter().take(MAX_HEADER).position(|&b| b == b'\n')?;
+    let length: usize = std::str::from_utf8(answer.get(2..newline)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    answer
+        .get(newline + 1..)
+        .filter(|b| b.len() >= length)
+        .map(|b| &b[..length])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shell script standing in for the parser program: it gets the same arguments
+    /// and descriptors, but sets no limits of its own.
+    fn sh(script: &str, time: Duration) -> Result<String, String> {
+        let limits = Limits {
+            memory: 256 << 20,
+            time,
+            text: 1000,
+            program: Path::new("/bin/sh"),
+        };
+        isolated(&limits, &["-c", script, "sh"], b"the document")
+    }
+
+    const SECONDS: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn answers_come_back() {
+        assert_eq!(sh("printf 'T 4\\ntext'", SECONDS), Ok("text".into()));
+        assert_eq!(sh("printf 'E 3\\nbad'", SECONDS), Err("bad".into()));
+        // The document is standard input; the limits are the last two arguments.
+        assert_eq!(
+            sh(
+                "d=$(cat); a=\"$d $1 $2\"; printf 'T %d\\n%s' ${#a} \"$a\"",
+                SECONDS
+            ),
+            Ok("the document 268435456 6".into())
+        );
+    }
+
+    #[test]
+    fn a_runaway_parser_costs_its_document_only() {
+        let started = Instant::now();
+        assert_eq!(
+            sh("sleep 30", Duration::from_millis(300)).unwrap_err(),
+            "parsing took longer than ai_loader.parse_timeout (0.3 s)"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(
+            sh("printf 'T 5000\\n'; head -c 5000 /dev/zero", SECONDS).unwrap_err(),
+            "the document's text is larger than ai_loader.max_document_text (1000 bytes)"
+        );
+        assert!(sh("kill -SEGV $$", SECONDS)
+            .unwrap_err()
+            .starts_with("the parser was stopped by signal 11"));
+        assert_eq!(
+            sh("exit 3", SECONDS).unwrap_err(),
+            "the parser ended without an answer (exit code 3)"
+        );
+        let missing = Limits {
+            memory: 0,
+            time: SECONDS,
+            text: 10,
+            program: Path::new("/nonexistent/ai_loader_parse"),
+        };
+        let e = isolated(&missing, &[], b"").unwrap_err();
+        assert!(
+            e.starts_with("cannot start the parser /nonexistent/ai_loader_parse: "),
+            "{e}"
+        );
+        assert!(
+            e.ends_with(" (make install puts it beside the library)"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! The parser program (`ai_loader_parse`) as the worker starts it: documents of each
+//! kind read through it, and a document that would take all memory costs itself only.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ai_loader_config::parsing::Parsing;
+use ai_loader_parser::isolate::{isolated, Limits};
+use ai_loader_parser::parsing::{parse, Document};
+
+fn limits() -> Limits {
+    Limits {
+        memory: 64 << 20,
+        time: Duration::from_secs(20),
+        text: 1 << 20,
+        program: Path::new(env!("CARGO_BIN_EXE_ai_loader_parse")),
+    }
+}
+
+fn parsed(bytes: Vec<u8>, name: &str) -> Result<String, String> {
+    let doc = Document {
+        bytes,
+        name: Some(name.into()),
+        is_text: false,
+    };
+    parse(Parsing::Auto, &doc, &limits())
+}
+
+fn docx(paragraphs: &[&str]) -> Vec<u8> {
+    let mut document = docx_rs::Docx::new();
+    for text in paragraphs {
+        document = document
+            .add_paragraph(docx_rs::Paragraph::new().add_run(docx_rs::Run::new().add_text(*text)));
+    }
+    let mut stored = std::io::Cursor::new(Vec::new());
+    document.build().pack(&mut stored).unwrap();
+    // Packed again with each part compressed, as Word writes it.
+    let mut parts = zip::ZipArchive::new(stored).unwrap();
+    let mut packed = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..parts.len() {
+        let mut part = parts.by_index(i).unwrap();
+        packed
+            .start_file(part.name().to_string(), deflated)
+            .unwrap();
+        std::io::copy(&mut part, &mut packed).unwrap();
+    }
+    packed.finish().unwrap().into_inner()
+}
+
+#[test]
+fn each_kind_is_read_by_the_program() {
+    let html = parsed(
+        b"<html><body><h1>Tide pools</h1><p>Anemones close.</p></body></html>".to_vec(),
+        "a.html",
+    );
+    assert_eq!(html.unwrap().trim(), "# Tide pools\n\nAnemones close.");
+    assert_eq!(
+        parsed(docx(&["Hello world.", "Second."]), "x.docx").unwrap(),
+        "Hello world.\n\nSecond.\n\n"
+    );
+    assert!(parsed(b"%PDF-1.7\n garbage".to_vec(), "x.pdf")
+        .unwrap_err()
+        .starts_with("PDF could not be read"));
+    assert_eq!(
+        isolated(&limits(), &["spreadsheet"], b"").unwrap_err(),
+        "the parser knows no document kind \"spreadsheet\""
+    );
+    assert_eq!(
+        isolated(&limits(), &[], b"").unwrap_err(),
+        "the parser knows no document kind \"\""
+    );
+}
+
+#[test]
+fn a_document_that_inflates_past_the_memory_limit_costs_itself_only() {
+    // 200 MB of text, a few hundred kB compressed: reading it takes more than the 64 MB
+    // the program may use beyond the document.
+    let bomb = docx(&[&"a".repeat(200 << 20)]);
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let started = Instant::now();
+    let e = parsed(bomb, "bomb.docx").unwrap_err();
+    assert!(e.contains("ai_loader.parse_memory"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // The next document is read as ever.
+    assert_eq!(parsed(docx(&["After."]), "y.docx").unwrap(), "After.\n\n");
+}
+
+/// The children of this process running the parser program.
+fn parsers() -> Vec<libc::pid_t> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+            stat.contains("(ai_loader_parse)") && fields.get(1) == Some(&me.as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn a_parser_started_by_a_thread_that_blocks_signals_still_dies_of_them() {
+    // The worker's threads block every signal, and a spawned program inherits the mask;
+    // the postmaster's shutdown signals must still end a parser at once.
+    let page = "<p>Anemones close when the water leaves the pool.</p>".repeat(400_000);
+    let parsing = std::thread::spawn(move || {
+        // SAFETY: this thread's own mask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        }
+        let started = Instant::now();
+        let doc = Document {
+            bytes: page.into_bytes(),
+            name: Some("big.html".into()),
+            is_text: false,
+        };
+        // Memory enough to parse it whole: only the signal stops it.
+        let roomy = Limits {
+            memory: 4 << 30,
+            ..limits()
+        };
+        (parse(Parsing::Auto, &doc, &roomy), started.elapsed())
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(&pid) = parsers().first() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no parser started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (result, took) = parsing.join().unwrap();
+    assert!(
+        result
+            .as_ref()
+            .is_err_and(|e| e.starts_with("the parser was stopped by signal 15")),
+        "{result:?} after {took:?}"
+    );
+}
