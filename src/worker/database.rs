@@ -3,11 +3,16 @@
 //! off, honouring Retry-After, while the others go on. The worker also builds vector
 //! indexes and serves S3 syncs. Its helpers (see `launcher`) only claim and embed
 //! batches, and exit after a round that found nothing more to do.
+//!
+//! [`DatabaseWorker::round`] is one round: the version gate, each vectorizer's
+//! [`turn`](DatabaseWorker::turn) (if [`may_run`] lets it), then what the role does
+//! after ([`DatabaseWorker::worker_after`], [`helper_after`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ai_loader_config::backoff::{Backoff, PROVIDER};
 use ai_loader_config::loading::Loading;
 use ai_loader_pipeline::batch::{Pipeline, Step};
 use ai_loader_pipeline::embedding::BatchError;
@@ -18,17 +23,11 @@ use serde_json::Value;
 
 use super::batch::{self, in_transaction, Abort};
 use super::vectorizer::{self, Vectorizer};
-use super::{index, report_activity, s3_sync, session, shared, signals, transaction, write, Role};
+use super::{
+    database_name, index, report_activity, s3_sync, session, shared, signals, transaction, write,
+    Role,
+};
 use crate::gucs;
-
-/// The longest a vectorizer waits after its provider failed, when it did not say.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-#[derive(Default)]
-struct Backoff {
-    failures: u32,
-    until: Option<Instant>,
-}
 
 #[pg_guard]
 #[no_mangle]
@@ -42,210 +41,264 @@ pub extern "C-unwind" fn ai_loader_helper_main(arg: pg_sys::Datum) {
     serve(arg, Role::Helper);
 }
 
-/// Serves the database whose OID is `arg` in the given role.
+/// Serves the database whose OID is `arg` in the given role: round after round, until
+/// a round says to leave.
 fn serve(arg: pg_sys::Datum, role: Role) {
-    let primary = role == Role::Worker;
-    // SAFETY: the launcher passes the database's OID as the argument.
-    let database = unsafe { pg_sys::Oid::from_datum(arg, false) }.expect("a database OID");
-    signals::attach();
-    if !shared::register_worker(database, primary) {
-        return; // the database is being dropped
-    }
-    BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), None);
-
-    if transaction::run(|| Ok::<_, ()>(installed()))
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        return; // the launcher tries this database again later
-    }
-    shared::set_installed(database);
-    let Some(session) = session::open() else {
+    let Some(mut worker) = DatabaseWorker::start(arg, role) else {
         return;
     };
-    match primary {
-        true => log!("ai_loader worker started"),
-        false => debug1!("ai_loader helper started"),
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ai_loader")
-        .on_thread_start(ai_loader_pipeline::signals::block_all)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| error!("ai_loader: cannot start the pipeline's runtime: {e}"));
-
-    let mut uris = uri_loader();
-    let mut reported = (0, 0);
-    let mut pipelines: HashMap<i32, (Value, Arc<Pipeline>)> = HashMap::new();
-    let mut backoff: HashMap<i32, Backoff> = HashMap::new();
-    // The vectorizers whose left claims this worker gave back, since the count of
-    // workers that ended leaving claims was `left_claims`.
-    let mut released: HashSet<i32> = HashSet::new();
-    let mut left_claims = shared::left_claims();
-    let mut indexes = index::Builds::default();
-    let mut syncs = s3_sync::Syncs::default();
     let mut wait = Duration::ZERO;
-    // When its turn began (see `ai_loader.worker_turn`).
-    let started = Instant::now();
-    // Since when the worker has found nothing to do (see `ai_loader.idle_timeout`).
-    let mut idle_since: Option<Instant> = None;
-    // The installed version that is not the library's, once said in the log.
-    let mut mismatch: Option<String> = None;
     while signals::wait(wait) {
-        session.check();
+        match worker.round() {
+            Next::Wait(next) => wait = next,
+            Next::Leave => return,
+            Next::Stop => break,
+        }
+    }
+    log!("ai_loader worker stopping");
+}
+
+/// What a round tells the loop.
+enum Next {
+    /// Another round, after this long (or at a wake-up).
+    Wait(Duration),
+    /// The worker (or helper) is done here; it has said why.
+    Leave,
+    /// It stops: the extension is gone or another version, or the catalog unreadable.
+    Stop,
+}
+
+/// What the vectorizers' turns of a round did.
+#[derive(Default)]
+struct Round {
+    /// A turn's claim was full: more rows may be queued.
+    busy: bool,
+    /// A turn claimed rows.
+    claimed: bool,
+}
+
+/// A database's worker or helper, and what it keeps from round to round.
+struct DatabaseWorker {
+    role: Role,
+    database: pg_sys::Oid,
+    runtime: tokio::runtime::Runtime,
+    session: session::Session,
+    uris: Arc<UriLoader>,
+    /// Each vectorizer's pipeline, with the configuration it was built from.
+    pipelines: HashMap<i32, (Value, Arc<Pipeline>)>,
+    /// Each vectorizer's failures in a row (its provider down, its owner refused).
+    backoff: HashMap<i32, Backoff>,
+    /// The vectorizers whose left claims this worker gave back, since the count of
+    /// workers that ended leaving claims was `left_claims`.
+    released: HashSet<i32>,
+    left_claims: u64,
+    indexes: index::Builds,
+    syncs: s3_sync::Syncs,
+    /// The S3 calls last said in the log.
+    reported: (u64, u64),
+    /// When its turn began (see `ai_loader.worker_turn`).
+    started: Instant,
+    /// Since when the worker has found nothing to do (see `ai_loader.idle_timeout`).
+    idle_since: Option<Instant>,
+    /// The installed version that is not the library's, once said in the log.
+    mismatch: Option<String>,
+}
+
+impl DatabaseWorker {
+    /// Connects to the database and opens the session; none when there is nothing to
+    /// serve (the database is being dropped, ai_loader is not installed in it).
+    fn start(arg: pg_sys::Datum, role: Role) -> Option<DatabaseWorker> {
+        // SAFETY: the launcher passes the database's OID as the argument.
+        let database = unsafe { pg_sys::Oid::from_datum(arg, false) }.expect("a database OID");
+        signals::attach();
+        if !shared::register_worker(database, role == Role::Worker) {
+            return None; // the database is being dropped
+        }
+        BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), None);
+        // Not installed: the launcher tries this database again later.
+        transaction::run(|| Ok::<_, ()>(installed()))
+            .ok()
+            .flatten()?;
+        shared::set_installed(database);
+        let session = session::open()?;
+        match role {
+            Role::Worker => log!("ai_loader worker started"),
+            Role::Helper => debug1!("ai_loader helper started"),
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ai_loader")
+            .on_thread_start(ai_loader_pipeline::signals::block_all)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| error!("ai_loader: cannot start the pipeline's runtime: {e}"));
+        Some(DatabaseWorker {
+            role,
+            database,
+            runtime,
+            session,
+            uris: uri_loader(),
+            pipelines: HashMap::new(),
+            backoff: HashMap::new(),
+            released: HashSet::new(),
+            left_claims: shared::left_claims(),
+            indexes: index::Builds::default(),
+            syncs: s3_sync::Syncs::default(),
+            reported: (0, 0),
+            started: Instant::now(),
+            idle_since: None,
+            mismatch: None,
+        })
+    }
+
+    /// One round: every enabled vectorizer's turn, then what the role does after.
+    fn round(&mut self) -> Next {
+        self.session.check();
         if signals::reload_requested() {
             // SAFETY: the main thread, outside a transaction.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             // Settings such as the timeout, the endpoint or a key may have changed.
-            uris = uri_loader();
-            pipelines.clear();
-            syncs.reset();
+            self.uris = uri_loader();
+            self.pipelines.clear();
+            self.syncs.reset();
         }
-        let Ok(version) = transaction::run(|| Ok::<_, ()>(installed())) else {
-            break;
-        };
-        match version {
-            None => {
-                log!("ai_loader was dropped from this database; worker exiting");
-                break;
-            }
-            Some(v) if v != LIBRARY_VERSION && !primary => break,
-            Some(v) if v != LIBRARY_VERSION => {
-                // The catalog is another version's: serving it could misread it. Wait
-                // for ALTER EXTENSION ai_loader UPDATE (queued rows stay queued).
-                if mismatch.as_deref() != Some(&v) {
-                    let name = transaction::run(|| {
-                        Spi::get_one::<String>(
-                            "SELECT pg_catalog.current_database()::pg_catalog.text",
-                        )
-                    })
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                    log!(
-                        "ai_loader {v} is installed in database \"{name}\", the library is {LIBRARY_VERSION}: \
-                         waiting for ALTER EXTENSION ai_loader UPDATE"
-                    );
-                    mismatch = Some(v);
-                }
-                wait = gucs::poll_interval();
-                continue;
-            }
-            Some(_) => mismatch = None,
+        if let Some(next) = self.version_gate() {
+            return next;
         }
         let Ok(vectorizers) = transaction::run(|| Ok::<_, ()>(vectorizer::enabled())) else {
-            break;
+            return Next::Stop;
         };
         // Rows committed from here on are not sure to be seen by this round.
         shared::take_wake();
-        if shared::left_claims() != left_claims {
-            left_claims = shared::left_claims();
-            released.clear();
+        if shared::left_claims() != self.left_claims {
+            self.left_claims = shared::left_claims();
+            self.released.clear();
         }
-        let mut busy = false;
-        let mut claimed = false;
+        let mut round = Round::default();
         for v in vectorizers {
             if signals::stopping() {
                 break;
             }
-            let v = match v {
-                Ok(v) => v,
-                Err((id, e)) => {
-                    debug1!("ai_loader: vectorizer {id} skipped: {e}");
-                    continue;
-                }
-            };
-            let state = backoff.entry(v.id).or_default();
-            if state.until.is_some_and(|t| Instant::now() < t) {
-                continue;
-            }
-            let aws_use = if matches!(v.loading, Loading::Uri { .. }) {
-                Some((Step::Loading, "load URIs"))
-            } else if v.embeds_with_aws() {
-                Some((Step::Embedding, "embed with Amazon Bedrock"))
-            } else {
-                None
-            };
-            if v.owner_oid.is_some() && v.owner_oid != v.source_owner {
-                let message = crate::roles::not_table_owner("vectorizer", &v.owner, "source");
-                back_off(state, &v, Step::Loading, &stopped(message));
-                continue;
-            }
-            if let Some((step, what)) = aws_use.filter(|_| !v.owner_may_load_uris) {
-                let message = format!(
-                    "the vectorizer's owner \"{0}\" may no longer {what} (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
-                    v.owner
-                );
-                back_off(state, &v, step, &stopped(message));
-                continue;
-            }
-            if !released.contains(&v.id) {
-                let sql = v.queue.release_left_claims();
-                if in_transaction(|| batch::as_owner(&v, || Spi::run(&sql))).is_ok() {
-                    released.insert(v.id);
-                }
-            }
-            let pipeline = match pipeline_for(&mut pipelines, &v, &uris) {
-                Ok(p) => p,
-                Err(message) => {
-                    back_off(state, &v, Step::Embedding, &stopped(message));
-                    continue;
-                }
-            };
-            match batch::run(&v, &pipeline, &runtime) {
-                Ok(done) => {
-                    state.failures = 0;
-                    state.until = None;
-                    busy |= done.more;
-                    claimed |= done.claimed > 0;
-                    if primary {
-                        indexes.note(&v, done.claimed);
-                        if indexes.run(&v).is_err() {
-                            log!("ai_loader worker stopping");
-                            return;
-                        }
+            match v {
+                Ok(v) => {
+                    if let Err(stop) = self.turn(&v, &mut round) {
+                        return stop;
                     }
                 }
-                Err(Abort::Provider(e)) => back_off(state, &v, Step::Embedding, &e),
-                Err(Abort::Refused(message)) => {
-                    back_off(state, &v, Step::Loading, &stopped(message))
-                }
-                Err(Abort::Locked) => {
-                    debug1!(
-                        "ai_loader: vectorizer {}: a lock was not granted in time; next round",
-                        v.name
-                    )
-                }
-                Err(Abort::Stop) => {
-                    log!("ai_loader worker stopping; the rows it had claimed are queued again");
-                    return;
-                }
+                Err((id, e)) => debug1!("ai_loader: vectorizer {id} skipped: {e}"),
             }
         }
-        if !primary {
-            if busy && !shared::others_waiting() {
-                continue;
-            }
-            debug1!("ai_loader helper: nothing more queued, or other databases wait; exiting");
-            return;
+        match self.role {
+            Role::Helper => helper_after(&round),
+            Role::Worker => self.worker_after(round),
         }
-        shared::set_backlog(busy);
+    }
+
+    /// Whether this round may serve the catalog: `None` when it may, else what to do —
+    /// stop once ai_loader is dropped (or, for a helper, is another version), or wait
+    /// for `ALTER EXTENSION ai_loader UPDATE` (the catalog is another version's, and
+    /// serving it could misread it; queued rows stay queued).
+    fn version_gate(&mut self) -> Option<Next> {
+        let Ok(version) = transaction::run(|| Ok::<_, ()>(installed())) else {
+            return Some(Next::Stop);
+        };
+        match version {
+            None => {
+                log!("ai_loader was dropped from this database; worker exiting");
+                Some(Next::Stop)
+            }
+            Some(v) if v == LIBRARY_VERSION => {
+                self.mismatch = None;
+                None
+            }
+            Some(_) if self.role == Role::Helper => Some(Next::Stop),
+            Some(v) => {
+                if self.mismatch.as_deref() != Some(&v) {
+                    let database = self.database;
+                    let name = transaction::run(|| Ok::<_, ()>(database_name(database)))
+                        .unwrap_or_default();
+                    log!(
+                        "ai_loader {v} is installed in database \"{}\", the library is {LIBRARY_VERSION}: \
+                         waiting for ALTER EXTENSION ai_loader UPDATE",
+                        name
+                    );
+                    self.mismatch = Some(v);
+                }
+                Some(Next::Wait(gucs::poll_interval()))
+            }
+        }
+    }
+
+    /// One vectorizer's turn: a batch if it may run now (see `may_run`), then, for the
+    /// worker, its vector index if due. `Err` to leave.
+    fn turn(&mut self, v: &Vectorizer, round: &mut Round) -> Result<(), Next> {
+        let state = self.backoff.entry(v.id).or_default();
+        if state.waiting(Instant::now()) {
+            return Ok(());
+        }
+        if let Err((step, message)) = may_run(v) {
+            back_off(state, v, step, &stopped(message));
+            return Ok(());
+        }
+        if !self.released.contains(&v.id) {
+            let sql = v.queue.release_left_claims();
+            if in_transaction(|| batch::as_owner(v, || Spi::run(&sql))).is_ok() {
+                self.released.insert(v.id);
+            }
+        }
+        let pipeline = match pipeline_for(&mut self.pipelines, v, &self.uris) {
+            Ok(p) => p,
+            Err(message) => {
+                back_off(state, v, Step::Embedding, &stopped(message));
+                return Ok(());
+            }
+        };
+        match batch::run(v, &pipeline, &self.runtime) {
+            Ok(done) => {
+                state.succeeded();
+                round.busy |= done.more;
+                round.claimed |= done.claimed > 0;
+                if self.role == Role::Worker {
+                    self.indexes.note(v, done.claimed);
+                    if self.indexes.run(v).is_err() {
+                        log!("ai_loader worker stopping");
+                        return Err(Next::Leave);
+                    }
+                }
+            }
+            Err(Abort::Provider(e)) => back_off(state, v, Step::Embedding, &e),
+            Err(Abort::Refused(message)) => back_off(state, v, Step::Loading, &stopped(message)),
+            Err(Abort::Locked) => debug1!(
+                "ai_loader: vectorizer {}: a lock was not granted in time; next round",
+                v.name
+            ),
+            Err(Abort::Stop) => {
+                log!("ai_loader worker stopping; the rows it had claimed are queued again");
+                return Err(Next::Leave);
+            }
+        }
+        Ok(())
+    }
+
+    /// After the vectorizers' turns, the worker serves the S3 syncs, gives its slot
+    /// back once its turn is over and other databases wait, leaves after
+    /// `ai_loader.idle_timeout` with nothing queued, and otherwise says when to come back.
+    fn worker_after(&mut self, mut round: Round) -> Next {
+        shared::set_backlog(round.busy);
         if !signals::stopping() {
-            busy |= syncs.serve(&runtime, &uris);
+            round.busy |= self.syncs.serve(&self.runtime, &self.uris);
         }
         let calls = (s3::get_object_calls(), s3::assume_role_calls());
-        if !busy && calls != reported {
+        if !round.busy && calls != self.reported {
             log!(
                 "ai_loader: since this worker started: {} S3 GetObject request(s), {} AssumeRole call(s)",
                 calls.0,
                 calls.1
             );
-            reported = calls;
+            self.reported = calls;
         }
-        if shared::others_waiting() && started.elapsed() >= gucs::worker_turn() {
-            if busy || claimed {
+        if shared::others_waiting() && self.started.elapsed() >= gucs::worker_turn() {
+            if round.busy || round.claimed {
                 shared::want_again();
             }
             log!(
@@ -253,14 +306,14 @@ fn serve(arg: pg_sys::Datum, role: Role) {
                  giving its slot back",
                 gucs::worker_turn().as_secs()
             );
-            return;
+            return Next::Leave;
         }
-        idle_since = match busy || claimed || !syncs.is_empty() {
+        self.idle_since = match round.busy || round.claimed || !self.syncs.is_empty() {
             true => None,
-            false => idle_since.or_else(|| Some(Instant::now())),
+            false => self.idle_since.or_else(|| Some(Instant::now())),
         };
         if let Some(limit) = gucs::idle_timeout() {
-            if idle_since.is_some_and(|t| t.elapsed() >= limit) {
+            if self.idle_since.is_some_and(|t| t.elapsed() >= limit) {
                 if nothing_queued() {
                     // A commit from here on finds no worker, or one about to leave: it
                     // notes the database as wanted, and the launcher starts a worker.
@@ -269,21 +322,57 @@ fn serve(arg: pg_sys::Datum, role: Role) {
                         "ai_loader worker: nothing queued for {}s; leaving until rows are queued",
                         limit.as_secs()
                     );
-                    return;
+                    return Next::Leave;
                 }
                 // Rows wait for a retry: looked at again after another idle_timeout,
                 // not every round.
-                idle_since = Some(Instant::now());
+                self.idle_since = Some(Instant::now());
             }
         }
         report_activity("idle");
-        wait = if busy || shared::take_wake() || s3_sync::take_ready() {
-            Duration::ZERO
-        } else {
-            gucs::poll_interval()
-        };
+        Next::Wait(
+            match round.busy || shared::take_wake() || s3_sync::take_ready() {
+                true => Duration::ZERO,
+                false => gucs::poll_interval(),
+            },
+        )
     }
-    log!("ai_loader worker stopping");
+}
+
+/// A helper goes on while its claims are full and no other database waits for a slot.
+fn helper_after(round: &Round) -> Next {
+    if round.busy && !shared::others_waiting() {
+        return Next::Wait(Duration::ZERO);
+    }
+    debug1!("ai_loader helper: nothing more queued, or other databases wait; exiting");
+    Next::Leave
+}
+
+/// Whether a vectorizer may run now: its owner still owns its source and, if it reads
+/// with the server's AWS identity (loading URIs, Bedrock), may still do so; else the
+/// step it stops at and why.
+fn may_run(v: &Vectorizer) -> Result<(), (Step, String)> {
+    if v.owner_oid.is_some() && v.owner_oid != v.source_owner {
+        let message = crate::roles::not_table_owner("vectorizer", &v.owner, "source");
+        return Err((Step::Loading, message));
+    }
+    let aws_use = if matches!(v.loading, Loading::Uri { .. }) {
+        Some((Step::Loading, "load URIs"))
+    } else if v.embeds_with_aws() {
+        Some((Step::Embedding, "embed with Amazon Bedrock"))
+    } else {
+        None
+    };
+    match aws_use.filter(|_| !v.owner_may_load_uris) {
+        Some((step, what)) => Err((
+            step,
+            format!(
+                "the vectorizer's owner \"{0}\" may no longer {what} (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
+                v.owner
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Whether every enabled vectorizer's queue is empty (rows waiting for a retry count as
@@ -312,11 +401,7 @@ fn stopped(message: String) -> BatchError {
 /// A vectorizer that cannot run now (its provider is down, its owner lost a right)
 /// waits — the `Retry-After`, or 2, 4, … up to 60 s — with an error row saying why.
 fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
-    state.failures += 1;
-    let wait = e
-        .retry_after
-        .unwrap_or_else(|| Duration::from_secs(1 << state.failures.min(6)).min(MAX_BACKOFF));
-    state.until = Some(Instant::now() + wait);
+    let wait = state.failed(PROVIDER, e.retry_after, Instant::now());
     warning!(
         "ai_loader: vectorizer {}: {}; retrying in {:.1}s",
         v.name,

@@ -15,6 +15,7 @@ use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use ai_loader_config::backoff::{Backoff, Doubling};
 use ai_loader_config::indexing::IndexBuild;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
@@ -24,10 +25,11 @@ use super::batch::{as_owner, in_transaction, refused, Abort};
 use super::vectorizer::Vectorizer;
 use super::{report_activity, signals, transaction, write};
 
-/// The longest a failed build waits before it is tried again.
-const MAX_RETRY: Duration = Duration::from_secs(3600);
-/// The first wait after a failed build.
-const FIRST_RETRY: Duration = Duration::from_secs(10);
+/// A failed build is tried again after 10 s, 20 s, … up to an hour.
+const RETRY: Doubling = Doubling {
+    first: Duration::from_secs(10),
+    longest: Duration::from_secs(3600),
+};
 /// How long the build waits for a lock, or for the transactions it must outlast.
 const BUILD_LOCK_TIMEOUT: &str = "1min";
 
@@ -39,7 +41,7 @@ pub struct Builds {
     /// Seen by this worker.
     seen: HashSet<i32>,
     /// Failed builds: how many times, and when to try again.
-    failed: HashMap<i32, (u32, Instant)>,
+    failed: HashMap<i32, Backoff>,
 }
 
 impl Builds {
@@ -57,7 +59,7 @@ impl Builds {
             return Ok(());
         };
         match self.failed.get(&v.id) {
-            Some((_, at)) if Instant::now() < *at => return Ok(()),
+            Some(b) if b.waiting(Instant::now()) => return Ok(()),
             Some(_) => {}
             None if !self.to_check.contains(&v.id) => return Ok(()),
             None => {}
@@ -98,9 +100,7 @@ impl Builds {
     }
 
     fn failed(&mut self, v: &Vectorizer, build: &IndexBuild, message: String) {
-        let failures = self.failed.get(&v.id).map_or(0, |f| f.0) + 1;
-        let wait = (FIRST_RETRY * 2u32.pow(failures.min(12) - 1)).min(MAX_RETRY);
-        self.failed.insert(v.id, (failures, Instant::now() + wait));
+        let wait = (self.failed.entry(v.id).or_default()).failed(RETRY, None, Instant::now());
         let message = format!(
             "building the vector index \"{}\" failed: {message}; it is tried again in {} s",
             build.name,

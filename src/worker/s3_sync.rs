@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ai_loader_config::backoff::SYNC;
 use ai_loader_config::error_log::SYNC_ERRORS;
 use ai_loader_config::s3_sync::reconcile::{self, Known, Object};
 use ai_loader_config::s3_sync::sql::{self, Destination};
@@ -38,8 +39,6 @@ use super::{report_activity, signals};
 
 /// Objects written per transaction.
 const CHUNK: usize = 1000;
-/// The longest a failed listing or receive waits before it is tried again.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Set by the runtime's tasks when a listing finished or messages arrived.
 static READY: AtomicBool = AtomicBool::new(false);
@@ -247,7 +246,7 @@ impl Syncs {
             run.queue = None;
             if run
                 .refused
-                .is_none_or(|t| t.elapsed() >= backoff(run.failures, MAX_BACKOFF))
+                .is_none_or(|t| t.elapsed() >= SYNC.after(run.failures))
             {
                 run.failures += 1;
                 run.refused = Some(Instant::now());
@@ -399,12 +398,6 @@ fn decode(r: &pgrx::spi::SpiHeapTupleData<'_>) -> Option<Row> {
     })
 }
 
-fn backoff(failures: u32, interval: Duration) -> Duration {
-    Duration::from_secs(1 << failures.min(6))
-        .min(MAX_BACKOFF)
-        .min(interval)
-}
-
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -462,7 +455,7 @@ fn take_queue(
         Err(other) => {
             if run
                 .queue_refused
-                .is_none_or(|t| t.elapsed() >= backoff(run.failures, MAX_BACKOFF))
+                .is_none_or(|t| t.elapsed() >= SYNC.after(run.failures))
             {
                 run.queue_refused = Some(Instant::now());
                 record_error(
@@ -523,7 +516,7 @@ fn start_queue(
                 }
             }
             if failed {
-                tokio::time::sleep(backoff(failures, MAX_BACKOFF)).await;
+                tokio::time::sleep(SYNC.after(failures)).await;
             }
         }
     });
@@ -806,7 +799,8 @@ fn apply_listing(row: &Row, run: &mut Running, listing: Listing) {
         Ok(objects) => objects,
         Err(e) => {
             run.failures += 1;
-            run.next_listing = Instant::now() + backoff(run.failures, run.sync.reconcile_interval);
+            run.next_listing =
+                Instant::now() + SYNC.after(run.failures).min(run.sync.reconcile_interval);
             record_error(
                 row.id,
                 &format!("{e}; nothing was deleted"),

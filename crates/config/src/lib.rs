@@ -2,6 +2,7 @@
 //! `ai.*` builders return, its validation, and the plan `ai.create_vectorizer` carries
 //! out. The worker reads the same types back from `ai.vectorizer.config`.
 
+pub mod backoff;
 pub mod catalog;
 pub mod chunking;
 pub mod ddl;

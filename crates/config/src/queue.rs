@@ -55,14 +55,14 @@ pub fn hold_claim() -> String {
 /// advisory lock): once its batches are written or given back.
 pub const LET_GO_OF_CLAIMS: &str = "SELECT pg_catalog.pg_advisory_unlock_all()";
 /// A row due further ahead than this is claimed, not waiting for a retry: retries
-/// wait at most `MAX_RETRY_DELAY` seconds.
+/// wait at most `backoff::ROW.longest`.
 const CLAIMED_BEYOND: &str = "10 minutes";
-/// The longest wait before a failed row is tried again, in seconds.
-const MAX_RETRY_DELAY: f64 = 300.0;
-
-/// Seconds before the next attempt of a row that failed `retries + 1` times.
+/// Seconds before the next attempt of a row that failed `retries + 1` times (see
+/// `backoff::ROW`).
 pub fn retry_delay(retries: i32) -> f64 {
-    2f64.powi(retries.clamp(0, 8)).min(MAX_RETRY_DELAY)
+    crate::backoff::ROW
+        .after(retries.max(0) as u32 + 1)
+        .as_secs_f64()
 }
 
 /// The SQL alias of the `i`th key column in the claim's result.
