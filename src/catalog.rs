@@ -6,7 +6,7 @@ use pgrx::spi::SpiHeapTupleData;
 use pgrx::JsonB;
 use serde_json::Value;
 
-pub use ai_loader_config::catalog::COLUMNS;
+pub use ai_loader_config::catalog::{COLUMNS, SYNCS, VECTORIZERS};
 
 /// The vectorizer a row selected with [`COLUMNS`] records.
 pub fn decode(row: &SpiHeapTupleData<'_>) -> Result<Recorded, String> {
@@ -37,4 +37,19 @@ pub fn decode(row: &SpiHeapTupleData<'_>) -> Result<Recorded, String> {
         failed_table: text("failed_table")?,
         config: json("config")?,
     })
+}
+
+/// Whether row `id` of the catalog table `table` is still there, locked against a
+/// concurrent drop until the end of the transaction.
+pub fn still_there(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    table: &str,
+    id: i32,
+) -> Result<bool, pgrx::spi::Error> {
+    let found = client.update(
+        &ai_loader_config::catalog::hold_row(table),
+        None,
+        &[id.into()],
+    )?;
+    Ok(!found.is_empty())
 }

@@ -139,3 +139,23 @@ pub fn not_table_owner(what: &str, owner: &str, table: &str) -> String {
          to resume, give the table back (ALTER TABLE … OWNER TO), or move everything the role owns with REASSIGN OWNED"
     )
 }
+
+/// A vectorizer or an S3 sync, as the worker serves it: what it does for one runs with
+/// its owner's rights (its table privileges, row-level security and triggers apply).
+pub trait Owned {
+    /// The owner, none once the role is gone.
+    fn owner_oid(&self) -> Option<pg_sys::Oid>;
+    /// "vectorizer \"docs\"", for messages.
+    fn describe(&self) -> String;
+
+    /// Runs `work` as the owner; an ERROR once the owner is gone.
+    fn as_owner<T>(&self, work: impl FnOnce() -> T) -> T {
+        match self.owner_oid() {
+            Some(owner) => as_role(owner, work),
+            None => error!(
+                "the owner of {} no longer exists; drop it and create it again",
+                self.describe()
+            ),
+        }
+    }
+}

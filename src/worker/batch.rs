@@ -7,7 +7,6 @@
 //! given back; a worker that dies leaves its claims to the next one.
 
 use std::collections::{HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use ai_loader_config::loading::Loading;
@@ -15,16 +14,16 @@ use ai_loader_config::queue::{column_alias, hold_claim, key_alias, LET_GO_OF_CLA
 use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source, Step};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::parsing::Document;
-use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::spi::SpiHeapTupleData;
-use pgrx::PgTryBuilder;
 use tokio::task::JoinHandle;
 
+use super::transaction::{in_transaction, Abort};
 use super::vectorizer::Vectorizer;
 use super::write::{self, key_arrays};
-use super::{report_activity, shared, signals, transaction};
+use super::{report_activity, shared, signals};
 use crate::gucs;
+use crate::roles::Owned;
 
 thread_local! {
     /// This worker holds claim locks (`hold_claim`) to let go of at the end of a turn.
@@ -35,61 +34,6 @@ thread_local! {
 const IN_FLIGHT: usize = 2;
 /// Batches a turn claims at most, so that the other vectorizers get theirs.
 const BATCHES_PER_TURN: usize = 8;
-
-/// Why a turn ended early.
-pub enum Abort {
-    /// The provider is down or misconfigured: nothing consumed; try again later.
-    Provider(BatchError),
-    /// Postgres refused a statement — most often the owner lacks a privilege on the
-    /// source, queue or store, or a lock was not granted in time: nothing consumed;
-    /// try again later.
-    Refused(String),
-    /// A lock was not granted within the worker's `lock_timeout` (DDL on the source, a
-    /// long transaction): nothing consumed; the next round tries again.
-    Locked,
-    /// SIGTERM or postmaster death.
-    Stop,
-}
-
-/// Runs `work` with the rights of the vectorizer's owner (see `crate::roles`): its
-/// table privileges, row-level security and triggers apply to what the worker reads and
-/// writes for it.
-pub fn as_owner<T>(v: &Vectorizer, work: impl FnOnce() -> T) -> T {
-    let Some(owner) = v.owner_oid else {
-        error!(
-            "the vectorizer's owner \"{}\" no longer exists; drop the vectorizer and create it again",
-            v.owner
-        );
-    };
-    crate::roles::as_role(owner, work)
-}
-
-/// Runs `work` in a transaction of its own; an ERROR rolls it back and says why.
-pub fn in_transaction<T>(work: impl FnOnce() -> T) -> Result<T, Abort> {
-    transaction::run(|| {
-        PgTryBuilder::new(AssertUnwindSafe(|| Ok(work())))
-            .catch_others(|e| Err(refused(&e)))
-            .execute()
-    })
-}
-
-/// Why a caught ERROR ended a transaction; its message is for the error row.
-pub fn refused(e: &CaughtError) -> Abort {
-    let report = match e {
-        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
-        CaughtError::RustPanic { ereport, .. } => ereport,
-    };
-    if signals::stopping() {
-        return Abort::Stop; // the statement was cancelled for the stop
-    }
-    if report.sql_error_code() == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE {
-        return Abort::Locked;
-    }
-    Abort::Refused(match report.hint() {
-        Some(hint) => format!("{} ({hint})", report.message()),
-        None => report.message().to_string(),
-    })
-}
 
 /// What a turn did.
 #[derive(Default)]
@@ -162,7 +106,7 @@ fn turn(
         while done.more && running.len() < IN_FLIGHT && claims < BATCHES_PER_TURN {
             report_activity(&format!("vectorizer {}: claiming", v.name));
             let (claim, rows) = in_transaction(|| match enabled(v) {
-                true => as_owner(v, || claim(v)),
+                true => v.as_owner(|| claim(v)),
                 false => (String::new(), Vec::new()),
             })?;
             claims += 1;
@@ -370,7 +314,7 @@ fn release(v: &Vectorizer, batches: &VecDeque<Running>) {
     signals::allow_last_statements();
     let n = v.queue.key.len();
     let released = in_transaction(|| {
-        as_owner(v, || {
+        v.as_owner(|| {
             Spi::connect_mut(|client| {
                 for batch in batches {
                     let mut args = key_arrays(batch.claimed.iter(), n);

@@ -21,13 +21,15 @@ use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use super::batch::{self, in_transaction, Abort};
+use super::batch;
+use super::transaction::{in_transaction, Abort};
 use super::vectorizer::{self, Vectorizer};
 use super::{
     database_name, index, report_activity, s3_sync, session, shared, signals, transaction, write,
     Role,
 };
 use crate::gucs;
+use crate::roles::Owned;
 
 #[pg_guard]
 #[no_mangle]
@@ -242,7 +244,7 @@ impl DatabaseWorker {
         }
         if !self.released.contains(&v.id) {
             let sql = v.queue.release_left_claims();
-            if in_transaction(|| batch::as_owner(v, || Spi::run(&sql))).is_ok() {
+            if in_transaction(|| v.as_owner(|| Spi::run(&sql))).is_ok() {
                 self.released.insert(v.id);
             }
         }
@@ -381,10 +383,7 @@ fn nothing_queued() -> bool {
     in_transaction(|| {
         vectorizer::enabled().into_iter().flatten().all(|v| {
             let sql = v.queue.any_queued();
-            batch::as_owner(&v, || Spi::get_one::<bool>(&sql))
-                .ok()
-                .flatten()
-                == Some(false)
+            v.as_owner(|| Spi::get_one::<bool>(&sql)).ok().flatten() == Some(false)
         })
     })
     .unwrap_or(false)

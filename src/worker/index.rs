@@ -21,9 +21,10 @@ use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
 use serde_json::json;
 
-use super::batch::{as_owner, in_transaction, refused, Abort};
+use super::transaction::{in_transaction, refused, Abort};
 use super::vectorizer::Vectorizer;
 use super::{report_activity, signals, transaction, write};
+use crate::roles::Owned;
 
 /// A failed build is tried again after 10 s, 20 s, … up to an hour.
 const RETRY: Doubling = Doubling {
@@ -117,7 +118,7 @@ impl Builds {
 /// build's name on the table: a valid one is left alone); then says whether the index
 /// is due (`None`: the check failed).
 fn drop_leftover(v: &Vectorizer, build: &IndexBuild, check: &str) -> Result<Option<bool>, Abort> {
-    let (due, leftover) = match in_transaction(|| as_owner(v, || due(check))) {
+    let (due, leftover) = match in_transaction(|| v.as_owner(|| due(check))) {
         Ok(answer) => answer,
         Err(Abort::Stop) => return Err(Abort::Stop),
         Err(_) => return Ok(None),

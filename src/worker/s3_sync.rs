@@ -32,10 +32,12 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::batch::{in_transaction, Abort};
 use super::error_log;
 use super::queues::{self, Reader};
+use super::transaction::{in_transaction, Abort};
 use super::{report_activity, signals};
+use crate::catalog::{self, SYNCS};
+use crate::roles::Owned;
 
 /// Objects written per transaction.
 const CHUNK: usize = 1000;
@@ -660,14 +662,7 @@ fn abort_message(e: Abort) -> String {
 /// Whether the sync is still in the catalog, its row locked against a concurrent drop
 /// until the end of the transaction.
 fn still_there(client: &mut SpiClient<'_>, id: i32) -> bool {
-    !client
-        .update(
-            "SELECT FROM ai.s3_sync WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
-            None,
-            &[id.into()],
-        )
-        .unwrap_or_else(|e| error!("S3 sync {id}: {e}"))
-        .is_empty()
+    catalog::still_there(client, SYNCS, id).unwrap_or_else(|e| error!("S3 sync {id}: {e}"))
 }
 
 fn run(
@@ -688,9 +683,13 @@ fn run(
         .unwrap_or_default()
 }
 
-fn as_owner<T>(row: &Row, work: impl FnOnce() -> T) -> T {
-    let owner = row.owner_oid.expect("checked before");
-    crate::roles::as_role(owner, work)
+impl Owned for Row {
+    fn owner_oid(&self) -> Option<pg_sys::Oid> {
+        self.owner_oid
+    }
+    fn describe(&self) -> String {
+        format!("S3 sync \"{}\"", self.name)
+    }
 }
 
 /// The arrays the upsert takes, for these objects.
@@ -725,7 +724,7 @@ fn upsert(
     }
     let (schema, table) = row.destination.clone().expect("checked before");
     let sql = Destination::new(sync, &schema, &table).upsert(changed);
-    let counts = as_owner(row, || run(client, row, &sql, object_arrays(sync, objects)));
+    let counts = row.as_owner(|| run(client, row, &sql, object_arrays(sync, objects)));
     if changed {
         requeue(client, row, sync, objects);
     }
@@ -766,7 +765,7 @@ fn requeue(client: &mut SpiClient<'_>, row: &Row, sync: &Sync, objects: &[&Objec
     }
     let uris: Vec<String> = objects.iter().map(|o| sync.prefix.uri_of(&o.key)).collect();
     let destination = Destination::new(sync, &schema, &table);
-    as_owner(row, || {
+    row.as_owner(|| {
         for (queue, key) in &queues {
             run(
                 client,
@@ -785,7 +784,7 @@ fn delete(client: &mut SpiClient<'_>, row: &Row, sync: &Sync, uris: Vec<String>)
     }
     let (schema, table) = row.destination.clone().expect("checked before");
     let sql = Destination::new(sync, &schema, &table).delete();
-    let deleted = as_owner(row, || run(client, row, &sql, vec![uris.into()]));
+    let deleted = row.as_owner(|| run(client, row, &sql, vec![uris.into()]));
     Counts {
         deleted: deleted.first().copied().unwrap_or(0),
         ..Default::default()
@@ -822,7 +821,7 @@ fn apply_listing(row: &Row, run: &mut Running, listing: Listing) {
             let known = known(client, row.id, listing.began);
             let (schema, table) = row.destination.clone().expect("checked before");
             let rows_sql = Destination::new(sync, &schema, &table).rows();
-            let rows: HashSet<String> = as_owner(row, || {
+            let rows: HashSet<String> = row.as_owner(|| {
                 client
                     .select(&rows_sql, None, &[sync.prefix.uri().into()])
                     .unwrap_or_else(|e| error!("S3 sync {}: {e}", row.name))

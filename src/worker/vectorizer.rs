@@ -49,6 +49,15 @@ pub struct Vectorizer {
     embedding: Embedding,
 }
 
+impl crate::roles::Owned for Vectorizer {
+    fn owner_oid(&self) -> Option<pg_sys::Oid> {
+        self.owner_oid
+    }
+    fn describe(&self) -> String {
+        format!("vectorizer \"{}\"", self.name)
+    }
+}
+
 impl Vectorizer {
     /// Whether its model is reached with the server's AWS identity (Bedrock).
     pub fn embeds_with_aws(&self) -> bool {

@@ -12,9 +12,12 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use serde_json::json;
 
-use super::batch::{as_owner, in_transaction, Done, Running};
+use super::batch::{Done, Running};
 use super::error_log;
+use super::transaction::in_transaction;
 use super::vectorizer::Vectorizer;
+use crate::catalog::{self, VECTORIZERS};
+use crate::roles::Owned;
 
 /// Seconds before a row held by another transaction at write time is tried again.
 const BUSY_DELAY: f64 = 1.0;
@@ -70,7 +73,7 @@ struct Sorted<'a> {
 /// Writes a batch's outcomes with the owner's rights, then records errors and progress
 /// as the worker.
 pub fn batch(v: &Vectorizer, batch: &Running, outcomes: Vec<Outcome>) -> Done {
-    let (done, errors) = as_owner(v, || {
+    let (done, errors) = v.as_owner(|| {
         Spi::connect_mut(|client| {
             runner(client, v)(&v.queue.lock_source(), vec![]);
             let states = check(client, v, batch);
@@ -355,14 +358,8 @@ fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRo
 /// Whether the vectorizer is still in the catalog, its row locked against a concurrent
 /// `ai.drop_vectorizer` until the end of the transaction.
 fn still_there(client: &mut pgrx::spi::SpiClient<'_>, v: &Vectorizer) -> bool {
-    !client
-        .update(
-            "SELECT FROM ai.vectorizer WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
-            None,
-            &[v.id.into()],
-        )
+    catalog::still_there(client, VECTORIZERS, v.id)
         .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
-        .is_empty()
 }
 
 /// Records a batch that could not run (the provider is down or misconfigured): an

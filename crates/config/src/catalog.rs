@@ -18,6 +18,16 @@ pub const COLUMNS: &str = "v.id, v.name, v.source_schema::pg_catalog.text AS sou
      v.queue_table::pg_catalog.text AS queue_table, \
      v.queue_failed_table::pg_catalog.text AS failed_table, v.config";
 
+/// The catalog tables of vectorizers and of S3 syncs.
+pub const VECTORIZERS: &str = "ai.vectorizer";
+pub const SYNCS: &str = "ai.s3_sync";
+
+/// Locks row `$1` of the catalog table `table` against a concurrent drop, until the end
+/// of the transaction; no row once it is gone.
+pub fn hold_row(table: &str) -> String {
+    format!("SELECT FROM {table} WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE")
+}
+
 /// A vectorizer as its catalog row records it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -186,6 +196,14 @@ mod tests {
             (("public".into(), "doc".into()), "emb")
         );
         assert_eq!(column.store(), None);
+    }
+
+    #[test]
+    fn a_held_row_is_locked_against_a_drop() {
+        assert_eq!(
+            hold_row(SYNCS),
+            "SELECT FROM ai.s3_sync WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE"
+        );
     }
 
     #[test]
