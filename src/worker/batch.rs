@@ -192,11 +192,8 @@ fn start(
 /// Whether the vectorizer is still enabled, read by the worker in the claim's
 /// transaction (its owner need not read the catalog).
 fn enabled(v: &Vectorizer) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id OPERATOR(pg_catalog.=) $1",
-        &[v.id.into()],
-    )
-    .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
+    Spi::get_one_with_args::<bool>(ai_loader_config::catalog::ENABLED, &[v.id.into()])
+        .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
         == Some(true)
 }
 

@@ -412,12 +412,9 @@ fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
 
 /// The version of ai_loader installed in this database, if it is.
 fn installed() -> Option<String> {
-    Spi::get_one::<String>(
-        "SELECT e.extversion::pg_catalog.text FROM pg_catalog.pg_extension e
-          WHERE e.extname OPERATOR(pg_catalog.=) 'ai_loader'",
-    )
-    .ok()
-    .flatten()
+    Spi::get_one::<String>(ai_loader_config::catalog::INSTALLED_VERSION)
+        .ok()
+        .flatten()
 }
 
 /// This library's version: the SQL it serves is the install script of the same version.

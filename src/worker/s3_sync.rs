@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ai_loader_config::backoff::SYNC;
 use ai_loader_config::error_log::SYNC_ERRORS;
+use ai_loader_config::progress;
 use ai_loader_config::s3_sync::reconcile::{self, Known, Object};
 use ai_loader_config::s3_sync::sql::{self, Destination};
 use ai_loader_config::s3_sync::{Definition, Sync};
@@ -294,14 +295,10 @@ impl Syncs {
 /// original's queue, and says how to resume it.
 fn pause_copy(row: &Row, home: &str) {
     let paused = in_transaction(|| {
-        Spi::get_one_with_args::<bool>(
-            "UPDATE ai.s3_sync SET paused = true
-              WHERE id OPERATOR(pg_catalog.=) $1 AND home OPERATOR(pg_catalog.=) $2 RETURNING true",
-            &[row.id.into(), row.home.as_str().into()],
-        )
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+        Spi::get_one_with_args::<bool>(sql::PAUSE_COPY, &[row.id.into(), row.home.as_str().into()])
+            .ok()
+            .flatten()
+            .unwrap_or(false)
     });
     if matches!(paused, Ok(true)) {
         record_error(
@@ -322,27 +319,7 @@ fn pause_copy(row: &Row, home: &str) {
 fn read() -> Vec<Row> {
     Spi::connect(|client| {
         client
-            .select(
-                "SELECT s.id, s.name, s.column_name::pg_catalog.text AS column_name, s.uri_prefix, s.aws_role_arn,
-                        s.sqs_queue_url, s.include, s.exclude, s.columns,
-                        extract(epoch FROM s.reconcile_interval)::pg_catalog.float8 AS interval_seconds,
-                        extract(epoch FROM s.reconcile_requested_at)::pg_catalog.float8 AS requested,
-                        coalesce(r.rolname::pg_catalog.text,
-                                 pg_catalog.concat('role with OID ', s.owner::pg_catalog.oid)) AS owner,
-                        r.oid AS owner_oid, ai._may_load_uris(s.owner) AS may_load,
-                        n.nspname::pg_catalog.text AS dest_schema, c.relname::pg_catalog.text AS dest_table,
-                        c.relowner AS dest_owner, s.home,
-                        pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'reconcile_requested_at'::pg_catalog.text
-                            OPERATOR(pg_catalog.-) 'paused'::pg_catalog.text AS config
-                   FROM ai.s3_sync s
-                   LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.owner
-                   LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.destination
-                   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                  WHERE NOT s.paused
-                  ORDER BY s.id",
-                None,
-                &[],
-            )
+            .select(sql::ENABLED, None, &[])
             .map(|rows| rows.filter_map(|r| decode(&r)).collect())
             .unwrap_or_else(|e| {
                 warning!("ai_loader: reading ai.s3_sync: {e}");
@@ -946,15 +923,7 @@ fn apply_events(row: &Row, sync: &Sync, events: &[&Event]) -> Option<Counts> {
                 continue;
             };
             let seen = client
-                .update(
-                    "SELECT o.sequencer, extract(epoch FROM o.event_time)::pg_catalog.float8 AS event_time,
-                            extract(epoch FROM o.last_modified)::pg_catalog.float8 AS last_modified,
-                            o.etag, o.present
-                       FROM ai._s3_sync_object o
-                      WHERE o.sync_id OPERATOR(pg_catalog.=) $1 AND o.key OPERATOR(pg_catalog.=) $2 FOR UPDATE",
-                    None,
-                    &[row.id.into(), key.into()],
-                )
+                .update(sql::SEEN, None, &[row.id.into(), key.into()])
                 .unwrap_or_else(|e| error!("S3 sync {}: {e}", row.name))
                 .next()
                 .map(|r| {
@@ -998,11 +967,7 @@ fn apply_events(row: &Row, sync: &Sync, events: &[&Event]) -> Option<Counts> {
             run(
                 client,
                 row,
-                "INSERT INTO ai._s3_sync_object AS o (sync_id, key, present, sequencer, event_time, event_applied_at)
-                 VALUES ($1, $2, $3, $4, pg_catalog.to_timestamp($5), pg_catalog.now())
-                 ON CONFLICT (sync_id, key) DO UPDATE
-                    SET present = EXCLUDED.present, sequencer = EXCLUDED.sequencer,
-                        event_time = EXCLUDED.event_time, event_applied_at = EXCLUDED.event_applied_at",
+                sql::EVENT_APPLIED,
                 vec![
                     row.id.into(),
                     key.into(),
@@ -1022,16 +987,7 @@ fn record_progress(id: i32, counts: Counts, events: i64, listing: Option<Duratio
         Spi::connect_mut(|client| {
             client
                 .update(
-                    "UPDATE ai._s3_sync_progress SET
-                         rows_inserted = rows_inserted OPERATOR(pg_catalog.+) $2,
-                         rows_updated = rows_updated OPERATOR(pg_catalog.+) $3,
-                         rows_deleted = rows_deleted OPERATOR(pg_catalog.+) $4,
-                         events_processed = events_processed OPERATOR(pg_catalog.+) $5,
-                         last_event_at = CASE WHEN $5 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() ELSE last_event_at END,
-                         last_listing_at = CASE WHEN $6::pg_catalog.float8 IS NOT NULL THEN pg_catalog.now()
-                                                ELSE last_listing_at END,
-                         last_listing_seconds = coalesce($6::pg_catalog.float8, last_listing_seconds)
-                      WHERE sync_id OPERATOR(pg_catalog.=) $1",
+                    progress::SYNC,
                     None,
                     &[
                         id.into(),
@@ -1049,12 +1005,8 @@ fn record_progress(id: i32, counts: Counts, events: i64, listing: Option<Duratio
 
 /// Records the queue's depth.
 fn record_pending(id: i32, pending: i64) {
-    let _ = in_transaction(|| {
-        Spi::run_with_args(
-            "UPDATE ai._s3_sync_progress SET events_pending = $2 WHERE sync_id OPERATOR(pg_catalog.=) $1",
-            &[id.into(), pending.into()],
-        )
-    });
+    let _ =
+        in_transaction(|| Spi::run_with_args(progress::SYNC_PENDING, &[id.into(), pending.into()]));
 }
 
 /// Records an error row, and the progress, for a sync (nothing once it is gone).
@@ -1075,9 +1027,7 @@ fn record_error(id: i32, message: &str, details: Value) {
             .unwrap_or_else(|e| error!("S3 sync {id}: {e}"));
             client
                 .update(
-                    "UPDATE ai._s3_sync_progress SET error_count = error_count OPERATOR(pg_catalog.+) 1,
-                            last_error_at = pg_catalog.now(), last_error = $2
-                      WHERE sync_id OPERATOR(pg_catalog.=) $1",
+                    progress::SYNC_ERROR,
                     None,
                     &[id.into(), message.as_str().into()],
                 )

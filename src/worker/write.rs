@@ -4,6 +4,7 @@
 
 use ai_loader_config::destination::Names;
 use ai_loader_config::error_log::VECTORIZER_ERRORS;
+use ai_loader_config::progress;
 use ai_loader_config::queue::retry_delay;
 use ai_loader_pipeline::batch::{Chunk, Outcome, Step};
 use ai_loader_pipeline::embedding::BatchError;
@@ -338,13 +339,7 @@ fn record(v: &Vectorizer, successes: usize, failures: usize, errors: Vec<ErrorRo
             .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
         let mut run = runner(client, v);
         run(
-            "UPDATE ai.vectorizer_worker_progress SET
-                 success_count = success_count OPERATOR(pg_catalog.+) $2,
-                 error_count = error_count OPERATOR(pg_catalog.+) $3,
-                 last_success_at = CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() ELSE last_success_at END,
-                 last_error_at = CASE WHEN $3 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() ELSE last_error_at END,
-                 last_error_message = coalesce($4, last_error_message)
-             WHERE vectorizer_id OPERATOR(pg_catalog.=) $1",
+            progress::VECTORIZER,
             vec![
                 v.id.into(),
                 (successes as i64).into(),
@@ -385,11 +380,7 @@ pub fn record_index_built(v: &Vectorizer) {
     let _ = in_transaction(|| {
         Spi::connect_mut(|client| {
             if still_there(client, v) {
-                runner(client, v)(
-                    "UPDATE ai.vectorizer_worker_progress SET vector_index_built_at = pg_catalog.now()
-                      WHERE vectorizer_id OPERATOR(pg_catalog.=) $1",
-                    vec![v.id.into()],
-                );
+                runner(client, v)(progress::INDEX_BUILT, vec![v.id.into()]);
             }
         })
     });

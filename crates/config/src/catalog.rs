@@ -22,6 +22,15 @@ pub const COLUMNS: &str = "v.id, v.name, v.source_schema::pg_catalog.text AS sou
 pub const VECTORIZERS: &str = "ai.vectorizer";
 pub const SYNCS: &str = "ai.s3_sync";
 
+/// The version of ai_loader installed in this database (no row if it is not).
+pub const INSTALLED_VERSION: &str =
+    "SELECT e.extversion::pg_catalog.text FROM pg_catalog.pg_extension e
+  WHERE e.extname OPERATOR(pg_catalog.=) 'ai_loader'";
+
+/// Whether vectorizer `$1` is enabled (no row once it is dropped).
+pub const ENABLED: &str =
+    "SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id OPERATOR(pg_catalog.=) $1";
+
 /// Locks row `$1` of the catalog table `table` against a concurrent drop, until the end
 /// of the transaction; no row once it is gone.
 pub fn hold_row(table: &str) -> String {
@@ -196,6 +205,13 @@ mod tests {
             (("public".into(), "doc".into()), "emb")
         );
         assert_eq!(column.store(), None);
+    }
+
+    #[test]
+    fn every_operator_is_pg_catalogs() {
+        for sql in [COLUMNS, INSTALLED_VERSION, ENABLED, &hold_row(VECTORIZERS)] {
+            crate::ident::assert_qualified(sql);
+        }
     }
 
     #[test]

@@ -23,9 +23,37 @@ pub fn quote_literal(text: &str) -> String {
     }
 }
 
+/// Panics unless every operator of `sql` is named with its schema (`OPERATOR(pg_catalog.=)`):
+/// a bare `=`, `<`, `>`, `+` or `-` between spaces is resolved through the search path,
+/// where a user's schema may come first. (`column = value` in a SET list is an
+/// assignment, not an operator.)
+#[cfg(test)]
+pub fn assert_qualified(sql: &str) {
+    for op in [" = ", " < ", " > ", " <= ", " >= ", " <> ", " + ", " - "] {
+        for (at, _) in sql.match_indices(op) {
+            let before =
+                sql[..at].trim_end_matches(|c: char| c.is_alphanumeric() || "_\"".contains(c));
+            let before = before.trim_end();
+            let assignment = op == " = " && (before.ends_with(',') || before.ends_with("SET"));
+            assert!(assignment, "bare operator `{}` in: {sql}", op.trim());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[should_panic(expected = "bare operator `=`")]
+    fn a_bare_operator_is_found() {
+        assert_qualified("UPDATE t SET a = 1 WHERE b = 2");
+    }
+
+    #[test]
+    fn assignments_are_not_operators() {
+        assert_qualified("UPDATE t SET a = 1,\n  \"b\" = 2 WHERE c OPERATOR(pg_catalog.=) 3");
+    }
 
     #[test]
     fn quotes_every_identifier() {

@@ -16,6 +16,7 @@ pub mod indexing;
 pub mod loading;
 pub mod parsing;
 pub mod part;
+pub mod progress;
 pub mod queue;
 pub mod s3_sync;
 pub mod scheduling;

@@ -164,6 +164,45 @@ pub const FORGET: &str = "DELETE FROM ai._s3_sync_object o
          OR (NOT o.present AND o.event_applied_at
                  OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval)))";
 
+/// The syncs that are not paused, with their owner, destination and home.
+pub const ENABLED: &str = "SELECT s.id, s.name, s.column_name::pg_catalog.text AS column_name, s.uri_prefix, s.aws_role_arn,
+        s.sqs_queue_url, s.include, s.exclude, s.columns,
+        extract(epoch FROM s.reconcile_interval)::pg_catalog.float8 AS interval_seconds,
+        extract(epoch FROM s.reconcile_requested_at)::pg_catalog.float8 AS requested,
+        coalesce(r.rolname::pg_catalog.text,
+                 pg_catalog.concat('role with OID ', s.owner::pg_catalog.oid)) AS owner,
+        r.oid AS owner_oid, ai._may_load_uris(s.owner) AS may_load,
+        n.nspname::pg_catalog.text AS dest_schema, c.relname::pg_catalog.text AS dest_table,
+        c.relowner AS dest_owner, s.home,
+        pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'reconcile_requested_at'::pg_catalog.text
+            OPERATOR(pg_catalog.-) 'paused'::pg_catalog.text AS config
+   FROM ai.s3_sync s
+   LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.owner
+   LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.destination
+   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  WHERE NOT s.paused
+  ORDER BY s.id";
+
+/// Pauses sync `$1` found away from its home `$2` (a copy of its database); true if it did.
+pub const PAUSE_COPY: &str = "UPDATE ai.s3_sync SET paused = true
+  WHERE id OPERATOR(pg_catalog.=) $1 AND home OPERATOR(pg_catalog.=) $2 RETURNING true";
+
+/// What sync `$1` knows of key `$2`, locked until the event is applied.
+pub const SEEN: &str =
+    "SELECT o.sequencer, extract(epoch FROM o.event_time)::pg_catalog.float8 AS event_time,
+        extract(epoch FROM o.last_modified)::pg_catalog.float8 AS last_modified,
+        o.etag, o.present
+   FROM ai._s3_sync_object o
+  WHERE o.sync_id OPERATOR(pg_catalog.=) $1 AND o.key OPERATOR(pg_catalog.=) $2 FOR UPDATE";
+
+/// Records the event applied to sync `$1`'s key `$2`: whether the object is `$3`
+/// present, its `$4` sequencer and `$5` time (a Unix time).
+pub const EVENT_APPLIED: &str = "INSERT INTO ai._s3_sync_object AS o (sync_id, key, present, sequencer, event_time, event_applied_at)
+  VALUES ($1, $2, $3, $4, pg_catalog.to_timestamp($5), pg_catalog.now())
+  ON CONFLICT (sync_id, key) DO UPDATE
+     SET present = EXCLUDED.present, sequencer = EXCLUDED.sequencer,
+         event_time = EXCLUDED.event_time, event_applied_at = EXCLUDED.event_applied_at";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +220,27 @@ mod tests {
         }
         .check()
         .unwrap()
+    }
+
+    #[test]
+    fn every_operator_is_pg_catalogs() {
+        let s = sync(None);
+        let d = Destination::new(&s, "public", "Doc");
+        for sql in [
+            ENABLED,
+            PAUSE_COPY,
+            SEEN,
+            EVENT_APPLIED,
+            KNOWN,
+            FORGET,
+            URI_QUEUES,
+            &remember(),
+            &d.upsert(true),
+            &d.delete(),
+            &d.rows(),
+        ] {
+            crate::ident::assert_qualified(sql);
+        }
     }
 
     #[test]
