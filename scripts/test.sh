@@ -35,7 +35,7 @@ install_debug() {
 }
 
 regress() {
-  tier "pg_regress suite (pg_test/)"
+  tier "pg_regress suite (regress/)"
   scripts/regress.sh
 }
 

@@ -744,7 +744,7 @@ AS 'MODULE_PATHNAME', 'drop_vectorizer_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- ai_loader::worker::shared::_wake_launcher
+-- ai_loader::api::wake::_wake_launcher
 CREATE OR REPLACE FUNCTION "_wake_launcher"() RETURNS void
 STRICT VOLATILE PARALLEL UNSAFE 
 LANGUAGE c /* Rust */
@@ -752,7 +752,7 @@ AS 'MODULE_PATHNAME', 'wake_launcher_at_commit_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- ai_loader::worker::shared::_wake_worker_at_commit
+-- ai_loader::api::wake::_wake_worker_at_commit
 CREATE OR REPLACE FUNCTION "_wake_worker_at_commit"() RETURNS void
 STRICT VOLATILE PARALLEL UNSAFE 
 LANGUAGE c /* Rust */

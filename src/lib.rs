@@ -8,6 +8,7 @@ mod errors;
 mod gucs;
 mod interrupts;
 mod roles;
+mod utility;
 mod worker;
 
 pgrx::pg_module_magic!(name, version);
@@ -31,6 +32,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     gucs::init();
     worker::init();
+    utility::init();
     worker::register();
 }
 

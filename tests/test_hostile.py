@@ -183,6 +183,7 @@ def test_chunking_stays_within_its_budget(embedder):
         assert db.execute("SELECT id, chunk FROM doc_embedding_store").fetchall() == [(2, "A short text.")]
         message = scalar(db, "SELECT message FROM ai.vectorizer_errors")
         assert "the document's chunks would hold more than 50331648 bytes" in message, message
+        assert scalar(db, "SELECT failure_step FROM ai._vectorizer_q_failed_1 WHERE id = 1") == "chunking"
         assert peak_memory(pid) < 1024, f"worker peak memory {peak_memory(pid):.0f} MiB"
         db.close()
         assert "reinitializing" not in cluster.log()

@@ -10,3 +10,4 @@ mod sql;
 mod tables;
 mod upgrade;
 pub mod vectorizer;
+pub mod wake;

@@ -277,7 +277,7 @@ fn create_s3_sync(
                 .or_raise();
             id
         });
-        crate::worker::wake_worker_at_commit();
+        crate::api::wake::wake_worker_at_commit();
         id
     })
 }
@@ -393,7 +393,7 @@ fn set_paused(id: i32, paused: bool) {
                 .or_raise()
         });
     });
-    crate::worker::wake_worker_at_commit();
+    crate::api::wake::wake_worker_at_commit();
 }
 
 /// Raises 42710 if the SQS queue `url` feeds another sync (than `this`): of this
@@ -451,5 +451,5 @@ fn set(id: i32, assignment: &str) {
                 .or_raise()
         });
     });
-    crate::worker::wake_worker_at_commit();
+    crate::api::wake::wake_worker_at_commit();
 }

@@ -441,7 +441,7 @@ fn new_vectorizer(
         });
         if enqueue_existing.unwrap_or(true) {
             roles::as_role(owner, || run(client, &plan.objects.enqueue_existing()));
-            crate::worker::wake_worker_at_commit();
+            crate::api::wake::wake_worker_at_commit();
         }
         id
     })
@@ -557,5 +557,5 @@ fn set_disabled(vectorizer_id: i32, disabled: bool) {
                 .or_raise()
         });
     });
-    crate::worker::wake_worker_at_commit();
+    crate::api::wake::wake_worker_at_commit();
 }

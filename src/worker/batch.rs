@@ -202,10 +202,10 @@ fn claim(v: &Vectorizer) -> (String, Vec<Claimed>) {
     let batch_size = v.processing.batch_size();
     Spi::connect_mut(|client| {
         client
-            .update(&v.queue.lock_source(), None, &[])
+            .update(&v.sql.lock_source(), None, &[])
             .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
         let rows = client
-            .update(&v.queue.claim(), None, &[batch_size.into(), v.id.into()])
+            .update(&v.sql.claim(), None, &[batch_size.into(), v.id.into()])
             .unwrap_or_else(|e| error!("claiming from vectorizer {}: {e}", v.name));
         let mut claim = String::new();
         let claimed: Vec<Claimed> = rows
@@ -245,7 +245,7 @@ fn get<T: IntoDatum + FromDatum>(row: &SpiHeapTupleData<'_>, name: &str) -> Opti
 
 /// One row of a claim.
 fn claimed(v: &Vectorizer, row: &SpiHeapTupleData<'_>) -> Claimed {
-    let q = &v.queue;
+    let q = &v.sql;
     let key = (0..q.key.len())
         .map(|i| get::<String>(row, &key_alias(i)).unwrap_or_default())
         .collect();
@@ -309,7 +309,7 @@ fn wait(
 /// fail, the leases expire (or the next worker gives them back).
 fn release(v: &Vectorizer, batches: &VecDeque<Running>) {
     signals::allow_last_statements();
-    let n = v.queue.key.len();
+    let n = v.sql.key.len();
     let released = in_transaction(|| {
         v.as_owner(|| {
             Spi::connect_mut(|client| {
@@ -317,7 +317,7 @@ fn release(v: &Vectorizer, batches: &VecDeque<Running>) {
                     let mut args = key_arrays(batch.claimed.iter(), n);
                     args.push(batch.claim.clone().into());
                     client
-                        .update(&v.queue.release(), None, &args)
+                        .update(&v.sql.release(), None, &args)
                         .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name));
                 }
             })

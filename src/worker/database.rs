@@ -243,7 +243,7 @@ impl DatabaseWorker {
             return Ok(());
         }
         if !self.released.contains(&v.id) {
-            let sql = v.queue.release_left_claims();
+            let sql = v.sql.release_left_claims();
             if in_transaction(|| v.as_owner(|| Spi::run(&sql))).is_ok() {
                 self.released.insert(v.id);
             }
@@ -382,7 +382,7 @@ fn may_run(v: &Vectorizer) -> Result<(), (Step, String)> {
 fn nothing_queued() -> bool {
     in_transaction(|| {
         vectorizer::enabled().into_iter().flatten().all(|v| {
-            let sql = v.queue.any_queued();
+            let sql = v.sql.any_queued();
             v.as_owner(|| Spi::get_one::<bool>(&sql)).ok().flatten() == Some(false)
         })
     })

@@ -65,7 +65,7 @@ impl Builds {
             None if !self.to_check.contains(&v.id) => return Ok(()),
             None => {}
         }
-        let check = build.check_sql(&v.queue.queue);
+        let check = build.check_sql(&v.sql.queue);
         let Some(due) = drop_leftover(v, build, &check)? else {
             return Ok(()); // a lock not granted, the table altered: next time
         };

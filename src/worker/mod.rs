@@ -9,14 +9,11 @@ mod launcher;
 mod queues;
 mod s3_sync;
 mod session;
-mod shared;
+pub(crate) mod shared;
 mod signals;
 mod transaction;
-mod utility;
 mod vectorizer;
 mod write;
-
-pub use shared::wake_worker_at_commit;
 
 /// Where this session runs, as an S3 sync records its home: the server's system
 /// identifier and the database's OID. A restored or cloned copy of a database differs
@@ -54,11 +51,10 @@ enum Role {
     Helper,
 }
 
-/// Sets up the shared memory and hooks the workers need; called from `_PG_init`.
+/// Sets up the shared memory the workers need; called from `_PG_init`.
 pub fn init() {
     shared::init();
     queues::init();
-    utility::init();
 }
 
 use std::time::Duration;

@@ -5,8 +5,7 @@
 //! that queued rows can wake the worker when it commits, and the launcher knows when
 //! to add a helper.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
@@ -170,7 +169,7 @@ unsafe extern "C-unwind" fn forget_worker(code: std::ffi::c_int, pid: pg_sys::Da
 }
 
 /// How many workers ended on an error so far: when it changes, the claims they left
-/// are given back (`Queue::release_left_claims`).
+/// are given back (`VectorizerSql::release_left_claims`).
 pub fn left_claims() -> u64 {
     LEFT_CLAIMS.get().load(Ordering::SeqCst)
 }
@@ -225,15 +224,7 @@ pub fn running(pid: i32) -> bool {
     WORKERS.share().slots.iter().any(|s| s.pid == pid)
 }
 
-/// Asks the launcher to look for databases to serve once this transaction commits
-/// (`CREATE EXTENSION`: a worker started before the commit would not see it).
-#[pg_extern(create_or_replace, name = "_wake_launcher", volatile, parallel_unsafe)]
-fn wake_launcher_at_commit() {
-    at_transaction_end();
-    WAKE_LAUNCHER_AT_COMMIT.store(true, Ordering::Relaxed);
-}
-
-fn wake_launcher() {
+pub fn wake_launcher() {
     GENERATION.get().fetch_add(1, Ordering::SeqCst);
     signal_launcher();
 }
@@ -248,61 +239,10 @@ fn signal_launcher() {
     }
 }
 
-/// In this backend: the transaction in progress queued rows, or installed ai_loader.
-static WAKE_AT_COMMIT: AtomicBool = AtomicBool::new(false);
-static WAKE_LAUNCHER_AT_COMMIT: AtomicBool = AtomicBool::new(false);
-static AT_TRANSACTION_END: Once = Once::new();
-
-/// Called by the queue triggers: when this transaction commits, the database's worker
-/// is woken, so a new row is embedded at once rather than at the next poll.
-#[pg_extern(
-    create_or_replace,
-    name = "_wake_worker_at_commit",
-    volatile,
-    parallel_unsafe
-)]
-pub fn wake_worker_at_commit() {
-    at_transaction_end();
-    WAKE_AT_COMMIT.store(true, Ordering::Relaxed);
-}
-
-/// Registers (once per process) what this backend does when a transaction ends.
-fn at_transaction_end() {
-    AT_TRANSACTION_END.call_once(|| {
-        // SAFETY: a callback that lives as long as the process.
-        unsafe { pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut()) }
-    });
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn on_transaction_end(
-    event: pg_sys::XactEvent::Type,
-    _arg: *mut std::ffi::c_void,
-) {
-    match event {
-        // Called once the commit is visible to others, so the workers see it.
-        pg_sys::XactEvent::XACT_EVENT_COMMIT => {
-            if WAKE_AT_COMMIT.swap(false, Ordering::Relaxed) {
-                // SAFETY: this backend's database.
-                wake_worker(unsafe { pg_sys::MyDatabaseId });
-            }
-            if WAKE_LAUNCHER_AT_COMMIT.swap(false, Ordering::Relaxed) {
-                wake_launcher();
-            }
-        }
-        // A prepared transaction's rows are found by the next poll.
-        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
-            WAKE_AT_COMMIT.store(false, Ordering::Relaxed);
-            WAKE_LAUNCHER_AT_COMMIT.store(false, Ordering::Relaxed);
-        }
-        _ => {}
-    }
-}
-
 /// Wakes `database`'s worker; with none running (it left idle, or waits for a slot),
 /// tells the launcher, which starts one. The database is noted as wanted either way: a
 /// worker about to leave idle may have looked at its queues before this commit.
-fn wake_worker(database: pg_sys::Oid) {
+pub fn wake_worker(database: pg_sys::Oid) {
     let db = database.to_u32();
     let pid = {
         let mut workers = WORKERS.exclusive();

@@ -12,7 +12,7 @@ use ai_loader_config::formatting::Formatting;
 use ai_loader_config::indexing::{IndexBuild, Indexing};
 use ai_loader_config::loading::Loading;
 use ai_loader_config::parsing::Parsing;
-use ai_loader_config::queue::Queue;
+use ai_loader_config::queue::VectorizerSql;
 use ai_loader_config::scheduling::Processing;
 use ai_loader_pipeline::batch::{Loader, Pipeline};
 use ai_loader_pipeline::embedding;
@@ -27,7 +27,7 @@ use crate::gucs;
 pub struct Vectorizer {
     pub id: i32,
     pub name: String,
-    pub queue: Queue,
+    pub sql: VectorizerSql,
     pub loading: Loading,
     pub processing: Processing,
     /// The configuration as stored, to notice a change.
@@ -222,7 +222,7 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
     };
     Ok(Vectorizer {
         id: recorded.id,
-        queue: Queue {
+        sql: VectorizerSql {
             id: recorded.id,
             source: recorded.source.clone(),
             key,

@@ -76,7 +76,7 @@ struct Sorted<'a> {
 pub fn batch(v: &Vectorizer, batch: &Running, outcomes: Vec<Outcome>) -> Done {
     let (done, errors) = v.as_owner(|| {
         Spi::connect_mut(|client| {
-            runner(client, v)(&v.queue.lock_source(), vec![]);
+            runner(client, v)(&v.sql.lock_source(), vec![]);
             let states = check(client, v, batch);
             let sorted = sort(v, batch, outcomes, &states);
             let done = Done {
@@ -97,7 +97,7 @@ pub fn batch(v: &Vectorizer, batch: &Running, outcomes: Vec<Outcome>) -> Done {
 
 /// Each batch key's state, checked (and its source row locked) in this transaction.
 fn check(client: &mut pgrx::spi::SpiClient<'_>, v: &Vectorizer, batch: &Running) -> Vec<State> {
-    let mut args = key_arrays(batch.keys.iter().map(|(k, _)| k), v.queue.key.len());
+    let mut args = key_arrays(batch.keys.iter().map(|(k, _)| k), v.sql.key.len());
     args.push(batch.claim.clone().into());
     let flag = |row: &pgrx::spi::SpiHeapTupleData<'_>, name: &str| -> bool {
         row.get_by_name::<bool, _>(name)
@@ -105,7 +105,7 @@ fn check(client: &mut pgrx::spi::SpiClient<'_>, v: &Vectorizer, batch: &Running)
             .unwrap_or(false)
     };
     client
-        .update(&v.queue.check(), None, &args)
+        .update(&v.sql.check(), None, &args)
         .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
         .map(|row| {
             let claimed = flag(&row, "ours") && !flag(&row, "newer");
@@ -162,7 +162,7 @@ fn error_row(
     message: &str,
     last: bool,
 ) -> ErrorRow {
-    let key_json: serde_json::Map<String, serde_json::Value> = (v.queue.key.iter().zip(key))
+    let key_json: serde_json::Map<String, serde_json::Value> = (v.sql.key.iter().zip(key))
         .map(|(k, value)| (k.name.clone(), json!(value)))
         .collect();
     (
@@ -175,7 +175,7 @@ fn error_row(
 
 /// Replaces the embedded keys' chunks (or sets their embedding column).
 fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>), s: &Sorted) {
-    let q = &v.queue;
+    let q = &v.sql;
     let n = q.key.len();
     if s.embedded.is_empty() {
         return;
@@ -267,7 +267,7 @@ fn settle(
     s: &Sorted,
     states: &[State],
 ) {
-    let q = &v.queue;
+    let q = &v.sql;
     let n = q.key.len();
     let mut args = key_arrays(batch.claimed.iter(), n);
     args.push(batch.claim.clone().into());

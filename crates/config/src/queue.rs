@@ -6,9 +6,9 @@ use crate::ddl::{key_list, key_match, KeyColumn};
 use crate::destination::Names;
 use crate::ident::{qualified, quote_ident, quote_literal};
 
-/// One vectorizer's objects, as the worker needs them.
+/// The SQL the worker runs for one vectorizer, and the names and types it is built from.
 #[derive(Debug, Clone)]
-pub struct Queue {
+pub struct VectorizerSql {
     pub id: i32,
     pub source: (String, String),
     pub key: Vec<KeyColumn>,
@@ -85,7 +85,7 @@ fn unnest(arrays: &[String]) -> String {
     }
 }
 
-impl Queue {
+impl VectorizerSql {
     fn queue_name(&self) -> String {
         qualified(&self.queue.0, &self.queue.1)
     }
@@ -410,8 +410,8 @@ impl Queue {
 mod tests {
     use super::*;
 
-    fn queue(target: Names) -> Queue {
-        Queue {
+    fn queue(target: Names) -> VectorizerSql {
+        VectorizerSql {
             id: 3,
             source: ("public".into(), "Doc".into()),
             key: vec![

@@ -25,6 +25,7 @@ use crate::{chunking, formatting};
 pub enum Step {
     Loading,
     Parsing,
+    Chunking,
     Embedding,
 }
 
@@ -33,6 +34,7 @@ impl fmt::Display for Step {
         f.write_str(match self {
             Step::Loading => "loading",
             Step::Parsing => "parsing",
+            Step::Chunking => "chunking",
             Step::Embedding => "embedding",
         })
     }
@@ -196,7 +198,7 @@ fn prepare(
         parse(pipeline.parsing, document, &pipeline.limits).map_err(|e| (Step::Parsing, e))?;
     let budget = pipeline.limits.text.saturating_mul(3);
     let chunks =
-        chunking::split(&pipeline.chunking, &text, budget).map_err(|e| (Step::Parsing, e))?;
+        chunking::split(&pipeline.chunking, &text, budget).map_err(|e| (Step::Chunking, e))?;
     let inputs = chunks
         .iter()
         .map(|chunk| {

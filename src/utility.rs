@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use super::shared;
+use crate::worker::shared;
 
 static mut PREVIOUS: pg_sys::ProcessUtility_hook_type = None;
 
