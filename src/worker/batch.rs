@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ai_loader_config::loading::Loading;
 use ai_loader_config::queue::{column_alias, hold_claim, key_alias, LET_GO_OF_CLAIMS};
-use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source, Step};
+use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::parsing::Document;
 use pgrx::prelude::*;
@@ -22,7 +22,6 @@ use super::transaction::{in_transaction, Abort};
 use super::vectorizer::Vectorizer;
 use super::write::{self, key_arrays};
 use super::{report_activity, shared, signals};
-use crate::gucs;
 use crate::roles::Owned;
 
 thread_local! {
@@ -46,11 +45,11 @@ pub struct Done {
 }
 
 /// A claimed row: its key, how often it failed before, and its document — `None` when
-/// the source row is gone, `Err` when refused before the pipeline (too large).
+/// the source row is gone.
 struct Claimed {
     key: Vec<String>,
     retries: i32,
-    document: Option<Result<Item, String>>,
+    document: Option<Item>,
 }
 
 /// A claimed batch whose documents are in the pipeline.
@@ -59,10 +58,9 @@ pub struct Running {
     pub claim: String,
     /// Every key claimed, the gone rows' too.
     pub claimed: Vec<Vec<String>>,
-    /// The keys whose rows are in the pipeline or refused, with their retries.
+    /// The keys whose rows are in the pipeline, with their retries: the pipeline's
+    /// outcomes are theirs, one each, in this order.
     pub keys: Vec<(Vec<String>, i32)>,
-    /// Per key: why it was refused before the pipeline, if it was.
-    refused: Vec<Option<String>>,
     task: JoinHandle<Result<Vec<Outcome>, BatchError>>,
 }
 
@@ -129,7 +127,6 @@ fn turn(
             batch.keys.len()
         ));
         let outcomes = wait(runtime, &mut batch.task)?;
-        let outcomes = with_refused(std::mem::take(&mut batch.refused), outcomes);
         report_activity(&format!(
             "vectorizer {}: writing {} rows",
             v.name,
@@ -144,22 +141,6 @@ fn turn(
     Ok(done)
 }
 
-/// The batch's outcomes in key order: the pipeline's, and a loading failure for each
-/// document refused before it.
-fn with_refused(refused: Vec<Option<String>>, outcomes: Vec<Outcome>) -> Vec<Outcome> {
-    let mut outcomes = outcomes.into_iter();
-    refused
-        .into_iter()
-        .map(|r| match r {
-            Some(message) => Outcome::Failed {
-                step: Step::Loading,
-                message,
-            },
-            None => outcomes.next().expect("one outcome per item"),
-        })
-        .collect()
-}
-
 /// Puts a claimed batch's documents into the pipeline.
 fn start(
     claim: String,
@@ -168,23 +149,14 @@ fn start(
     runtime: &tokio::runtime::Runtime,
 ) -> Running {
     let claimed = rows.iter().map(|c| c.key.clone()).collect();
-    let (mut keys, mut refused, mut items) = (Vec::new(), Vec::new(), Vec::new());
-    for c in rows {
-        match c.document {
-            None => continue,
-            Some(Ok(item)) => {
-                refused.push(None);
-                items.push(item);
-            }
-            Some(Err(message)) => refused.push(Some(message)),
-        }
-        keys.push((c.key, c.retries));
-    }
+    let (keys, items): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .filter_map(|c| Some(((c.key, c.retries), c.document?)))
+        .unzip();
     Running {
         claim,
         claimed,
         keys,
-        refused,
         task: runtime.spawn(Arc::clone(pipeline).run(items)),
     }
 }
@@ -264,22 +236,13 @@ fn claimed(v: &Vectorizer, row: &SpiHeapTupleData<'_>) -> Claimed {
                 uri: String::from_utf8_lossy(&bytes).into_owned(),
                 etag: get(row, "etag"),
             },
-            Loading::Column { .. } => {
-                let max_bytes = gucs::max_object_bytes();
-                if bytes.len() as u64 > max_bytes {
-                    return Err(format!(
-                        "the document ({} bytes) is larger than ai_loader.max_object_bytes ({max_bytes} bytes)",
-                        bytes.len()
-                    ));
-                }
-                Source::Inline(Document {
-                    bytes,
-                    name: None,
-                    is_text: !q.loading_is_bytea,
-                })
-            }
+            Loading::Column { .. } => Source::Inline(Document {
+                bytes,
+                name: None,
+                is_text: !q.loading_is_bytea,
+            }),
         };
-        Ok(Item { source, columns })
+        Item { source, columns }
     });
     Claimed {
         key,

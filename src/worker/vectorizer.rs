@@ -79,6 +79,7 @@ impl Vectorizer {
             loading_slots: Arc::new(Semaphore::new(concurrency)),
             request_slots: Arc::new(Semaphore::new(concurrency)),
             limits: gucs::parse_limits(),
+            max_document_bytes: gucs::max_object_bytes(),
             provider: provider.into(),
             loader: match &self.loading {
                 Loading::Uri { aws_role_arn, .. } => Some(Arc::new(WithRole {

@@ -100,6 +100,9 @@ pub struct Pipeline {
     pub request_slots: Arc<Semaphore>,
     /// What parsing one document may use.
     pub limits: Limits,
+    /// The largest document read from a row (`ai_loader.max_object_bytes`); a URI's is
+    /// bounded by its loader, before it is read.
+    pub max_document_bytes: u64,
     pub provider: Arc<dyn Provider>,
     /// For `Source::Uri` items; without one they fail at loading.
     pub loader: Option<Arc<dyn Loader>>,
@@ -128,6 +131,17 @@ async fn load(
     source: Source,
 ) -> Result<Option<(Document, Option<String>)>, Stage> {
     match source {
+        Source::Inline(document) if document.bytes.len() as u64 > pipeline.max_document_bytes => {
+            Err(Stage::Failed {
+                step: Step::Loading,
+                message: format!(
+                    "the document ({} bytes) is larger than ai_loader.max_object_bytes ({} bytes)",
+                    document.bytes.len(),
+                    pipeline.max_document_bytes
+                ),
+                outage: false,
+            })
+        }
         Source::Inline(document) => Ok(Some((document, None))),
         Source::Uri { uri, etag } => {
             let Some(loader) = &pipeline.loader else {
@@ -467,6 +481,7 @@ mod tests {
                 program: std::path::Path::new("/nonexistent/ai_loader_parse"),
             },
             provider: Arc::new(LENGTHS),
+            max_document_bytes: 1 << 20,
             loader: None,
         }
     }
@@ -494,6 +509,7 @@ mod tests {
                 columns: HashMap::new(),
             },
             item("ccc", "D", true),
+            item(&"big ".repeat(300_000), "E", false),
         ];
         let rt = tokio::runtime::Runtime::new().unwrap();
         let out = rt.block_on(Arc::clone(&pipeline).run(items)).unwrap();
@@ -550,5 +566,16 @@ mod tests {
                 etag: None
             }
         );
+        // A row's document past the bound fails at loading, in its place: one outcome
+        // per item, in order.
+        assert_eq!(
+            out[6],
+            Outcome::Failed {
+                step: Step::Loading,
+                message: "the document (1200000 bytes) is larger than ai_loader.max_object_bytes (1048576 bytes)"
+                    .into()
+            }
+        );
+        assert_eq!(out.len(), 7);
     }
 }
