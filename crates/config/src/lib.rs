@@ -1,6 +1,9 @@
-//! Vectorizer configuration for ai_loader, free of Postgres: the pgai-shaped JSON the
-//! `ai.*` builders return, its validation, and the plan `ai.create_vectorizer` carries
-//! out. The worker reads the same types back from `ai.vectorizer.config`.
+//! ai_loader's configurations and the SQL built from them, free of Postgres: the
+//! pgai-shaped JSON the `ai.*` builders return and its validation, the plan
+//! `ai.create_vectorizer` carries out (`vectorizer`, `ddl`), a catalog row decoded
+//! (`catalog`), and every statement the worker runs (`queue`, `s3_sync::sql`,
+//! `progress`, `error_log`, `search`), each unit-tested here. The worker reads the same
+//! types back from `ai.vectorizer.config`.
 
 pub mod backoff;
 pub mod catalog;
