@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_loader_config::s3_sync::{Filter, Prefix};
+use ai_loader_core::s3_sync::{Filter, Prefix};
 use ai_loader_pipeline::embedding::{embed_all, Provider};
 use ai_loader_pipeline::loading::s3::{self, S3};
 use ai_loader_pipeline::loading::{Loaded, Settings, UriLoader};

@@ -1,12 +1,12 @@
-//! Reading `ai.vectorizer` rows: every reader selects `ai_loader_config::catalog::COLUMNS`
+//! Reading `ai.vectorizer` rows: every reader selects `ai_loader_core::catalog::COLUMNS`
 //! (and what else it needs) and decodes them here, by column name.
 
-use ai_loader_config::catalog::{Columns, Recorded};
+use ai_loader_core::catalog::{Columns, Recorded};
 use pgrx::spi::SpiHeapTupleData;
 use pgrx::JsonB;
 use serde_json::Value;
 
-pub use ai_loader_config::catalog::{COLUMNS, SYNCS, VECTORIZERS};
+pub use ai_loader_core::catalog::{COLUMNS, SYNCS, VECTORIZERS};
 
 /// The vectorizer a row selected with [`COLUMNS`] records.
 pub fn decode(row: &SpiHeapTupleData<'_>) -> Result<Recorded, String> {
@@ -47,7 +47,7 @@ pub fn still_there(
     id: i32,
 ) -> Result<bool, pgrx::spi::Error> {
     let found = client.update(
-        &ai_loader_config::catalog::hold_row(table),
+        &ai_loader_core::catalog::hold_row(table),
         None,
         &[id.into()],
     )?;

@@ -1,6 +1,6 @@
 //! Turning configuration errors into Postgres errors with their SQLSTATE and hint.
 
-use ai_loader_config::{ConfigError, SqlState};
+use ai_loader_core::{ConfigError, SqlState};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 

@@ -398,7 +398,7 @@ pub fn loading_settings() -> ai_loader_pipeline::loading::Settings {
 /// models' directory, the hosts trusted with private addresses and keys, and the AWS
 /// identities for Bedrock (`aws`: the worker's, shared with its S3 reads).
 pub fn provider_settings(
-    embedding: &ai_loader_config::embedding::Embedding,
+    embedding: &ai_loader_core::embedding::Embedding,
     aws: Option<std::sync::Arc<ai_loader_pipeline::loading::UriLoader>>,
 ) -> ai_loader_pipeline::embedding::ProviderSettings {
     let service = embedding.service().ok();

@@ -12,7 +12,7 @@ from cluster import Cluster
 from embedder import vector
 from helpers import create_vectorizer, scalar, wait_for
 
-# The claim lock of a transaction: this tag plus its id (crates/config/src/queue.rs).
+# The claim lock of a transaction: this tag plus its id (crates/core/src/queue.rs).
 CLAIM_LOCK_TAG = 0x6169_4C64 << 32
 
 

@@ -1,15 +1,15 @@
 //! The configuration builders: `ai.loading_uri(…)` and friends return pgai-shaped
 //! `jsonb`, validated by the same code `ai.create_vectorizer` and the worker use.
 
-use ai_loader_config::chunking::Chunking;
-use ai_loader_config::destination::Destination;
-use ai_loader_config::embedding::Embedding;
-use ai_loader_config::formatting::Formatting;
-use ai_loader_config::indexing::Indexing;
-use ai_loader_config::loading::Loading;
-use ai_loader_config::parsing::Parsing;
-use ai_loader_config::scheduling::{Processing, Scheduling};
-use ai_loader_config::ConfigPart;
+use ai_loader_core::chunking::Chunking;
+use ai_loader_core::destination::Destination;
+use ai_loader_core::embedding::Embedding;
+use ai_loader_core::formatting::Formatting;
+use ai_loader_core::indexing::Indexing;
+use ai_loader_core::loading::Loading;
+use ai_loader_core::parsing::Parsing;
+use ai_loader_core::scheduling::{Processing, Scheduling};
+use ai_loader_core::ConfigPart;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 

@@ -1,9 +1,9 @@
 //! `ai.check_s3_access` and `ai.check_embedding`: S3 and embedding diagnostics in the
 //! calling backend, honouring cancel and `statement_timeout`.
 
-use ai_loader_config::embedding::Embedding;
-use ai_loader_config::loading::validate_role_arn;
-use ai_loader_config::ConfigPart;
+use ai_loader_core::embedding::Embedding;
+use ai_loader_core::loading::validate_role_arn;
+use ai_loader_core::ConfigPart;
 use ai_loader_pipeline::loading::check::{check, Step};
 use pgrx::prelude::*;
 use pgrx::JsonB;

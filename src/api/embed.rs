@@ -10,10 +10,10 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ai_loader_config::catalog::Recorded;
-use ai_loader_config::embedding::{Embedding, Purpose};
-use ai_loader_config::ConfigPart;
-use ai_loader_config::{ConfigError, SqlState};
+use ai_loader_core::catalog::Recorded;
+use ai_loader_core::embedding::{Embedding, Purpose};
+use ai_loader_core::ConfigPart;
+use ai_loader_core::{ConfigError, SqlState};
 use ai_loader_pipeline::embedding::{embed_all, provider, sends_server_key, ProviderError};
 use ai_loader_pipeline::loading::{Settings, UriLoader};
 use pgrx::prelude::*;

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use ai_loader_config::ident::qualified;
-use ai_loader_config::s3_sync::{check_destination, Attribute, Definition, TableColumn};
-use ai_loader_config::{ConfigError, SqlState};
+use ai_loader_core::ident::qualified;
+use ai_loader_core::s3_sync::{check_destination, Attribute, Definition, TableColumn};
+use ai_loader_core::{ConfigError, SqlState};
 use ai_loader_pipeline::loading::guard;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;

@@ -1,14 +1,14 @@
 //! `ai.search(vectorizer, query, k, mode)`: the best `k` chunks of a vectorizer's store
-//! for a query, by meaning, by words or both (see `ai_loader_config::search`). It runs
+//! for a query, by meaning, by words or both (see `ai_loader_core::search`). It runs
 //! with the caller's rights: a caller who may read the store (row-level security
 //! applying) gets the rows it may read; the query is embedded once.
 
-use ai_loader_config::catalog::Recorded;
-use ai_loader_config::ident::qualified;
-use ai_loader_config::indexing::Indexing;
-use ai_loader_config::search::{candidates, check_k, Mode, Store};
-use ai_loader_config::text_indexing::TextIndexing;
-use ai_loader_config::{ConfigError, SqlState};
+use ai_loader_core::catalog::Recorded;
+use ai_loader_core::ident::qualified;
+use ai_loader_core::indexing::Indexing;
+use ai_loader_core::search::{candidates, check_k, Mode, Store};
+use ai_loader_core::text_indexing::TextIndexing;
+use ai_loader_core::{ConfigError, SqlState};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;

@@ -1,8 +1,8 @@
 //! The tables `ai.create_vectorizer` and `ai.create_s3_sync` act on: found by OID, and
 //! only if the caller owns them.
 
-use ai_loader_config::ident::qualified;
-use ai_loader_config::{ConfigError, SqlState};
+use ai_loader_core::ident::qualified;
+use ai_loader_core::{ConfigError, SqlState};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 

@@ -3,7 +3,7 @@
 //! data (the source trigger's function, the store's options), and records this version
 //! in its configuration.
 
-use ai_loader_config::ddl::{refresh_statements, TriggerFunction};
+use ai_loader_core::ddl::{refresh_statements, TriggerFunction};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 

@@ -1,13 +1,13 @@
 //! `ai.create_vectorizer` and `ai.drop_vectorizer`: read the catalog, let
-//! `ai_loader_config` decide, then carry out its plan in the caller's transaction, so a
+//! `ai_loader_core` decide, then carry out its plan in the caller's transaction, so a
 //! failure anywhere leaves nothing behind.
 
-use ai_loader_config::catalog::Recorded;
-use ai_loader_config::ddl::{drop_statements, Objects};
-use ai_loader_config::embedding::Embedding;
-use ai_loader_config::ident::qualified;
-use ai_loader_config::vectorizer::{plan, Column, Request, Source};
-use ai_loader_config::{ConfigError, ConfigPart, SqlState};
+use ai_loader_core::catalog::Recorded;
+use ai_loader_core::ddl::{drop_statements, Objects};
+use ai_loader_core::embedding::Embedding;
+use ai_loader_core::ident::qualified;
+use ai_loader_core::vectorizer::{plan, Column, Request, Source};
+use ai_loader_core::{ConfigError, ConfigPart, SqlState};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::JsonB;

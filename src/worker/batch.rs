@@ -2,15 +2,15 @@
 //! pipeline off the main thread (the next batch loading while the one before is
 //! written) and their outcomes written. No transaction is open and no lock held while a
 //! document or an embedding is on the network: a claim commits at once, leasing its
-//! rows (see `ai_loader_config::queue`), and the write, another short transaction,
+//! rows (see `ai_loader_core::queue`), and the write, another short transaction,
 //! checks that the rows are still the ones claimed. A batch that cannot be written is
 //! given back; a worker that dies leaves its claims to the next one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use ai_loader_config::loading::Loading;
-use ai_loader_config::queue::{column_alias, hold_claim, key_alias, LET_GO_OF_CLAIMS};
+use ai_loader_core::loading::Loading;
+use ai_loader_core::queue::{column_alias, hold_claim, key_alias, LET_GO_OF_CLAIMS};
 use ai_loader_pipeline::batch::{Item, Outcome, Pipeline, Source};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::parsing::Document;
@@ -164,7 +164,7 @@ fn start(
 /// Whether the vectorizer is still enabled, read by the worker in the claim's
 /// transaction (its owner need not read the catalog).
 fn enabled(v: &Vectorizer) -> bool {
-    Spi::get_one_with_args::<bool>(ai_loader_config::catalog::ENABLED, &[v.id.into()])
+    Spi::get_one_with_args::<bool>(ai_loader_core::catalog::ENABLED, &[v.id.into()])
         .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
         == Some(true)
 }
@@ -290,7 +290,7 @@ fn release(v: &Vectorizer, batches: &VecDeque<Running>) {
         warning!(
             "ai_loader: vectorizer {}: claimed rows not given back ({message}); they are due again within {}",
             v.name,
-            ai_loader_config::queue::LEASE
+            ai_loader_core::queue::LEASE
         );
     }
 }

@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_loader_config::backoff::{Backoff, PROVIDER};
-use ai_loader_config::loading::Loading;
+use ai_loader_core::backoff::{Backoff, PROVIDER};
+use ai_loader_core::loading::Loading;
 use ai_loader_pipeline::batch::{Pipeline, Step};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::loading::{s3, scrub, UriLoader};
@@ -412,7 +412,7 @@ fn back_off(state: &mut Backoff, v: &Vectorizer, step: Step, e: &BatchError) {
 
 /// The version of ai_loader installed in this database, if it is.
 fn installed() -> Option<String> {
-    Spi::get_one::<String>(ai_loader_config::catalog::INSTALLED_VERSION)
+    Spi::get_one::<String>(ai_loader_core::catalog::INSTALLED_VERSION)
         .ok()
         .flatten()
 }

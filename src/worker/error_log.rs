@@ -1,6 +1,6 @@
-//! Appending to the catalog's error logs (`ai_loader_config::error_log`), as the worker.
+//! Appending to the catalog's error logs (`ai_loader_core::error_log`), as the worker.
 
-use ai_loader_config::error_log::{ErrorLog, MAX_ROWS};
+use ai_loader_core::error_log::{ErrorLog, MAX_ROWS};
 use pgrx::spi::SpiClient;
 
 /// Appends `errors` (message, details as JSON text) to `log` for `id`, and trims the log

@@ -1,5 +1,5 @@
 //! The vector index on a vectorizer's embeddings, built by the worker when the
-//! vectorizer's `indexing` rule says so (see `ai_loader_config::indexing`): checked when
+//! vectorizer's `indexing` rule says so (see `ai_loader_core::indexing`): checked when
 //! the worker first sees the vectorizer and after each turn that claimed rows.
 //!
 //! The build is `CREATE INDEX CONCURRENTLY`, run with the owner's rights: writes to the
@@ -15,8 +15,8 @@ use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use ai_loader_config::backoff::{Backoff, Doubling};
-use ai_loader_config::indexing::IndexBuild;
+use ai_loader_core::backoff::{Backoff, Doubling};
+use ai_loader_core::indexing::IndexBuild;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
 use serde_json::json;

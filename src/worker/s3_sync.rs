@@ -1,7 +1,7 @@
 //! The S3 syncs of a database, served by its worker between the vectorizers' turns.
 //!
 //! A listing runs on the runtime, with no transaction open; once complete, what it
-//! changes (see `ai_loader_config::s3_sync::reconcile`) is written in short transactions
+//! changes (see `ai_loader_core::s3_sync::reconcile`) is written in short transactions
 //! of at most `CHUNK` objects, the destination with the sync owner's rights. A listing
 //! that fails deletes nothing. With a queue, a task long-polls SQS and hands the messages
 //! over; they are applied in one transaction, and deleted from the queue only once it
@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ai_loader_config::backoff::SYNC;
-use ai_loader_config::error_log::SYNC_ERRORS;
-use ai_loader_config::progress;
-use ai_loader_config::s3_sync::reconcile::{self, Known, Object};
-use ai_loader_config::s3_sync::sql::{self, Destination};
-use ai_loader_config::s3_sync::{Definition, Sync};
+use ai_loader_core::backoff::SYNC;
+use ai_loader_core::error_log::SYNC_ERRORS;
+use ai_loader_core::progress;
+use ai_loader_core::s3_sync::reconcile::{self, Known, Object};
+use ai_loader_core::s3_sync::sql::{self, Destination};
+use ai_loader_core::s3_sync::{Definition, Sync};
 use ai_loader_pipeline::loading::{scrub, UriLoader};
 use ai_loader_pipeline::s3_sync::events::{self, Event, Seen};
 use ai_loader_pipeline::s3_sync::list::list;

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use ai_loader_config::chunking::Chunking;
-use ai_loader_config::ddl::KeyColumn;
-use ai_loader_config::embedding::{Embedding, Purpose};
-use ai_loader_config::formatting::Formatting;
-use ai_loader_config::indexing::{IndexBuild, Indexing};
-use ai_loader_config::loading::Loading;
-use ai_loader_config::parsing::Parsing;
-use ai_loader_config::queue::VectorizerSql;
-use ai_loader_config::scheduling::Processing;
+use ai_loader_core::chunking::Chunking;
+use ai_loader_core::ddl::KeyColumn;
+use ai_loader_core::embedding::{Embedding, Purpose};
+use ai_loader_core::formatting::Formatting;
+use ai_loader_core::indexing::{IndexBuild, Indexing};
+use ai_loader_core::loading::Loading;
+use ai_loader_core::parsing::Parsing;
+use ai_loader_core::queue::VectorizerSql;
+use ai_loader_core::scheduling::Processing;
 use ai_loader_pipeline::batch::{Loader, Pipeline};
 use ai_loader_pipeline::embedding;
 use ai_loader_pipeline::loading::{LoadError, Loaded, UriLoader};

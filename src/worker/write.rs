@@ -2,10 +2,10 @@
 //! claimed are written, so the store never gets chunks of a row deleted or re-keyed
 //! while its document was on the network, nor older chunks over newer ones.
 
-use ai_loader_config::destination::Names;
-use ai_loader_config::error_log::VECTORIZER_ERRORS;
-use ai_loader_config::progress;
-use ai_loader_config::queue::retry_delay;
+use ai_loader_core::destination::Names;
+use ai_loader_core::error_log::VECTORIZER_ERRORS;
+use ai_loader_core::progress;
+use ai_loader_core::queue::retry_delay;
 use ai_loader_pipeline::batch::{Chunk, Outcome, Step};
 use ai_loader_pipeline::embedding::BatchError;
 use ai_loader_pipeline::loading::scrub;

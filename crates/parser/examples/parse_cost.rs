@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ai_loader_config::parsing::Parsing;
+use ai_loader_core::parsing::Parsing;
 use ai_loader_parser::isolate::Limits;
 use ai_loader_parser::parsing::{parse, Document};
 

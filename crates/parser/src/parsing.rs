@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use ai_loader_config::parsing::Parsing;
+use ai_loader_core::parsing::Parsing;
 
 use crate::isolate::{isolated, Limits};
 

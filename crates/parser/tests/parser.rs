@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ai_loader_config::parsing::Parsing;
+use ai_loader_core::parsing::Parsing;
 use ai_loader_parser::isolate::{isolated, Limits};
 use ai_loader_parser::parsing::{parse, Document};
 

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use ai_loader_config::chunking::Chunking;
-use ai_loader_config::formatting::Formatting;
-use ai_loader_config::parsing::Parsing;
+use ai_loader_core::chunking::Chunking;
+use ai_loader_core::formatting::Formatting;
+use ai_loader_core::parsing::Parsing;
 use tokio::sync::Semaphore;
 
 use futures::future::BoxFuture;

@@ -7,7 +7,7 @@
 //! notion of overlap), and pgai users' chunks must not change when they move, so this is
 //! a port of that algorithm.
 
-use ai_loader_config::chunking::Chunking;
+use ai_loader_core::chunking::Chunking;
 use regex::Regex;
 
 /// Splits `text` as the vectorizer's chunking says: its chunks, empty when the text is
@@ -315,7 +315,7 @@ mod tests {
         assert!(e.contains("more than 50000 bytes"), "{e}");
         assert_eq!(split(&recursive(100, 0), &text, 50_000).unwrap().len(), 100);
     }
-    use ai_loader_config::chunking::default_separators;
+    use ai_loader_core::chunking::default_separators;
 
     fn recursive(size: i32, overlap: i32) -> Chunking {
         Chunking::RecursiveCharacterTextSplitter {

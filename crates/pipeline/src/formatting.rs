@@ -1,6 +1,6 @@
 //! `formatting_python_template`: the text embedded for each chunk.
 
-use ai_loader_config::formatting::{Formatting, Piece};
+use ai_loader_core::formatting::{Formatting, Piece};
 
 /// Fills the template with the chunk and the row's columns (their text form; NULL and
 /// unknown columns as the empty string).

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ai_loader_config::embedding::{Bedrock as Target, BedrockFamily, Service};
+use ai_loader_core::embedding::{Bedrock as Target, BedrockFamily, Service};
 use aws_config::retry::RetryConfig;
 use aws_config::Region;
 use aws_credential_types::Credentials;

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ai_loader_config::embedding::{Api, Embedding, Purpose};
+use ai_loader_core::embedding::{Api, Embedding, Purpose};
 use tokio::sync::Semaphore;
 
 use super::{embed_all, provider, sends_server_key, ProviderError, ProviderSettings};
@@ -116,7 +116,7 @@ pub async fn check(config: &Embedding, settings: &ProviderSettings) -> Vec<Step>
 fn credentials(
     config: &Embedding,
     settings: &ProviderSettings,
-    service: &ai_loader_config::embedding::Service,
+    service: &ai_loader_core::embedding::Service,
     endpoint: Option<&str>,
 ) -> Step {
     if let Api::Bedrock(b) = &service.api {

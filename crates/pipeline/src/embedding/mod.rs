@@ -15,7 +15,7 @@ mod openai;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_loader_config::embedding::{Api, Embedding, Purpose};
+use ai_loader_core::embedding::{Api, Embedding, Purpose};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;

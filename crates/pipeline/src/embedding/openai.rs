@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::http::{answer_limit, Auth, Endpoint};
 use super::{Provider, RequestError};
-use ai_loader_config::embedding::{Api, Service};
+use ai_loader_core::embedding::{Api, Service};
 
 /// Azure OpenAI's API version when the configuration names none.
 pub const AZURE_API_VERSION: &str = "2024-10-21";

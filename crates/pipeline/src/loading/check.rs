@@ -94,7 +94,7 @@ async fn walk(
 /// The queue's messages can be received (one, made visible again at once).
 async fn check_queue(sdk: &aws_config::SdkConfig, url: &str, role: Option<&str>) -> Step {
     let mut config = aws_sdk_sqs::config::Builder::from(sdk);
-    if let Some(region) = ai_loader_config::s3_sync::queue_region(url) {
+    if let Some(region) = ai_loader_core::s3_sync::queue_region(url) {
         config = config.region(aws_config::Region::new(region));
     }
     let client = aws_sdk_sqs::Client::from_conf(config.build());
@@ -132,7 +132,7 @@ fn check_uri(
     out: &mut Vec<Step>,
 ) -> Result<(String, String), Stop> {
     let failed = |detail: String, hint: &str| step("uri", Some(false), detail, Some(hint.into()));
-    let parsed = match ai_loader_config::s3_sync::Prefix::parse(uri) {
+    let parsed = match ai_loader_core::s3_sync::Prefix::parse(uri) {
         // A prefix, as an S3 sync names it (the whole bucket's too).
         Ok(p) if uri.ends_with('/') => Ok(Location::S3 {
             bucket: p.bucket,

@@ -1,7 +1,7 @@
 //! A complete listing of a sync's prefix (ListObjectsV2, page by page), filtered.
 
-use ai_loader_config::s3_sync::reconcile::Object;
-use ai_loader_config::s3_sync::{Filter, Prefix};
+use ai_loader_core::s3_sync::reconcile::Object;
+use ai_loader_core::s3_sync::{Filter, Prefix};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ai_loader_config::s3_sync::queue_region;
+use ai_loader_core::s3_sync::queue_region;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
