@@ -2,19 +2,35 @@
 //! (and what else it needs) and decodes them here, by column name.
 
 use ai_loader_core::catalog::{Columns, Recorded};
+use ai_loader_core::ConfigError;
 use pgrx::spi::SpiHeapTupleData;
 use pgrx::JsonB;
 use serde_json::Value;
 
+use crate::errors::raise;
+
 pub use ai_loader_core::catalog::{COLUMNS, SYNCS, VECTORIZERS};
+
+/// A text column of a row, by name; an error if it is NULL.
+pub fn text(row: &SpiHeapTupleData<'_>, name: &str) -> Result<String, String> {
+    row.get_by_name::<String, _>(name)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{name} is NULL"))
+}
+
+/// The vectorizer `vectorizer_id` a row selected with [`COLUMNS`] records, for a
+/// function called from SQL: a row it cannot read raises.
+pub fn decoded(row: &SpiHeapTupleData<'_>, vectorizer_id: i32) -> Recorded {
+    decode(row).unwrap_or_else(|e| {
+        raise(ConfigError::invalid(format!(
+            "vectorizer {vectorizer_id} cannot be read from the catalog: {e}"
+        )))
+    })
+}
 
 /// The vectorizer a row selected with [`COLUMNS`] records.
 pub fn decode(row: &SpiHeapTupleData<'_>) -> Result<Recorded, String> {
-    let text = |name: &str| -> Result<String, String> {
-        row.get_by_name::<String, _>(name)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{name} is NULL"))
-    };
+    let text = |name: &str| text(row, name);
     let json = |name: &str| -> Result<Value, String> {
         Ok(row
             .get_by_name::<JsonB, _>(name)

@@ -2,6 +2,10 @@
 
 use pgrx::prelude::*;
 
+/// This library's version: the SQL it serves is the install script of the same version,
+/// and a vectorizer's configuration records the version that made its objects.
+pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 mod api;
 mod catalog;
 mod errors;

@@ -140,6 +140,16 @@ pub fn not_table_owner(what: &str, owner: &str, table: &str) -> String {
     )
 }
 
+/// Why the worker does not act for a vectorizer or sync (`what`) whose owner `owner` may
+/// no longer `action` (load URIs, read S3, embed with Bedrock): the server's own AWS
+/// identity is for superusers and members of ai_loader_s3_reader only.
+pub fn not_s3_reader(what: &str, owner: &str, action: &str) -> String {
+    format!(
+        "the {what}'s owner \"{owner}\" may no longer {action} (it is neither a superuser nor a member of ai_loader_s3_reader); \
+         to resume: GRANT ai_loader_s3_reader TO \"{owner}\""
+    )
+}
+
 /// A vectorizer or an S3 sync, as the worker serves it: what it does for one runs with
 /// its owner's rights (its table privileges, row-level security and triggers apply).
 pub trait Owned {

@@ -139,11 +139,7 @@ fn visible(vectorizer_id: i32) -> Option<Recorded> {
                 .next()
                 .map(|r| {
                     (
-                        catalog::decode(&r).unwrap_or_else(|e| {
-                            raise(ConfigError::invalid(format!(
-                                "vectorizer {vectorizer_id} cannot be read from the catalog: {e}"
-                            )))
-                        }),
+                        catalog::decoded(&r, vectorizer_id),
                         r.get_by_name::<pg_sys::Oid, _>("embeddings").or_raise(),
                         r.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
                     )

@@ -11,20 +11,19 @@ use crate::api::vectorizer::inline_row_bytes;
 use crate::catalog::{self, COLUMNS};
 use crate::errors::OrRaise;
 use crate::roles;
-
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::LIBRARY_VERSION;
 
 /// The vectorizers an earlier version made, with the source's columns now.
 fn older_sql() -> String {
     format!(
-        "SELECT {COLUMNS}, v.owner::pg_catalog.oid AS owner,
+        "SELECT {COLUMNS}, r.oid AS owner,
                 v.config OPERATOR(pg_catalog.->>) 'version' AS version,
                 (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum)
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid OPERATOR(pg_catalog.=) s.source AND a.attnum OPERATOR(pg_catalog.>) 0
-                    AND NOT a.attisdropped) AS source_columns,
-                EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) v.owner) AS owner_exists
+                    AND NOT a.attisdropped) AS source_columns
            FROM ai.vectorizer v
+           LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
           CROSS JOIN LATERAL (SELECT pg_catalog.to_regclass(
                                          pg_catalog.format('%I.%I', v.source_schema, v.source_table)) AS source) s
           WHERE (v.config OPERATOR(pg_catalog.->>) 'version') IS DISTINCT FROM $1
@@ -44,7 +43,7 @@ struct Older {
 fn refresh_vectorizers() {
     Spi::connect_mut(|client| {
         let older: Vec<Result<Older, (i32, String)>> = client
-            .select(&older_sql(), None, &[VERSION.into()])
+            .select(&older_sql(), None, &[LIBRARY_VERSION.into()])
             .or_raise()
             .map(|row| {
                 let id = row
@@ -67,9 +66,6 @@ fn refresh_vectorizers() {
 
 fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Older, String> {
     let recorded = catalog::decode(row)?;
-    if row.get_by_name::<bool, _>("owner_exists").ok().flatten() != Some(true) {
-        return Err("its owner no longer exists".into());
-    }
     let source_columns: Vec<String> = row
         .get_by_name("source_columns")
         .map_err(|e| e.to_string())?
@@ -79,7 +75,7 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Older, String> {
         owner: row
             .get_by_name::<pg_sys::Oid, _>("owner")
             .map_err(|e| e.to_string())?
-            .ok_or("owner is NULL")?,
+            .ok_or("its owner no longer exists")?,
         version: row
             .get_by_name::<String, _>("version")
             .ok()
@@ -114,11 +110,11 @@ fn refresh(client: &mut SpiClient<'_>, v: &Older) {
                 SET config = pg_catalog.jsonb_set(config, '{version}', pg_catalog.to_jsonb($2::pg_catalog.text))
               WHERE id OPERATOR(pg_catalog.=) $1",
             None,
-            &[v.id.into(), VERSION.into()],
+            &[v.id.into(), LIBRARY_VERSION.into()],
         )
         .or_raise();
     notice!(
-        "vectorizer {}: trigger function and store options of {} made again as {VERSION} makes them",
+        "vectorizer {}: trigger function and store options of {} made again as {LIBRARY_VERSION} makes them",
         v.id,
         v.version
     );

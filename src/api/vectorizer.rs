@@ -339,7 +339,7 @@ fn new_vectorizer(
             queue_table: queue_table.map(str::to_string),
             grant_to,
             vector_schema,
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: crate::LIBRARY_VERSION.to_string(),
             inline_row_bytes: inline_row_bytes(),
         };
         let plan = plan(&request, &source).or_raise();
@@ -481,11 +481,7 @@ pub fn managed(client: &mut SpiClient<'_>, vectorizer_id: i32) -> Managed {
             .map(|row| Managed {
                 owner_oid: row.get_by_name::<pg_sys::Oid, _>("owner_oid").or_raise(),
                 source_exists: row.get_by_name::<bool, _>("source_exists").or_raise().unwrap_or(false),
-                recorded: catalog::decode(&row).unwrap_or_else(|e| {
-                    raise(ConfigError::invalid(format!(
-                        "vectorizer {vectorizer_id} cannot be read from the catalog: {e}"
-                    )))
-                }),
+                recorded: catalog::decoded(&row, vectorizer_id),
             })
     });
     let Some(v) = row else {

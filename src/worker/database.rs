@@ -30,6 +30,7 @@ use super::{
 };
 use crate::gucs;
 use crate::roles::Owned;
+use crate::LIBRARY_VERSION;
 
 #[pg_guard]
 #[no_mangle]
@@ -368,10 +369,7 @@ fn may_run(v: &Vectorizer) -> Result<(), (Step, String)> {
     match aws_use.filter(|_| !v.owner_may_load_uris) {
         Some((step, what)) => Err((
             step,
-            format!(
-                "the vectorizer's owner \"{0}\" may no longer {what} (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
-                v.owner
-            ),
+            crate::roles::not_s3_reader("vectorizer", &v.owner, what),
         )),
         None => Ok(()),
     }
@@ -416,9 +414,6 @@ fn installed() -> Option<String> {
         .ok()
         .flatten()
 }
-
-/// This library's version: the SQL it serves is the install script of the same version.
-const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn uri_loader() -> Arc<UriLoader> {
     Arc::new(

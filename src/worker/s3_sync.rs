@@ -233,14 +233,11 @@ impl Syncs {
                 "the sync's owner \"{}\" no longer exists; drop the sync and create it again",
                 row.owner
             )),
-            (_, false, _) => Some(format!(
-                "the sync's owner \"{0}\" may no longer read S3 (it is neither a superuser nor a member of ai_loader_s3_reader); to resume: GRANT ai_loader_s3_reader TO \"{0}\"",
-                row.owner
-            )),
+            (_, false, _) => Some(crate::roles::not_s3_reader("sync", &row.owner, "read S3")),
             (_, _, None) => Some("the destination table no longer exists".to_string()),
-            (owner, _, _) if *owner != row.destination_owner => Some(crate::roles::not_table_owner(
-                "sync", &row.owner, "destination",
-            )),
+            (owner, _, _) if *owner != row.destination_owner => Some(
+                crate::roles::not_table_owner("sync", &row.owner, "destination"),
+            ),
             _ => None,
         };
         if let Some(message) = refused {

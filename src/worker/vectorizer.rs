@@ -169,11 +169,7 @@ pub fn enabled() -> Vec<Result<Vectorizer, (i32, String)>> {
 
 fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
     let recorded = catalog::decode(row)?;
-    let text = |name: &str| -> Result<String, String> {
-        row.get_by_name::<String, _>(name)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{name} is NULL"))
-    };
+    let text = |name: &str| catalog::text(row, name);
     let loading: Loading = recorded.part("loading")?;
     let formatting: Formatting = recorded.part("formatting")?;
     // Each key column's type by its schema-qualified name, read from the source table
