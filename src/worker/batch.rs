@@ -161,10 +161,12 @@ fn start(
     }
 }
 
-/// Whether the vectorizer is still enabled, read by the worker in the claim's
-/// transaction (its owner need not read the catalog).
+/// Whether the vectorizer is still enabled, and its owner still may act with the
+/// server's AWS identity if it does, read by the worker in the claim's transaction (its
+/// owner need not read the catalog): a membership revoked before the claim stops it.
 fn enabled(v: &Vectorizer) -> bool {
-    Spi::get_one_with_args::<bool>(ai_loader_core::catalog::ENABLED, &[v.id.into()])
+    let args = [v.id.into(), v.uses_aws_identity().into()];
+    Spi::get_one_with_args::<bool>(ai_loader_core::catalog::ENABLED, &args)
         .unwrap_or_else(|e| error!("vectorizer {}: {e}", v.name))
         == Some(true)
 }

@@ -64,6 +64,11 @@ impl Vectorizer {
         self.embedding.uses_aws()
     }
 
+    /// Whether it acts with the server's AWS identity: loading URIs, or Bedrock.
+    pub fn uses_aws_identity(&self) -> bool {
+        matches!(self.loading, Loading::Uri { .. }) || self.embeds_with_aws()
+    }
+
     /// The pipeline this vectorizer runs, with the provider it names and, for
     /// `loading_uri`, the worker's loader acting with the vectorizer's role.
     pub fn pipeline(&self, uris: &Arc<UriLoader>) -> Result<Arc<Pipeline>, String> {

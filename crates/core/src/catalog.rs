@@ -27,9 +27,10 @@ pub const INSTALLED_VERSION: &str =
     "SELECT e.extversion::pg_catalog.text FROM pg_catalog.pg_extension e
   WHERE e.extname OPERATOR(pg_catalog.=) 'ai_loader'";
 
-/// Whether vectorizer `$1` is enabled (no row once it is dropped).
-pub const ENABLED: &str =
-    "SELECT NOT v.disabled FROM ai.vectorizer v WHERE v.id OPERATOR(pg_catalog.=) $1";
+/// Whether vectorizer `$1` is enabled and, if it acts with the server's AWS identity
+/// (`$2`), its owner still may (no row once it is dropped).
+pub const ENABLED: &str = "SELECT NOT v.disabled AND (NOT $2 OR ai._may_load_uris(v.owner)) \
+     FROM ai.vectorizer v WHERE v.id OPERATOR(pg_catalog.=) $1";
 
 /// Locks row `$1` of the catalog table `table` against a concurrent drop, until the end
 /// of the transaction; no row once it is gone.
