@@ -280,7 +280,9 @@ def test_pg_upgrade_carries_vectorizers_to_a_new_cluster(embedder):
         wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(*) FROM note_embedding_store") == 2,
                  what="embedded in the new cluster")
         # A new server: its syncs start paused, until resumed there.
-        wait_for(lambda: scalar(db, "SELECT paused FROM ai.s3_sync WHERE id = %s", (sync,)), what="the sync paused")
+        # (The pause commits, then the error row saying why: wait for both.)
+        wait_for(lambda: scalar(db, "SELECT paused FROM ai.s3_sync WHERE id = %s", (sync,))
+                 and scalar(db, "SELECT last_error FROM ai.s3_sync_status"), what="the sync paused, and why")
         assert "this database is a copy" in scalar(db, "SELECT last_error FROM ai.s3_sync_status")
         db.execute("SELECT ai.resume_s3_sync(%s)", (sync,))
         assert not scalar(db, "SELECT paused FROM ai.s3_sync WHERE id = %s", (sync,))
