@@ -27,6 +27,10 @@ Then search latency (bench/search.py): `ai.search` in each mode over a store of
 `--search-chunks` chunks, without and with its indexes, against the same query in plain
 SQL.
 
+Then real PDFs (bench/pdfs.py): ai_loader's PDF engine beside PyMuPDF and PDFium on
+the same ~770 manuals and papers from Debian's documentation packages: CPU-seconds,
+failures, and how alike their texts are.
+
 With `--vs-pgai`, alone: ai_loader and pgai's vectorizer worker side by side
 (bench/vs_pgai.py) on the same documents, S3 server and embedding server.
 
@@ -39,6 +43,7 @@ Every run prints one JSON line; a table follows. Examples:
     bench.py --bedrock-only --bedrock-docs 2000 --bedrock-latency 50
     bench.py --cpu-only --cpu-dims 384 768 1536 --cpu-profile
     bench.py --cpu-only --cpu-docs 0 --scaling-workers 1 2 4 --scaling-latency 0 100
+    bench.py --pdf-only --pdf-docs 300
     bench.py --vs-pgai --pgai-docs 1000 --pgai-rounds 3 --pgai-concurrency 4
 """
 
@@ -73,6 +78,7 @@ from titan import run_titan  # noqa: E402
 from vs_pgai import run_vs_pgai, vs_pgai_table  # noqa: E402
 from cpu import run_cpu, run_scaling  # noqa: E402
 from tenants import run_tenants  # noqa: E402
+import pdfs  # noqa: E402
 
 TOOL = os.path.join(ROOT, "target", "release", "ai-loader-bench")
 S3S_FS = os.path.join(ROOT, "target", "bench-tools", "bin", "s3s-fs")
@@ -343,7 +349,8 @@ def run(args, kind, local, rng):
 def table(results):
     quiet = ("latency", "search", "search-indexes", "sync-reconcile", "sync-unchanged", "sync-event-row",
              "sync-event-searchable", "bedrock-titan", "cpu-per-chunk", "scaling",
-             "vs-pgai", "vs-pgai-setup", "vs-pgai-latency", "cold-start", "idle-worker", "idle-cluster")
+             "vs-pgai", "vs-pgai-setup", "vs-pgai-latency", "cold-start", "idle-worker", "idle-cluster",
+             "pdf-engine")
     if any(r["run"] not in quiet for r in results):
         say("\n run       s3    docs  chunks   seconds   docs/s  chunks/s  of S3 ceiling  of raw model  peak RSS  GETs  STS")
     for r in results:
@@ -448,6 +455,9 @@ def main():
     p.add_argument("--tenants-samples", type=int, default=20, help="rows timed with and without a running worker")
     p.add_argument("--tenants-seconds", type=int, default=10, help="seconds the idle CPU is read over")
     p.add_argument("--tenants-only", action="store_true", help="only the many-tenants run")
+    p.add_argument("--pdf-docs", type=int, default=0,
+                   help="PDFs of the real corpus read by each engine (0: all; -1: no run)")
+    p.add_argument("--pdf-only", action="store_true", help="only the PDF engines on the real corpus")
     p.add_argument("--vs-pgai", action="store_true",
                    help="only the side by side with pgai's worker (installs it into target/bench-tools/pgai-venv)")
     p.add_argument("--pgai-docs", type=int, default=1000, help="documents of each side-by-side run")
@@ -463,7 +473,7 @@ def main():
     servers = ["moto", "s3s"] if args.s3 == "both" else [args.s3]
     results = []
     # The parts asked for alone (`--search-only`, …); none: every part.
-    alone = {part for part in ("search", "sync", "bedrock", "cpu", "tenants") if getattr(args, f"{part}_only")}
+    alone = {part for part in ("search", "sync", "bedrock", "cpu", "tenants", "pdf") if getattr(args, f"{part}_only")}
     alone |= {"pgai"} if args.vs_pgai else set()
     for kind in [] if alone else servers:
         if args.embedder in ("zero", "both"):
@@ -476,6 +486,7 @@ def main():
              ("sync", args.sync_objects, lambda: run_sync(args, say, tool)),
              ("search", args.search_chunks, lambda: run_search(args, say)),
              ("tenants", args.tenants_databases, lambda: run_tenants(args, say)),
+             ("pdf", args.pdf_docs >= 0, lambda: pdfs.run_pdfs(args, say)),
              ("pgai", args.vs_pgai and args.pgai_docs, lambda: run_vs_pgai(args, say, text_document, upload,
                                                                         s3_ceiling, percentile, rng))]
     for part, size, measure in parts:
@@ -484,6 +495,7 @@ def main():
                 print(json.dumps({k: v for k, v in r.items() if k != "profile_top"}), flush=True)
                 results.append(r)
     table(results)
+    pdfs.table([r for r in results if r["run"] == "pdf-engine"], say)
     vs_pgai_table(results, say)
 
 

@@ -97,16 +97,22 @@ PY
   rm -rf "$wheel_dir"
 fi
 
-# The local model runs on ONNX Runtime: its library, from the PyPI package onnxruntime
-# (in .venv), goes into the server's library directory; the model's graph is written from
-# its weights by scripts/model_graph.py (again when that script changes).
-runtime_lib="$($PG_CONFIG --pkglibdir)/ai_loader/libonnxruntime.so"
-shipped_lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.*)
-if ! cmp -s "$shipped_lib" "$runtime_lib"; then
-  step "ONNX Runtime's library ($(basename "$shipped_lib")) into $runtime_lib"
-  $SUDO install -D -m 0644 "$shipped_lib" "$runtime_lib.part"
-  $SUDO mv -f "$runtime_lib.part" "$runtime_lib"
-fi
+# Libraries the extension loads at run time, from the PyPI packages (in .venv) that ship
+# them, go into the server's library directory: ONNX Runtime for the local model, PDFium
+# for PDFs (the parser program loads it).
+runtime_library() {
+  local shipped=$1 installed
+  installed="$($PG_CONFIG --pkglibdir)/ai_loader/$2"
+  if ! cmp -s "$shipped" "$installed"; then
+    step "$(basename "$shipped") into $installed"
+    $SUDO install -D -m 0644 "$shipped" "$installed.part"
+    $SUDO mv -f "$installed.part" "$installed"
+  fi
+}
+runtime_library "$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.*)" libonnxruntime.so
+runtime_library "$(ls .venv/lib/python3*/site-packages/pypdfium2_raw/libpdfium.so)" libpdfium.so
+# The model's graph is written from its weights by scripts/model_graph.py (again when
+# that script changes).
 if [ ! -f "$model_dir/model.onnx" ] || [ scripts/model_graph.py -nt "$model_dir/model.onnx" ]; then
   step "the model's ONNX graph into $model_dir/model.onnx"
   $SUDO .venv/bin/python scripts/model_graph.py "$model_dir"

@@ -460,11 +460,27 @@ AS 'MODULE_PATHNAME', 'parsing_auto_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- ai_loader::api::builders::parsing_docling
+CREATE OR REPLACE FUNCTION "parsing_docling"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'parsing_docling_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- ai_loader::api::builders::parsing_none
 CREATE OR REPLACE FUNCTION "parsing_none"() RETURNS jsonb /* JsonB */
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'parsing_none_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::builders::parsing_pymupdf
+CREATE OR REPLACE FUNCTION "parsing_pymupdf"() RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'parsing_pymupdf_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -1265,7 +1281,7 @@ END
 $do$;
 GRANT EXECUTE ON FUNCTION
     ai.loading_column(text, int4), ai.loading_uri(text, int4, text),
-    ai.parsing_auto(), ai.parsing_none(),
+    ai.parsing_auto(), ai.parsing_none(), ai.parsing_pymupdf(), ai.parsing_docling(),
     ai.chunking_recursive_character_text_splitter(int4, int4, text[], bool),
     ai.chunking_character_text_splitter(int4, int4, text, bool), ai.chunking_none(),
     ai.formatting_python_template(text),

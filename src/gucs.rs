@@ -30,6 +30,7 @@ static HTTP_ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 static API_KEY_ENDPOINTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MODEL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
+static MAX_PARSERS: GucSetting<i32> = GucSetting::<i32>::new(0);
 static WORKERS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(2);
 static PARSE_MEMORY: GucSetting<i32> = GucSetting::<i32>::new(512 * 1024);
 static PARSE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
@@ -99,7 +100,7 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"ai_loader.parse_memory",
-        c"The memory a parser may use for one HTML, PDF or DOCX document.",
+        c"The memory a parser may use for one document (any format but plain text).",
         c"Each such document is parsed by a process of its own (ai_loader_parse) with this much address space beyond its size with the document read; one that needs more fails alone.",
         &PARSE_MEMORY,
         16 * 1024,
@@ -109,7 +110,7 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"ai_loader.parse_timeout",
-        c"The longest parsing one HTML, PDF or DOCX document may take.",
+        c"The longest parsing one document (any format but plain text) may take.",
         c"",
         &PARSE_TIMEOUT,
         100,
@@ -264,6 +265,16 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"ai_loader.max_parsers",
+        c"Parser programs each worker runs at once.",
+        c"0: the machine's cores divided by ai_loader.workers_per_database (at least 1). Parsers run at a lower CPU priority than the server's processes.",
+        &MAX_PARSERS,
+        0,
+        256,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     // SAFETY: called from _PG_init in the postmaster, with a static C string.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"ai_loader".as_ptr()) };
 }
@@ -307,18 +318,19 @@ pub fn parse_limits() -> ai_loader_pipeline::isolate::Limits {
         memory: PARSE_MEMORY.get().max(0) as u64 * 1024,
         time: millis(&PARSE_TIMEOUT),
         text: MAX_DOCUMENT_TEXT.get().max(0) as usize,
-        program: parser_program(),
+        program: installed(&PROGRAM, "ai_loader_parse"),
+        pdfium: installed(&PDFIUM, "ai_loader/libpdfium.so"),
+        parsers: max_parsers(),
     }
 }
 
-/// `ai_loader_parse`, installed beside the library (in the server's `pkglibdir`).
-fn parser_program() -> &'static Path {
-    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        // SAFETY: a NUL-terminated path the server set at start and never changes.
-        let dir = unsafe { CStr::from_ptr(std::ptr::addr_of!(pg_sys::pkglib_path).cast()) };
-        Path::new(&*dir.to_string_lossy()).join("ai_loader_parse")
-    })
+static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+static PDFIUM: OnceLock<PathBuf> = OnceLock::new();
+
+/// A file installed beside the library (under the server's `pkglibdir`): the parser
+/// program, and PDFium's library, which it loads.
+fn installed(path: &'static OnceLock<PathBuf>, name: &str) -> &'static Path {
+    path.get_or_init(|| server_path(pg_sys::get_pkglib_path).join(name))
 }
 
 fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
@@ -332,10 +344,19 @@ pub fn workers_per_database() -> usize {
     WORKERS_PER_DATABASE.get().max(1) as usize
 }
 
-/// `ai_loader.model_threads`, or when 0 a share of the machine's cores: all of them
-/// between the database's workers.
+/// `ai_loader.model_threads`, or when 0 a share of the machine's cores.
 pub fn model_threads() -> usize {
-    match MODEL_THREADS.get() {
+    setting_or_cores_share(&MODEL_THREADS)
+}
+
+/// `ai_loader.max_parsers`, or when 0 a share of the machine's cores.
+pub fn max_parsers() -> usize {
+    setting_or_cores_share(&MAX_PARSERS)
+}
+
+/// A positive setting, or the machine's cores divided between a database's workers.
+fn setting_or_cores_share(setting: &GucSetting<i32>) -> usize {
+    match setting.get() {
         n if n > 0 => n as usize,
         _ => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -699,6 +699,7 @@ def test_drop_database_by_others_leaves_its_worker(cluster, db, embedder, nobody
 FUNCTIONS = {
     **{f: "public" for f in (
         "loading_column(text,integer)", "loading_uri(text,integer,text)", "parsing_auto()", "parsing_none()",
+        "parsing_pymupdf()", "parsing_docling()",
         "chunking_recursive_character_text_splitter(integer,integer,text[],boolean)",
         "chunking_character_text_splitter(integer,integer,text,boolean)", "chunking_none()",
         "formatting_python_template(text)", "embedding_openai(text,integer,text,text,text)",

@@ -21,6 +21,8 @@ SELECT jsonb_pretty(ai.loading_uri('uri'));
 SELECT jsonb_pretty(ai.loading_uri(column_name => 'uri', retries => 2,
                                    aws_role_arn => 'arn:aws:iam::123456789012:role/S3AccessRole'));
 SELECT ai.parsing_auto(), ai.parsing_none();
+-- pgai's parser names, kept as written.
+SELECT ai.parsing_pymupdf(), ai.parsing_docling();
 SELECT jsonb_pretty(ai.chunking_recursive_character_text_splitter());
 SELECT jsonb_pretty(ai.chunking_character_text_splitter());
 SELECT ai.chunking_none();

@@ -107,6 +107,10 @@ SELECT pg_temp.err($$ SELECT ai.create_vectorizer('document'::regclass,
 SELECT pg_temp.err($$ SELECT ai.create_vectorizer('document'::regclass,
     loading => ai.loading_column('body'), parsing => ai.parsing_none(),
     embedding => ai.embedding_local()) $$);
+-- pgai's binary parsers read a bytea column, not a text one.
+SELECT pg_temp.err($$ SELECT ai.create_vectorizer('document'::regclass,
+    loading => ai.loading_column('title'), parsing => ai.parsing_pymupdf(),
+    embedding => ai.embedding_local()) $$);
 SELECT pg_temp.err($$ SELECT ai.create_vectorizer('document'::regclass,
     loading => ai.loading_uri('uri'), embedding => ai.embedding_local(),
     formatting => ai.formatting_python_template('$author: $chunk')) $$);

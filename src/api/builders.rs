@@ -47,6 +47,18 @@ fn parsing_none() -> JsonB {
     build(Parsing::None)
 }
 
+/// pgai's PyMuPDF parser, by its name: documents are read by the built-in engines.
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
+fn parsing_pymupdf() -> JsonB {
+    build(Parsing::Pymupdf)
+}
+
+/// pgai's docling parser, by its name: documents are read by the built-in engines.
+#[pg_extern(create_or_replace, immutable, parallel_safe)]
+fn parsing_docling() -> JsonB {
+    build(Parsing::Docling)
+}
+
 #[pg_extern(create_or_replace, immutable, parallel_safe)]
 fn chunking_recursive_character_text_splitter(
     chunk_size: default!(i32, 800),

@@ -502,7 +502,7 @@ END
 $do$;
 GRANT EXECUTE ON FUNCTION
     ai.loading_column(text, int4), ai.loading_uri(text, int4, text),
-    ai.parsing_auto(), ai.parsing_none(),
+    ai.parsing_auto(), ai.parsing_none(), ai.parsing_pymupdf(), ai.parsing_docling(),
     ai.chunking_recursive_character_text_splitter(int4, int4, text[], bool),
     ai.chunking_character_text_splitter(int4, int4, text, bool), ai.chunking_none(),
     ai.formatting_python_template(text),

@@ -137,11 +137,16 @@ fn sort<'a>(
         match outcome {
             Outcome::Embedded { chunks, etag } => sorted.embedded.push((key, chunks, etag)),
             Outcome::Unchanged => sorted.unchanged += 1,
-            Outcome::Failed { step, message } => {
-                let last = *retries >= retries_allowed;
+            Outcome::Failed {
+                step,
+                message,
+                lasting,
+            } => {
+                // A failure the same document would meet again is not retried.
+                let last = lasting || *retries >= retries_allowed;
                 sorted
                     .errors
-                    .push(error_row(v, key, *retries, step, &message, last));
+                    .push(error_row(v, key, *retries, step, &message, lasting, last));
                 match last {
                     true => sorted.failed.push((key, step.to_string())),
                     false => sorted
@@ -160,6 +165,7 @@ fn error_row(
     retries: i32,
     step: Step,
     message: &str,
+    deterministic: bool,
     last: bool,
 ) -> ErrorRow {
     let key_json: serde_json::Map<String, serde_json::Value> = (v.sql.key.iter().zip(key))
@@ -168,7 +174,7 @@ fn error_row(
     (
         format!("{step} failed: {}", scrub(message)),
         json!({"step": step.to_string(), "key": key_json, "attempt": retries + 1,
-               "moved_to_failed_queue": last})
+               "deterministic": deterministic, "moved_to_failed_queue": last})
         .to_string(),
     )
 }

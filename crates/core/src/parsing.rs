@@ -1,4 +1,5 @@
-//! `ai.parsing_auto` and `ai.parsing_none`: how a loaded document becomes text.
+//! `ai.parsing_auto`, `ai.parsing_none`, and pgai's `ai.parsing_pymupdf` and
+//! `ai.parsing_docling`: how a loaded document becomes text.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,11 +12,28 @@ pub enum Parsing {
     Auto,
     /// The document is already text.
     None,
+    /// pgai's names for its PyMuPDF and docling parsers, kept in the configuration as
+    /// written; the document is read as `Auto` reads it, by the built-in engines.
+    Pymupdf,
+    Docling,
+}
+
+impl Parsing {
+    /// The builder of a pgai parser that reads binary documents only (from a column,
+    /// a bytea one), as pgai checks.
+    pub fn binary_only(self) -> Option<&'static str> {
+        match self {
+            Parsing::Pymupdf => Some("parsing_pymupdf"),
+            Parsing::Docling => Some("parsing_docling"),
+            Parsing::Auto | Parsing::None => None,
+        }
+    }
 }
 
 impl ConfigPart for Parsing {
     const CONFIG_TYPE: &'static str = "parsing";
-    const BUILDERS: &'static str = "ai.parsing_auto() or ai.parsing_none()";
+    const BUILDERS: &'static str =
+        "ai.parsing_auto(), ai.parsing_none(), ai.parsing_pymupdf() or ai.parsing_docling()";
 }
 
 #[cfg(test)]
@@ -33,6 +51,14 @@ mod tests {
             Parsing::from_json(&json!({"implementation": "none", "config_type": "parsing"}))
                 .unwrap(),
             Parsing::None
+        );
+        assert_eq!(
+            Parsing::Pymupdf.build().unwrap(),
+            json!({"implementation": "pymupdf", "config_type": "parsing"})
+        );
+        assert_eq!(
+            Parsing::Docling.build().unwrap(),
+            json!({"implementation": "docling", "config_type": "parsing"})
         );
     }
 }

@@ -218,6 +218,17 @@ fn check_loading_column(source: &Source, parts: &Parts) -> Result<()> {
         ))
         .with_hint("use parsing => ai.parsing_auto() to turn binary documents into text"));
     }
+    if let (Loading::Column { .. }, false, Some(builder)) =
+        (&parts.loading, is_bytea, parts.parsing.binary_only())
+    {
+        return Err(ConfigError::invalid(format!(
+            "{builder} reads binary documents, but the column \"{}\" is text",
+            column.name
+        ))
+        .with_hint(
+            "use parsing => ai.parsing_auto() for text columns, or load from a bytea column",
+        ));
+    }
     Ok(())
 }
 

@@ -28,6 +28,8 @@ fn main() {
                 .with_file_name("../ai_loader_parse")
                 .into_boxed_path(),
         ),
+        pdfium: std::path::Path::new("/nonexistent/libpdfium.so"),
+        parsers: 1,
     };
     let doc = Document {
         bytes: b"<html><body><h1>Tide pools</h1><p>Anemones close when the water leaves.</p></body></html>".to_vec(),

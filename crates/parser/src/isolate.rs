@@ -17,12 +17,51 @@
 //! bytes: a line `T <length>` (text) or `E <length>` (why there is none), then that
 //! many bytes.
 
+use std::ffi::OsStr;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// Why a document has no text, and whether reading the same bytes again could end
+/// otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+    /// The document's own doing (its type, its bytes, its size): the same bytes fail
+    /// the same way. Otherwise the moment's (a deadline under load, a parser that could
+    /// not start or was stopped from outside).
+    pub lasting: bool,
+}
+
+impl ParseError {
+    /// A failure that is not the document's: reading it again may succeed.
+    pub fn passing(message: impl Into<String>) -> ParseError {
+        ParseError {
+            message: message.into(),
+            lasting: false,
+        }
+    }
+}
+
+/// A message alone is the document's failure.
+impl From<String> for ParseError {
+    fn from(message: String) -> ParseError {
+        ParseError {
+            message,
+            lasting: true,
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// What a parser may use, and the program that parses.
 #[derive(Debug, Clone, Copy)]
@@ -35,21 +74,60 @@ pub struct Limits {
     pub text: usize,
     /// The parser program (`ai_loader_parse`).
     pub program: &'static Path,
+    /// PDFium's library, which the parser program loads to read a PDF.
+    pub pdfium: &'static Path,
+    /// Parser programs this process runs at once; more wait for one to end.
+    pub parsers: usize,
+}
+
+/// How much lower than the worker's a parser's CPU priority is (its nice value above
+/// the worker's): parsing yields the cores to the database's own processes.
+pub const NICENESS: i32 = 10;
+
+/// Parser programs running now in this process, and the signal that one ended.
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// A parser's place among the `limits.parsers` that may run at once, held while it runs.
+struct Slot;
+
+impl Slot {
+    fn take(limits: &Limits) -> Slot {
+        let (running, ended) = &RUNNING;
+        let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= limits.parsers.max(1) {
+            running = ended.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (running, ended) = &RUNNING;
+        *running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        ended.notify_one();
+    }
 }
 
 /// Runs the parser program with `args`, then its limits as arguments, `document` as its
 /// standard input; its text, or why there is none.
-pub fn isolated(limits: &Limits, args: &[&str], document: &[u8]) -> Result<String, String> {
+pub fn isolated<S: AsRef<OsStr>>(
+    limits: &Limits,
+    args: &[S],
+    document: &[u8],
+) -> Result<String, ParseError> {
     let start = |e: std::io::Error| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => " (make install puts it beside the library)",
             _ => "",
         };
-        format!(
+        ParseError::passing(format!(
             "cannot start the parser {}: {e}{hint}",
             limits.program.display()
-        )
+        ))
     };
+    let _slot = Slot::take(limits);
     let input = in_memory(document).map_err(start)?;
     let (read, write) = pipe().map_err(start)?;
     let mut command = Command::new(limits.program);
@@ -95,13 +173,18 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 /// limits its last two arguments give (address space beyond its size with the document
 /// read, CPU seconds), and `parse`s it with the arguments before them. Writes the
 /// answer to standard output and exits.
-pub fn serve(parse: impl FnOnce(&[String], &[u8]) -> Result<String, String>) -> ! {
+pub fn serve(parse: impl FnOnce(&[String], &[u8]) -> Result<String, ParseError>) -> ! {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = (|| {
         let [rest @ .., memory, cpu] = args.as_slice() else {
-            return Err("usage: ai_loader_parse KIND MEMORY_BYTES CPU_SECONDS < document".into());
+            return Err(ParseError::passing(
+                "usage: ai_loader_parse KIND [LIBRARY] MEMORY_BYTES CPU_SECONDS < document",
+            ));
         };
-        let number = |s: &str| s.parse::<u64>().map_err(|_| format!("not a number: {s}"));
+        let number = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| ParseError::passing(format!("not a number: {s}")))
+        };
         let (memory, cpu) = (number(memory)?, number(cpu)?);
         // SAFETY: this process's own descriptors, signals and limits.
         unsafe {
@@ -125,6 +208,7 @@ pub fn serve(parse: impl FnOnce(&[String], &[u8]) -> Result<String, String>) -> 
             // Nothing of the worker's but the document and the answer's pipe.
             libc::close_range(3, u32::MAX, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::nice(NICENESS);
             limit(libc::RLIMIT_CORE, 0);
             limit(libc::RLIMIT_CPU, cpu);
         }
@@ -132,11 +216,12 @@ pub fn serve(parse: impl FnOnce(&[String], &[u8]) -> Result<String, String>) -> 
         // SAFETY: as above.
         unsafe { limit(libc::RLIMIT_AS, address_space() + memory) };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(rest, &document)))
-            .unwrap_or_else(|_| Err("the parser failed on this document".into()))
+            .unwrap_or_else(|_| Err("the parser failed on this document".to_string().into()))
     })();
     let (tag, body) = match &result {
         Ok(text) => ('T', text.as_bytes()),
-        Err(message) => ('E', message.as_bytes()),
+        Err(e) if e.lasting => ('E', e.message.as_bytes()),
+        Err(e) => ('P', e.message.as_bytes()),
     };
     let mut out = std::io::stdout().lock();
     let written = writeln!(out, "{tag} {}", body.len())
@@ -146,7 +231,7 @@ pub fn serve(parse: impl FnOnce(&[String], &[u8]) -> Result<String, String>) -> 
 }
 
 /// Standard input, read whole into one allocation of its size.
-fn read_document() -> Result<Vec<u8>, String> {
+fn read_document() -> Result<Vec<u8>, ParseError> {
     let mut input = std::io::stdin().lock();
     let mut document = Vec::new();
     // SAFETY: a stat buffer for fd 0.
@@ -157,7 +242,7 @@ fn read_document() -> Result<Vec<u8>, String> {
     document.reserve_exact(size.unwrap_or(0));
     input
         .read_to_end(&mut document)
-        .map_err(|e| format!("reading the document: {e}"))?;
+        .map_err(|e| ParseError::passing(format!("reading the document: {e}")))?;
     Ok(document)
 }
 
@@ -192,17 +277,22 @@ unsafe fn limit(resource: libc::__rlimit_resource_t, value: u64) {
 }
 
 /// Reads the child's answer within the deadline and the text limit, then reaps it.
-fn parent(mut child: Child, mut read: std::fs::File, limits: &Limits) -> Result<String, String> {
+fn parent(
+    mut child: Child,
+    mut read: std::fs::File,
+    limits: &Limits,
+) -> Result<String, ParseError> {
     let deadline = Instant::now() + limits.time;
     let mut answer = Vec::new();
     let mut buffer = vec![0u8; 64 * 1024];
     let outcome = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break Some(format!(
+            // Under load a document may take longer than on an idle machine.
+            break Some(ParseError::passing(format!(
                 "parsing took longer than ai_loader.parse_timeout ({:.1} s)",
                 limits.time.as_secs_f64()
-            ));
+            )));
         }
         let mut poll = libc::pollfd {
             fd: std::os::fd::AsRawFd::as_raw_fd(&read),
@@ -219,45 +309,60 @@ fn parent(mut child: Child, mut read: std::fs::File, limits: &Limits) -> Result<
             Ok(n) => {
                 answer.extend_from_slice(&buffer[..n]);
                 if answer.len() > limits.text + MAX_HEADER {
-                    break Some(format!(
+                    break Some(ParseError::from(format!(
                         "the document's text is larger than ai_loader.max_document_text ({} bytes)",
                         limits.text
-                    ));
+                    )));
                 }
                 if body(&answer).is_some() {
                     break None;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Some(format!("reading the parser's answer: {e}")),
+            Err(e) => {
+                break Some(ParseError::passing(format!(
+                    "reading the parser's answer: {e}"
+                )))
+            }
         }
     };
     if outcome.is_some() {
         let _ = child.kill();
     }
     let end = child.wait();
-    if let Some(message) = outcome {
-        return Err(message);
+    if let Some(error) = outcome {
+        return Err(error);
     }
-    let end = end.map_err(|e| format!("waiting for the parser: {e}"))?;
+    let end = end.map_err(|e| ParseError::passing(format!("waiting for the parser: {e}")))?;
+    let said = |message: &[u8]| String::from_utf8_lossy(message).into_owned();
     match (answer.first(), body(&answer), end.code(), end.signal()) {
-        (Some(b'T'), Some(text), Some(0), _) => {
-            String::from_utf8(text.to_vec()).map_err(|_| "the parser's text is not UTF-8".into())
-        }
-        (Some(b'E'), Some(message), Some(0), _) => {
-            Err(String::from_utf8_lossy(message).into_owned())
-        }
-        (_, _, Some(code), _) => Err(format!(
+        (Some(b'T'), Some(text), Some(0), _) => String::from_utf8(text.to_vec())
+            .map_err(|_| "the parser's text is not UTF-8".to_string().into()),
+        (Some(b'E'), Some(message), Some(0), _) => Err(said(message).into()),
+        (Some(b'P'), Some(message), Some(0), _) => Err(ParseError::passing(said(message))),
+        (_, _, Some(code), _) => Err(ParseError::passing(format!(
             "the parser ended without an answer (exit code {code})"
-        )),
+        ))),
         (_, _, _, Some(libc::SIGXCPU)) => {
-            Err("parsing used more CPU time than ai_loader.parse_timeout".into())
+            Err("parsing used more CPU time than ai_loader.parse_timeout"
+                .to_string()
+                .into())
         }
+        // Stopped from outside: the server's shutdown, or the kernel short of memory.
+        (
+            _,
+            _,
+            _,
+            Some(signal @ (libc::SIGKILL | libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)),
+        ) => Err(ParseError::passing(format!(
+            "the parser was stopped by signal {signal}"
+        ))),
         (_, _, _, signal) => Err(format!(
             "the parser was stopped by signal {}: the document needs more memory than \
              ai_loader.parse_memory, or crashed it",
             signal.unwrap_or(0)
-        )),
+        )
+        .into()),
     }
 }
 
@@ -284,12 +389,14 @@ mod tests {
 
     /// A shell script standing in for the parser program: it gets the same arguments
     /// and descriptors, but sets no limits of its own.
-    fn sh(script: &str, time: Duration) -> Result<String, String> {
+    fn sh(script: &str, time: Duration) -> Result<String, ParseError> {
         let limits = Limits {
             memory: 256 << 20,
             time,
             text: 1000,
             program: Path::new("/bin/sh"),
+            pdfium: Path::new("/nonexistent/libpdfium.so"),
+            parsers: 8,
         };
         isolated(&limits, &["-c", script, "sh"], b"the document")
     }
@@ -299,7 +406,14 @@ mod tests {
     #[test]
     fn answers_come_back() {
         assert_eq!(sh("printf 'T 4\\ntext'", SECONDS), Ok("text".into()));
-        assert_eq!(sh("printf 'E 3\\nbad'", SECONDS), Err("bad".into()));
+        assert_eq!(
+            sh("printf 'E 3\\nbad'", SECONDS),
+            Err("bad".to_string().into())
+        );
+        assert_eq!(
+            sh("printf 'P 6\\nbroken'", SECONDS),
+            Err(ParseError::passing("broken"))
+        );
         // The document is standard input; the limits are the last two arguments.
         assert_eq!(
             sh(
@@ -314,28 +428,47 @@ mod tests {
     fn a_runaway_parser_costs_its_document_only() {
         let started = Instant::now();
         assert_eq!(
-            sh("sleep 30", Duration::from_millis(300)).unwrap_err(),
-            "parsing took longer than ai_loader.parse_timeout (0.3 s)"
+            sh("sleep 30", Duration::from_millis(300)),
+            Err(ParseError::passing(
+                "parsing took longer than ai_loader.parse_timeout (0.3 s)"
+            ))
         );
         assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(
-            sh("printf 'T 5000\\n'; head -c 5000 /dev/zero", SECONDS).unwrap_err(),
-            "the document's text is larger than ai_loader.max_document_text (1000 bytes)"
+            sh("printf 'T 5000\\n'; head -c 5000 /dev/zero", SECONDS),
+            Err(
+                "the document's text is larger than ai_loader.max_document_text (1000 bytes)"
+                    .to_string()
+                    .into()
+            )
         );
-        assert!(sh("kill -SEGV $$", SECONDS)
-            .unwrap_err()
+        // A crash is the document's doing; a kill from outside is not.
+        let crashed = sh("kill -SEGV $$", SECONDS).unwrap_err();
+        assert!(crashed
+            .message
             .starts_with("the parser was stopped by signal 11"));
+        assert!(crashed.lasting);
         assert_eq!(
-            sh("exit 3", SECONDS).unwrap_err(),
-            "the parser ended without an answer (exit code 3)"
+            sh("kill -KILL $$", SECONDS),
+            Err(ParseError::passing("the parser was stopped by signal 9"))
+        );
+        assert_eq!(
+            sh("exit 3", SECONDS),
+            Err(ParseError::passing(
+                "the parser ended without an answer (exit code 3)"
+            ))
         );
         let missing = Limits {
             memory: 0,
             time: SECONDS,
             text: 10,
             program: Path::new("/nonexistent/ai_loader_parse"),
+            pdfium: Path::new("/nonexistent/libpdfium.so"),
+            parsers: 8,
         };
-        let e = isolated(&missing, &[], b"").unwrap_err();
+        let e = isolated::<&str>(&missing, &[], b"").unwrap_err();
+        assert!(!e.lasting);
+        let e = e.message;
         assert!(
             e.starts_with("cannot start the parser /nonexistent/ai_loader_parse: "),
             "{e}"

@@ -1,12 +1,16 @@
-//! Turning a loaded document into text: `parsing_auto` detects the type by magic bytes,
-//! then by the name's extension (query string ignored), and extracts text from plain
-//! text and Markdown, HTML, PDF and DOCX; `parsing_none` takes the bytes as UTF-8 text.
+//! Turning a loaded document into text: `parsing_auto` detects the type by magic bytes
+//! (and a ZIP package by what it holds), then by the name's extension (query string
+//! ignored); plain text and Markdown are read here, every other kind by the parser
+//! program. `parsing_none` takes the bytes as UTF-8 text.
 
+use std::ffi::OsStr;
 use std::fmt;
+use std::path::Path;
 
 use ai_loader_core::parsing::Parsing;
 
-use crate::isolate::{isolated, Limits};
+use crate::isolate::{isolated, Limits, ParseError};
+use crate::{data, office};
 
 /// A loaded document: its bytes and, where it has one, the name it was loaded by.
 #[derive(Debug, Clone)]
@@ -24,63 +28,122 @@ pub enum Kind {
     Text,
     Html,
     Pdf,
-    Docx,
+    /// A ZIP package: Word, PowerPoint, Excel, OpenDocument or EPUB, as the parser
+    /// program finds when it opens it.
+    Package,
+    Xls,
+    Rtf,
+    Csv,
+    Tsv,
+    Json,
+    Email,
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Text => "text",
-            Kind::Html => "HTML",
-            Kind::Pdf => "PDF",
-            Kind::Docx => "DOCX",
-        })
-    }
-}
+/// Each kind: its name in messages, and how the parser program is told it.
+const KINDS: &[(Kind, &str, &str)] = &[
+    (Kind::Text, "text", "text"),
+    (Kind::Html, "HTML", "html"),
+    (Kind::Pdf, "PDF", "pdf"),
+    (Kind::Package, "ZIP package", "zip"),
+    (Kind::Xls, "XLS", "xls"),
+    (Kind::Rtf, "RTF", "rtf"),
+    (Kind::Csv, "CSV", "csv"),
+    (Kind::Tsv, "TSV", "tsv"),
+    (Kind::Json, "JSON", "json"),
+    (Kind::Email, "e-mail", "eml"),
+];
 
 impl Kind {
-    /// How the parser program is told the kind.
-    fn argument(self) -> &'static str {
+    fn names(self) -> (&'static str, &'static str) {
+        let (_, name, argument) = KINDS
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .expect("every kind is listed");
+        (name, argument)
+    }
+
+    /// How the parser program is told the kind, and what it needs to read it.
+    fn arguments(self, limits: &Limits) -> Vec<&OsStr> {
         match self {
-            Kind::Text => "text",
-            Kind::Html => "html",
-            Kind::Pdf => "pdf",
-            Kind::Docx => "docx",
+            Kind::Pdf => vec!["pdf".as_ref(), limits.pdfium.as_os_str()],
+            kind => vec![kind.names().1.as_ref()],
         }
     }
 }
 
-/// What the parser program does with a document of the kind `argument` names.
-pub fn parse_as(argument: &str, bytes: &[u8]) -> Result<String, String> {
-    match argument {
-        "html" => html(bytes),
-        "pdf" => pdf(bytes),
-        "docx" => docx(bytes),
-        "text" => utf8(bytes),
-        other => Err(format!("the parser knows no document kind \"{other}\"")),
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.names().0)
     }
 }
+
+/// What the parser program does with a document, given the arguments
+/// [`Kind::arguments`] made.
+pub fn parse_as(arguments: &[String], bytes: &[u8]) -> Result<String, ParseError> {
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    let text = match arguments.as_slice() {
+        ["pdf", library] => return crate::pdf::text(Path::new(library), bytes),
+        ["html"] => html(bytes),
+        ["zip"] => office::package(bytes, html),
+        ["xls"] => office::sheets(bytes, "XLS"),
+        ["rtf"] => crate::rtf::text(bytes),
+        ["csv"] => data::csv(bytes, false),
+        ["tsv"] => data::csv(bytes, true),
+        ["json"] => data::json(bytes),
+        ["eml"] => crate::email::text(bytes),
+        ["text"] => utf8(bytes),
+        _ => {
+            return Err(ParseError::passing(format!(
+                "the parser knows no document kind \"{}\"",
+                arguments.join(" ")
+            )))
+        }
+    };
+    Ok(text?)
+}
+
+const LEGACY_OFFICE: &str = "legacy Office document (.doc/.ppt, or .xls not named so)";
 
 /// Types recognised by their first bytes, readable or not.
 const MAGIC: &[(&[u8], &str)] = &[
     (b"%PDF-", "PDF"),
+    (b"{\\rtf", "RTF"),
     (b"PK\x03\x04", "ZIP archive"),
     (b"\x89PNG\r\n\x1a\n", "PNG image"),
     (b"\xff\xd8\xff", "JPEG image"),
     (b"GIF87a", "GIF image"),
     (b"GIF89a", "GIF image"),
     (b"\x1f\x8b", "gzip archive"),
-    (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-        "legacy Office document (.doc/.xls/.ppt)",
-    ),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", LEGACY_OFFICE),
     (b"\x7fELF", "ELF executable"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"\xfd7zXZ\x00", "xz archive"),
+    (b"BZh", "bzip2 archive"),
+    (b"Rar!\x1a\x07", "RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "Zstandard archive"),
+    (b"OggS", "Ogg media"),
+    (b"ID3", "MP3 audio"),
+    (b"fLaC", "FLAC audio"),
+    (b"\x1a\x45\xdf\xa3", "Matroska or WebM video"),
+    (b"RIFF", "RIFF media (WAV, AVI or WebP)"),
+    (b"SQLite format 3\x00", "SQLite database"),
+    (b"\x00asm", "WebAssembly module"),
+    (b"II*\x00", "TIFF image"),
+    (b"MM\x00*", "TIFF image"),
+    (b"8BPS", "Photoshop image"),
+    (b"wOF2", "WOFF2 font"),
+    (b"wOFF", "WOFF font"),
+    (b"\xca\xfe\xba\xbe", "Java class or Mach-O executable"),
     (b"\xff\xfe", "UTF-16 text"),
     (b"\xfe\xff", "UTF-16 text"),
 ];
 
-/// What the first bytes say the content is, if they say.
+/// What the first bytes say the content is, if they say (an ISO media file — MP4,
+/// QuickTime, HEIC, AVIF — says so at its fifth byte).
 fn magic(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.get(4..8) == Some(b"ftyp") {
+        return Some("ISO media (MP4, QuickTime, HEIC or AVIF)");
+    }
     MAGIC
         .iter()
         .find(|(m, _)| bytes.starts_with(m))
@@ -104,25 +167,32 @@ fn looks_like_html(bytes: &[u8]) -> bool {
 /// Detects the type of a document, or says what it saw instead.
 pub fn detect(doc: &Document) -> Result<Kind, String> {
     let bytes = &doc.bytes;
+    let extension = doc.name.as_deref().and_then(extension);
     match magic(bytes) {
         Some("PDF") => return Ok(Kind::Pdf),
-        Some("ZIP archive") if contains(bytes, b"word/document.xml") => return Ok(Kind::Docx),
+        Some("RTF") => return Ok(Kind::Rtf),
+        // Of the legacy Office formats, Excel's is read (by its name: they share a magic).
+        Some(LEGACY_OFFICE) if extension.as_deref() == Some("xls") => return Ok(Kind::Xls),
+        Some("ZIP archive") => return Ok(Kind::Package),
         Some(other) => return Err(format!("unsupported document type: {other}")),
         None => {}
     }
     if looks_like_html(bytes) {
         return Ok(Kind::Html);
     }
-    match doc.name.as_deref().and_then(extension).as_deref() {
+    match extension.as_deref() {
         Some("html" | "htm" | "xhtml") => Ok(Kind::Html),
+        Some("csv") => Ok(Kind::Csv),
+        Some("tsv") => Ok(Kind::Tsv),
+        Some("json") => Ok(Kind::Json),
+        Some("eml") => Ok(Kind::Email),
         Some("pdf") => Err("file named .pdf is not a PDF (no %PDF- header)".into()),
-        Some("docx") => Err("file named .docx is not a DOCX (not a Word ZIP package)".into()),
+        Some(ext @ ("docx" | "pptx" | "xlsx" | "odt" | "ods" | "odp" | "epub")) => Err(format!(
+            "file named .{ext} is not a {} (not a ZIP package)",
+            ext.to_ascii_uppercase()
+        )),
         _ => Ok(Kind::Text),
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// UTF-8 text with a leading byte-order mark removed.
@@ -142,22 +212,21 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
 /// parsed by the parser program (see `isolate` and [`parse_as`]), and no document yields more than
 /// `limits.text` bytes of text. NUL characters, which a Postgres text value cannot
 /// hold, are removed.
-pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String, String> {
+pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String, ParseError> {
     let text = if doc.is_text || parsing == Parsing::None {
         utf8(&doc.bytes)?
     } else {
         match detect(doc)? {
             Kind::Text => utf8(&doc.bytes)?,
-            kind @ (Kind::Html | Kind::Pdf | Kind::Docx) => {
-                isolated(limits, &[kind.argument()], &doc.bytes)?
-            }
+            kind => isolated(limits, &kind.arguments(limits), &doc.bytes)?,
         }
     };
     if text.len() > limits.text {
         return Err(format!(
             "the document's text is larger than ai_loader.max_document_text ({} bytes)",
             limits.text
-        ));
+        )
+        .into());
     }
     Ok(match text.contains('\0') {
         true => text.replace('\0', ""),
@@ -226,77 +295,6 @@ fn html(bytes: &[u8]) -> Result<String, String> {
         .map_err(|e| format!("HTML could not be read: {e}"))
 }
 
-fn pdf(bytes: &[u8]) -> Result<String, String> {
-    // A malformed PDF can make the extractor panic; that is this document's error.
-    std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes))
-        .map_err(|_| "PDF could not be read: the file is malformed".to_string())?
-        .map_err(|e| format!("PDF could not be read: {e}"))
-}
-
-fn docx(bytes: &[u8]) -> Result<String, String> {
-    use docx_rs::{DocumentChild, TableCellContent, TableChild, TableRowChild};
-    let doc = docx_rs::read_docx(bytes).map_err(|e| format!("DOCX could not be read: {e}"))?;
-    let mut out = String::new();
-    for child in &doc.document.children {
-        match child {
-            DocumentChild::Paragraph(p) => paragraph(p, &mut out),
-            DocumentChild::Table(t) => {
-                for TableChild::TableRow(row) in &t.rows {
-                    let mut cells = Vec::new();
-                    for TableRowChild::TableCell(cell) in &row.cells {
-                        let mut text = String::new();
-                        for content in &cell.children {
-                            if let TableCellContent::Paragraph(p) = content {
-                                paragraph(p, &mut text);
-                            }
-                        }
-                        cells.push(text.trim().replace('\n', " "));
-                    }
-                    out.push_str(&cells.join("\t"));
-                    out.push('\n');
-                }
-                out.push('\n');
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-/// A paragraph's text, then a blank line (paragraphs are the splitter's first separator).
-fn paragraph(p: &docx_rs::Paragraph, out: &mut String) {
-    use docx_rs::ParagraphChild;
-    fn run(r: &docx_rs::Run, out: &mut String) {
-        use docx_rs::RunChild;
-        for c in &r.children {
-            match c {
-                RunChild::Text(t) => out.push_str(&t.text),
-                RunChild::Tab(_) => out.push('\t'),
-                RunChild::Break(_) | RunChild::CarriageReturn(_) => out.push('\n'),
-                _ => {}
-            }
-        }
-    }
-    fn children(items: &[ParagraphChild], out: &mut String) {
-        for c in items {
-            match c {
-                ParagraphChild::Run(r) => run(r, out),
-                ParagraphChild::Hyperlink(h) => children(&h.children, out),
-                ParagraphChild::Insert(i) => {
-                    for c in &i.children {
-                        if let docx_rs::InsertChild::Run(r) = c {
-                            run(r, out);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    children(&p.children, out);
-    out.push_str("\n\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,7 +307,21 @@ mod tests {
             time: std::time::Duration::from_secs(30),
             text: 1 << 20,
             program: std::path::Path::new("/nonexistent/ai_loader_parse"),
+            pdfium: std::path::Path::new("/nonexistent/libpdfium.so"),
+            parsers: 4,
         }
+    }
+
+    fn parsed_as(kind: &str, bytes: &[u8]) -> Result<String, String> {
+        parse_as(&[kind.to_string()], bytes).map_err(|e| e.message)
+    }
+
+    /// Parsed in this process: documents the parser program is never started for.
+    fn parsed(parsing: Parsing, d: &Document) -> Result<String, String> {
+        parse(parsing, d, &limits()).map_err(|e| {
+            assert!(e.lasting, "{e}");
+            e.message
+        })
     }
 
     fn doc(bytes: &[u8], name: Option<&str>) -> Document {
@@ -327,38 +339,59 @@ mod tests {
             Some("s3://b/readme.md?versionId=3"),
         );
         assert_eq!(detect(&d), Ok(Kind::Text));
-        assert_eq!(
-            parse(Parsing::Auto, &d, &limits()).unwrap(),
-            "# Title\n\nBody"
-        );
+        assert_eq!(parsed(Parsing::Auto, &d).unwrap(), "# Title\n\nBody");
     }
 
     #[test]
     fn nul_characters_are_removed() {
         for parsing in [Parsing::Auto, Parsing::None] {
-            let text = parse(parsing, &doc(b"hello\0 world\0", None), &limits()).unwrap();
+            let text = parsed(parsing, &doc(b"hello\0 world\0", None)).unwrap();
             assert_eq!(text, "hello world");
         }
     }
 
     #[test]
     fn undecodable_bytes_name_what_they_are() {
-        let e = parse(
-            Parsing::Auto,
-            &doc(b"\x89PNG\r\n\x1a\n....", Some("x.txt")),
-            &limits(),
-        )
-        .unwrap_err();
+        let e = parsed(Parsing::Auto, &doc(b"\x89PNG\r\n\x1a\n....", Some("x.txt"))).unwrap_err();
         assert_eq!(e, "unsupported document type: PNG image");
-        let e = parse(Parsing::Auto, &doc(b"caf\xe9", None), &limits()).unwrap_err();
+        let e = parsed(Parsing::Auto, &doc(b"caf\xe9", None)).unwrap_err();
         assert_eq!(
             e,
             "content is not UTF-8 text: invalid byte sequence at byte 3"
         );
-        let e = parse(Parsing::None, &doc(b"\xff\xfeh\x00i\x00", None), &limits()).unwrap_err();
+        let e = parsed(Parsing::None, &doc(b"\xff\xfeh\x00i\x00", None)).unwrap_err();
         assert!(e.contains("UTF-16"), "{e}");
-        let e = parse(Parsing::Auto, &doc(b"hello", Some("report.pdf")), &limits()).unwrap_err();
+        let e = parsed(Parsing::Auto, &doc(b"hello", Some("report.pdf"))).unwrap_err();
         assert!(e.contains("not a PDF"), "{e}");
+    }
+
+    #[test]
+    fn kinds_by_magic_by_package_and_by_name() {
+        let kind = |bytes: &[u8], name: &str| detect(&doc(bytes, Some(name)));
+        assert_eq!(kind(b"PK\x03\x04....", "deck.bin"), Ok(Kind::Package));
+        assert_eq!(kind(b"{\\rtf1\\ansi hello}", "a.txt"), Ok(Kind::Rtf));
+        let ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1....";
+        assert_eq!(kind(ole, "s3://b/Book.XLS?x=1"), Ok(Kind::Xls));
+        assert!(kind(ole, "a.doc")
+            .unwrap_err()
+            .contains("legacy Office document"));
+        assert_eq!(kind(b"a,b\n1,2\n", "a.csv"), Ok(Kind::Csv));
+        assert_eq!(kind(b"a\tb\n", "a.tsv"), Ok(Kind::Tsv));
+        assert_eq!(kind(b"{}", "a.json"), Ok(Kind::Json));
+        assert_eq!(kind(b"Subject: x\n\nhi", "a.eml"), Ok(Kind::Email));
+        assert_eq!(kind(b"{}", "a.md"), Ok(Kind::Text));
+        assert_eq!(
+            kind(b"7z\xbc\xaf\x27\x1c....", "a.txt"),
+            Err("unsupported document type: 7-Zip archive".into())
+        );
+        assert_eq!(
+            kind(b"\x00\x00\x00\x20ftypisom", "a"),
+            Err("unsupported document type: ISO media (MP4, QuickTime, HEIC or AVIF)".into())
+        );
+        assert_eq!(
+            kind(b"plain", "deck.pptx"),
+            Err("file named .pptx is not a PPTX (not a ZIP package)".into())
+        );
     }
 
     #[test]
@@ -370,7 +403,7 @@ mod tests {
         );
         let started = std::time::Instant::now();
         assert_eq!(detect(&doc(deep.as_bytes(), None)), Ok(Kind::Html));
-        let e = parse_as("html", deep.as_bytes()).unwrap_err();
+        let e = parsed_as("html", deep.as_bytes()).unwrap_err();
         assert_eq!(
             e,
             "HTML could not be read: its elements nest more than 5000 deep"
@@ -396,7 +429,7 @@ mod tests {
             None,
         );
         assert_eq!(detect(&d), Ok(Kind::Html));
-        let text = parse_as("html", &d.bytes).unwrap();
+        let text = parsed_as("html", &d.bytes).unwrap();
         assert!(text.contains("Heading"), "{text}");
         assert!(text.contains("First bold para."), "{text}");
         assert!(!text.contains("var x"), "{text}");
@@ -411,72 +444,5 @@ mod tests {
         );
         assert_eq!(extension("s3://b/.hidden"), None);
         assert_eq!(extension("noext"), None);
-    }
-
-    /// A one-page PDF showing `text` in Helvetica, with a correct cross-reference table.
-    fn pdf_with(text: &str) -> Vec<u8> {
-        let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
-        let objects = [
-            "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
-            format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_string(),
-        ];
-        let mut out = b"%PDF-1.4\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, o) in objects.iter().enumerate() {
-            offsets.push(out.len());
-            out.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).bytes());
-        }
-        let xref = out.len();
-        out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
-        for off in offsets {
-            out.extend(format!("{off:010} 00000 n \n").bytes());
-        }
-        out.extend(
-            format!(
-                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-                objects.len() + 1
-            )
-            .bytes(),
-        );
-        out
-    }
-
-    #[test]
-    fn pdf_to_text() {
-        let d = doc(&pdf_with("Embeddings from a PDF page"), Some("s3://b/doc"));
-        assert_eq!(detect(&d), Ok(Kind::Pdf));
-        let text = parse_as("pdf", &d.bytes).unwrap();
-        assert_eq!(text.trim(), "Embeddings from a PDF page");
-    }
-
-    #[test]
-    fn malformed_pdf_is_an_item_error() {
-        let e = parse_as("pdf", b"%PDF-1.7\n garbage").unwrap_err();
-        assert!(e.starts_with("PDF could not be read"), "{e}");
-    }
-
-    #[test]
-    fn docx_paragraphs() {
-        let mut buf = std::io::Cursor::new(Vec::new());
-        docx_rs::Docx::new()
-            .add_paragraph(
-                docx_rs::Paragraph::new().add_run(docx_rs::Run::new().add_text("Hello world.")),
-            )
-            .add_paragraph(
-                docx_rs::Paragraph::new()
-                    .add_run(docx_rs::Run::new().add_text("Second paragraph.")),
-            )
-            .build()
-            .pack(&mut buf)
-            .unwrap();
-        let d = doc(&buf.into_inner(), Some("s3://b/x.docx"));
-        assert_eq!(detect(&d), Ok(Kind::Docx));
-        assert_eq!(
-            parse_as("docx", &d.bytes).unwrap(),
-            "Hello world.\n\nSecond paragraph.\n\n"
-        );
     }
 }

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 
 use crate::embedding::{embed_all, BatchError, Embedded, Provider};
 use crate::isolate::Limits;
+use crate::isolate::ParseError;
 use crate::loading::{LoadError, Loaded};
 use crate::parsing::{parse, Document};
 use crate::{chunking, formatting};
@@ -81,9 +82,12 @@ pub enum Outcome {
     },
     /// The object has not changed since it was embedded: keep the store as it is.
     Unchanged,
+    /// `lasting`: the document's own doing, which the same bytes would do again (a
+    /// parser's or chunker's verdict on them), so not retried.
     Failed {
         step: Step,
         message: String,
+        lasting: bool,
     },
 }
 
@@ -118,11 +122,13 @@ struct Prepared {
 enum Stage {
     Ready(Prepared),
     Unchanged,
-    /// `outage`: the document store could not be reached.
+    /// `outage`: the document store could not be reached; `lasting` as in
+    /// [`Outcome::Failed`].
     Failed {
         step: Step,
         message: String,
         outage: bool,
+        lasting: bool,
     },
 }
 
@@ -140,6 +146,7 @@ async fn load(
                     pipeline.max_document_bytes
                 ),
                 outage: false,
+                lasting: false,
             })
         }
         Source::Inline(document) => Ok(Some((document, None))),
@@ -149,6 +156,7 @@ async fn load(
                     step: Step::Loading,
                     message: format!("no loader for \"{uri}\""),
                     outage: false,
+                    lasting: false,
                 });
             };
             match loader.load(&uri, etag.as_deref()).await {
@@ -158,6 +166,7 @@ async fn load(
                     step: Step::Loading,
                     message: e.message,
                     outage: e.outage,
+                    lasting: false,
                 }),
             }
         }
@@ -178,6 +187,7 @@ async fn stage(pipeline: Arc<Pipeline>, item: Item) -> Stage {
                 step: Step::Loading,
                 message: "the loader failed unexpectedly (see the server log)".into(),
                 outage: false,
+                lasting: false,
             }
         }
     };
@@ -190,15 +200,17 @@ async fn stage(pipeline: Arc<Pipeline>, item: Item) -> Stage {
             inputs,
             etag,
         }),
-        Ok(Err((step, message))) => Stage::Failed {
+        Ok(Err((step, e))) => Stage::Failed {
             step,
-            message,
+            message: e.message,
             outage: false,
+            lasting: e.lasting,
         },
         Err(e) => Stage::Failed {
             step: Step::Parsing,
             message: format!("the parser failed: {e}"),
             outage: false,
+            lasting: false,
         },
     }
 }
@@ -207,12 +219,12 @@ fn prepare(
     pipeline: &Pipeline,
     document: &Document,
     columns: &HashMap<String, Option<String>>,
-) -> Result<(Vec<String>, Vec<String>), (Step, String)> {
+) -> Result<(Vec<String>, Vec<String>), (Step, ParseError)> {
     let text =
         parse(pipeline.parsing, document, &pipeline.limits).map_err(|e| (Step::Parsing, e))?;
     let budget = pipeline.limits.text.saturating_mul(3);
-    let chunks =
-        chunking::split(&pipeline.chunking, &text, budget).map_err(|e| (Step::Chunking, e))?;
+    let chunks = chunking::split(&pipeline.chunking, &text, budget)
+        .map_err(|e| (Step::Chunking, ParseError::from(e)))?;
     let inputs = chunks
         .iter()
         .map(|chunk| {
@@ -305,6 +317,7 @@ impl Pipeline {
                 step: Step::Parsing,
                 message: format!("the parser failed: {e}"),
                 outage: false,
+                lasting: false,
             }));
         }
 
@@ -341,7 +354,16 @@ impl Pipeline {
         Ok(staged
             .into_iter()
             .map(|s| match s {
-                Stage::Failed { step, message, .. } => Outcome::Failed { step, message },
+                Stage::Failed {
+                    step,
+                    message,
+                    lasting,
+                    ..
+                } => Outcome::Failed {
+                    step,
+                    message,
+                    lasting,
+                },
                 Stage::Unchanged => Outcome::Unchanged,
                 Stage::Ready(p) => {
                     let results: Vec<_> = vectors.by_ref().take(p.chunks.len()).collect();
@@ -352,6 +374,7 @@ impl Pipeline {
                                 "chunk {i}: {}",
                                 results[i].clone().err().unwrap_or_default()
                             ),
+                            lasting: false,
                         },
                         None => Outcome::Embedded {
                             chunks: p
@@ -437,7 +460,8 @@ mod tests {
             out[1],
             Outcome::Failed {
                 step: Step::Embedding,
-                message: "chunk 1: the provider's response is not the expected JSON (the provider embeds other inputs)".into()
+                message: "chunk 1: the provider's response is not the expected JSON (the provider embeds other inputs)".into(),
+                lasting: false,
             }
         );
         assert!(matches!(&out[2], Outcome::Embedded { .. }));
@@ -479,6 +503,8 @@ mod tests {
                 time: std::time::Duration::from_secs(10),
                 text: 1 << 20,
                 program: std::path::Path::new("/nonexistent/ai_loader_parse"),
+                pdfium: std::path::Path::new("/nonexistent/libpdfium.so"),
+                parsers: 2,
             },
             provider: Arc::new(LENGTHS),
             max_document_bytes: 1 << 20,
@@ -535,7 +561,8 @@ mod tests {
             out[1],
             Outcome::Failed {
                 step: Step::Embedding,
-                message: "chunk 1: HTTP 400: rejected".into()
+                message: "chunk 1: HTTP 400: rejected".into(),
+                lasting: false,
             }
         );
         assert_eq!(
@@ -546,13 +573,14 @@ mod tests {
             }
         );
         assert!(
-            matches!(&out[3], Outcome::Failed { step: Step::Parsing, message } if message.contains("UTF-16"))
+            matches!(&out[3], Outcome::Failed { step: Step::Parsing, message, lasting: true } if message.contains("UTF-16"))
         );
         assert_eq!(
             out[4],
             Outcome::Failed {
                 step: Step::Loading,
-                message: "no loader for \"s3://bucket/key.md\"".into()
+                message: "no loader for \"s3://bucket/key.md\"".into(),
+                lasting: false,
             }
         );
         assert_eq!(
@@ -573,7 +601,8 @@ mod tests {
             Outcome::Failed {
                 step: Step::Loading,
                 message: "the document (1200000 bytes) is larger than ai_loader.max_object_bytes (1048576 bytes)"
-                    .into()
+                    .into(),
+                lasting: false,
             }
         );
         assert_eq!(out.len(), 7);

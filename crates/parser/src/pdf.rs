@@ -1,0 +1,342 @@
+//! PDF documents, read by PDFium (the PDF engine of Chromium), whose library the parser
+//! program loads at run time. Its text comes out as Markdown: PDFium gives each
+//! character with its box and font size; the characters make lines, a line set in a
+//! larger size than the body's becomes a heading (`#` for the largest such size, `##`
+//! for the next, and so on), and a gap before a line of more than 1.6 times its size
+//! (wider than the line spacing) starts a paragraph.
+
+use std::path::Path;
+
+use pdfium_render::prelude::*;
+
+use crate::isolate::ParseError;
+use crate::markdown;
+
+/// Sizes are compared in half points.
+type Size = u16;
+
+/// A heading is set at least this much larger than the body text.
+const HEADING_RATIO: f32 = 1.15;
+/// A heading holds at most this many characters, however many lines it is set on.
+const HEADING_CHARS: usize = 150;
+/// Levels of heading kept apart; smaller sizes share the deepest.
+const HEADING_LEVELS: usize = 6;
+
+/// The text of the PDF `bytes`, as Markdown.
+pub fn text(library: &Path, bytes: &[u8]) -> Result<String, ParseError> {
+    let bindings = Pdfium::bind_to_library(library).map_err(|e| {
+        ParseError::passing(format!(
+            "PDFium's library could not be loaded from {} ({e}); make setup installs it",
+            library.display()
+        ))
+    })?;
+    let pdfium = Pdfium::new(bindings);
+    let document = pdfium
+        .load_pdf_from_byte_slice(bytes, None)
+        .map_err(|e| format!("PDF could not be read: {}", reason(e)))?;
+    let mut lines = Vec::new();
+    for (number, page) in document.pages().iter().enumerate() {
+        let text = page
+            .text()
+            .map_err(|e| format!("PDF could not be read: page {}: {}", number + 1, reason(e)))?;
+        page_lines(&text, &mut lines);
+        lines.push(Line::page_end());
+    }
+    Ok(markdown(&lines))
+}
+
+/// What PDFium's error says, in words.
+fn reason(e: PdfiumError) -> String {
+    use PdfiumInternalError::*;
+    match e {
+        PdfiumError::PdfiumLibraryInternalError(internal) => match internal {
+            FormatError => "it is not a PDF, or it is damaged".into(),
+            PasswordError => "it is encrypted with a password".into(),
+            SecurityError => "its encryption is of a kind PDFium does not read".into(),
+            PageError => "a page could not be read".into(),
+            FileError | Unknown => "PDFium could not read it".into(),
+        },
+        other => format!("{other:?}"),
+    }
+}
+
+/// A line of a page: its text, the size most of its letters are set in, how many
+/// letters it has and how many of them are in that size, and whether a wider gap than
+/// its line spacing comes before it.
+#[derive(Debug, Default)]
+struct Line {
+    text: String,
+    size: Size,
+    letters: usize,
+    sized: usize,
+    gap_before: bool,
+    page_end: bool,
+}
+
+impl Line {
+    fn page_end() -> Line {
+        Line {
+            page_end: true,
+            ..Line::default()
+        }
+    }
+}
+
+/// Reads the page's characters into lines. PDFium ends its lines with a generated
+/// line break and puts generated spaces where it sees a gap between words; a gap it
+/// did not mark (columns of a table set without spaces) is given a space here, a line
+/// break between characters on one baseline is a space, and a character on another
+/// baseline without a line break starts a new line.
+fn page_lines(text: &PdfPageText, lines: &mut Vec<Line>) {
+    let mut reader = LineReader::default();
+    let mut units = Utf16::default();
+    for ch in text.chars().iter() {
+        let Some(c) = units.push(ch.unicode_value()) else {
+            continue;
+        };
+        match c {
+            '\r' => {}
+            '\n' => reader.pending_break = true,
+            // PDFium's mark for a hyphen that ends a line.
+            '\u{2}' => reader.line.text.push('-'),
+            c if c.is_whitespace() => reader.spaced = true,
+            c if c.is_control() => {}
+            c => match ch.loose_bounds() {
+                Ok(bounds) => {
+                    let mark = Mark {
+                        left: bounds.left().value,
+                        right: bounds.right().value,
+                        baseline: bounds.bottom().value,
+                        size: ch.scaled_font_size().value.max(1.0),
+                    };
+                    reader.visible(c, mark, lines);
+                }
+                Err(_) => reader.line.text.push(c),
+            },
+        }
+    }
+    reader.finish(lines);
+}
+
+/// PDFium's characters are UTF-16 units: one beyond the Basic Multilingual Plane (a
+/// mathematical letter, an emoji) comes as two halves, joined here.
+#[derive(Default)]
+struct Utf16 {
+    high_half: Option<u32>,
+}
+
+impl Utf16 {
+    /// The character `unit` completes, if any.
+    fn push(&mut self, unit: u32) -> Option<char> {
+        let code = match (self.high_half.take(), unit) {
+            (_, 0xD800..=0xDBFF) => {
+                self.high_half = Some(unit);
+                return None;
+            }
+            (Some(high), 0xDC00..=0xDFFF) => 0x10000 + ((high - 0xD800) << 10) + (unit - 0xDC00),
+            (_, unit) => unit,
+        };
+        char::from_u32(code)
+    }
+}
+
+/// Where a visible character stands.
+#[derive(Clone, Copy)]
+struct Mark {
+    left: f32,
+    right: f32,
+    baseline: f32,
+    size: f32,
+}
+
+/// The line being read, the sizes of its letters, and what came since its last
+/// visible character.
+#[derive(Default)]
+struct LineReader {
+    line: Line,
+    sizes: Vec<(Size, usize)>,
+    last: Option<Mark>,
+    /// The baseline and size of the previous line's first character.
+    previous_line: Option<(f32, f32)>,
+    spaced: bool,
+    pending_break: bool,
+}
+
+impl LineReader {
+    fn visible(&mut self, c: char, mark: Mark, lines: &mut Vec<Line>) {
+        if let Some(last) = self.last {
+            let same_baseline =
+                (mark.baseline - last.baseline).abs() < 0.2 * last.size.min(mark.size);
+            let gap = mark.left - last.right;
+            if !same_baseline
+                && (self.pending_break
+                    || (mark.baseline - last.baseline).abs() > last.size.max(mark.size))
+            {
+                self.finish(lines);
+            } else if self.spaced || self.pending_break || gap > 0.25 * last.size.min(mark.size) {
+                self.line.text.push(' ');
+            }
+        }
+        self.spaced = false;
+        self.pending_break = false;
+        if self.line.text.is_empty() {
+            if let Some((baseline, size)) = self.previous_line {
+                self.line.gap_before = baseline - mark.baseline > 1.6 * size.max(mark.size);
+            }
+            self.previous_line = Some((mark.baseline, mark.size));
+        }
+        if c.is_alphanumeric() {
+            let key = (mark.size * 2.0).round().min(Size::MAX as f32) as Size;
+            match self.sizes.iter_mut().find(|(s, _)| *s == key) {
+                Some((_, count)) => *count += 1,
+                None => self.sizes.push((key, 1)),
+            }
+            self.line.letters += 1;
+        }
+        self.line.text.push(c);
+        self.last = Some(mark);
+    }
+
+    /// Ends the line being read: kept if it has text.
+    fn finish(&mut self, lines: &mut Vec<Line>) {
+        if let Some(&(size, count)) = self.sizes.iter().max_by_key(|(_, count)| *count) {
+            self.line.size = size;
+            self.line.sized = count;
+        }
+        self.sizes.clear();
+        let line = std::mem::take(&mut self.line);
+        if !line.text.trim().is_empty() {
+            lines.push(line);
+        }
+    }
+}
+
+/// The body's size: the one most letters of the document are set in.
+fn body_size(lines: &[Line]) -> Size {
+    let mut counts: Vec<(Size, usize)> = Vec::new();
+    for line in lines.iter().filter(|l| l.sized > 0) {
+        match counts.iter_mut().find(|(s, _)| *s == line.size) {
+            Some((_, count)) => *count += line.sized,
+            None => counts.push((line.size, line.sized)),
+        }
+    }
+    counts
+        .iter()
+        .max_by_key(|(_, count)| *count)
+        .map_or(0, |&(size, _)| size)
+}
+
+/// Whether a line may be (part of) a heading: set larger than the body, most of its
+/// letters in that size, a letter in it, and not a table of contents' entry (dot
+/// leaders).
+fn may_head(line: &Line, body: Size) -> bool {
+    let text = line.text.trim();
+    body > 0
+        && line.size as f32 >= body as f32 * HEADING_RATIO
+        && line.sized * 5 >= line.letters * 4
+        && text.chars().any(char::is_alphabetic)
+        && !text.contains(". . .")
+        && !text.contains("....")
+}
+
+/// Which lines are headings: runs of lines that may head, of one size with no gap
+/// between them, and short enough together.
+fn headings(lines: &[Line]) -> Vec<bool> {
+    let body = body_size(lines);
+    let mut heading: Vec<bool> = lines.iter().map(|l| may_head(l, body)).collect();
+    let mut start = 0;
+    while start < lines.len() {
+        let mut end = start + 1;
+        if heading[start] {
+            while end < lines.len()
+                && heading[end]
+                && lines[end].size == lines[start].size
+                && !lines[end].gap_before
+            {
+                end += 1;
+            }
+            let chars: usize = lines[start..end]
+                .iter()
+                .map(|l| l.text.trim().chars().count())
+                .sum();
+            if chars > HEADING_CHARS {
+                heading[start..end].fill(false);
+            }
+        }
+        start = end;
+    }
+    heading
+}
+
+/// The lines as Markdown: headings by size (a heading set on several lines is one),
+/// paragraphs apart, pages apart.
+fn markdown(lines: &[Line]) -> String {
+    let heading = headings(lines);
+    let mut heading_sizes: Vec<Size> = (lines.iter().zip(&heading))
+        .filter(|(_, &h)| h)
+        .map(|(l, _)| l.size)
+        .collect();
+    heading_sizes.sort_unstable_by(|a, b| b.cmp(a));
+    heading_sizes.dedup();
+    let level = |size: Size| {
+        heading_sizes
+            .iter()
+            .position(|&s| s == size)
+            .map_or(HEADING_LEVELS, |i| i + 1)
+            .min(HEADING_LEVELS)
+    };
+    let mut out = String::new();
+    let mut previous_heading: Option<Size> = None;
+    for (line, &is_heading) in lines.iter().zip(&heading) {
+        if line.page_end {
+            markdown::end_block(&mut out);
+            previous_heading = None;
+            continue;
+        }
+        let text = line.text.trim();
+        if is_heading {
+            if previous_heading == Some(line.size) && !line.gap_before {
+                // The heading's next line.
+                out.pop();
+                out.push(' ');
+            } else {
+                markdown::end_block(&mut out);
+                out.push_str(&"#".repeat(level(line.size)));
+                out.push(' ');
+            }
+            out.push_str(text);
+            out.push('\n');
+            previous_heading = Some(line.size);
+            continue;
+        }
+        if previous_heading.take().is_some() || line.gap_before {
+            markdown::end_block(&mut out);
+        }
+        out.push_str(&markdown::escaped(text));
+        out.push('\n');
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn characters_beyond_the_basic_plane_are_joined_from_their_halves() {
+        let mut units = Utf16::default();
+        let text: String = "a\u{1D44E}b\u{1F600}"
+            .encode_utf16()
+            .filter_map(|u| units.push(u as u32))
+            .collect();
+        assert_eq!(text, "a𝑎b😀");
+        // A half without its other half is dropped, not the character after it.
+        let lone: String = [0xD835, 'x' as u32, 0xDC4E, 'y' as u32]
+            .into_iter()
+            .filter_map(|u| units.push(u))
+            .collect();
+        assert_eq!(lone, "xy");
+    }
+}
