@@ -5,8 +5,9 @@ One cluster (ai_loader preloaded) holds two databases: `ai_loader` with the exte
 server holds the corpus, read through a role both assume (`--pgai-docs` Markdown
 documents of `--pgai-size` bytes), one test server answers the Ollama API with a
 prepared 768-dimension vector (its own rate is measured first). Both get the same
-vectorizer — `loading_uri` or `loading_column`, `parsing_none`, the recursive splitter
-at 800/400, Ollama, no index — and the same rows, inserted in one transaction; a run is
+vectorizer — `loading_uri` (`parsing_auto`) or `loading_column` (`parsing_none`), the
+recursive splitter at 800/400, Ollama, no index; pgai's in batches of 50 documents, its
+best (see `Side.reset`) — and the same rows, inserted in one transaction; a run is
 timed from the INSERT's commit until every row's chunks are stored (the INSERT's own
 seconds are kept as `insert_s`). pgai's worker (`pgai vectorizer worker --poll-interval
 1s`, PyPI, installed into target/bench-tools/pgai-venv with its worker's dependencies
@@ -161,13 +162,17 @@ class Side:
             "SELECT pid FROM pg_stat_activity WHERE datname = 'ai_loader' AND backend_type LIKE 'ai_loader %'")]
 
     def reset(self, workload):
-        """A fresh table and vectorizer. From S3, pgai parses with PyMuPDF (its parser for
-        text without docling; `parsing_none` refuses documents), ai_loader by content."""
+        """A fresh table and vectorizer, each system at its best for the workload: from
+        S3 both parse with `parsing_auto` (pgai's reads Markdown as it is, as ai_loader's
+        does: the same chunk texts), and pgai's worker takes batches of 50 documents
+        (`processing_default(batch_size => 50)`, its `-c` the concurrency); ai_loader at
+        its defaults."""
         if workload == "loading_uri":
             loading = f"ai.loading_uri('uri', aws_role_arn => '{ROLE_ARN}')"
-            parsing = "ai.parsing_pymupdf()" if self.pgai else "ai.parsing_auto()"
         else:
-            loading, parsing = "ai.loading_column('body')", "ai.parsing_none()"
+            loading = "ai.loading_column('body')"
+        parsing = "ai.parsing_auto()" if workload == "loading_uri" else "ai.parsing_none()"
+        processing = ", processing => ai.processing_default(batch_size => 50)" if self.pgai else ""
         self.conn.execute("SELECT ai.drop_vectorizer(id, drop_all => true) FROM ai.vectorizer")
         self.conn.execute("DROP TABLE IF EXISTS document CASCADE")
         self.conn.execute("CREATE TABLE document (id bigserial PRIMARY KEY, uri text NOT NULL, body text NOT NULL)")
@@ -175,7 +180,7 @@ class Side:
             loading => {loading}, parsing => {parsing},
             embedding => ai.embedding_ollama('nomic-embed-text', {DIMENSIONS}, base_url => '{self.embedder.ollama_url}'),
             chunking => ai.chunking_recursive_character_text_splitter(800, 400),
-            indexing => ai.indexing_none())""").fetchone()[0]
+            indexing => ai.indexing_none() {processing})""").fetchone()[0]
 
     def start_worker(self, env):
         if not self.pgai:
@@ -406,8 +411,8 @@ def vs_pgai_table(results, say):
     say(f"\n side by side with pgai, {setup[0]['docs']} documents, medians (moto GetObject ceiling"
         f" {ceilings[0]}–{ceilings[-1]}/s, measured before each loading_uri round;"
         f" test embedder {setup[0]['embedder_vectors_per_s']} vectors/s)")
-    say(" workload        system        docs/s  chunks/s  CPU-s  peak MiB  of S3 ceiling  S3 server CPU-s (busy)"
-        "  machine idle")
+    say(" workload        system        docs/s  chunks/s  CPU-s  CPU-s/1000 docs  peak MiB  of S3 ceiling"
+        "  S3 server CPU-s (busy)  machine idle")
     for workload in ("loading_uri", "loading_column"):
         for system in dict.fromkeys(r["system"] for r in runs):
             mine = [r for r in runs if r["workload"] == workload and r["system"] == system]
@@ -418,8 +423,10 @@ def vs_pgai_table(results, say):
                              "machine_idle")}
             of = (f"{statistics.median(r['fraction_of_s3_ceiling'] for r in mine):.2f}"
                   if workload == "loading_uri" else "-")
+            per_thousand = med["cpu_s"] / setup[0]["docs"] * 1000
             say(f" {workload:15} {system:11} {med['docs_per_s']:8.1f} {med['chunks_per_s']:9.1f}"
-                f" {med['cpu_s']:6.1f} {med['peak_mib']:9.0f}  {of:>13}  {med['s3_server_cpu_s']:15.1f}"
+                f" {med['cpu_s']:6.1f} {per_thousand:16.1f} {med['peak_mib']:9.0f}  {of:>13}"
+                f"  {med['s3_server_cpu_s']:15.1f}"
                 f" ({med['s3_server_busy']:.2f})  {med['machine_idle']:12.2f}")
     say("\n loading_uri against the S3 server, medians: its ceiling on the idle machine, its ceiling beside"
         "\n as many cores of other work as ai_loader's run had beside it, and from its trace the GETs it had"
