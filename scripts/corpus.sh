@@ -9,6 +9,15 @@ list=$1
 dir=$2
 mkdir -p "$dir/debs" "$dir/files"
 packages=$(grep -v '^\s*#' "$list" | grep -v '^\s*$')
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+# A machine whose package lists were never fetched knows no package yet.
+for package in $packages; do
+  if ! apt-cache show "$package" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    break
+  fi
+done
 (
   cd "$dir/debs"
   for package in $packages; do
