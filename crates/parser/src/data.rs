@@ -1,8 +1,7 @@
 //! Data files as text that keeps their structure: CSV and TSV as Markdown tables,
 //! JSON pretty-printed.
 
-use crate::markdown;
-use crate::office::MAX_ROWS;
+use crate::markdown::{self, Rows};
 
 /// A CSV (or, with `tab`, TSV) file as a Markdown table, its first row the header.
 pub fn csv(bytes: &[u8], tab: bool) -> Result<String, String> {
@@ -16,21 +15,13 @@ pub fn csv(bytes: &[u8], tab: bool) -> Result<String, String> {
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(bytes);
-    let mut rows = Vec::new();
-    let mut more = 0usize;
+    let mut rows = Rows::default();
     for record in reader.records() {
         let record = record.map_err(|e| format!("CSV could not be read: {e}"))?;
-        if rows.len() > MAX_ROWS {
-            more += 1;
-            continue;
-        }
-        rows.push(record.iter().map(str::to_string).collect::<Vec<String>>());
+        rows.push(record.iter().map(str::to_string).collect());
     }
     let mut out = String::new();
-    markdown::table(&rows, MAX_ROWS, &mut out);
-    if more > 0 {
-        out.push_str(&format!("({more} more rows)\n"));
-    }
+    markdown::table(&rows, &mut out);
     Ok(out)
 }
 
@@ -75,6 +66,15 @@ mod tests {
             csv(b"a\tb\n1\t2\n", true).unwrap(),
             "| a | b |\n| --- | --- |\n| 1 | 2 |\n\n"
         );
+    }
+
+    #[test]
+    fn rows_past_the_bound_are_counted_once() {
+        let rows = crate::markdown::MAX_ROWS + 3;
+        let file: String = (0..rows).map(|i| format!("{i},x\n")).collect();
+        let text = csv(file.as_bytes(), false).unwrap();
+        assert!(text.ends_with("| 49999 | x |\n\n(3 more rows)\n\n"));
+        assert_eq!(text.matches("more rows").count(), 1);
     }
 
     #[test]

@@ -6,10 +6,9 @@ use crate::xml::Node;
 
 /// The book's chapters as text, in the order of its spine.
 pub fn text(
-    bytes: &[u8],
+    mut package: Package<'_>,
     html: impl Fn(&[u8]) -> Result<String, String>,
 ) -> Result<String, String> {
-    let mut package = Package::open(bytes, "EPUB")?;
     let mut root = None;
     package.xml("META-INF/container.xml", |node| {
         if let Node::Open(tag) = node {

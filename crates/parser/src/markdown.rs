@@ -66,15 +66,42 @@ pub fn list_item(depth: usize, text: &str, out: &mut String) {
     out.push('\n');
 }
 
+/// Rows of a table written whole; the rest are only counted.
+pub const MAX_ROWS: usize = 50_000;
+
+/// A table's rows: the first `MAX_ROWS` kept, the rest counted (so a sheet of a million
+/// rows is never held whole).
+#[derive(Debug, Default)]
+pub struct Rows {
+    kept: Vec<Vec<String>>,
+    more: usize,
+}
+
+impl Rows {
+    pub fn push(&mut self, row: Vec<String>) {
+        match self.kept.len() < MAX_ROWS {
+            true => self.kept.push(row),
+            false => self.more += 1,
+        }
+    }
+}
+
+impl FromIterator<Vec<String>> for Rows {
+    fn from_iter<I: IntoIterator<Item = Vec<String>>>(rows: I) -> Rows {
+        let mut all = Rows::default();
+        rows.into_iter().for_each(|row| all.push(row));
+        all
+    }
+}
+
 /// Rows as a Markdown table, the first row its header; empty rows and empty trailing
-/// columns are left out. At most `max_rows` rows are written, then a line says how
-/// many more there were.
-pub fn table(rows: &[Vec<String>], max_rows: usize, out: &mut String) {
-    let rows: Vec<&Vec<String>> = rows
-        .iter()
+/// columns are left out. A line after it says how many rows were left out for
+/// `MAX_ROWS`.
+pub fn table(rows: &Rows, out: &mut String) {
+    let kept: Vec<&Vec<String>> = (rows.kept.iter())
         .filter(|row| row.iter().any(|c| !c.trim().is_empty()))
         .collect();
-    let width = rows
+    let width = kept
         .iter()
         .map(|row| {
             row.iter()
@@ -87,7 +114,7 @@ pub fn table(rows: &[Vec<String>], max_rows: usize, out: &mut String) {
         return;
     }
     end_block(out);
-    for (i, row) in rows.iter().take(max_rows).enumerate() {
+    for (i, row) in kept.iter().enumerate() {
         out.push('|');
         for c in 0..width {
             out.push(' ');
@@ -101,8 +128,8 @@ pub fn table(rows: &[Vec<String>], max_rows: usize, out: &mut String) {
             out.push('\n');
         }
     }
-    if rows.len() > max_rows {
-        out.push_str(&format!("\n({} more rows)\n", rows.len() - max_rows));
+    if rows.more > 0 {
+        out.push_str(&format!("\n({} more rows)\n", rows.more));
     }
     out.push('\n');
 }
@@ -129,20 +156,33 @@ mod tests {
         paragraph("# lb build", &mut out);
         list_item(0, "crabs", &mut out);
         list_item(1, "hermit", &mut out);
-        table(
-            &[
+        // Two rows kept (one of them empty), two more only counted.
+        let rows = Rows {
+            kept: vec![
                 vec!["Species".into(), "Depth | m".into(), String::new()],
                 vec![String::new(), String::new()],
-                vec!["Anemone".into(), "2".into()],
-                vec!["Crab".into(), "1".into()],
             ],
-            1,
-            &mut out,
-        );
+            more: 2,
+        };
+        table(&rows, &mut out);
         assert_eq!(
             out,
             "## Tide pools\n\nAnemones close.\n\n\\# lb build\n\n- crabs\n  - hermit\n\n\
              | Species | Depth \\| m |\n| --- | --- |\n\n(2 more rows)\n\n"
         );
+    }
+
+    #[test]
+    fn rows_past_the_bound_are_counted_once() {
+        let rows: Rows = (0..MAX_ROWS + 3).map(|i| vec![i.to_string()]).collect();
+        assert_eq!((rows.kept.len(), rows.more), (MAX_ROWS, 3));
+        let mut out = String::new();
+        table(&rows, &mut out);
+        assert!(
+            out.ends_with("| 49999 |\n\n(3 more rows)\n\n"),
+            "{}",
+            &out[out.len() - 40..]
+        );
+        assert_eq!(out.matches("more rows").count(), 1);
     }
 }

@@ -3,11 +3,8 @@
 
 use std::io::{Cursor, Read};
 
-use crate::markdown;
+use crate::markdown::{self, Rows};
 use crate::xml::{walk, Node};
-
-/// Rows of a sheet or table written before the rest is only counted.
-pub const MAX_ROWS: usize = 50_000;
 
 /// The most bytes one member of a package may inflate to.
 const MAX_MEMBER: u64 = 256 << 20;
@@ -23,6 +20,15 @@ impl<'a> Package<'a> {
         let zip = zip::ZipArchive::new(Cursor::new(bytes))
             .map_err(|e| format!("{format} could not be read: {e}"))?;
         Ok(Package { zip, format })
+    }
+
+    /// The package, its format now known (for messages).
+    fn known_as(self, format: &'static str) -> Package<'a> {
+        Package { format, ..self }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.zip.index_for_name(name).is_some()
     }
 
     /// A member's text (UTF-8), or why there is none.
@@ -61,10 +67,9 @@ pub fn package(
     html: impl Fn(&[u8]) -> Result<String, String>,
 ) -> Result<String, String> {
     let mut package = Package::open(bytes, "ZIP package")?;
-    let has = |package: &Package<'_>, name: &str| package.zip.index_for_name(name).is_some();
-    let media_type = if has(&package, "mimetype") {
+    let media_type = if package.has("mimetype") {
         Some(package.text("mimetype")?.trim().to_string())
-    } else if has(&package, "META-INF/manifest.xml") {
+    } else if package.has("META-INF/manifest.xml") {
         let mut media_type = None;
         package.xml("META-INF/manifest.xml", |node| {
             if let Node::Open(tag) = node {
@@ -79,14 +84,16 @@ pub fn package(
     };
     const ODF: &str = "application/vnd.oasis.opendocument.";
     match media_type.as_deref() {
-        Some(t) if t.starts_with(&format!("{ODF}text")) => odf(bytes, "ODT"),
-        Some(t) if t.starts_with(&format!("{ODF}presentation")) => odf(bytes, "ODP"),
+        Some(t) if t.starts_with(&format!("{ODF}text")) => odf(package.known_as("ODT")),
+        Some(t) if t.starts_with(&format!("{ODF}presentation")) => odf(package.known_as("ODP")),
         Some(t) if t.starts_with(&format!("{ODF}spreadsheet")) => sheets(bytes, "ODS"),
-        Some("application/epub+zip") => crate::epub::text(bytes, html),
-        _ if has(&package, "word/document.xml") => docx(bytes),
-        _ if has(&package, "ppt/presentation.xml") => pptx(bytes),
-        _ if has(&package, "xl/workbook.xml") => sheets(bytes, "XLSX"),
-        _ if has(&package, "META-INF/container.xml") => crate::epub::text(bytes, html),
+        Some("application/epub+zip") => crate::epub::text(package.known_as("EPUB"), html),
+        _ if package.has("word/document.xml") => docx(bytes),
+        _ if package.has("ppt/presentation.xml") => pptx(package.known_as("PPTX")),
+        _ if package.has("xl/workbook.xml") => sheets(bytes, "XLSX"),
+        _ if package.has("META-INF/container.xml") => {
+            crate::epub::text(package.known_as("EPUB"), html)
+        }
         Some(other) => Err(format!("unsupported document type: ZIP package of {other}")),
         None => Err(
             "unsupported document type: ZIP archive (not a Word, PowerPoint, Excel, \
@@ -98,7 +105,7 @@ pub fn package(
 
 /// A Word document: headings by their style or outline level, list items by their
 /// numbering level, tables as Markdown tables.
-pub fn docx(bytes: &[u8]) -> Result<String, String> {
+fn docx(bytes: &[u8]) -> Result<String, String> {
     use docx_rs::{DocumentChild, TableCellContent, TableChild, TableRowChild};
     let doc = docx_rs::read_docx(bytes).map_err(|e| format!("DOCX could not be read: {e}"))?;
     let mut out = String::new();
@@ -120,7 +127,7 @@ pub fn docx(bytes: &[u8]) -> Result<String, String> {
                 }
             }
             DocumentChild::Table(t) => {
-                let rows: Vec<Vec<String>> = (t.rows.iter())
+                let rows: Rows = (t.rows.iter())
                     .map(|TableChild::TableRow(row)| {
                         (row.cells.iter())
                             .map(|TableRowChild::TableCell(cell)| {
@@ -135,7 +142,7 @@ pub fn docx(bytes: &[u8]) -> Result<String, String> {
                             .collect()
                     })
                     .collect();
-                markdown::table(&rows, MAX_ROWS, &mut out);
+                markdown::table(&rows, &mut out);
             }
             _ => {}
         }
@@ -196,8 +203,7 @@ fn docx_text(p: &docx_rs::Paragraph) -> String {
 
 /// A PowerPoint presentation, slide by slide in the presentation's order: each slide
 /// a `##` heading (its title, or its number), then its text, tables as Markdown tables.
-pub fn pptx(bytes: &[u8]) -> Result<String, String> {
-    let mut package = Package::open(bytes, "PPTX")?;
+fn pptx(mut package: Package<'_>) -> Result<String, String> {
     let mut order = Vec::new();
     package.xml("ppt/presentation.xml", |node| {
         if let Node::Open(tag) = node {
@@ -237,10 +243,10 @@ pub fn pptx(bytes: &[u8]) -> Result<String, String> {
 struct Slide {
     title: String,
     blocks: Vec<Block>,
-    /// The shape being read: its placeholder type, if any, and its paragraphs.
+    /// The shape being read: its placeholder type, if any, and its paragraph.
     placeholder: Option<String>,
     paragraph: Option<String>,
-    table: Option<Vec<Vec<String>>>,
+    tables: Tables,
 }
 
 enum Block {
@@ -257,13 +263,9 @@ impl Slide {
                 "ph" => {
                     self.placeholder = Some(tag.attribute("type").unwrap_or("body").to_string())
                 }
-                "tbl" => self.table = Some(Vec::new()),
-                "tr" => self.table.iter_mut().for_each(|t| t.push(Vec::new())),
-                "tc" => {
-                    if let Some(row) = self.table.as_mut().and_then(|t| t.last_mut()) {
-                        row.push(String::new());
-                    }
-                }
+                "tbl" => self.tables.open(),
+                "tr" => self.tables.row(),
+                "tc" => self.tables.cell(),
                 "p" => self.paragraph = Some(String::new()),
                 "br" => self.paragraph.iter_mut().for_each(|p| p.push('\n')),
                 _ => {}
@@ -276,7 +278,7 @@ impl Slide {
             Node::Close(name) => match name.as_str() {
                 "p" => {
                     let text = self.paragraph.take().unwrap_or_default();
-                    if !into_cell(self.table.as_mut(), &text) {
+                    if !self.tables.text(&text) {
                         match self.placeholder.as_deref() {
                             Some("title" | "ctrTitle") => {
                                 if !self.title.is_empty() {
@@ -290,7 +292,7 @@ impl Slide {
                     }
                 }
                 "tbl" => {
-                    if let Some(table) = self.table.take() {
+                    if let Some(table) = self.tables.close() {
                         self.blocks.push(Block::Table(table));
                     }
                 }
@@ -310,17 +312,51 @@ impl Slide {
     }
 }
 
-/// Adds a paragraph's text to the last cell of the table being read, if one is; whether
-/// it did.
-fn into_cell(table: Option<&mut Vec<Vec<String>>>, text: &str) -> bool {
-    let Some(cell) = table.and_then(|t| t.last_mut()).and_then(|r| r.last_mut()) else {
-        return false;
-    };
-    if !cell.is_empty() {
-        cell.push(' ');
+/// The tables being read, innermost last (a table may sit in a cell of another): each
+/// a list of rows of cells.
+#[derive(Default)]
+struct Tables(Vec<Vec<Vec<String>>>);
+
+impl Tables {
+    fn open(&mut self) {
+        self.0.push(Vec::new());
     }
-    cell.push_str(text);
-    true
+
+    fn row(&mut self) {
+        if let Some(table) = self.0.last_mut() {
+            table.push(Vec::new());
+        }
+    }
+
+    fn cell(&mut self) {
+        if let Some(row) = self.0.last_mut().and_then(|t| t.last_mut()) {
+            row.push(String::new());
+        }
+    }
+
+    /// Adds a paragraph's text to the cell being read, if one is; whether it did.
+    fn text(&mut self, text: &str) -> bool {
+        let Some(cell) = (self.0.last_mut())
+            .and_then(|t| t.last_mut())
+            .and_then(|r| r.last_mut())
+        else {
+            return false;
+        };
+        if !cell.is_empty() {
+            cell.push(' ');
+        }
+        cell.push_str(text);
+        true
+    }
+
+    /// Ends the innermost table: it, unless it sat in a cell, whose text it joins.
+    fn close(&mut self) -> Option<Vec<Vec<String>>> {
+        let table = self.0.pop()?;
+        match !self.0.is_empty() && self.text(&table.concat().join(" ")) {
+            true => None,
+            false => Some(table),
+        }
+    }
 }
 
 fn write_blocks(blocks: Vec<Block>, out: &mut String) {
@@ -339,7 +375,7 @@ fn write_blocks(blocks: Vec<Block>, out: &mut String) {
                 in_list = false;
             }
             Block::Table(rows) => {
-                markdown::table(&rows, MAX_ROWS, out);
+                markdown::table(&rows.into_iter().collect(), out);
                 in_list = false;
             }
         }
@@ -350,8 +386,7 @@ fn write_blocks(blocks: Vec<Block>, out: &mut String) {
 /// An OpenDocument text or presentation (`content.xml`): headings by outline level,
 /// lists, tables as Markdown tables; a presentation's slides apart, their title frames
 /// as `##` headings.
-pub fn odf(bytes: &[u8], format: &'static str) -> Result<String, String> {
-    let mut package = Package::open(bytes, format)?;
+fn odf(mut package: Package<'_>) -> Result<String, String> {
     let mut reader = OdfReader::default();
     package.xml("content.xml", |node| reader.read(node))?;
     write_blocks(reader.blocks, &mut reader.out);
@@ -365,7 +400,7 @@ struct OdfReader {
     /// The paragraph or heading being read, and its heading level.
     text: Option<(String, Option<usize>)>,
     lists: usize,
-    tables: Vec<Vec<Vec<String>>>,
+    tables: Tables,
     /// Inside a presentation's title frame.
     title_frame: bool,
 }
@@ -382,17 +417,9 @@ impl OdfReader {
                     self.text = Some((String::new(), self.title_frame.then_some(2)));
                 }
                 "list" => self.lists += 1,
-                "table" => self.tables.push(Vec::new()),
-                "table-row" => self
-                    .tables
-                    .last_mut()
-                    .into_iter()
-                    .for_each(|t| t.push(Vec::new())),
-                "table-cell" | "covered-table-cell" => {
-                    if let Some(row) = self.tables.last_mut().and_then(|t| t.last_mut()) {
-                        row.push(String::new());
-                    }
-                }
+                "table" => self.tables.open(),
+                "table-row" => self.tables.row(),
+                "table-cell" | "covered-table-cell" => self.tables.cell(),
                 "s" => self.push(
                     &" ".repeat(
                         tag.attribute("c")
@@ -417,7 +444,7 @@ impl OdfReader {
                     let Some((text, level)) = self.text.take() else {
                         return;
                     };
-                    if into_cell(self.tables.last_mut(), &text) {
+                    if self.tables.text(&text) {
                         return;
                     }
                     if let Some(level) = level {
@@ -431,17 +458,8 @@ impl OdfReader {
                 }
                 "list" => self.lists = self.lists.saturating_sub(1),
                 "table" => {
-                    if let Some(table) = self.tables.pop() {
-                        match self
-                            .tables
-                            .last_mut()
-                            .and_then(|t| t.last_mut())
-                            .and_then(|r| r.last_mut())
-                        {
-                            // A table in a cell: its text joins the cell's.
-                            Some(cell) => cell.push_str(&table.concat().join(" ")),
-                            None => self.blocks.push(Block::Table(table)),
-                        }
+                    if let Some(table) = self.tables.close() {
+                        self.blocks.push(Block::Table(table));
                     }
                 }
                 "frame" => self.title_frame = false,
@@ -458,7 +476,7 @@ impl OdfReader {
 }
 
 /// A spreadsheet (XLSX, XLS or ODS): each sheet a `##` heading and a Markdown table of
-/// its used cells, its first row the header, at most `MAX_ROWS` rows. A sheet that
+/// its used cells, its first row the header, at most `markdown::MAX_ROWS` rows. A sheet that
 /// cannot be read says so in its place, unless none can be.
 pub fn sheets(bytes: &[u8], format: &'static str) -> Result<String, String> {
     use calamine::Reader;
@@ -477,15 +495,11 @@ pub fn sheets(bytes: &[u8], format: &'static str) -> Result<String, String> {
                 continue;
             }
         };
-        let rows: Vec<Vec<String>> = (range.rows())
-            .take(MAX_ROWS + 1)
+        let rows: Rows = range
+            .rows()
             .map(|row| row.iter().map(cell).collect())
             .collect();
-        let more = range.height().saturating_sub(rows.len());
-        markdown::table(&rows, MAX_ROWS, &mut out);
-        if more > 0 {
-            out.push_str(&format!("({more} more rows)\n\n"));
-        }
+        markdown::table(&rows, &mut out);
     }
     if !names.is_empty() && unread.len() == names.len() {
         return Err(format!("{format} could not be read: {}", unread.join("; ")));
