@@ -12,10 +12,12 @@
 //! the worker is (see `examples/parse_cost.rs`). The document is the program's standard
 //! input (an in-memory file); before it parses, the program closes every other
 //! descriptor it inherited and gives itself an address-space limit (its size with the
-//! document read, plus `Limits::memory`), a CPU-time limit and no core file. Its
+//! document read, plus `Limits::memory`), a CPU-time limit, a lower CPU priority
+//! (`NICENESS`) and no core file; a worker runs at most `Limits::parsers` at once. Its
 //! answer comes back through a pipe, read within a deadline and up to `Limits::text`
-//! bytes: a line `T <length>` (text) or `E <length>` (why there is none), then that
-//! many bytes.
+//! bytes: a line `T <length>` (text), `E <length>` (why there is none: the document's
+//! doing) or `P <length>` (why there is none: not the document's), then that many
+//! bytes.
 
 use std::ffi::OsStr;
 use std::io::{Read, Seek, Write};

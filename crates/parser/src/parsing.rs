@@ -39,27 +39,21 @@ pub enum Kind {
     Email,
 }
 
-/// Each kind: its name in messages, and how the parser program is told it.
-const KINDS: &[(Kind, &str, &str)] = &[
-    (Kind::Text, "text", "text"),
-    (Kind::Html, "HTML", "html"),
-    (Kind::Pdf, "PDF", "pdf"),
-    (Kind::Package, "ZIP package", "zip"),
-    (Kind::Xls, "XLS", "xls"),
-    (Kind::Rtf, "RTF", "rtf"),
-    (Kind::Csv, "CSV", "csv"),
-    (Kind::Tsv, "TSV", "tsv"),
-    (Kind::Json, "JSON", "json"),
-    (Kind::Email, "e-mail", "eml"),
-];
-
 impl Kind {
+    /// The kind's name in messages, and how the parser program is told it.
     fn names(self) -> (&'static str, &'static str) {
-        let (_, name, argument) = KINDS
-            .iter()
-            .find(|(k, _, _)| *k == self)
-            .expect("every kind is listed");
-        (name, argument)
+        match self {
+            Kind::Text => ("text", "text"),
+            Kind::Html => ("HTML", "html"),
+            Kind::Pdf => ("PDF", "pdf"),
+            Kind::Package => ("ZIP package", "zip"),
+            Kind::Xls => ("XLS", "xls"),
+            Kind::Rtf => ("RTF", "rtf"),
+            Kind::Csv => ("CSV", "csv"),
+            Kind::Tsv => ("TSV", "tsv"),
+            Kind::Json => ("JSON", "json"),
+            Kind::Email => ("e-mail", "eml"),
+        }
     }
 
     /// How the parser program is told the kind, and what it needs to read it.
@@ -208,9 +202,9 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-/// The document's text, or why it has none, within `limits`: HTML, PDF and DOCX are
-/// parsed by the parser program (see `isolate` and [`parse_as`]), and no document yields more than
-/// `limits.text` bytes of text. NUL characters, which a Postgres text value cannot
+/// The document's text, or why it has none, within `limits`: every kind but plain text
+/// is parsed by the parser program (see `isolate` and [`parse_as`]), and no document
+/// yields more than `limits.text` bytes of text. NUL characters, which a Postgres text value cannot
 /// hold, are removed.
 pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String, ParseError> {
     let text = if doc.is_text || parsing == Parsing::None {
