@@ -154,7 +154,7 @@ struct Mark {
 #[derive(Default)]
 struct LineReader {
     line: Line,
-    sizes: Vec<(Size, usize)>,
+    sizes: Tally,
     last: Option<Mark>,
     /// The baseline and size of the previous line's first character.
     previous_line: Option<(f32, f32)>,
@@ -186,11 +186,8 @@ impl LineReader {
             self.previous_line = Some((mark.baseline, mark.size));
         }
         if c.is_alphanumeric() {
-            let key = (mark.size * 2.0).round().min(Size::MAX as f32) as Size;
-            match self.sizes.iter_mut().find(|(s, _)| *s == key) {
-                Some((_, count)) => *count += 1,
-                None => self.sizes.push((key, 1)),
-            }
+            let size = (mark.size * 2.0).round().min(Size::MAX as f32) as Size;
+            self.sizes.add(size, 1);
             self.line.letters += 1;
         }
         self.line.text.push(c);
@@ -199,11 +196,10 @@ impl LineReader {
 
     /// Ends the line being read: kept if it has text.
     fn finish(&mut self, lines: &mut Vec<Line>) {
-        if let Some(&(size, count)) = self.sizes.iter().max_by_key(|(_, count)| *count) {
+        if let Some((size, count)) = std::mem::take(&mut self.sizes).most() {
             self.line.size = size;
             self.line.sized = count;
         }
-        self.sizes.clear();
         let line = std::mem::take(&mut self.line);
         if !line.text.trim().is_empty() {
             lines.push(line);
@@ -211,19 +207,31 @@ impl LineReader {
     }
 }
 
-/// The body's size: the one most letters of the document are set in.
-fn body_size(lines: &[Line]) -> Size {
-    let mut counts: Vec<(Size, usize)> = Vec::new();
-    for line in lines.iter().filter(|l| l.sized > 0) {
-        match counts.iter_mut().find(|(s, _)| *s == line.size) {
-            Some((_, count)) => *count += line.sized,
-            None => counts.push((line.size, line.sized)),
+/// Letters counted by the size they are set in.
+#[derive(Default)]
+struct Tally(Vec<(Size, usize)>);
+
+impl Tally {
+    fn add(&mut self, size: Size, letters: usize) {
+        match self.0.iter_mut().find(|(s, _)| *s == size) {
+            Some((_, count)) => *count += letters,
+            None => self.0.push((size, letters)),
         }
     }
-    counts
-        .iter()
-        .max_by_key(|(_, count)| *count)
-        .map_or(0, |&(size, _)| size)
+
+    /// The size most letters are set in, and how many are.
+    fn most(&self) -> Option<(Size, usize)> {
+        self.0.iter().copied().max_by_key(|&(_, count)| count)
+    }
+}
+
+/// The body's size: the one most letters of the document are set in.
+fn body_size(lines: &[Line]) -> Size {
+    let mut tally = Tally::default();
+    for line in lines.iter().filter(|l| l.sized > 0) {
+        tally.add(line.size, line.sized);
+    }
+    tally.most().map_or(0, |(size, _)| size)
 }
 
 /// Whether a line may be (part of) a heading: set larger than the body, most of its
@@ -239,17 +247,27 @@ fn may_head(line: &Line, body: Size) -> bool {
         && !text.contains("....")
 }
 
-/// Which lines are headings: runs of lines that may head, of one size with no gap
+/// What a line is in the Markdown: text, a heading, or the next line of the heading
+/// above.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Text,
+    Heading,
+    More,
+}
+
+/// Each line's role. A heading is a run of lines that may head, of one size with no gap
 /// between them, and short enough together.
-fn headings(lines: &[Line]) -> Vec<bool> {
+fn roles(lines: &[Line]) -> Vec<Role> {
     let body = body_size(lines);
-    let mut heading: Vec<bool> = lines.iter().map(|l| may_head(l, body)).collect();
+    let may: Vec<bool> = lines.iter().map(|l| may_head(l, body)).collect();
+    let mut roles = vec![Role::Text; lines.len()];
     let mut start = 0;
     while start < lines.len() {
         let mut end = start + 1;
-        if heading[start] {
+        if may[start] {
             while end < lines.len()
-                && heading[end]
+                && may[end]
                 && lines[end].size == lines[start].size
                 && !lines[end].gap_before
             {
@@ -259,21 +277,22 @@ fn headings(lines: &[Line]) -> Vec<bool> {
                 .iter()
                 .map(|l| l.text.trim().chars().count())
                 .sum();
-            if chars > HEADING_CHARS {
-                heading[start..end].fill(false);
+            if chars <= HEADING_CHARS {
+                roles[start] = Role::Heading;
+                roles[start + 1..end].fill(Role::More);
             }
         }
         start = end;
     }
-    heading
+    roles
 }
 
 /// The lines as Markdown: headings by size (a heading set on several lines is one),
 /// paragraphs apart, pages apart.
 fn markdown(lines: &[Line]) -> String {
-    let heading = headings(lines);
-    let mut heading_sizes: Vec<Size> = (lines.iter().zip(&heading))
-        .filter(|(_, &h)| h)
+    let roles = roles(lines);
+    let mut heading_sizes: Vec<Size> = (lines.iter().zip(&roles))
+        .filter(|(_, &role)| role == Role::Heading)
         .map(|(l, _)| l.size)
         .collect();
     heading_sizes.sort_unstable_by(|a, b| b.cmp(a));
@@ -286,34 +305,33 @@ fn markdown(lines: &[Line]) -> String {
             .min(HEADING_LEVELS)
     };
     let mut out = String::new();
-    let mut previous_heading: Option<Size> = None;
-    for (line, &is_heading) in lines.iter().zip(&heading) {
-        if line.page_end {
-            markdown::end_block(&mut out);
-            previous_heading = None;
-            continue;
-        }
+    let mut heading: Option<(Size, String)> = None;
+    for (line, &role) in lines.iter().zip(&roles) {
         let text = line.text.trim();
-        if is_heading {
-            if previous_heading == Some(line.size) && !line.gap_before {
-                // The heading's next line.
-                out.pop();
-                out.push(' ');
-            } else {
-                markdown::end_block(&mut out);
-                out.push_str(&"#".repeat(level(line.size)));
-                out.push(' ');
+        if role == Role::More {
+            if let Some((_, words)) = &mut heading {
+                words.push(' ');
+                words.push_str(text);
             }
-            out.push_str(text);
-            out.push('\n');
-            previous_heading = Some(line.size);
             continue;
         }
-        if previous_heading.take().is_some() || line.gap_before {
-            markdown::end_block(&mut out);
+        if let Some((size, words)) = heading.take() {
+            markdown::heading(level(size), &words, &mut out);
         }
-        out.push_str(&markdown::escaped(text));
-        out.push('\n');
+        match role {
+            Role::Heading => heading = Some((line.size, text.to_string())),
+            _ if line.page_end => markdown::end_block(&mut out),
+            _ => {
+                if line.gap_before {
+                    markdown::end_block(&mut out);
+                }
+                out.push_str(&markdown::escaped(text));
+                out.push('\n');
+            }
+        }
+    }
+    if let Some((size, words)) = heading {
+        markdown::heading(level(size), &words, &mut out);
     }
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
