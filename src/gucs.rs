@@ -319,16 +319,17 @@ pub fn parse_limits() -> ai_loader_pipeline::isolate::Limits {
         time: millis(&PARSE_TIMEOUT),
         text: MAX_DOCUMENT_TEXT.get().max(0) as usize,
         program: installed(&PROGRAM, "ai_loader_parse"),
-        pdfium: installed(&PDFIUM, "ai_loader/libpdfium.so"),
+        pdfium: installed(&PDFIUM, ai_loader_pipeline::isolate::PDFIUM_LIBRARY),
         parsers: max_parsers(),
     }
 }
 
 static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
 static PDFIUM: OnceLock<PathBuf> = OnceLock::new();
+static ONNX_RUNTIME: OnceLock<PathBuf> = OnceLock::new();
 
 /// A file installed beside the library (under the server's `pkglibdir`): the parser
-/// program, and PDFium's library, which it loads.
+/// program, PDFium's library, which it loads, and ONNX Runtime's.
 fn installed(path: &'static OnceLock<PathBuf>, name: &str) -> &'static Path {
     path.get_or_init(|| server_path(pg_sys::get_pkglib_path).join(name))
 }
@@ -377,8 +378,7 @@ pub fn model_dir() -> std::path::PathBuf {
 /// (`pg_config --pkglibdir`), `ai_loader.model_threads` threads.
 pub fn model_runtime() -> ai_loader_pipeline::local::Runtime {
     ai_loader_pipeline::local::Runtime {
-        library: server_path(pg_sys::get_pkglib_path)
-            .join(ai_loader_pipeline::local::RUNTIME_LIBRARY),
+        library: installed(&ONNX_RUNTIME, ai_loader_pipeline::local::RUNTIME_LIBRARY).into(),
         threads: model_threads(),
     }
 }

@@ -82,6 +82,10 @@ pub struct Limits {
     pub parsers: usize,
 }
 
+/// PDFium's library, under the server's library directory (`pg_config --pkglibdir`),
+/// where make setup puts it.
+pub const PDFIUM_LIBRARY: &str = "ai_loader/libpdfium.so";
+
 /// How much lower than the worker's a parser's CPU priority is (its nice value above
 /// the worker's): parsing yields the cores to the database's own processes.
 pub const NICENESS: i32 = 10;
