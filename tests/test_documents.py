@@ -24,7 +24,7 @@ import zipfile
 import pytest
 
 from cluster import Cluster
-from helpers import create_vectorizer, database_for, queue_empty, scalar, wait_for
+from helpers import create_vectorizer, database_for, new_database, queue_empty, scalar, wait_for
 from pdf_engines import WORD, ai_loader_text, holds, installed, overlap, pymupdf_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -290,3 +290,78 @@ def test_every_format_read_through_the_worker(file_cluster, embedder, documents)
     assert text["slides.odp"] == "## Hello World"
     assert text["sheet.ods"] == "## Sheet1\n\n| Hello | World |\n| --- | --- |"
     assert text["letter.docx"] == "asdasdasdasd"
+
+
+# The separators of a Markdown splitter: a heading first, then blank lines, lines,
+# spaces and characters.
+MARKDOWN_SEPARATORS = r"array[E'\n#{1,6} ', E'\n\n', E'\n', ' ', '']"
+HEADING = re.compile(r"#{1,6} ")
+
+
+def tables(text):
+    """The Markdown tables of a text, each a list of its lines: runs of lines that begin
+    with `|`, the second a delimiter row (a tree drawn with `|--` is not a table)."""
+    found, run = [], []
+    for line in text.split("\n") + [""]:
+        if line.startswith("|"):
+            run.append(line)
+            continue
+        if len(run) > 1 and re.fullmatch(r"\|( *:?-+:? *\|)+", run[1]):
+            found.append(run)
+        run = []
+    return found
+
+
+def test_markdown_chunks_keep_sections_and_table_rows(file_cluster, embedder, documents, corpus):
+    """Real documents split with Markdown separators: a chunk that does not begin with a
+    heading holds none (no chunk joins the end of one section to the start of the next),
+    every table shorter than a chunk lies whole in one chunk, and each row of a longer
+    table is a whole line of a chunk. The whole text, stored by a second vectorizer of the same rows, says
+    where the headings and tables are."""
+    cluster, root = file_cluster
+    embedder.reset()
+    size = 1500
+    files = {
+        "manual.odt": one(documents, "live-manual/odt/live-manual.en.odt"),
+        "guide.epub": one(documents, "ubuntu-packaging-guide-epub/ubuntu-packaging-guide.epub"),
+        "datasets.xlsx": one(documents, "readxl/extdata/datasets.xlsx"),
+        "deaths.xlsx": one(documents, "readxl/extdata/deaths.xlsx"),
+        "sheet.ods": one(documents, "mimetype/testdata/ods.ods"),
+        "westnile.csv": one(documents, "asymptote/examples/westnile.csv"),
+        "asy-latex.pdf": next(p for p in corpus if p.endswith("/asy-latex.pdf")),
+        "liboctave.pdf": next(p for p in corpus if p.endswith("/liboctave.pdf")),
+    }
+    for name, path in files.items():
+        shutil.copyfile(path, os.path.join(root, name))
+    db = new_database(cluster, "sections")
+    db.execute("CREATE TABLE doc (name text PRIMARY KEY, uri text NOT NULL)")
+    whole = create_vectorizer(db, embedder, chunking="ai.chunking_none()", template="$chunk",
+                              loading="ai.loading_uri('uri')",
+                              extra=", destination => ai.destination_table('whole')")
+    split = create_vectorizer(db, embedder, template="$chunk", loading="ai.loading_uri('uri')",
+                              chunking=f"ai.chunking_recursive_character_text_splitter({size}, 0, "
+                                       f"{MARKDOWN_SEPARATORS}, is_separator_regex => true)")
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO doc VALUES (%s, %s)", [(n, f"file://{root}/{n}") for n in files])
+    wait_for(lambda: queue_empty(db, whole) and queue_empty(db, split), timeout=120, what="every file embedded")
+    assert scalar(db, "SELECT count(*) FROM ai.vectorizer_errors") == 0
+    texts = dict(db.execute("SELECT name, chunk FROM whole_store"))
+    assert set(texts) == set(files)
+    counted = {"headings": 0, "whole tables": 0, "long tables": 0}
+    for name, text in texts.items():
+        chunks = [c for (c,) in db.execute("SELECT chunk FROM doc_embedding_store WHERE name = %s ORDER BY chunk_seq",
+                                           (name,))]
+        for seq, chunk in enumerate(chunks):
+            lines = chunk.split("\n")
+            if seq > 0 and not HEADING.match(chunk):
+                assert not any(HEADING.match(line) for line in lines), (name, chunk)
+        counted["headings"] += sum(1 for line in text.split("\n") if HEADING.match(line))
+        lines = {line for chunk in chunks for line in chunk.split("\n")}
+        for table in tables(text):
+            if len("\n".join(table)) <= size:
+                assert any("\n".join(table) in chunk for chunk in chunks), (name, table)
+                counted["whole tables"] += 1
+            else:
+                assert all(row in lines for row in table), (name, [row for row in table if row not in lines])
+                counted["long tables"] += 1
+    assert counted["headings"] > 100 and counted["whole tables"] >= 3 and counted["long tables"] >= 1, counted
