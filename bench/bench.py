@@ -462,6 +462,8 @@ def main():
                    help="only the side by side with pgai's worker (installs it into target/bench-tools/pgai-venv)")
     p.add_argument("--pgai-docs", type=int, default=1000, help="documents of each side-by-side run")
     p.add_argument("--pgai-size", type=int, default=4900, help="bytes of each side-by-side document")
+    p.add_argument("--pgai-pdfs", type=int, default=20,
+                   help="real PDFs of the side-by-side PDF run (every k-th of the corpus; 0: none)")
     p.add_argument("--pgai-rounds", type=int, default=3, help="side-by-side rounds (the median is kept)")
     p.add_argument("--pgai-concurrency", type=int, nargs="*", default=[4],
                    help="pgai worker -c values run besides its default 1")

@@ -23,11 +23,12 @@ from helpers import wait_for, worker_pid
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid):
-    """User + system CPU-seconds of a process, all its threads."""
+def cpu_seconds(pid, children=False):
+    """User + system CPU-seconds of a process, all its threads; with `children`, also
+    those of the children it has waited for (a worker's parser programs)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return sum(int(f) for f in fields[11:15 if children else 13]) / TICKS
 
 
 def profile_top(data, say, lines=25):

@@ -3,10 +3,12 @@
 One cluster (ai_loader preloaded) holds two databases: `ai_loader` with the extension,
 `pgai` with pgai's catalog (`pgai install`; both use the schema `ai`). One moto S3
 server holds the corpus, read through a role both assume (`--pgai-docs` Markdown
-documents of `--pgai-size` bytes), one test server answers the Ollama API with a
-prepared 768-dimension vector (its own rate is measured first). Both get the same
-vectorizer — `loading_uri` (`parsing_auto`) or `loading_column` (`parsing_none`), the
-recursive splitter at 800/400, Ollama, no index; pgai's in batches of 50 documents, its
+documents of `--pgai-size` bytes, `--pgai-pdfs` real PDFs of bench/pdf_corpus.txt), one
+test server answers the Ollama API with a prepared 768-dimension vector (its own rate is
+measured first). Both get the same vectorizer — `loading_uri` (`parsing_auto`),
+`loading_column` (`parsing_none`), or `pdf_uri` (`loading_uri` of the PDFs,
+`parsing_pymupdf`, one round), the recursive splitter at 800/400, Ollama, no index;
+pgai's in batches of 50 documents, its
 best (see `Side.reset`) — and the same rows, inserted in one transaction; a run is
 timed from the INSERT's commit until every row's chunks are stored (the INSERT's own
 seconds are kept as `insert_s`). pgai's worker (`pgai vectorizer worker --poll-interval
@@ -24,8 +26,9 @@ beside it (its worker, Postgres, the embedder, this bench), and its trace tells 
 GETs it had in hand during the run and for what share of the time it had none.
 
 CPU-seconds: pgai's Python process plus the Postgres sessions it opens; ai_loader's
-worker and helper processes (they write in-process). Memory: the peak, sampled every
-50 ms, of the processes' RssAnon + RssFile together (shared buffers not counted).
+worker and helper processes (they write in-process) with the parser programs they ran.
+Memory: the peak, sampled every 50 ms, of the processes' RssAnon + RssFile together
+(shared buffers and the short-lived parser programs not counted).
 Latency: single-row inserts into the idle system, INSERT → chunks visible.
 """
 
@@ -45,6 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cluster import Cluster
 from cpu import TICKS, cpu_seconds
 from embedder import Embedder
+from pdfs import corpus as pdf_corpus
 from s3server import BUCKET, ROLE_ARN, S3Server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +63,14 @@ PGAI_PACKAGES = [
     "google-cloud-aiplatform[tokenization]>=1.78.0,<2.0",
 ]
 DIMENSIONS = 768
+
+
+# Each workload's loading and parsing, the same SQL for both systems.
+WORKLOADS = {
+    "loading_uri": (f"ai.loading_uri('uri', aws_role_arn => '{ROLE_ARN}')", "ai.parsing_auto()"),
+    "loading_column": ("ai.loading_column('body')", "ai.parsing_none()"),
+    "pdf_uri": (f"ai.loading_uri('uri', aws_role_arn => '{ROLE_ARN}')", "ai.parsing_pymupdf()"),
+}
 
 
 def pgai_command(say):
@@ -77,11 +89,12 @@ def pgai_command(say):
 
 
 def proc_stat(pid):
-    """(CPU-seconds, RssAnon + RssFile MiB) of a live process, or None."""
+    """(CPU-seconds, its own and its waited-for children's, and RssAnon + RssFile MiB)
+    of a live process, or None."""
     try:
         with open(f"/proc/{pid}/status") as f:
             status = dict(line.split(":", 1) for line in f if ":" in line)
-        return cpu_seconds(pid), sum(int(status.get(k, "0 kB").split()[0]) for k in ("RssAnon", "RssFile")) / 1024
+        return cpu_seconds(pid, children=True), sum(int(status.get(k, "0 kB").split()[0]) for k in ("RssAnon", "RssFile")) / 1024
     except (OSError, ValueError):
         return None
 
@@ -162,16 +175,13 @@ class Side:
             "SELECT pid FROM pg_stat_activity WHERE datname = 'ai_loader' AND backend_type LIKE 'ai_loader %'")]
 
     def reset(self, workload):
-        """A fresh table and vectorizer, each system at its best for the workload: from
-        S3 both parse with `parsing_auto` (pgai's reads Markdown as it is, as ai_loader's
-        does: the same chunk texts), and pgai's worker takes batches of 50 documents
-        (`processing_default(batch_size => 50)`, its `-c` the concurrency); ai_loader at
-        its defaults."""
-        if workload == "loading_uri":
-            loading = f"ai.loading_uri('uri', aws_role_arn => '{ROLE_ARN}')"
-        else:
-            loading = "ai.loading_column('body')"
-        parsing = "ai.parsing_auto()" if workload == "loading_uri" else "ai.parsing_none()"
+        """A fresh table and vectorizer, each system at its best for the workload: for
+        Markdown from S3 both parse with `parsing_auto` (pgai's reads Markdown as it is,
+        as ai_loader's does: the same chunk texts), for PDFs with `parsing_pymupdf`
+        (pgai's PDF parser; ai_loader reads it as `parsing_auto`), and pgai's worker takes
+        batches of 50 documents (`processing_default(batch_size => 50)`, its `-c` the
+        concurrency); ai_loader at its defaults."""
+        loading, parsing = WORKLOADS[workload]
         processing = ", processing => ai.processing_default(batch_size => 50)" if self.pgai else ""
         self.conn.execute("SELECT ai.drop_vectorizer(id, drop_all => true) FROM ai.vectorizer")
         self.conn.execute("DROP TABLE IF EXISTS document CASCADE")
@@ -339,6 +349,12 @@ def run_vs_pgai(args, say, text_document, upload, s3_ceiling, percentile, rng):
         upload(s3, documents)
         rows = [(f"s3://{BUCKET}/{k}", v.decode()) for k, v in documents.items()]
         uris = [u for u, _ in rows]
+        workloads = {"loading_uri": rows, "loading_column": rows}
+        if args.pgai_pdfs:
+            pdfs = {f"vs-pdf/{i}.pdf": open(p, "rb").read() for i, p in enumerate(pdf_corpus(args.pgai_pdfs))}
+            say(f"-- vs pgai: uploading {len(pdfs)} real PDFs ({sum(map(len, pdfs.values())) >> 20} MiB) to moto")
+            upload(s3, pdfs)
+            workloads["pdf_uri"] = [(f"s3://{BUCKET}/{k}", "") for k in pdfs]
         vectors = embedder_rate(embedder)
         say(f"   the test embedder alone {vectors:.0f} vectors/s")
         env = s3.server_env()
@@ -360,8 +376,9 @@ def run_vs_pgai(args, say, text_document, upload, s3_ceiling, percentile, rng):
         for side in sides:
             side.conn.execute("SET application_name = 'bench'")
         results = [{"run": "vs-pgai-setup", "docs": len(rows), "embedder_vectors_per_s": round(vectors)}]
-        for workload in ("loading_uri", "loading_column"):
-            for r in range(args.pgai_rounds):
+        for workload, rows in workloads.items():
+            # Parsing real PDFs is CPU-bound and steady: one round of it.
+            for r in range(1 if workload == "pdf_uri" else args.pgai_rounds):
                 if workload == "loading_uri":
                     # moto's own rate drifts by a fifth from pass to pass: each round's
                     # runs are held against the ceiling measured just before them.
@@ -383,7 +400,7 @@ def run_vs_pgai(args, say, text_document, upload, s3_ceiling, percentile, rng):
                     say(f"   moto's ceiling beside {load:.2f} cores of other work {beside:.1f}/s")
                     mine.update(other_load_cores=round(load, 2), s3_ceiling_beside_load=round(beside, 1),
                                 fraction_of_ceiling_beside_load=round(mine["docs_per_s"] / beside, 2))
-        samples = rows[:args.pgai_latency]
+        samples = workloads["loading_uri"][:args.pgai_latency]
         for side in sides:
             if samples:
                 got = latencies(side, samples, env)
@@ -408,12 +425,12 @@ def vs_pgai_table(results, say):
     if not setup or not runs:
         return
     ceilings = sorted(r["s3_ceiling_gets_per_s"] for r in runs if "s3_ceiling_gets_per_s" in r)
-    say(f"\n side by side with pgai, {setup[0]['docs']} documents, medians (moto GetObject ceiling"
+    say(f"\n side by side with pgai, {setup[0]['docs']} Markdown documents (pdf_uri: real PDFs), medians (moto GetObject ceiling"
         f" {ceilings[0]}–{ceilings[-1]}/s, measured before each loading_uri round;"
         f" test embedder {setup[0]['embedder_vectors_per_s']} vectors/s)")
     say(" workload        system        docs/s  chunks/s  CPU-s  CPU-s/1000 docs  peak MiB  of S3 ceiling"
         "  S3 server CPU-s (busy)  machine idle")
-    for workload in ("loading_uri", "loading_column"):
+    for workload in WORKLOADS:
         for system in dict.fromkeys(r["system"] for r in runs):
             mine = [r for r in runs if r["workload"] == workload and r["system"] == system]
             if not mine:
@@ -423,7 +440,7 @@ def vs_pgai_table(results, say):
                              "machine_idle")}
             of = (f"{statistics.median(r['fraction_of_s3_ceiling'] for r in mine):.2f}"
                   if workload == "loading_uri" else "-")
-            per_thousand = med["cpu_s"] / setup[0]["docs"] * 1000
+            per_thousand = med["cpu_s"] / mine[0]["docs"] * 1000
             say(f" {workload:15} {system:11} {med['docs_per_s']:8.1f} {med['chunks_per_s']:9.1f}"
                 f" {med['cpu_s']:6.1f} {per_thousand:16.1f} {med['peak_mib']:9.0f}  {of:>13}"
                 f"  {med['s3_server_cpu_s']:15.1f}"

@@ -3,7 +3,8 @@
 //! character with its box and font size; the characters make lines, a line set in a
 //! larger size than the body's becomes a heading (`#` for the largest such size, `##`
 //! for the next, and so on), and a gap before a line of more than 1.6 times its size
-//! (wider than the line spacing) starts a paragraph.
+//! (wider than the line spacing) starts a paragraph. Lines whose text stands in the same
+//! columns, set apart by wide gaps, make a Markdown table.
 
 use std::path::Path;
 
@@ -21,6 +22,11 @@ const HEADING_RATIO: f32 = 1.15;
 const HEADING_CHARS: usize = 150;
 /// Levels of heading kept apart; smaller sizes share the deepest.
 const HEADING_LEVELS: usize = 6;
+/// A gap wider than this many times the text's size sets two cells of a line apart (a
+/// word space is about a quarter of it, LaTeX's column gap more than it).
+const CELL_GAP: f32 = 1.0;
+/// A table has at least this many lines.
+const TABLE_ROWS: usize = 3;
 
 /// The text of the PDF `bytes`, as Markdown.
 pub fn text(library: &Path, bytes: &[u8]) -> Result<String, ParseError> {
@@ -60,17 +66,52 @@ fn reason(e: PdfiumError) -> String {
     }
 }
 
-/// A line of a page: its text, the size most of its letters are set in, how many
-/// letters it has and how many of them are in that size, and whether a wider gap than
-/// its line spacing comes before it.
+/// A line of a page: its text, its cells, the size most of its letters are set in, how
+/// many letters it has and how many of them are in that size, and whether a wider gap
+/// than its line spacing comes before it.
 #[derive(Debug, Default)]
 struct Line {
     text: String,
+    cells: Vec<Cell>,
     size: Size,
     letters: usize,
     sized: usize,
     gap_before: bool,
     page_end: bool,
+}
+
+/// Text of a line set apart from the rest by wide gaps: where it starts in the line's
+/// text, and where it stands on the page.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    start: usize,
+    left: f32,
+    right: f32,
+}
+
+impl Line {
+    /// The texts of its cells.
+    fn cell_texts(&self) -> Vec<String> {
+        let ends = self
+            .cells
+            .iter()
+            .skip(1)
+            .map(|c| c.start)
+            .chain([self.text.len()]);
+        (self.cells.iter().zip(ends))
+            .map(|(cell, end)| self.text[cell.start..end].trim().to_string())
+            .collect()
+    }
+
+    /// Whether this line and the next stand in the same columns: as many cells, at
+    /// least two, each beside (overlapping) the one above it, whether the column is
+    /// set left, right or centred.
+    fn in_columns_with(&self, next: &Line) -> bool {
+        self.cells.len() >= 2
+            && self.cells.len() == next.cells.len()
+            && (self.cells.iter().zip(&next.cells))
+                .all(|(a, b)| a.left <= b.right && b.left <= a.right)
+    }
 }
 
 impl Line {
@@ -173,8 +214,17 @@ impl LineReader {
                     || (mark.baseline - last.baseline).abs() > last.size.max(mark.size))
             {
                 self.finish(lines);
-            } else if self.spaced || self.pending_break || gap > 0.25 * last.size.min(mark.size) {
-                self.line.text.push(' ');
+            } else {
+                if self.spaced || self.pending_break || gap > 0.25 * last.size.min(mark.size) {
+                    self.line.text.push(' ');
+                }
+                if gap > CELL_GAP * last.size.min(mark.size) {
+                    self.line.cells.push(Cell {
+                        start: self.line.text.len(),
+                        left: mark.left,
+                        right: mark.right,
+                    });
+                }
             }
         }
         self.spaced = false;
@@ -184,6 +234,14 @@ impl LineReader {
                 self.line.gap_before = baseline - mark.baseline > 1.6 * size.max(mark.size);
             }
             self.previous_line = Some((mark.baseline, mark.size));
+            self.line.cells.push(Cell {
+                start: 0,
+                left: mark.left,
+                right: mark.right,
+            });
+        }
+        if let Some(cell) = self.line.cells.last_mut() {
+            cell.right = cell.right.max(mark.right);
         }
         if c.is_alphanumeric() {
             let size = (mark.size * 2.0).round().min(Size::MAX as f32) as Size;
@@ -243,17 +301,23 @@ fn may_head(line: &Line, body: Size) -> bool {
         && line.size as f32 >= body as f32 * HEADING_RATIO
         && line.sized * 5 >= line.letters * 4
         && text.chars().any(char::is_alphabetic)
-        && !text.contains(". . .")
-        && !text.contains("....")
+        && !has_leaders(text)
 }
 
-/// What a line is in the Markdown: text, a heading, or the next line of the heading
-/// above.
+/// Whether a line has dot leaders, as a table of contents' entries have.
+fn has_leaders(text: &str) -> bool {
+    text.contains(". . .") || text.contains("....")
+}
+
+/// What a line is in the Markdown: text, a heading, the next line of the heading above,
+/// the first row of a table, or its next row.
 #[derive(Clone, Copy, PartialEq)]
 enum Role {
     Text,
     Heading,
     More,
+    Table,
+    Row,
 }
 
 /// Each line's role. A heading is a run of lines that may head, of one size with no gap
@@ -284,7 +348,43 @@ fn roles(lines: &[Line]) -> Vec<Role> {
         }
         start = end;
     }
+    tables(lines, &mut roles);
     roles
+}
+
+/// Marks the tables among the text lines: runs of at least `TABLE_ROWS` lines, each in
+/// the columns of the one before; not a table of contents (dot leaders), nor a listing
+/// whose lines are numbered.
+fn tables(lines: &[Line], roles: &mut [Role]) {
+    let row: Vec<bool> = (lines.iter().zip(roles.iter()))
+        .map(|(l, &r)| r == Role::Text && !has_leaders(&l.text))
+        .collect();
+    let mut start = 0;
+    while start < lines.len() {
+        let mut end = start + 1;
+        while end < lines.len()
+            && row[end - 1]
+            && row[end]
+            && lines[end - 1].in_columns_with(&lines[end])
+        {
+            end += 1;
+        }
+        if end - start >= TABLE_ROWS && !numbered(&lines[start..end]) {
+            roles[start] = Role::Table;
+            roles[start + 1..end].fill(Role::Row);
+        }
+        start = end;
+    }
+}
+
+/// Whether the lines are a numbered listing: at least half of them begin with a number,
+/// most of those one more than the number before (a line wrapped in the listing has
+/// none; listings one after another start again).
+fn numbered(lines: &[Line]) -> bool {
+    let number = |l: &Line| l.text.split_whitespace().next()?.parse::<u64>().ok();
+    let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
+    let counting = numbers.windows(2).filter(|w| w[1] == w[0] + 1).count();
+    numbers.len() * 2 >= lines.len() && counting * 3 >= (numbers.len() - 1) * 2
 }
 
 /// The lines as Markdown: headings by size (a heading set on several lines is one),
@@ -306,20 +406,30 @@ fn markdown(lines: &[Line]) -> String {
     };
     let mut out = String::new();
     let mut heading: Option<(Size, String)> = None;
+    let mut table = markdown::Rows::default();
     for (line, &role) in lines.iter().zip(&roles) {
         let text = line.text.trim();
-        if role == Role::More {
-            if let Some((_, words)) = &mut heading {
-                words.push(' ');
-                words.push_str(text);
+        match role {
+            Role::More => {
+                if let Some((_, words)) = &mut heading {
+                    words.push(' ');
+                    words.push_str(text);
+                }
+                continue;
             }
-            continue;
+            Role::Row => {
+                table.push(line.cell_texts());
+                continue;
+            }
+            _ => {}
         }
         if let Some((size, words)) = heading.take() {
             markdown::heading(level(size), &words, &mut out);
         }
+        markdown::table(&std::mem::take(&mut table), &mut out);
         match role {
             Role::Heading => heading = Some((line.size, text.to_string())),
+            Role::Table => table.push(line.cell_texts()),
             _ if line.page_end => markdown::end_block(&mut out),
             _ => {
                 if line.gap_before {
@@ -333,6 +443,7 @@ fn markdown(lines: &[Line]) -> String {
     if let Some((size, words)) = heading {
         markdown::heading(level(size), &words, &mut out);
     }
+    markdown::table(&table, &mut out);
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
     out

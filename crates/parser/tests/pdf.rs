@@ -1,5 +1,5 @@
 //! PDFs read through the parser program as the worker reads them, with PDFium: text,
-//! headings from font sizes, paragraphs from gaps, table cells kept apart.
+//! headings from font sizes, paragraphs from gaps, table cells kept apart, tables.
 
 use std::path::Path;
 
@@ -82,6 +82,56 @@ fn columns_set_apart_without_spaces_stay_apart() {
         (10, 200, 688, "2"),
     ]);
     assert_eq!(parsed(pdf, "doc.pdf").unwrap(), "Species Depth\nAnemone 2");
+}
+
+#[test]
+fn lines_in_the_same_columns_are_a_table() {
+    // Three columns: left-aligned names, right-aligned numbers, a centred mark; then a
+    // line of body text, set apart from the table.
+    let pdf = pdf_with(&[
+        (10, 72, 700, "Species"),
+        (10, 200, 700, "Depth"),
+        (10, 280, 700, "Seen"),
+        (10, 72, 688, "Anemone"),
+        (10, 206, 688, "2"),
+        (10, 284, 688, "yes"),
+        (10, 72, 676, "Crab"),
+        (10, 200, 676, "12"),
+        (10, 286, 676, "no"),
+        (10, 72, 650, "Counted at low tide."),
+    ]);
+    assert_eq!(
+        parsed(pdf, "doc.pdf").unwrap(),
+        "| Species | Depth | Seen |\n| --- | --- | --- |\n| Anemone | 2 | yes |\n| Crab | 12 | no |\n\n\
+         Counted at low tide."
+    );
+}
+
+#[test]
+fn a_numbered_listing_is_not_a_table() {
+    let lines = [
+        "let tide = low;",
+        "open(pool);",
+        "count(crabs);",
+        "close(pool);",
+    ];
+    let runs: Vec<(u32, u32, u32, String)> = (lines.iter().enumerate())
+        .flat_map(|(i, code)| {
+            let y = 700 - 12 * i as u32;
+            [
+                (8, 60, y, format!("{}", 41 + i)),
+                (10, 90, y, code.to_string()),
+            ]
+        })
+        .collect();
+    let runs: Vec<(u32, u32, u32, &str)> = runs
+        .iter()
+        .map(|(s, x, y, t)| (*s, *x, *y, t.as_str()))
+        .collect();
+    assert_eq!(
+        parsed(pdf_with(&runs), "doc.pdf").unwrap(),
+        "41 let tide = low;\n42 open(pool);\n43 count(crabs);\n44 close(pool);"
+    );
 }
 
 #[test]
