@@ -217,16 +217,23 @@ class Side:
     def embedded(self):
         return self.conn.execute("SELECT count(DISTINCT id) FROM document_embedding_store").fetchone()[0]
 
+    def done(self):
+        """Documents the worker has counted as done (both record them per vectorizer in
+        ai.vectorizer_worker_progress): a PDF without text is done with no chunk."""
+        return self.conn.execute("SELECT coalesce(sum(success_count + error_count), 0) "
+                                 "FROM ai.vectorizer_worker_progress WHERE vectorizer_id = %s",
+                                 (self.vid,)).fetchone()[0]
+
     def drain(self, n, timeout):
-        """Polls the queue — small, cheap to count — every 10 ms, the store only once
+        """Polls the queue — small, cheap to count — every 10 ms, the progress only once
         the queue is empty: the polling takes little of the CPU the run is measured on."""
         deadline = time.monotonic() + timeout
         while True:
             if not self.conn.execute("SELECT ai.vectorizer_queue_pending(%s, exact_count => true)",
-                                     (self.vid,)).fetchone()[0] and self.embedded() >= n:
+                                     (self.vid,)).fetchone()[0] and self.done() >= n:
                 return
             if time.monotonic() > deadline:
-                raise SystemExit(f"bench: {self.name}: {n - self.embedded()} documents not embedded after {timeout}s"
+                raise SystemExit(f"bench: {self.name}: {n - self.done()} documents not done after {timeout}s"
                                  f" {self.log_tail()}")
             time.sleep(0.01)
 

@@ -255,12 +255,12 @@ $do$;
 /* <begin connected objects> */
 -- ai_loader::api::builders::chunking_character_text_splitter
 CREATE OR REPLACE FUNCTION "chunking_character_text_splitter"(
-	"chunk_size" INT DEFAULT 800, /* i32 */
-	"chunk_overlap" INT DEFAULT 400, /* i32 */
-	"separator" TEXT DEFAULT E'\n\n', /* & str */
-	"is_separator_regex" bool DEFAULT false /* bool */
+	"chunk_size" INT DEFAULT 800, /* Option < i32 > */
+	"chunk_overlap" INT DEFAULT 400, /* Option < i32 > */
+	"separator" TEXT DEFAULT E'\n\n', /* Option < & str > */
+	"is_separator_regex" bool DEFAULT false /* Option < bool > */
 ) RETURNS jsonb /* JsonB */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'chunking_character_text_splitter_wrapper';
 /* </end connected objects> */
@@ -276,12 +276,12 @@ AS 'MODULE_PATHNAME', 'chunking_none_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::chunking_recursive_character_text_splitter
 CREATE OR REPLACE FUNCTION "chunking_recursive_character_text_splitter"(
-	"chunk_size" INT DEFAULT 800, /* i32 */
-	"chunk_overlap" INT DEFAULT 400, /* i32 */
-	"separators" TEXT[] DEFAULT ARRAY[E'\n\n', E'\n', '.', '?', '!', ' ', ''], /* Vec < String > */
-	"is_separator_regex" bool DEFAULT false /* bool */
+	"chunk_size" INT DEFAULT 800, /* Option < i32 > */
+	"chunk_overlap" INT DEFAULT 400, /* Option < i32 > */
+	"separators" TEXT[] DEFAULT ARRAY[E'\n\n', E'\n', '.', '?', '!', ' ', ''], /* :: std :: option :: Option < Vec < String > > */
+	"is_separator_regex" bool DEFAULT false /* Option < bool > */
 ) RETURNS jsonb /* JsonB */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'chunking_recursive_character_text_splitter_wrapper';
 /* </end connected objects> */
@@ -289,9 +289,9 @@ AS 'MODULE_PATHNAME', 'chunking_recursive_character_text_splitter_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::destination_column
 CREATE OR REPLACE FUNCTION "destination_column"(
-	"embedding_column" TEXT /* & str */
+	"embedding_column" TEXT /* Option < & str > */
 ) RETURNS jsonb /* JsonB */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'destination_column_wrapper';
 /* </end connected objects> */
@@ -313,8 +313,8 @@ AS 'MODULE_PATHNAME', 'destination_table_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::embedding_bedrock
 CREATE OR REPLACE FUNCTION "embedding_bedrock"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
+	"model" TEXT, /* Option < & str > */
+	"dimensions" INT, /* Option < i32 > */
 	"aws_role_arn" TEXT DEFAULT NULL, /* Option < & str > */
 	"region" TEXT DEFAULT NULL /* Option < & str > */
 ) RETURNS jsonb /* JsonB */
@@ -326,8 +326,8 @@ AS 'MODULE_PATHNAME', 'embedding_bedrock_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::embedding_litellm
 CREATE OR REPLACE FUNCTION "embedding_litellm"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
+	"model" TEXT, /* Option < & str > */
+	"dimensions" INT, /* Option < i32 > */
 	"api_key_name" TEXT DEFAULT NULL, /* Option < & str > */
 	"extra_options" jsonb DEFAULT NULL /* Option < JsonB > */
 ) RETURNS jsonb /* JsonB */
@@ -339,10 +339,10 @@ AS 'MODULE_PATHNAME', 'embedding_litellm_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::embedding_local
 CREATE OR REPLACE FUNCTION "embedding_local"(
-	"model" TEXT DEFAULT 'all-MiniLM-L6-v2', /* & str */
-	"dimensions" INT DEFAULT 384 /* i32 */
+	"model" TEXT DEFAULT 'all-MiniLM-L6-v2', /* Option < & str > */
+	"dimensions" INT DEFAULT 384 /* Option < i32 > */
 ) RETURNS jsonb /* JsonB */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'embedding_local_wrapper';
 /* </end connected objects> */
@@ -350,8 +350,8 @@ AS 'MODULE_PATHNAME', 'embedding_local_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::embedding_ollama
 CREATE OR REPLACE FUNCTION "embedding_ollama"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
+	"model" TEXT, /* Option < & str > */
+	"dimensions" INT, /* Option < i32 > */
 	"base_url" TEXT DEFAULT NULL, /* Option < & str > */
 	"options" jsonb DEFAULT NULL, /* Option < JsonB > */
 	"keep_alive" TEXT DEFAULT NULL /* Option < & str > */
@@ -364,10 +364,10 @@ AS 'MODULE_PATHNAME', 'embedding_ollama_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::embedding_openai
 CREATE OR REPLACE FUNCTION "embedding_openai"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
+	"model" TEXT, /* Option < & str > */
+	"dimensions" INT, /* Option < i32 > */
 	"chat_user" TEXT DEFAULT NULL, /* Option < & str > */
-	"api_key_name" TEXT DEFAULT 'OPENAI_API_KEY', /* & str */
+	"api_key_name" TEXT DEFAULT 'OPENAI_API_KEY', /* Option < & str > */
 	"base_url" TEXT DEFAULT NULL /* Option < & str > */
 ) RETURNS jsonb /* JsonB */
 IMMUTABLE PARALLEL SAFE
@@ -376,10 +376,21 @@ AS 'MODULE_PATHNAME', 'embedding_openai_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- ai_loader::api::builders::embedding_sentence_transformers
+CREATE OR REPLACE FUNCTION "embedding_sentence_transformers"(
+	"model" TEXT DEFAULT 'nomic-ai/nomic-embed-text-v1.5', /* Option < & str > */
+	"dimensions" INT DEFAULT 768 /* Option < i32 > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'embedding_sentence_transformers_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- ai_loader::api::builders::embedding_voyageai
 CREATE OR REPLACE FUNCTION "embedding_voyageai"(
-	"model" TEXT, /* & str */
-	"dimensions" INT, /* i32 */
+	"model" TEXT, /* Option < & str > */
+	"dimensions" INT, /* Option < i32 > */
 	"input_type" TEXT DEFAULT 'document', /* Option < & str > */
 	"api_key_name" TEXT DEFAULT 'VOYAGE_API_KEY' /* Option < & str > */
 ) RETURNS jsonb /* JsonB */
@@ -391,9 +402,9 @@ AS 'MODULE_PATHNAME', 'embedding_voyageai_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::formatting_python_template
 CREATE OR REPLACE FUNCTION "formatting_python_template"(
-	"template" TEXT DEFAULT '$chunk' /* & str */
+	"template" TEXT DEFAULT '$chunk' /* Option < & str > */
 ) RETURNS jsonb /* JsonB */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'formatting_python_template_wrapper';
 /* </end connected objects> */
@@ -407,13 +418,30 @@ AS 'MODULE_PATHNAME', 'indexing_default_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- ai_loader::api::builders::indexing_diskann
+CREATE OR REPLACE FUNCTION "indexing_diskann"(
+	"min_rows" INT DEFAULT 100000, /* Option < i32 > */
+	"storage_layout" TEXT DEFAULT NULL, /* Option < & str > */
+	"num_neighbors" INT DEFAULT NULL, /* Option < i32 > */
+	"search_list_size" INT DEFAULT NULL, /* Option < i32 > */
+	"max_alpha" double precision DEFAULT NULL, /* Option < f64 > */
+	"num_dimensions" INT DEFAULT NULL, /* Option < i32 > */
+	"num_bits_per_dimension" INT DEFAULT NULL, /* Option < i32 > */
+	"create_when_queue_empty" bool DEFAULT true /* Option < bool > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'indexing_diskann_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- ai_loader::api::builders::indexing_hnsw
 CREATE OR REPLACE FUNCTION "indexing_hnsw"(
-	"min_rows" INT DEFAULT 100000, /* i32 */
-	"opclass" TEXT DEFAULT 'vector_cosine_ops', /* & str */
+	"min_rows" INT DEFAULT 100000, /* Option < i32 > */
+	"opclass" TEXT DEFAULT 'vector_cosine_ops', /* Option < & str > */
 	"m" INT DEFAULT NULL, /* Option < i32 > */
 	"ef_construction" INT DEFAULT NULL, /* Option < i32 > */
-	"create_when_queue_empty" bool DEFAULT true /* bool */
+	"create_when_queue_empty" bool DEFAULT true /* Option < bool > */
 ) RETURNS jsonb /* JsonB */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
@@ -431,10 +459,10 @@ AS 'MODULE_PATHNAME', 'indexing_none_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::loading_column
 CREATE OR REPLACE FUNCTION "loading_column"(
-	"column_name" TEXT, /* & str */
-	"retries" INT DEFAULT 6 /* i32 */
+	"column_name" TEXT, /* Option < & str > */
+	"retries" INT DEFAULT 6 /* Option < i32 > */
 ) RETURNS jsonb /* JsonB */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'loading_column_wrapper';
 /* </end connected objects> */
@@ -442,8 +470,8 @@ AS 'MODULE_PATHNAME', 'loading_column_wrapper';
 /* <begin connected objects> */
 -- ai_loader::api::builders::loading_uri
 CREATE OR REPLACE FUNCTION "loading_uri"(
-	"column_name" TEXT, /* & str */
-	"retries" INT DEFAULT 6, /* i32 */
+	"column_name" TEXT, /* Option < & str > */
+	"retries" INT DEFAULT 6, /* Option < i32 > */
 	"aws_role_arn" TEXT DEFAULT NULL /* Option < & str > */
 ) RETURNS jsonb /* JsonB */
 IMMUTABLE PARALLEL SAFE
@@ -733,6 +761,18 @@ AS 'MODULE_PATHNAME', 'new_vectorizer_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- ai_loader::api::vectorizer::_set_scheduling
+CREATE OR REPLACE FUNCTION "_set_scheduling"(
+	"vectorizer_id" INT, /* i32 */
+	"scheduling" jsonb, /* JsonB */
+	"indexing" jsonb /* JsonB */
+) RETURNS jsonb /* JsonB */
+STRICT 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'set_scheduling_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- ai_loader::api::vectorizer::_vectorizer_set_disabled
 CREATE OR REPLACE FUNCTION "_vectorizer_set_disabled"(
 	"vectorizer_id" INT, /* i32 */
@@ -760,6 +800,16 @@ AS 'MODULE_PATHNAME', 'drop_vectorizer_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- ai_loader::api::vectorizer::execute_vectorizer
+CREATE OR REPLACE FUNCTION "execute_vectorizer"(
+	"vectorizer_id" INT /* i32 */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'execute_vectorizer_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- ai_loader::api::wake::_wake_launcher
 CREATE OR REPLACE FUNCTION "_wake_launcher"() RETURNS void
 STRICT VOLATILE PARALLEL UNSAFE 
@@ -784,13 +834,21 @@ AS 'MODULE_PATHNAME', 'wake_worker_at_commit_wrapper';
 -- often it runs. A change that CREATE OR REPLACE cannot make (a function's arguments or
 -- result, a view's existing columns) drops the old object in an incremental file.
 
+-- The roles a vectorizer's objects are granted to: those named, and, as in pgai, those
+-- the setting ai.grant_to_default lists (comma-separated); an empty array for none.
 CREATE OR REPLACE FUNCTION ai.grant_to(VARIADIC grantees name[]) RETURNS name[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pg_catalog.array_agg(DISTINCT g) FROM pg_catalog.unnest(grantees) g $$;
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT g.role), ARRAY[]::name[])
+      FROM (SELECT pg_catalog.unnest(grantees) AS role
+            UNION
+            SELECT pg_catalog.btrim(d)::name
+              FROM pg_catalog.string_to_table(pg_catalog.current_setting('ai.grant_to_default', true), ',') d) g
+     WHERE g.role OPERATOR(pg_catalog.<>) ''
+$$;
 
 CREATE OR REPLACE FUNCTION ai.grant_to() RETURNS name[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT ARRAY[]::name[] $$;
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.grant_to(VARIADIC ARRAY[]::name[]) $$;
 
 -- Full text search on the store, for ai.search's text and hybrid modes: none, or a
 -- tsvector of each chunk in a text search configuration (recorded by its qualified
@@ -805,6 +863,15 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
                               'language', format('%I.%I', n.nspname, c.cfgname))
       FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
      WHERE c.oid = language
+$$;
+
+CREATE OR REPLACE FUNCTION ai.scheduling_timescaledb(schedule_interval interval DEFAULT interval '5m',
+    initial_start timestamptz DEFAULT NULL, fixed_schedule bool DEFAULT NULL, timezone text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'implementation', 'timescaledb', 'config_type', 'scheduling', 'schedule_interval', schedule_interval,
+        'initial_start', initial_start, 'fixed_schedule', fixed_schedule, 'timezone', timezone))
 $$;
 
 CREATE OR REPLACE FUNCTION ai.create_vectorizer(
@@ -892,6 +959,16 @@ AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, true) $$;
 CREATE OR REPLACE FUNCTION ai.disable_vectorizer_schedule(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.disable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
+
+-- pgai's scheduling: recorded; the worker is woken by commits and needs no job.
+CREATE OR REPLACE FUNCTION ai.set_scheduling(vectorizer_id int4, scheduling jsonb DEFAULT ai.scheduling_default(),
+                                             indexing jsonb DEFAULT ai.indexing_default()) RETURNS jsonb
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._set_scheduling(vectorizer_id, scheduling, indexing) $$;
+
+CREATE OR REPLACE FUNCTION ai.execute_vectorizer(vectorizer_name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.execute_vectorizer(ai._vectorizer_id(vectorizer_name)) $$;
 
 CREATE OR REPLACE FUNCTION ai.enable_vectorizer_schedule(vectorizer_id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -1068,6 +1145,8 @@ BEGIN
                    'ai.disable_vectorizer_schedule(int4), ai.disable_vectorizer_schedule(text), '
                    'ai.enable_vectorizer_schedule(int4), ai.enable_vectorizer_schedule(text), '
                    'ai._vectorizer_set_disabled(int4, bool), ai._vectorizer_id(text), '
+                   'ai.set_scheduling(int4, jsonb, jsonb), ai._set_scheduling(int4, jsonb, jsonb), '
+                   'ai.execute_vectorizer(int4), ai.execute_vectorizer(text), '
                    'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
                    'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text), '
                    'ai.check_embedding(jsonb), '
@@ -1078,15 +1157,21 @@ BEGIN
                    'ai.resume_s3_sync(text), ai._s3_sync_set_paused(int4, bool), ai._s3_sync_id(text) TO %I%s',
                    to_user, _with);
     IF admin THEN
-        EXECUTE format('GRANT EXECUTE ON FUNCTION ai.grant_ai_usage(name, bool) TO %I WITH GRANT OPTION', to_user);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ai.grant_ai_usage(name, bool), '
+                       'ai.grant_vectorizer_usage(name, bool) TO %I WITH GRANT OPTION', to_user);
     END IF;
 END
 $$;
 
+-- pgai's name for it (pgai 0.12): the same grants.
+CREATE OR REPLACE FUNCTION ai.grant_vectorizer_usage(to_user name, admin bool DEFAULT false) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.grant_ai_usage(to_user, admin) $$;
+
 GRANT USAGE ON SCHEMA ai TO PUBLIC;
 
--- Dropping a source table drops its vectorizers (triggers, queues, catalog rows); the
--- store keeps the embeddings. Dropping a sync's destination drops the sync. It runs
+-- Dropping a source table drops its vectorizers with everything they made (triggers,
+-- queues, store and view, catalog rows), as pgai does. Dropping a sync's destination drops the sync. It runs
 -- with the catalog owner's rights, and ai.drop_vectorizer drops each vectorizer's
 -- objects with its owner's rights. A vectorizer is dropped only when its own trigger
 -- function no longer has a trigger (found by OID): a table that merely bears the name
@@ -1105,7 +1190,7 @@ BEGIN
                             WHERE t.tgfoid = pg_catalog.to_regprocedure(
                                       pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name)))
     LOOP
-        PERFORM ai.drop_vectorizer(_id);
+        PERFORM ai.drop_vectorizer(_id, drop_all => true);
     END LOOP;
     -- A sync whose destination is dropped (its OID, not a name) goes with it.
     DELETE FROM ai.s3_sync s
@@ -1292,7 +1377,10 @@ GRANT EXECUTE ON FUNCTION
     ai.destination_table(text, text, text, text, text), ai.destination_column(text),
     ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(int4, text, int4, int4, bool),
     ai.text_indexing_none(), ai.text_indexing_fts(regconfig),
-    ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
+    ai.scheduling_default(), ai.scheduling_none(),
+    ai.scheduling_timescaledb(interval, timestamptz, bool, text), ai.processing_default(int4, int4),
+    ai.indexing_diskann(int4, text, int4, int4, float8, int4, int4, bool),
+    ai.embedding_sentence_transformers(text, int4),
     ai.grant_to(VARIADIC name[]), ai.grant_to(),
     ai.cosine_distance(real[], real[]),
     ai.check_s3_access(text, text, text), ai.check_embedding(text),

@@ -708,7 +708,10 @@ FUNCTIONS = {
         "embedding_bedrock(text,integer,text,text)", "check_embedding(text)",
         "destination_table(text,text,text,text,text)", "destination_column(text)", "indexing_none()",
         "indexing_default()", "indexing_hnsw(integer,text,integer,integer,boolean)", "scheduling_default()",
-        "scheduling_none()", "processing_default(integer,integer)", "grant_to(name[])", "grant_to()",
+        "scheduling_none()", "scheduling_timescaledb(interval,timestamp with time zone,boolean,text)",
+        "indexing_diskann(integer,text,integer,integer,double precision,integer,integer,boolean)",
+        "embedding_sentence_transformers(text,integer)",
+        "processing_default(integer,integer)", "grant_to(name[])", "grant_to()",
         "cosine_distance(real[],real[])", "check_s3_access(text,text,text)",
         "vectorizer_embed(integer,text,text)", "vectorizer_embed(text,text,text)",
         "_vectorizer_embed_for(integer,text)", "_vectorizer_embed_for(text,text)",
@@ -725,6 +728,8 @@ FUNCTIONS = {
         "disable_vectorizer_schedule(integer)", "disable_vectorizer_schedule(text)",
         "enable_vectorizer_schedule(integer)", "enable_vectorizer_schedule(text)",
         "_vectorizer_set_disabled(integer,boolean)", "_vectorizer_id(text)",
+        "set_scheduling(integer,jsonb,jsonb)", "_set_scheduling(integer,jsonb,jsonb)",
+        "execute_vectorizer(integer)", "execute_vectorizer(text)",
         "vectorizer_queue_pending(integer,boolean)", "vectorizer_queue_pending(text,boolean)",
         "vectorizer_embed(jsonb,text,text)", "_vectorizer_embed(jsonb,text)", "check_embedding(jsonb)",
         "create_s3_sync(regclass,text,name,text,text,text[],text[],jsonb,interval,text,boolean)",
@@ -733,7 +738,7 @@ FUNCTIONS = {
         "pause_s3_sync(integer)", "pause_s3_sync(text)", "resume_s3_sync(integer)", "resume_s3_sync(text)",
         "_s3_sync_set_paused(integer,boolean)", "_s3_sync_id(text)")},
     **{f: "owner" for f in (
-        "grant_ai_usage(name,boolean)", "_may_load_uris(regrole)", "_wake_launcher()", "_vectorizer_handle_drops()",
+        "grant_ai_usage(name,boolean)", "grant_vectorizer_usage(name,boolean)", "_may_load_uris(regrole)", "_wake_launcher()", "_vectorizer_handle_drops()",
         "_define_vectorizer_embed()", "_vectorizer_handle_new_extensions()", "_refresh_vectorizers()")},
 }
 

@@ -6,7 +6,9 @@ use ai_loader_core::catalog::Recorded;
 use ai_loader_core::ddl::{drop_statements, Objects};
 use ai_loader_core::embedding::Embedding;
 use ai_loader_core::ident::qualified;
-use ai_loader_core::vectorizer::{plan, Column, Request, Source};
+use ai_loader_core::indexing::Indexing;
+use ai_loader_core::scheduling::Scheduling;
+use ai_loader_core::vectorizer::{check_column_free, plan, resolve_index, Column, Request, Source};
 use ai_loader_core::{ConfigError, ConfigPart, SqlState};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -14,7 +16,7 @@ use pgrx::JsonB;
 
 use super::tables::{owned_table, Purpose};
 use crate::catalog::{self, COLUMNS};
-use crate::errors::{raise, OrRaise};
+use crate::errors::{fail, raise, OrRaise};
 use crate::roles;
 
 fn run(client: &mut SpiClient<'_>, sql: &str) {
@@ -135,6 +137,21 @@ fn check_local_model(config: &serde_json::Value) {
             ),
         );
     }
+}
+
+/// The schema the extension `name` is installed in, if it is installed in this database.
+fn extension_schema(client: &SpiClient<'_>, name: &str) -> Option<String> {
+    client
+        .select(
+            "SELECT n.nspname::text FROM pg_catalog.pg_extension e
+               JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+              WHERE e.extname = $1",
+            None,
+            &[name.into()],
+        )
+        .or_raise()
+        .next()
+        .and_then(|r| r.get(1).or_raise())
 }
 
 /// Roles in `grant_to` that exist; the others are reported with a WARNING, as pgai does.
@@ -294,17 +311,8 @@ fn new_vectorizer(
 ) -> i32 {
     Spi::connect_mut(|client| {
         let (source, owner) = describe_source(client, source);
-        let vector_schema: Option<String> = client
-            .select(
-                "SELECT n.nspname::text FROM pg_catalog.pg_extension e
-                   JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-                  WHERE e.extname = 'vector'",
-                None,
-                &[],
-            )
-            .or_raise()
-            .next()
-            .and_then(|r| r.get(1).or_raise());
+        let vector_schema = extension_schema(client, "vector");
+        let vectorscale = extension_schema(client, "vectorscale").is_some();
         let grant_to = existing_roles(
             client,
             grant_to.unwrap_or_default().into_iter().flatten().collect(),
@@ -339,6 +347,7 @@ fn new_vectorizer(
             queue_table: queue_table.map(str::to_string),
             grant_to,
             vector_schema,
+            vectorscale,
             version: crate::LIBRARY_VERSION.to_string(),
             inline_row_bytes: inline_row_bytes(),
         };
@@ -383,6 +392,7 @@ fn new_vectorizer(
                 .with_hint("pass another name => …, or if_not_exists => true"),
             );
         }
+        check_column_free(&source, &plan).or_raise();
         for (schema, relation) in &plan.new_relations {
             let name = qualified(schema, relation);
             let taken = client
@@ -399,7 +409,7 @@ fn new_vectorizer(
             if taken {
                 raise(
                     ConfigError::new(
-                        SqlState::DuplicateTable,
+                        SqlState::DuplicateObject,
                         format!("relation {name} already exists"),
                     )
                     .with_hint("name another destination or queue_table, or drop the old relation"),
@@ -535,6 +545,64 @@ fn drop_vectorizer(vectorizer_id: i32, drop_all: default!(bool, false)) {
                 .or_raise()
         });
     })
+}
+
+/// pgai's `ai.set_scheduling`: records a vectorizer's scheduling and indexing and
+/// returns its configuration. The worker needs no schedule (it is woken by commits);
+/// the indexing is resolved and checked as `create_vectorizer` does it, and the worker
+/// builds the index it asks for.
+#[pg_extern(create_or_replace, name = "_set_scheduling")]
+fn set_scheduling(vectorizer_id: i32, scheduling: JsonB, indexing: JsonB) -> JsonB {
+    Spi::connect_mut(|client| {
+        let v = managed(client, vectorizer_id);
+        let scheduling = Scheduling::from_json(&scheduling.0).or_raise();
+        let dimensions = v
+            .recorded
+            .part::<Embedding>("embedding")
+            .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, e))
+            .dimensions();
+        let indexing = resolve_index(
+            &Indexing::from_json(&indexing.0).or_raise(),
+            extension_schema(client, "vector").is_some(),
+            extension_schema(client, "vectorscale").is_some(),
+            dimensions,
+        )
+        .or_raise();
+        let config = roles::as_catalog_owner(|| {
+            client
+                .update(
+                    "UPDATE ai.vectorizer
+                        SET config = config OPERATOR(pg_catalog.||)
+                                     pg_catalog.jsonb_build_object('scheduling', $2::pg_catalog.jsonb,
+                                                                   'indexing', $3::pg_catalog.jsonb)
+                      WHERE id OPERATOR(pg_catalog.=) $1
+                  RETURNING config",
+                    None,
+                    &[
+                        vectorizer_id.into(),
+                        JsonB(scheduling.to_json()).into(),
+                        JsonB(indexing.to_json()).into(),
+                    ],
+                )
+                .or_raise()
+                .first()
+                .get_by_name::<JsonB, _>("config")
+                .or_raise()
+                .expect("the vectorizer's row was locked")
+        });
+        crate::api::wake::wake_worker_at_commit();
+        config
+    })
+}
+
+/// pgai's `ai.execute_vectorizer`: the worker runs the vectorizer now (at the caller's
+/// commit), as it does after any commit that queues rows.
+#[pg_extern(create_or_replace)]
+fn execute_vectorizer(vectorizer_id: i32) {
+    Spi::connect_mut(|client| {
+        managed(client, vectorizer_id);
+    });
+    crate::api::wake::wake_worker_at_commit();
 }
 
 /// Pauses or resumes a vectorizer: the worker skips a disabled one, its queue keeps

@@ -5,13 +5,21 @@
 -- often it runs. A change that CREATE OR REPLACE cannot make (a function's arguments or
 -- result, a view's existing columns) drops the old object in an incremental file.
 
+-- The roles a vectorizer's objects are granted to: those named, and, as in pgai, those
+-- the setting ai.grant_to_default lists (comma-separated); an empty array for none.
 CREATE OR REPLACE FUNCTION ai.grant_to(VARIADIC grantees name[]) RETURNS name[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pg_catalog.array_agg(DISTINCT g) FROM pg_catalog.unnest(grantees) g $$;
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT g.role), ARRAY[]::name[])
+      FROM (SELECT pg_catalog.unnest(grantees) AS role
+            UNION
+            SELECT pg_catalog.btrim(d)::name
+              FROM pg_catalog.string_to_table(pg_catalog.current_setting('ai.grant_to_default', true), ',') d) g
+     WHERE g.role OPERATOR(pg_catalog.<>) ''
+$$;
 
 CREATE OR REPLACE FUNCTION ai.grant_to() RETURNS name[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT ARRAY[]::name[] $$;
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.grant_to(VARIADIC ARRAY[]::name[]) $$;
 
 -- Full text search on the store, for ai.search's text and hybrid modes: none, or a
 -- tsvector of each chunk in a text search configuration (recorded by its qualified
@@ -26,6 +34,15 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
                               'language', format('%I.%I', n.nspname, c.cfgname))
       FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
      WHERE c.oid = language
+$$;
+
+CREATE OR REPLACE FUNCTION ai.scheduling_timescaledb(schedule_interval interval DEFAULT interval '5m',
+    initial_start timestamptz DEFAULT NULL, fixed_schedule bool DEFAULT NULL, timezone text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'implementation', 'timescaledb', 'config_type', 'scheduling', 'schedule_interval', schedule_interval,
+        'initial_start', initial_start, 'fixed_schedule', fixed_schedule, 'timezone', timezone))
 $$;
 
 CREATE OR REPLACE FUNCTION ai.create_vectorizer(
@@ -113,6 +130,16 @@ AS $$ SELECT ai._vectorizer_set_disabled(vectorizer_id, true) $$;
 CREATE OR REPLACE FUNCTION ai.disable_vectorizer_schedule(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ai.disable_vectorizer_schedule(ai._vectorizer_id(name)) $$;
+
+-- pgai's scheduling: recorded; the worker is woken by commits and needs no job.
+CREATE OR REPLACE FUNCTION ai.set_scheduling(vectorizer_id int4, scheduling jsonb DEFAULT ai.scheduling_default(),
+                                             indexing jsonb DEFAULT ai.indexing_default()) RETURNS jsonb
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai._set_scheduling(vectorizer_id, scheduling, indexing) $$;
+
+CREATE OR REPLACE FUNCTION ai.execute_vectorizer(vectorizer_name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.execute_vectorizer(ai._vectorizer_id(vectorizer_name)) $$;
 
 CREATE OR REPLACE FUNCTION ai.enable_vectorizer_schedule(vectorizer_id int4) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -289,6 +316,8 @@ BEGIN
                    'ai.disable_vectorizer_schedule(int4), ai.disable_vectorizer_schedule(text), '
                    'ai.enable_vectorizer_schedule(int4), ai.enable_vectorizer_schedule(text), '
                    'ai._vectorizer_set_disabled(int4, bool), ai._vectorizer_id(text), '
+                   'ai.set_scheduling(int4, jsonb, jsonb), ai._set_scheduling(int4, jsonb, jsonb), '
+                   'ai.execute_vectorizer(int4), ai.execute_vectorizer(text), '
                    'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
                    'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text), '
                    'ai.check_embedding(jsonb), '
@@ -299,15 +328,21 @@ BEGIN
                    'ai.resume_s3_sync(text), ai._s3_sync_set_paused(int4, bool), ai._s3_sync_id(text) TO %I%s',
                    to_user, _with);
     IF admin THEN
-        EXECUTE format('GRANT EXECUTE ON FUNCTION ai.grant_ai_usage(name, bool) TO %I WITH GRANT OPTION', to_user);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ai.grant_ai_usage(name, bool), '
+                       'ai.grant_vectorizer_usage(name, bool) TO %I WITH GRANT OPTION', to_user);
     END IF;
 END
 $$;
 
+-- pgai's name for it (pgai 0.12): the same grants.
+CREATE OR REPLACE FUNCTION ai.grant_vectorizer_usage(to_user name, admin bool DEFAULT false) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ai.grant_ai_usage(to_user, admin) $$;
+
 GRANT USAGE ON SCHEMA ai TO PUBLIC;
 
--- Dropping a source table drops its vectorizers (triggers, queues, catalog rows); the
--- store keeps the embeddings. Dropping a sync's destination drops the sync. It runs
+-- Dropping a source table drops its vectorizers with everything they made (triggers,
+-- queues, store and view, catalog rows), as pgai does. Dropping a sync's destination drops the sync. It runs
 -- with the catalog owner's rights, and ai.drop_vectorizer drops each vectorizer's
 -- objects with its owner's rights. A vectorizer is dropped only when its own trigger
 -- function no longer has a trigger (found by OID): a table that merely bears the name
@@ -326,7 +361,7 @@ BEGIN
                             WHERE t.tgfoid = pg_catalog.to_regprocedure(
                                       pg_catalog.format('%I.%I()', v.queue_schema, v.trigger_name)))
     LOOP
-        PERFORM ai.drop_vectorizer(_id);
+        PERFORM ai.drop_vectorizer(_id, drop_all => true);
     END LOOP;
     -- A sync whose destination is dropped (its OID, not a name) goes with it.
     DELETE FROM ai.s3_sync s
@@ -513,7 +548,10 @@ GRANT EXECUTE ON FUNCTION
     ai.destination_table(text, text, text, text, text), ai.destination_column(text),
     ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(int4, text, int4, int4, bool),
     ai.text_indexing_none(), ai.text_indexing_fts(regconfig),
-    ai.scheduling_default(), ai.scheduling_none(), ai.processing_default(int4, int4),
+    ai.scheduling_default(), ai.scheduling_none(),
+    ai.scheduling_timescaledb(interval, timestamptz, bool, text), ai.processing_default(int4, int4),
+    ai.indexing_diskann(int4, text, int4, int4, float8, int4, int4, bool),
+    ai.embedding_sentence_transformers(text, int4),
     ai.grant_to(VARIADIC name[]), ai.grant_to(),
     ai.cosine_distance(real[], real[]),
     ai.check_s3_access(text, text, text), ai.check_embedding(text),

@@ -288,15 +288,22 @@ impl Objects {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let mut relations = vec![self.queue(), self.failed()];
+        let mut relations = vec![self.source(), self.queue(), self.failed()];
+        let mut schemas = vec![&self.source.0, &self.queue_schema];
         if let Target::Table { store, view, .. } = &self.target {
             relations.push(qualified(&store.0, &store.1));
             relations.push(qualified(&view.0, &view.1));
+            schemas.extend([&store.0, &view.0]);
         }
-        vec![format!(
-            "GRANT SELECT ON {} TO {roles}",
-            relations.join(", ")
-        )]
+        // Everyone has USAGE on schema ai; only its owner may grant it.
+        schemas.retain(|s| s.as_str() != "ai");
+        schemas.sort();
+        schemas.dedup();
+        let schemas: Vec<String> = schemas.iter().map(|s| quote_ident(s)).collect();
+        vec![
+            format!("GRANT USAGE ON SCHEMA {} TO {roles}", schemas.join(", ")),
+            format!("GRANT SELECT ON {} TO {roles}", relations.join(", ")),
+        ]
     }
 
     /// Queues every existing source row.
@@ -544,9 +551,12 @@ mod tests {
         assert!(function.contains("ELSIF ROW(OLD.\"uri\", OLD.\"title\") IS NOT DISTINCT FROM ROW(NEW.\"uri\", NEW.\"title\")"));
         assert!(function.contains("TRUNCATE TABLE \"public\".\"My \"\"Docs\"\"_embedding_store\", \"ai\".\"_vectorizer_q_1\", \"ai\".\"_vectorizer_q_failed_1\";"));
         assert_eq!(
-            s.last().unwrap(),
-            "GRANT SELECT ON \"ai\".\"_vectorizer_q_1\", \"ai\".\"_vectorizer_q_failed_1\", \
-             \"public\".\"My \"\"Docs\"\"_embedding_store\", \"public\".\"My \"\"Docs\"\"_embedding\" TO PUBLIC, \"Reader\""
+            s[s.len() - 2..],
+            [
+                "GRANT USAGE ON SCHEMA \"public\" TO PUBLIC, \"Reader\"",
+                "GRANT SELECT ON \"public\".\"My \"\"Docs\"\"\", \"ai\".\"_vectorizer_q_1\", \"ai\".\"_vectorizer_q_failed_1\", \
+                 \"public\".\"My \"\"Docs\"\"_embedding_store\", \"public\".\"My \"\"Docs\"\"_embedding\" TO PUBLIC, \"Reader\""
+            ]
         );
         assert_eq!(
             o.enqueue_existing(),

@@ -1,5 +1,6 @@
-//! `ai.indexing_none`, `ai.indexing_default` and `ai.indexing_hnsw`: the vector index
-//! on the store, built once it holds `min_rows` rows (pgvector's HNSW).
+//! `ai.indexing_none`, `ai.indexing_default`, `ai.indexing_hnsw` and
+//! `ai.indexing_diskann`: the vector index on the store, built once it holds `min_rows`
+//! rows (pgvector's HNSW, or pgvectorscale's StreamingDiskANN).
 
 use serde::{Deserialize, Serialize};
 
@@ -7,7 +8,7 @@ use crate::error::{ConfigError, Result};
 use crate::ident::{qualified, quote_ident, quote_literal};
 use crate::part::{in_range, ConfigPart};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "implementation", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Indexing {
     None,
@@ -25,7 +26,30 @@ pub enum Indexing {
         #[serde(default = "default_true")]
         create_when_queue_empty: bool,
     },
+    /// pgvectorscale's index; its options as pgai names them, left to the extension's
+    /// defaults when not given.
+    Diskann {
+        #[serde(default = "default_min_rows")]
+        min_rows: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        storage_layout: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        num_neighbors: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        search_list_size: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_alpha: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        num_dimensions: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        num_bits_per_dimension: Option<i32>,
+        #[serde(default = "default_true")]
+        create_when_queue_empty: bool,
+    },
 }
+
+/// pgvectorscale's storage layouts.
+pub const STORAGE_LAYOUTS: &[&str] = &["memory_optimized", "plain"];
 
 pub const OPCLASSES: &[&str] = &[
     "vector_cosine_ops",
@@ -72,7 +96,10 @@ pub struct IndexBuild {
     pub name: String,
     min_rows: i32,
     when_queue_empty: bool,
-    opclass: String,
+    /// `USING …`: hnsw or diskann.
+    method: &'static str,
+    /// pgvector's operator class (HNSW); pgvectorscale's index takes its default.
+    opclass: Option<String>,
     options: Vec<String>,
 }
 
@@ -82,27 +109,63 @@ const NAME_BYTES: usize = 63;
 impl Indexing {
     /// The index to build on `column` of `table` (`None` for `indexing_none`).
     pub fn index_build(&self, table: (String, String), column: &str) -> Option<IndexBuild> {
-        let Indexing::Hnsw {
-            min_rows,
-            opclass,
-            m,
-            ef_construction,
-            create_when_queue_empty,
-        } = self
-        else {
-            return None;
+        let (method, min_rows, when_queue_empty, opclass, options) = match self {
+            Indexing::None | Indexing::Default => return None,
+            Indexing::Hnsw {
+                min_rows,
+                opclass,
+                m,
+                ef_construction,
+                create_when_queue_empty,
+            } => {
+                let options = [("m", m), ("ef_construction", ef_construction)]
+                    .into_iter()
+                    .filter_map(|(name, value)| value.map(|v| format!("{name} = {v}")))
+                    .collect();
+                (
+                    "hnsw",
+                    min_rows,
+                    create_when_queue_empty,
+                    Some(opclass.clone()),
+                    options,
+                )
+            }
+            Indexing::Diskann {
+                min_rows,
+                storage_layout,
+                num_neighbors,
+                search_list_size,
+                max_alpha,
+                num_dimensions,
+                num_bits_per_dimension,
+                create_when_queue_empty,
+            } => {
+                let whole = [
+                    ("num_neighbors", num_neighbors),
+                    ("search_list_size", search_list_size),
+                    ("num_dimensions", num_dimensions),
+                    ("num_bits_per_dimension", num_bits_per_dimension),
+                ];
+                let options = (storage_layout.iter())
+                    .map(|l| format!("storage_layout = {}", quote_literal(l)))
+                    .chain(
+                        whole
+                            .iter()
+                            .filter_map(|(name, v)| v.map(|v| format!("{name} = {v}"))),
+                    )
+                    .chain(max_alpha.map(|a| format!("max_alpha = {a}")))
+                    .collect();
+                ("diskann", min_rows, create_when_queue_empty, None, options)
+            }
         };
-        let options = [("m", m), ("ef_construction", ef_construction)]
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|v| format!("{name} = {v}")))
-            .collect();
         Some(IndexBuild {
             name: index_name(&table.1, column),
             table,
             column: column.to_string(),
             min_rows: *min_rows,
-            when_queue_empty: *create_when_queue_empty,
-            opclass: opclass.clone(),
+            when_queue_empty: *when_queue_empty,
+            method,
+            opclass,
             options,
         })
     }
@@ -162,12 +225,15 @@ impl IndexBuild {
         } else {
             format!(" WITH ({})", self.options.join(", "))
         };
+        let opclass = (self.opclass.iter())
+            .map(|o| format!(" {}", qualified(vector_schema, o)))
+            .collect::<String>();
         format!(
-            "CREATE INDEX CONCURRENTLY {} ON {} USING hnsw ({} {}){with}",
+            "CREATE INDEX CONCURRENTLY {} ON {} USING {} ({}{opclass}){with}",
             quote_ident(&self.name),
             qualified(&self.table.0, &self.table.1),
+            self.method,
             quote_ident(&self.column),
-            qualified(vector_schema, &self.opclass),
         )
     }
 
@@ -183,9 +249,25 @@ impl IndexBuild {
 impl ConfigPart for Indexing {
     const CONFIG_TYPE: &'static str = "indexing";
     const BUILDERS: &'static str =
-        "ai.indexing_none(), ai.indexing_default() or ai.indexing_hnsw(…)";
+        "ai.indexing_none(), ai.indexing_default(), ai.indexing_hnsw(…) or ai.indexing_diskann(…)";
 
     fn validate(&self) -> Result<()> {
+        if let Indexing::Diskann {
+            min_rows,
+            storage_layout,
+            ..
+        } = self
+        {
+            in_range("indexing min_rows", *min_rows, 0..=i32::MAX)?;
+            if let Some(layout) = storage_layout {
+                if !STORAGE_LAYOUTS.contains(&layout.as_str()) {
+                    return Err(ConfigError::invalid(format!(
+                        "invalid DiskANN storage_layout \"{layout}\""
+                    ))
+                    .with_hint(format!("use one of {}", STORAGE_LAYOUTS.join(", "))));
+                }
+            }
+        }
         if let Indexing::Hnsw {
             min_rows,
             opclass,
@@ -223,6 +305,37 @@ impl ConfigPart for Indexing {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn diskann_build() {
+        let diskann = Indexing::Diskann {
+            min_rows: 5,
+            storage_layout: Some("plain".into()),
+            num_neighbors: Some(50),
+            search_list_size: None,
+            max_alpha: Some(1.2),
+            num_dimensions: None,
+            num_bits_per_dimension: None,
+            create_when_queue_empty: true,
+        };
+        assert!(diskann.validate().is_ok());
+        let build = diskann
+            .index_build(("public".into(), "doc_store".into()), "embedding")
+            .unwrap();
+        assert_eq!(
+            build.create_sql("public"),
+            "CREATE INDEX CONCURRENTLY \"doc_store_embedding_idx\" ON \"public\".\"doc_store\" \
+             USING diskann (\"embedding\") WITH (storage_layout = 'plain', num_neighbors = 50, max_alpha = 1.2)"
+        );
+        let bad = Indexing::from_json(
+            &json!({"implementation": "diskann", "config_type": "indexing",
+                                              "storage_layout": "super_advanced"}),
+        );
+        assert_eq!(
+            bad.unwrap_err().message,
+            "invalid DiskANN storage_layout \"super_advanced\""
+        );
+    }
 
     #[test]
     fn hnsw_defaults() {

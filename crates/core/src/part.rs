@@ -34,6 +34,20 @@ pub trait ConfigPart: Serialize + DeserializeOwned {
         value
     }
 
+    /// What pgai's builders return: the arguments given, those that are SQL NULL left
+    /// out (as pgai's `json_strip_nulls` leaves them), read as the part (defaults fill
+    /// what was left out; it is validated) and written back.
+    fn from_arguments(implementation: &str, arguments: Value) -> Result<Value> {
+        let mut map = match arguments {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        map.retain(|_, v| !v.is_null());
+        map.insert("implementation".into(), Value::from(implementation));
+        map.insert("config_type".into(), Value::from(Self::CONFIG_TYPE));
+        Ok(Self::from_json(&Value::Object(map))?.to_json())
+    }
+
     /// Reads and validates a part from JSON that a builder made or a user wrote.
     fn from_json(value: &Value) -> Result<Self> {
         let map = object(value, Self::CONFIG_TYPE, Self::BUILDERS)?;

@@ -1,7 +1,9 @@
-//! `ai.scheduling_default`/`ai.scheduling_none` and `ai.processing_default`.
+//! `ai.scheduling_default`/`ai.scheduling_none`/`ai.scheduling_timescaledb` and
+//! `ai.processing_default`.
 //!
 //! ai_loader's worker runs inside Postgres and serves every enabled vectorizer within
-//! about a second of a change, so scheduling is recorded for pgai compatibility only;
+//! about a second of a change, so scheduling is recorded for pgai compatibility only (a
+//! TimescaleDB job's interval included: no job is made);
 //! `ai.disable_vectorizer_schedule` is what pauses a vectorizer.
 
 use serde::{Deserialize, Serialize};
@@ -9,16 +11,31 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::part::{in_range, ConfigPart};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "implementation", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Scheduling {
     Default,
     None,
+    /// pgai's TimescaleDB job, as its builder writes it (the interval and start as
+    /// Postgres prints them); `job_id` where a configuration made by pgai has one.
+    Timescaledb {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule_interval: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_start: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fixed_schedule: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timezone: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_id: Option<i64>,
+    },
 }
 
 impl ConfigPart for Scheduling {
     const CONFIG_TYPE: &'static str = "scheduling";
-    const BUILDERS: &'static str = "ai.scheduling_default() or ai.scheduling_none()";
+    const BUILDERS: &'static str =
+        "ai.scheduling_default(), ai.scheduling_none() or ai.scheduling_timescaledb(…)";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,6 +58,8 @@ pub struct Request {
     pub grant_to: Vec<String>,
     /// The schema pgvector is installed in, if it is installed in this database.
     pub vector_schema: Option<String>,
+    /// Whether pgvectorscale is installed in this database (for `indexing_diskann`).
+    pub vectorscale: bool,
     /// The extension's version, recorded in the configuration.
     pub version: String,
     /// The largest row the server keeps in a page (see `Objects::inline_row_bytes`).
@@ -269,26 +271,28 @@ pub fn relevant(
     Ok(relevant)
 }
 
-/// An embedding column is new to the source and holds one embedding per row.
-fn check_destination(
-    source: &Source,
-    destination: &Destination,
-    chunking: &Chunking,
-) -> Result<()> {
-    let Destination::Column { embedding_column } = destination else {
-        return Ok(());
-    };
-    if *chunking != Chunking::None {
+/// An embedding column holds one embedding per row.
+fn check_destination(destination: &Destination, chunking: &Chunking) -> Result<()> {
+    if matches!(destination, Destination::Column { .. }) && *chunking != Chunking::None {
         return Err(ConfigError::invalid(
             "destination_column stores one embedding per row and needs chunking => ai.chunking_none()",
         )
         .with_hint("use ai.destination_table() to store several chunks per row"));
     }
-    if source.columns.iter().any(|c| &c.name == embedding_column) {
+    Ok(())
+}
+
+/// Refuses a column destination whose column the source already has. Checked after the
+/// name (as pgai does), so that `if_not_exists` finds the vectorizer that made it.
+pub fn check_column_free(source: &Source, plan: &Plan) -> Result<()> {
+    let Target::Column(column) = &plan.objects.target else {
+        return Ok(());
+    };
+    if source.columns.iter().any(|c| &c.name == column) {
         return Err(ConfigError::new(
             SqlState::DuplicateColumn,
             format!(
-                "column \"{embedding_column}\" already exists in {}",
+                "column \"{column}\" already exists in {}",
                 qualified(&source.schema, &source.table)
             ),
         )
@@ -310,28 +314,40 @@ fn check_text_indexing(destination: &Destination, text_indexing: &TextIndexing) 
 }
 
 /// The index to build: `indexing_default` is HNSW with pgvector, none without; HNSW
-/// needs pgvector and at most `HNSW_MAX_DIMENSIONS`.
-fn resolve_indexing(req: &Request, parts: &Parts) -> Result<Indexing> {
-    let indexing = match (&parts.indexing, &req.vector_schema) {
-        (Indexing::Default, Some(_)) => Indexing::hnsw_default(),
-        (Indexing::Default, None) => Indexing::None,
-        (i, _) => i.clone(),
+/// needs pgvector and at most `HNSW_MAX_DIMENSIONS`, DiskANN pgvectorscale (which
+/// needs pgvector). `create_vectorizer` and `set_scheduling` resolve it.
+pub fn resolve_index(
+    indexing: &Indexing,
+    pgvector: bool,
+    vectorscale: bool,
+    dimensions: i32,
+) -> Result<Indexing> {
+    let indexing = match indexing {
+        Indexing::Default if pgvector => Indexing::hnsw_default(),
+        Indexing::Default => Indexing::None,
+        i => i.clone(),
     };
     if let Indexing::Hnsw { .. } = indexing {
-        if req.vector_schema.is_none() {
+        if !pgvector {
             return Err(ConfigError::new(
                 SqlState::FeatureNotSupported,
                 "indexing_hnsw needs the pgvector extension, which is not installed in this database",
             )
             .with_hint("run CREATE EXTENSION vector, or use indexing => ai.indexing_none()"));
         }
-        if parts.embedding.dimensions() > HNSW_MAX_DIMENSIONS {
+        if dimensions > HNSW_MAX_DIMENSIONS {
             return Err(ConfigError::invalid(format!(
-                "an HNSW index supports up to {HNSW_MAX_DIMENSIONS} dimensions, the embedding has {}",
-                parts.embedding.dimensions()
+                "an HNSW index supports up to {HNSW_MAX_DIMENSIONS} dimensions, the embedding has {dimensions}"
             ))
             .with_hint("use fewer dimensions, or indexing => ai.indexing_none()"));
         }
+    }
+    if matches!(indexing, Indexing::Diskann { .. }) && !vectorscale {
+        return Err(ConfigError::new(
+            SqlState::FeatureNotSupported,
+            "indexing_diskann needs the pgvectorscale extension (vectorscale), which is not installed in this database",
+        )
+        .with_hint("run CREATE EXTENSION vectorscale CASCADE, or use indexing => ai.indexing_hnsw()"));
     }
     Ok(indexing)
 }
@@ -360,9 +376,14 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
     check_loading_column(source, &parts)?;
     let relevant = relevant_columns(source, &parts)?;
     let destination = parts.destination.resolve(&source.schema, &source.table);
-    check_destination(source, &destination, &parts.chunking)?;
+    check_destination(&destination, &parts.chunking)?;
     check_text_indexing(&destination, &parts.text_indexing)?;
-    let indexing = resolve_indexing(req, &parts)?;
+    let indexing = resolve_index(
+        &parts.indexing,
+        req.vector_schema.is_some(),
+        req.vectorscale,
+        parts.embedding.dimensions(),
+    )?;
 
     let queue_schema = req.queue_schema.clone().unwrap_or_else(|| "ai".into());
     let queue_table =
@@ -628,7 +649,9 @@ mod tests {
             json!({"implementation": "column", "config_type": "destination",
                                     "embedding_column": "title"}),
         );
-        assert_eq!(err(&r, &source()).state, SqlState::DuplicateColumn);
+        let p = plan(&r, &source()).unwrap();
+        let e = check_column_free(&source(), &p).unwrap_err();
+        assert_eq!(e.state, SqlState::DuplicateColumn);
     }
 
     #[test]
