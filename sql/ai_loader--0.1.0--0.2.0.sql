@@ -640,6 +640,50 @@ AS 'MODULE_PATHNAME', 'cosine_distance_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- ai_loader::api::model_calls::_ollama_embed_config
+CREATE OR REPLACE FUNCTION "_ollama_embed_config"(
+	"model" TEXT, /* Option < & str > */
+	"host" TEXT, /* Option < & str > */
+	"keep_alive" TEXT, /* Option < & str > */
+	"embedding_options" jsonb /* Option < JsonB > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'ollama_embed_config_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::model_calls::_openai_embed_config
+CREATE OR REPLACE FUNCTION "_openai_embed_config"(
+	"model" TEXT, /* Option < & str > */
+	"api_key" TEXT, /* Option < & str > */
+	"api_key_name" TEXT, /* Option < & str > */
+	"dimensions" INT, /* Option < i32 > */
+	"openai_user" TEXT, /* Option < & str > */
+	"extra_headers" jsonb, /* Option < JsonB > */
+	"extra_query" jsonb, /* Option < JsonB > */
+	"extra_body" jsonb, /* Option < JsonB > */
+	"client_config" jsonb /* Option < JsonB > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'openai_embed_config_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::model_calls::_voyageai_embed_config
+CREATE OR REPLACE FUNCTION "_voyageai_embed_config"(
+	"model" TEXT, /* Option < & str > */
+	"input_type" TEXT, /* Option < & str > */
+	"api_key" TEXT, /* Option < & str > */
+	"api_key_name" TEXT /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'voyageai_embed_config_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- ai_loader::api::s3_sync::_create_s3_sync
 CREATE OR REPLACE FUNCTION "_create_s3_sync"(
 	"destination" oid, /* Option < pg_sys :: Oid > */
@@ -1149,6 +1193,12 @@ BEGIN
                    'ai.execute_vectorizer(int4), ai.execute_vectorizer(text), '
                    'ai.vectorizer_queue_pending(int4, bool), ai.vectorizer_queue_pending(text, bool), '
                    'ai.vectorizer_embed(jsonb, text, text), ai._vectorizer_embed(jsonb, text), '
+                   'ai.openai_embed(text, text, text, text, int4, text, jsonb, jsonb, jsonb, bool, jsonb), '
+                   'ai.ollama_embed(text, text, text, text, jsonb, bool), '
+                   'ai.voyageai_embed(text, text, text, text, text, bool), '
+                   'ai._openai_embed_config(text, text, text, int4, text, jsonb, jsonb, jsonb, jsonb), '
+                   'ai._ollama_embed_config(text, text, text, jsonb), '
+                   'ai._voyageai_embed_config(text, text, text, text), '
                    'ai.check_embedding(jsonb), '
                    'ai.create_s3_sync(regclass, text, name, text, text, text[], text[], jsonb, interval, text, bool), '
                    'ai._create_s3_sync(oid, text, text, text, text, text[], text[], jsonb, float8, text, bool), '
@@ -1214,10 +1264,10 @@ SELECT ai._wake_launcher();
 
 
 -- ai.vectorizer_embed returns the stores' type: vector where pgvector is installed,
--- real[] otherwise. ai._define_vectorizer_embed (re)defines the three overloads to
--- match: at install, and when pgvector is created after ai_loader (as pg_restore does:
+-- real[] otherwise, and so do pgai's ai.openai_embed, ai.ollama_embed and
+-- ai.voyageai_embed. ai._define_vectorizer_embed (re)defines them to match: at install, and when pgvector is created after ai_loader (as pg_restore does:
 -- it creates extensions in name order) — unless a view or another object depends on
--- them. A redefined overload keeps its grants. They are STABLE, with no SET clause and
+-- them. A redefined function keeps its grants. They are STABLE, with no SET clause and
 -- every name in their body qualified, so that Postgres inlines them into a query: the
 -- query embeds its text once (see the C functions) and an index scan can use it. With
 -- pgvector, the overloads by vectorizer call C functions that return vector themselves
@@ -1259,15 +1309,35 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', _new);
     END LOOP;
     FOR _f IN SELECT * FROM (VALUES
-        ('embedding_config jsonb', 'jsonb', 'ai._vectorizer_embed(embedding_config, input_text)', false),
-        ('vectorizer_id int4', 'int4', 'ai._vectorizer_embed_for(vectorizer_id, input_text)', true),
-        ('name text', 'text', 'ai._vectorizer_embed_for(name, input_text)', true)) AS f(args, first, call, public)
+        ('vectorizer_embed', 'embedding_config jsonb, input_text text, input_type text DEFAULT NULL',
+         'jsonb, text, text', 'ai._vectorizer_embed(embedding_config, input_text)', false),
+        ('vectorizer_embed', 'vectorizer_id int4, input_text text, input_type text DEFAULT NULL',
+         'int4, text, text', 'ai._vectorizer_embed_for(vectorizer_id, input_text)', true),
+        ('vectorizer_embed', 'name text, input_text text, input_type text DEFAULT NULL',
+         'text, text, text', 'ai._vectorizer_embed_for(name, input_text)', true),
+        -- pgai's model-calling functions: a configuration, embedded as ai.vectorizer_embed does.
+        ('openai_embed', 'model text, input_text text, api_key text DEFAULT NULL, api_key_name text DEFAULT NULL, '
+                         'dimensions int4 DEFAULT NULL, openai_user text DEFAULT NULL, extra_headers jsonb DEFAULT NULL, '
+                         'extra_query jsonb DEFAULT NULL, extra_body jsonb DEFAULT NULL, verbose bool DEFAULT false, '
+                         'client_config jsonb DEFAULT NULL',
+         'text, text, text, text, int4, text, jsonb, jsonb, jsonb, bool, jsonb',
+         'ai._vectorizer_embed(ai._openai_embed_config(model, api_key, api_key_name, dimensions, openai_user, '
+         'extra_headers, extra_query, extra_body, client_config), input_text)', false),
+        ('ollama_embed', 'model text, input_text text, host text DEFAULT NULL, keep_alive text DEFAULT NULL, '
+                         'embedding_options jsonb DEFAULT NULL, verbose bool DEFAULT false',
+         'text, text, text, text, jsonb, bool',
+         'ai._vectorizer_embed(ai._ollama_embed_config(model, host, keep_alive, embedding_options), input_text)', false),
+        ('voyageai_embed', 'model text, input_text text, input_type text DEFAULT NULL, api_key text DEFAULT NULL, '
+                           'api_key_name text DEFAULT NULL, verbose bool DEFAULT false',
+         'text, text, text, text, text, bool',
+         'ai._vectorizer_embed(ai._voyageai_embed_config(model, input_type, api_key, api_key_name), input_text)', false)
+        ) AS f(name, args, types, call, public)
     LOOP
         _body := CASE WHEN _vector IS NOT NULL AND _f.public
                       THEN pg_catalog.format('SELECT %s', pg_catalog.replace(_f.call, '_for(', '_for_vector('))
                       ELSE pg_catalog.format('SELECT %s::%s', _f.call, _type) END;
         _acl := NULL;
-        _old := pg_catalog.to_regprocedure(pg_catalog.format('ai.vectorizer_embed(%s, text, text)', _f.first));
+        _old := pg_catalog.to_regprocedure(pg_catalog.format('ai.%s(%s)', _f.name, _f.types));
         IF _old IS NOT NULL THEN
             CONTINUE WHEN (SELECT p.prosrc = _body AND p.provolatile = 's' AND p.proconfig IS NULL
                              FROM pg_catalog.pg_proc p WHERE p.oid = _old);
@@ -1283,10 +1353,9 @@ BEGIN
             EXECUTE pg_catalog.format('DROP FUNCTION %s', _old);
         END IF;
         EXECUTE pg_catalog.format(
-            'CREATE FUNCTION ai.vectorizer_embed(%s, input_text text, input_type text DEFAULT NULL) '
-            'RETURNS %s LANGUAGE sql STABLE PARALLEL UNSAFE AS %L',
-            _f.args, _type, _body);
-        _new := pg_catalog.to_regprocedure(pg_catalog.format('ai.vectorizer_embed(%s, text, text)', _f.first));
+            'CREATE FUNCTION ai.%I(%s) RETURNS %s LANGUAGE sql STABLE PARALLEL UNSAFE AS %L',
+            _f.name, _f.args, _type, _body);
+        _new := pg_catalog.to_regprocedure(pg_catalog.format('ai.%s(%s)', _f.name, _f.types));
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', _new);
         IF _f.public THEN
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', _new);

@@ -4,6 +4,7 @@ mod builders;
 mod diagnostics;
 mod embed;
 mod memo;
+mod model_calls;
 mod s3_sync;
 mod search;
 mod sql;

@@ -139,6 +139,19 @@ fn check_local_model(config: &serde_json::Value) {
     }
 }
 
+/// A DiskANN index needs pgvectorscale: accepted without it, as pgai does, with a
+/// WARNING; the worker builds the index once the extension is installed.
+fn warn_without_vectorscale(client: &SpiClient<'_>, indexing: &Indexing) {
+    if matches!(indexing, Indexing::Diskann { .. })
+        && extension_schema(client, "vectorscale").is_none()
+    {
+        warning!(
+            "indexing_diskann needs the pgvectorscale extension (vectorscale), which is not installed in this \
+             database: the index is built once it is (CREATE EXTENSION vectorscale CASCADE)"
+        );
+    }
+}
+
 /// The schema the extension `name` is installed in, if it is installed in this database.
 fn extension_schema(client: &SpiClient<'_>, name: &str) -> Option<String> {
     client
@@ -312,7 +325,6 @@ fn new_vectorizer(
     Spi::connect_mut(|client| {
         let (source, owner) = describe_source(client, source);
         let vector_schema = extension_schema(client, "vector");
-        let vectorscale = extension_schema(client, "vectorscale").is_some();
         let grant_to = existing_roles(
             client,
             grant_to.unwrap_or_default().into_iter().flatten().collect(),
@@ -347,7 +359,6 @@ fn new_vectorizer(
             queue_table: queue_table.map(str::to_string),
             grant_to,
             vector_schema,
-            vectorscale,
             version: crate::LIBRARY_VERSION.to_string(),
             inline_row_bytes: inline_row_bytes(),
         };
@@ -375,6 +386,9 @@ fn new_vectorizer(
             }
         }
         check_local_model(&plan.config);
+        if let Ok(indexing) = Indexing::from_json(&plan.config["indexing"]) {
+            warn_without_vectorscale(client, &indexing);
+        }
 
         if let Some(existing) = id_of_name(client, &plan.name) {
             if if_not_exists.unwrap_or(false) {
@@ -564,10 +578,10 @@ fn set_scheduling(vectorizer_id: i32, scheduling: JsonB, indexing: JsonB) -> Jso
         let indexing = resolve_index(
             &Indexing::from_json(&indexing.0).or_raise(),
             extension_schema(client, "vector").is_some(),
-            extension_schema(client, "vectorscale").is_some(),
             dimensions,
         )
         .or_raise();
+        warn_without_vectorscale(client, &indexing);
         let config = roles::as_catalog_owner(|| {
             client
                 .update(

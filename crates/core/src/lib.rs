@@ -17,6 +17,7 @@ pub mod formatting;
 pub mod ident;
 pub mod indexing;
 pub mod loading;
+pub mod model_calls;
 pub mod parsing;
 pub mod part;
 pub mod progress;

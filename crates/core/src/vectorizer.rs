@@ -58,8 +58,6 @@ pub struct Request {
     pub grant_to: Vec<String>,
     /// The schema pgvector is installed in, if it is installed in this database.
     pub vector_schema: Option<String>,
-    /// Whether pgvectorscale is installed in this database (for `indexing_diskann`).
-    pub vectorscale: bool,
     /// The extension's version, recorded in the configuration.
     pub version: String,
     /// The largest row the server keeps in a page (see `Objects::inline_row_bytes`).
@@ -314,14 +312,10 @@ fn check_text_indexing(destination: &Destination, text_indexing: &TextIndexing) 
 }
 
 /// The index to build: `indexing_default` is HNSW with pgvector, none without; HNSW
-/// needs pgvector and at most `HNSW_MAX_DIMENSIONS`, DiskANN pgvectorscale (which
-/// needs pgvector). `create_vectorizer` and `set_scheduling` resolve it.
-pub fn resolve_index(
-    indexing: &Indexing,
-    pgvector: bool,
-    vectorscale: bool,
-    dimensions: i32,
-) -> Result<Indexing> {
+/// needs pgvector and at most `HNSW_MAX_DIMENSIONS`. (DiskANN needs pgvectorscale, which
+/// may come later, as in pgai: the worker builds the index once it is there.)
+/// `create_vectorizer` and `set_scheduling` resolve it.
+pub fn resolve_index(indexing: &Indexing, pgvector: bool, dimensions: i32) -> Result<Indexing> {
     let indexing = match indexing {
         Indexing::Default if pgvector => Indexing::hnsw_default(),
         Indexing::Default => Indexing::None,
@@ -341,13 +335,6 @@ pub fn resolve_index(
             ))
             .with_hint("use fewer dimensions, or indexing => ai.indexing_none()"));
         }
-    }
-    if matches!(indexing, Indexing::Diskann { .. }) && !vectorscale {
-        return Err(ConfigError::new(
-            SqlState::FeatureNotSupported,
-            "indexing_diskann needs the pgvectorscale extension (vectorscale), which is not installed in this database",
-        )
-        .with_hint("run CREATE EXTENSION vectorscale CASCADE, or use indexing => ai.indexing_hnsw()"));
     }
     Ok(indexing)
 }
@@ -381,7 +368,6 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
     let indexing = resolve_index(
         &parts.indexing,
         req.vector_schema.is_some(),
-        req.vectorscale,
         parts.embedding.dimensions(),
     )?;
 
