@@ -1,6 +1,8 @@
 """Many databases and many vectorizers: what a row waits when its database's worker
-must start first, and what an idle worker and an idle cluster cost. The figures are
-the processes' CPU read from /proc over a quiet period, as a fraction of one core.
+must start first; what a single row waits while another vectorizer of its database, or
+another database, backfills (`--tenants-backfill` rows behind a provider that answers
+in 0.2 s); and what an idle worker and an idle cluster cost — the processes' CPU read
+from /proc over a quiet period, as a fraction of one core.
 """
 
 import time
@@ -36,6 +38,30 @@ def _timed_insert(conn, row_id):
     return (time.monotonic() - started) * 1000
 
 
+def _percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _beside_backfill(backfill, single, embedder, rows, samples, say, what, first_id):
+    """Single rows into `single`'s doc while `backfill`'s doc2 holds `rows` queued
+    behind a provider answering in 0.2 s: insert→visible of each, while it lasts."""
+    embedder.delay = 0.2
+    try:
+        backfill.execute("INSERT INTO doc2 SELECT g, 'T', 'backfill ' || g FROM generate_series(1, %s) g", (rows,))
+        waits = []
+        for i in range(1, samples + 1):
+            waits.append(_timed_insert(single, first_id + i))
+        left = scalar(backfill, "SELECT count(*) FROM ai._vectorizer_q_2")
+    finally:
+        embedder.delay = 0
+    say(f"-- a single row while {what} backfills {rows} rows ({left} still queued after): p50 "
+        f"{_percentile(waits, 50):.0f} ms, p99 {_percentile(waits, 99):.0f} ms, max {max(waits):.0f} ms")
+    return {"run": "fairness", "beside": what, "backfill_rows": rows, "samples": len(waits),
+            "still_queued_after": left, "p50_ms": round(_percentile(waits, 50), 1),
+            "p99_ms": round(_percentile(waits, 99), 1), "max_ms": round(max(waits), 1)}
+
+
 def run_tenants(args, say):
     embedder = Embedder(fixed=True)
     results = []
@@ -62,6 +88,35 @@ def run_tenants(args, say):
                         "cold_max_ms": round(cold[-1], 1), "warm_p50_ms": round(warm[len(warm) // 2], 1),
                         "warm_max_ms": round(warm[-1], 1)})
         conn.close()
+    finally:
+        cluster.stop()
+
+    # Fairness: single rows while another vectorizer of the database, then another
+    # database, backfills.
+    cluster = Cluster(base, env=env)
+    try:
+        admin = cluster.connect()
+        conn = cluster.connect()
+        conn.execute("CREATE EXTENSION ai_loader")
+        _doc_table(conn)
+        create_vectorizer(conn, embedder, chunking="ai.chunking_none()", template="$chunk")
+        conn.execute("CREATE TABLE doc2 (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+        create_vectorizer(conn, embedder, table="doc2", chunking="ai.chunking_none()", template="$chunk")
+        results.append(_beside_backfill(conn, conn, embedder, args.tenants_backfill, args.tenants_samples, say,
+                                        "another vectorizer of its database", 200_000))
+        admin.execute('CREATE DATABASE "other"')
+        other = cluster.connect("other")
+        other.execute("CREATE EXTENSION ai_loader")
+        _doc_table(other)
+        create_vectorizer(other, embedder, chunking="ai.chunking_none()", template="$chunk")
+        other.execute("CREATE TABLE doc2 (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+        create_vectorizer(other, embedder, table="doc2", chunking="ai.chunking_none()", template="$chunk")
+        conn.execute("DELETE FROM ai._vectorizer_q_2")
+        results.append(_beside_backfill(other, conn, embedder, args.tenants_backfill, args.tenants_samples, say,
+                                        "another database", 300_000))
+        other.execute("DELETE FROM ai._vectorizer_q_2")
+        for c in (conn, other, admin):
+            c.close()
     finally:
         cluster.stop()
 

@@ -863,10 +863,28 @@ AS 'MODULE_PATHNAME', 'wake_launcher_at_commit_wrapper';
 
 /* <begin connected objects> */
 -- ai_loader::api::wake::_wake_worker_at_commit
+CREATE OR REPLACE FUNCTION "_wake_worker_at_commit"(
+	"vectorizer_id" INT /* i32 */
+) RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'wake_vectorizer_at_commit_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::wake::_wake_worker_at_commit
 CREATE OR REPLACE FUNCTION "_wake_worker_at_commit"() RETURNS void
 STRICT VOLATILE PARALLEL UNSAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'wake_worker_at_commit_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- ai_loader::api::wake::_worker_state
+CREATE OR REPLACE FUNCTION "_worker_state"() RETURNS TEXT /* & '_ str */
+STRICT VOLATILE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'worker_state_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -1061,7 +1079,8 @@ SELECT v.id,
          WHERE i.indisvalid AND a.attname = e.embedding_column
            AND i.indrelid = to_regclass(e.embedding_table)
          ORDER BY i.indexrelid LIMIT 1) AS vector_index,
-       p.vector_index_built_at
+       p.vector_index_built_at,
+       ai._worker_state() AS worker
   FROM ai.vectorizer v
   LEFT JOIN ai.vectorizer_worker_progress p ON p.vectorizer_id = v.id
   CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table, v.config -> 'destination') e
@@ -1457,7 +1476,8 @@ GRANT EXECUTE ON FUNCTION
     ai._vectorizer_embed_for(int4, text), ai._vectorizer_embed_for(text, text),
     ai.search(text, text, int4, text), ai.search(int4, text, int4, text),
     ai._search(text, text, int4, text), ai._search(int4, text, int4, text),
-    ai._may_manage(regrole), ai._wake_worker_at_commit(), ai._embeddings(name, name, jsonb)
+    ai._may_manage(regrole), ai._wake_worker_at_commit(), ai._wake_worker_at_commit(int4), ai._worker_state(),
+    ai._embeddings(name, name, jsonb)
 TO PUBLIC;
 -- With pgvector, the vector-returning functions behind ai.vectorizer_embed: granted by
 -- ai._define_vectorizer_embed, which runs again for it.

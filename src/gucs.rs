@@ -40,8 +40,8 @@ static MAX_DOCUMENT_TEXT: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024 * 1
 pub fn init() {
     GucRegistry::define_int_guc(
         c"ai_loader.poll_interval",
-        c"How often an idle worker looks for queued rows.",
-        c"A worker that found work looks again at once.",
+        c"How often a worker comes back to the vectorizers that may have work without a commit's wake-up (rows waiting for a retry, their provider or a lock).",
+        c"A worker that found work looks again at once; a commit that queues rows wakes it.",
         &POLL_INTERVAL,
         10,
         3_600_000,
@@ -70,7 +70,7 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"ai_loader.revisit_interval",
-        c"How often a database whose worker left idle gets a worker again, to find rows queued without a commit's wake-up.",
+        c"How often a worker looks at every vectorizer, and a database whose worker left idle gets a worker again, to find rows queued without a commit's wake-up.",
         c"Rows a trigger queues wake a worker at commit; a restore's rows or a prepared transaction's are found this way.",
         &REVISIT_INTERVAL,
         1_000,

@@ -718,7 +718,7 @@ FUNCTIONS = {
         "text_indexing_none()", "text_indexing_fts(regconfig)",
         "search(text,text,integer,text)", "search(integer,text,integer,text)",
         "_search(text,text,integer,text)", "_search(integer,text,integer,text)",
-        "_may_manage(regrole)", "_wake_worker_at_commit()", "_embeddings(name,name,jsonb)")},
+        "_may_manage(regrole)", "_wake_worker_at_commit()", "_wake_worker_at_commit(integer)", "_worker_state()", "_embeddings(name,name,jsonb)")},
     **{f: "ai" for f in (
         "create_vectorizer(regclass,text,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,jsonb,name,name,name[],boolean,boolean,"
         "jsonb)",

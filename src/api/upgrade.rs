@@ -81,7 +81,7 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Older, String> {
             .ok()
             .flatten()
             .unwrap_or_else(|| "an unknown version".into()),
-        trigger: recorded.trigger_function(&source_columns)?,
+        trigger: recorded.trigger_function(&source_columns, true)?,
     })
 }
 

@@ -359,6 +359,7 @@ fn new_vectorizer(
             queue_table: queue_table.map(str::to_string),
             grant_to,
             vector_schema,
+            wake_by_id: crate::api::wake::wakes_by_id(client),
             version: crate::LIBRARY_VERSION.to_string(),
             inline_row_bytes: inline_row_bytes(),
         };

@@ -1,5 +1,7 @@
-//! A database's worker: every poll interval (at once after a full batch) it serves
-//! each enabled vectorizer, batch by batch. A vectorizer whose provider is down backs
+//! A database's worker: round after round (at once after a full batch, else every
+//! poll interval or at a commit's wake-up) it serves the enabled vectorizers that may
+//! have work — those a commit queued rows for, those whose last turn found rows — batch
+//! by batch, and every revisit interval all of them. A vectorizer whose provider is down backs
 //! off, honouring Retry-After, while the others go on. The worker also builds vector
 //! indexes and serves S3 syncs. Its helpers (see `launcher`) only claim and embed
 //! batches, and exit after a round that found nothing more to do.
@@ -105,6 +107,16 @@ struct DatabaseWorker {
     idle_since: Option<Instant>,
     /// The installed version that is not the library's, once said in the log.
     mismatch: Option<String>,
+    /// The vectorizers that may have work — their last turn claimed rows, or rows of
+    /// theirs wait (for a retry, their provider, a lock) — looked at every round. The
+    /// others are looked at when a commit queues rows for them, and every one of them
+    /// every `ai_loader.revisit_interval` (rows queued without a commit's wake-up): an
+    /// idle worker runs no statement per vectorizer.
+    active: HashSet<i32>,
+    /// What commits woke the worker for, not served yet.
+    wake: shared::Wake,
+    /// When every enabled vectorizer is looked at next.
+    next_sweep: Instant,
 }
 
 impl DatabaseWorker {
@@ -151,6 +163,9 @@ impl DatabaseWorker {
             started: Instant::now(),
             idle_since: None,
             mismatch: None,
+            active: HashSet::new(),
+            wake: shared::Wake::default(),
+            next_sweep: Instant::now(),
         })
     }
 
@@ -168,15 +183,30 @@ impl DatabaseWorker {
         if let Some(next) = self.version_gate() {
             return next;
         }
-        let Ok(vectorizers) = transaction::run(|| Ok::<_, ()>(vectorizer::enabled())) else {
-            return Next::Stop;
-        };
         // Rows committed from here on are not sure to be seen by this round.
-        shared::take_wake();
+        self.wake.merge(shared::take_wake());
+        let mut sweep = self.wake.all || Instant::now() >= self.next_sweep;
         if shared::left_claims() != self.left_claims {
+            // A worker ended leaving claims: every vectorizer gives back what it left.
             self.left_claims = shared::left_claims();
             self.released.clear();
+            sweep = true;
         }
+        let wake = std::mem::take(&mut self.wake);
+        let among: Option<Vec<i32>> = match sweep {
+            true => {
+                self.next_sweep = Instant::now() + gucs::revisit_interval();
+                None
+            }
+            false => Some(self.active.iter().copied().chain(wake.ids).collect()),
+        };
+        let vectorizers = match among.as_deref() {
+            Some([]) => vec![],
+            among => match transaction::run(|| Ok::<_, ()>(vectorizer::enabled(among))) {
+                Ok(vectorizers) => vectorizers,
+                Err(()) => return Next::Stop,
+            },
+        };
         let mut round = Round::default();
         for v in vectorizers {
             if signals::stopping() {
@@ -235,6 +265,8 @@ impl DatabaseWorker {
     /// One vectorizer's turn: a batch if it may run now (see `may_run`), then, for the
     /// worker, its vector index if due. `Err` to leave.
     fn turn(&mut self, v: &Vectorizer, round: &mut Round) -> Result<(), Next> {
+        // Whatever keeps it from running now, it is looked at again next round.
+        self.active.insert(v.id);
         let state = self.backoff.entry(v.id).or_default();
         if state.waiting(Instant::now()) {
             return Ok(());
@@ -267,6 +299,10 @@ impl DatabaseWorker {
                         log!("ai_loader worker stopping");
                         return Err(Next::Leave);
                     }
+                }
+                // Nothing claimed, queued or due: quiet until a commit queues rows for it.
+                if done.claimed == 0 && !done.more && !self.indexes.pending(v.id) && !queued(v) {
+                    self.active.remove(&v.id);
                 }
             }
             Err(Abort::Provider(e)) => back_off(state, v, Step::Embedding, &e),
@@ -327,19 +363,39 @@ impl DatabaseWorker {
                     );
                     return Next::Leave;
                 }
-                // Rows wait for a retry: looked at again after another idle_timeout,
-                // not every round.
+                // Rows wait for a retry (or were queued without a wake-up: every
+                // vectorizer is looked at next round); looked at again after another
+                // idle_timeout, not every round.
                 self.idle_since = Some(Instant::now());
+                self.next_sweep = Instant::now();
             }
         }
         report_activity("idle");
-        Next::Wait(
-            match round.busy || shared::take_wake() || s3_sync::take_ready() {
-                true => Duration::ZERO,
-                false => gucs::poll_interval(),
-            },
-        )
+        Next::Wait(match round.busy || self.woken() || s3_sync::take_ready() {
+            true => Duration::ZERO,
+            false => gucs::poll_interval(),
+        })
     }
+}
+
+impl DatabaseWorker {
+    /// Whether commits woke the worker since its round began (kept for the next round).
+    fn woken(&mut self) -> bool {
+        let wake = shared::take_wake();
+        let any = wake.any;
+        self.wake.merge(wake);
+        any
+    }
+}
+
+/// Whether rows of `v` are queued (waiting for a retry, or claimed by another worker).
+fn queued(v: &Vectorizer) -> bool {
+    let sql = v.sql.any_queued();
+    in_transaction(|| v.as_owner(|| Spi::get_one::<bool>(&sql)))
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .unwrap_or(true)
 }
 
 /// A helper goes on while its claims are full and no other database waits for a slot.
@@ -379,7 +435,7 @@ fn may_run(v: &Vectorizer) -> Result<(), (Step, String)> {
 /// queued: the worker stays for them).
 fn nothing_queued() -> bool {
     in_transaction(|| {
-        vectorizer::enabled().into_iter().flatten().all(|v| {
+        vectorizer::enabled(None).into_iter().flatten().all(|v| {
             let sql = v.sql.any_queued();
             v.as_owner(|| Spi::get_one::<bool>(&sql)).ok().flatten() == Some(false)
         })

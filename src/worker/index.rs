@@ -54,6 +54,11 @@ impl Builds {
         }
     }
 
+    /// Whether `id`'s rule is still to be checked, or a failed build to be tried again.
+    pub fn pending(&self, id: i32) -> bool {
+        self.to_check.contains(&id) || self.failed.contains_key(&id)
+    }
+
     /// Builds `v`'s index if it is due. `Err` only for a stop.
     pub fn run(&mut self, v: &Vectorizer) -> Result<(), Abort> {
         let Some((build, vector_schema)) = &v.index else {

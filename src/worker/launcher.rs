@@ -121,13 +121,13 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
             }
         }
         candidates.sort_by_key(|(since, oid, _)| (since.is_none(), *since, oid.to_u32()));
-        let mut waiting = 0;
+        let mut waiting = Vec::new();
         for (_, oid, name) in candidates {
             let db = databases.get_mut(&oid).expect("listed above");
             if running >= gucs::max_workers() {
                 // Said once a wait, and only for rows a commit queued (not a mere visit).
                 if shared::wanted(oid) {
-                    waiting += 1;
+                    waiting.push(oid);
                     if db.waiting_since.is_none() && gucs::max_workers() > 0 {
                         warning!(
                             "ai_loader: database \"{name}\" has work waiting, but all {} worker slots \
@@ -156,7 +156,7 @@ pub extern "C-unwind" fn ai_loader_launcher_main(_arg: pg_sys::Datum) {
                 }
             }
         }
-        shared::set_waiting(waiting);
+        shared::set_waiting(&waiting);
         let served = databases.values().filter(|d| d.worker.is_some()).count();
         report_activity(&format!(
             "serving {served} database(s) with {running} worker(s)"

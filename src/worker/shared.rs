@@ -32,8 +32,9 @@ struct Slot {
     backlog: bool,
     /// No worker may start there before this time (a `DROP DATABASE` in progress).
     paused_until: pg_sys::TimestampTz,
-    /// A transaction that queued rows committed since the worker last looked.
-    woken: bool,
+    /// A transaction that queued rows committed since the worker last looked: for
+    /// which vectorizers.
+    woken: Woken,
     /// Its last worker found ai_loader installed there (rather than exiting for lack
     /// of it).
     installed: bool,
@@ -43,12 +44,88 @@ struct Slot {
 
 const SLOTS: usize = 256;
 
+/// The vectorizers a wake-up names, at most this many; more: every vectorizer.
+const WOKEN_IDS: usize = 32;
+
+/// The vectorizers a worker is woken for, in shared memory.
+#[derive(Copy, Clone, Default)]
+struct Woken {
+    any: bool,
+    all: bool,
+    count: u8,
+    ids: [i32; WOKEN_IDS],
+}
+
+/// What commits woke a worker for: every vectorizer, or those named.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Wake {
+    pub any: bool,
+    pub all: bool,
+    pub ids: Vec<i32>,
+}
+
+impl Wake {
+    /// Adds vectorizer `id`; past `WOKEN_IDS` of them, every vectorizer.
+    pub fn add(&mut self, id: i32) {
+        self.any = true;
+        if !self.ids.contains(&id) {
+            self.ids.push(id);
+        }
+        if self.ids.len() > WOKEN_IDS {
+            self.all = true;
+            self.ids.clear();
+        }
+    }
+
+    pub fn merge(&mut self, other: Wake) {
+        self.any |= other.any;
+        self.all |= other.all;
+        other.ids.into_iter().for_each(|id| self.add(id));
+        if self.all {
+            self.ids.clear();
+        }
+    }
+}
+
+impl Woken {
+    fn note(&mut self, wake: &Wake) {
+        self.any = true;
+        self.all |= wake.all;
+        for &id in &wake.ids {
+            if self.ids[..self.count as usize].contains(&id) {
+                continue;
+            }
+            match (self.count as usize) < WOKEN_IDS {
+                true => {
+                    self.ids[self.count as usize] = id;
+                    self.count += 1;
+                }
+                false => self.all = true,
+            }
+        }
+    }
+
+    fn take(&mut self) -> Wake {
+        let woken = std::mem::take(self);
+        Wake {
+            any: woken.any,
+            all: woken.all,
+            ids: match woken.all {
+                true => vec![],
+                false => woken.ids[..woken.count as usize].to_vec(),
+            },
+        }
+    }
+}
+
 #[derive(Copy, Clone)]
 struct Workers {
     slots: [Slot; SLOTS],
     /// Databases where a transaction queued rows since their worker's last round: the
     /// launcher starts a worker for one that has none (0: a free entry).
     wanted: [u32; SLOTS],
+    /// Databases with queued rows that wait for a worker slot (set by the launcher).
+    waiting: [u32; SLOTS],
 }
 
 // SAFETY: plain old data, no pointers.
@@ -84,6 +161,7 @@ pub fn init() {
         WORKERS = Workers {
             slots: [Slot::default(); SLOTS],
             wanted: [0; SLOTS],
+            waiting: [0; SLOTS],
         }
     );
 }
@@ -141,7 +219,7 @@ pub fn register_worker(database: pg_sys::Oid, primary: bool) -> bool {
         primary,
         backlog: false,
         paused_until: 0,
-        woken: false,
+        woken: Woken::default(),
         installed: false,
         left_idle: false,
     };
@@ -239,10 +317,11 @@ fn signal_launcher() {
     }
 }
 
-/// Wakes `database`'s worker; with none running (it left idle, or waits for a slot),
-/// tells the launcher, which starts one. The database is noted as wanted either way: a
-/// worker about to leave idle may have looked at its queues before this commit.
-pub fn wake_worker(database: pg_sys::Oid) {
+/// Wakes `database`'s worker for what `wake` names; with none running (it left idle,
+/// or waits for a slot), tells the launcher, which starts one (and it looks at every
+/// vectorizer). The database is noted as wanted either way: a worker about to leave
+/// idle may have looked at its queues before this commit.
+pub fn wake_worker(database: pg_sys::Oid, wake: &Wake) {
     let db = database.to_u32();
     let pid = {
         let mut workers = WORKERS.exclusive();
@@ -250,7 +329,7 @@ pub fn wake_worker(database: pg_sys::Oid) {
         (workers.slots.iter_mut())
             .find(|s| s.database == db && s.pid != 0 && s.primary)
             .map(|slot| {
-                slot.woken = true;
+                slot.woken.note(wake);
                 slot.pid
             })
     };
@@ -264,14 +343,15 @@ pub fn wake_worker(database: pg_sys::Oid) {
     }
 }
 
-/// In the worker: whether a transaction that queued rows committed since the last call.
-pub fn take_wake() -> bool {
+/// In the worker: what the transactions that queued rows and committed since the last
+/// call woke it for.
+pub fn take_wake() -> Wake {
     let pid = my_pid();
     let mut workers = WORKERS.exclusive();
     let Some(slot) = workers.slots.iter_mut().find(|s| s.pid == pid) else {
-        return false;
+        return Wake::default();
     };
-    let (db, woken, primary) = (slot.database, std::mem::take(&mut slot.woken), slot.primary);
+    let (db, woken, primary) = (slot.database, slot.woken.take(), slot.primary);
     if primary {
         workers.unwant(db);
     }
@@ -284,9 +364,31 @@ pub fn take_wanted(database: pg_sys::Oid) -> bool {
     WORKERS.exclusive().unwant(database.to_u32())
 }
 
-/// In the launcher: how many databases with queued rows wait for a worker slot.
-pub fn set_waiting(databases: u32) {
-    WAITING.get().store(databases, Ordering::SeqCst);
+/// In the launcher: the databases with queued rows that wait for a worker slot.
+pub fn set_waiting(databases: &[pg_sys::Oid]) {
+    let mut workers = WORKERS.exclusive();
+    workers.waiting = [0; SLOTS];
+    for (entry, db) in workers.waiting.iter_mut().zip(databases) {
+        *entry = db.to_u32();
+    }
+    WAITING
+        .get()
+        .store(databases.len() as u32, Ordering::SeqCst);
+}
+
+/// Whether `database` has a worker, waits for one (rows queued and every slot taken),
+/// or has none (it starts at the next commit that queues rows): for
+/// `ai.vectorizer_status`.
+pub fn worker_state(database: pg_sys::Oid) -> &'static str {
+    let db = database.to_u32();
+    let workers = WORKERS.share();
+    if (workers.slots.iter()).any(|s| s.database == db && s.pid != 0 && s.primary) {
+        "running"
+    } else if workers.waiting.contains(&db) {
+        "waiting for a worker slot"
+    } else {
+        "none"
+    }
 }
 
 /// Whether databases with queued rows wait for a worker slot: a worker that has had its

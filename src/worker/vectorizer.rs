@@ -152,15 +152,17 @@ fn enabled_sql() -> String {
      CROSS JOIN LATERAL ai._embeddings(v.source_schema, v.source_table, v.config OPERATOR(pg_catalog.->) 'destination') emb
       LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) v.owner
      WHERE NOT v.disabled
+       AND ($1::pg_catalog.int4[] IS NULL OR v.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int4[]))
      ORDER BY v.id"
     )
 }
 
-/// The enabled vectorizers; those whose objects are missing or whose configuration
-/// cannot be read are returned as errors with their id.
-pub fn enabled() -> Vec<Result<Vectorizer, (i32, String)>> {
+/// The enabled vectorizers (of those `among`, when given); those whose objects are
+/// missing or whose configuration cannot be read are returned as errors with their id.
+pub fn enabled(among: Option<&[i32]>) -> Vec<Result<Vectorizer, (i32, String)>> {
     Spi::connect(|client| {
-        let rows = match client.select(&enabled_sql(), None, &[]) {
+        let among = among.map(<[i32]>::to_vec);
+        let rows = match client.select(&enabled_sql(), None, &[among.into()]) {
             Ok(rows) => rows,
             Err(e) => return vec![Err((0, format!("reading ai.vectorizer: {e}")))],
         };

@@ -129,10 +129,16 @@ impl Recorded {
 
     /// The source trigger's function, given the source's columns now (a URI's row is
     /// embedded again when any of them changes).
-    pub fn trigger_function(&self, source_columns: &[String]) -> Result<TriggerFunction, String> {
+    /// `wake_by_id`: the installed catalog has the wake-up for one vectorizer.
+    pub fn trigger_function(
+        &self,
+        source_columns: &[String],
+        wake_by_id: bool,
+    ) -> Result<TriggerFunction, String> {
         let loading: Loading = self.part("loading")?;
         let formatting: Formatting = self.part("formatting")?;
         Ok(TriggerFunction {
+            wake: wake_by_id.then_some(self.id),
             name: (self.queue.0.clone(), self.trigger_name.clone()),
             key: self.key.clone(),
             relevant: relevant(&loading, &formatting, source_columns).map_err(|e| e.to_string())?,
@@ -192,7 +198,7 @@ mod tests {
         );
         assert_eq!(table.failed, ("ai".into(), "_vectorizer_q_failed_7".into()));
         let trigger = table
-            .trigger_function(&["id".into(), "body".into(), "title".into()])
+            .trigger_function(&["id".into(), "body".into(), "title".into()], true)
             .unwrap();
         assert_eq!(trigger.relevant, ["body", "title"]);
         assert_eq!(trigger.store, Some(("s".into(), "doc_store".into())));

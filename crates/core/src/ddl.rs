@@ -56,6 +56,9 @@ pub fn key_match(key: &[KeyColumn], left: &str, right: &str, cast: bool) -> Stri
 /// Everything the statements need, names unquoted.
 #[derive(Debug, Clone)]
 pub struct Objects {
+    /// The vectorizer its trigger wakes the worker for; none where the installed
+    /// catalog has only the wake-up for every vectorizer (see `TriggerFunction::wake`).
+    pub wake: Option<i32>,
     pub source: (String, String),
     pub key: Vec<KeyColumn>,
     /// Columns whose change re-embeds a row: the loading column and the template's.
@@ -230,6 +233,7 @@ impl Objects {
     /// What the source trigger's function needs to know.
     pub fn trigger_function(&self) -> TriggerFunction {
         TriggerFunction {
+            wake: self.wake,
             name: (self.queue_schema.clone(), self.trigger_name.clone()),
             key: self.key.clone(),
             relevant: self.relevant.clone(),
@@ -333,6 +337,10 @@ pub fn store_options(store: &(String, String), inline_row_bytes: u32) -> Vec<Str
 /// The source trigger's function: what it needs to know of the vectorizer's objects.
 #[derive(Debug, Clone)]
 pub struct TriggerFunction {
+    /// The vectorizer a commit wakes the worker for; none: for every vectorizer, where
+    /// the installed catalog is older than the library and has only that wake-up (its
+    /// update makes the function again).
+    pub wake: Option<i32>,
     pub name: (String, String),
     pub key: Vec<KeyColumn>,
     /// Columns whose change re-embeds a row.
@@ -402,7 +410,7 @@ impl TriggerFunction {
         END IF;
     END IF;
     INSERT INTO {queue} ({keys}) VALUES ({new_keys});
-    PERFORM ai._wake_worker_at_commit();
+    PERFORM ai._wake_worker_at_commit({wake});
     RETURN NULL;
 END;",
             old_key = row("OLD.", &mut key_names.iter().copied()),
@@ -410,6 +418,7 @@ END;",
             old_relevant = row("OLD.", &mut self.relevant.iter()),
             new_relevant = row("NEW.", &mut self.relevant.iter()),
             keys = key_list(&self.key, ""),
+            wake = self.wake.map(|id| id.to_string()).unwrap_or_default(),
             new_keys = key_list(&self.key, "NEW."),
         )
     }
@@ -481,6 +490,7 @@ mod tests {
 
     fn objects(target: Target) -> Objects {
         Objects {
+            wake: Some(1),
             source: ("public".into(), "My \"Docs\"".into()),
             key: vec![
                 KeyColumn {

@@ -58,6 +58,9 @@ pub struct Request {
     pub grant_to: Vec<String>,
     /// The schema pgvector is installed in, if it is installed in this database.
     pub vector_schema: Option<String>,
+    /// Whether the installed catalog has the wake-up for one vectorizer (a library newer
+    /// than the catalog, before `ALTER EXTENSION UPDATE`, finds only the other).
+    pub wake_by_id: bool,
     /// The extension's version, recorded in the configuration.
     pub version: String,
     /// The largest row the server keeps in a page (see `Objects::inline_row_bytes`).
@@ -423,6 +426,7 @@ pub fn plan(req: &Request, source: &Source) -> Result<Plan> {
             .collect(),
     );
     let objects = Objects {
+        wake: req.wake_by_id.then_some(req.id),
         source: (source.schema.clone(), source.table.clone()),
         key: key
             .iter()
