@@ -294,3 +294,24 @@ def test_an_idle_worker_looks_only_at_the_vectorizers_that_have_work(cluster, em
     assert max(quiet) <= 4, quiet  # not one a round: ~30 idle rounds went by
     assert busy > max(quiet), (busy, quiet)
     db.close()
+
+
+@pytest.mark.settings("ai_loader.idle_timeout = '2s'")
+def test_rows_queued_without_a_wake_up_are_found(cluster, embedder):
+    """A worker looks at a vectorizer when a commit wakes it for it; rows queued without
+    one (as a restore queues them: no trigger fires) for a vectorizer it has not been
+    woken for are found when the worker looks at the queues before it would leave,
+    idle_timeout later, not at the 5-minute revisit."""
+    db = tenant(cluster, embedder, "restored")
+    db.execute("CREATE TABLE doc2 (id int PRIMARY KEY, title text NOT NULL, body text NOT NULL)")
+    quiet = create_vectorizer(db, embedder, table="doc2", chunking="ai.chunking_none()", template="$chunk")
+    db.execute("INSERT INTO doc VALUES (1, 'T', 'queued by its trigger')")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM doc_embedding_store") == 1, what="the first row embedded")
+    with db.transaction():
+        db.execute("SET LOCAL session_replication_role = replica")
+        db.execute("INSERT INTO doc2 VALUES (1, 'T', 'queued as a restore queues it')")
+        db.execute(f"INSERT INTO ai._vectorizer_q_{quiet} (id) VALUES (1)")
+    assert worker_count(db) == 1
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM doc2_embedding_store") == 1, timeout=20,
+             what="the row queued without a wake-up embedded")
+    db.close()

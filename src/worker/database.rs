@@ -353,21 +353,24 @@ impl DatabaseWorker {
         };
         if let Some(limit) = gucs::idle_timeout() {
             if self.idle_since.is_some_and(|t| t.elapsed() >= limit) {
-                if nothing_queued() {
-                    // A commit from here on finds no worker, or one about to leave: it
-                    // notes the database as wanted, and the launcher starts a worker.
-                    shared::set_left_idle();
-                    log!(
-                        "ai_loader worker: nothing queued for {}s; leaving until rows are queued",
-                        limit.as_secs()
-                    );
-                    return Next::Leave;
+                match queued_vectorizers() {
+                    Some(queued) if queued.is_empty() => {
+                        // A commit from here on finds no worker, or one about to leave: it
+                        // notes the database as wanted, and the launcher starts a worker.
+                        shared::set_left_idle();
+                        log!(
+                            "ai_loader worker: nothing queued for {}s; leaving until rows are queued",
+                            limit.as_secs()
+                        );
+                        return Next::Leave;
+                    }
+                    // Rows wait for a retry, or were queued without a commit's wake-up:
+                    // their vectorizers are looked at from the next round.
+                    Some(queued) => self.active.extend(queued),
+                    None => {}
                 }
-                // Rows wait for a retry (or were queued without a wake-up: every
-                // vectorizer is looked at next round); looked at again after another
-                // idle_timeout, not every round.
+                // Looked at again after another idle_timeout, not every round.
                 self.idle_since = Some(Instant::now());
-                self.next_sweep = Instant::now();
             }
         }
         report_activity("idle");
@@ -431,16 +434,19 @@ fn may_run(v: &Vectorizer) -> Result<(), (Step, String)> {
     }
 }
 
-/// Whether every enabled vectorizer's queue is empty (rows waiting for a retry count as
-/// queued: the worker stays for them).
-fn nothing_queued() -> bool {
+/// The enabled vectorizers whose queues hold rows (rows waiting for a retry count: the
+/// worker stays for them); none when the catalog could not be read.
+fn queued_vectorizers() -> Option<Vec<i32>> {
     in_transaction(|| {
-        vectorizer::enabled(None).into_iter().flatten().all(|v| {
-            let sql = v.sql.any_queued();
-            v.as_owner(|| Spi::get_one::<bool>(&sql)).ok().flatten() == Some(false)
-        })
+        (vectorizer::enabled(None).into_iter().flatten())
+            .filter(|v| {
+                let sql = v.sql.any_queued();
+                v.as_owner(|| Spi::get_one::<bool>(&sql)).ok().flatten() != Some(false)
+            })
+            .map(|v| v.id)
+            .collect()
     })
-    .unwrap_or(false)
+    .ok()
 }
 
 /// A failure that no retry within the batch would mend.
