@@ -19,13 +19,14 @@ def installed(pg_config="/usr/lib/postgresql/15/bin/pg_config"):
 
 def ai_loader_text(path, program, library, memory=512 << 20, cpu_seconds=60):
     """(text, None) or (None, why): the document read as the worker reads it, by the
-    parser program in a process of its own."""
+    parser program in a process of its own, each page's end (a form feed) made a line
+    break as the worker makes it."""
     with open(path, "rb") as document:
         answer = subprocess.run([program, "pdf", library, str(memory), str(cpu_seconds)],
                                 stdin=document, capture_output=True).stdout
     head, _, body = answer.partition(b"\n")
     if head.startswith(b"T "):
-        return body.decode(), None
+        return body.decode().replace("\f", "\n").rstrip(), None
     return None, body.decode(errors="replace") or f"no answer ({answer[:80]!r})"
 
 

@@ -365,3 +365,38 @@ def test_markdown_chunks_keep_sections_and_table_rows(file_cluster, embedder, do
                 assert all(row in lines for row in table), (name, [row for row in table if row not in lines])
                 counted["long tables"] += 1
     assert counted["headings"] > 100 and counted["whole tables"] >= 3 and counted["long tables"] >= 1, counted
+
+
+def test_chunks_know_their_pages(file_cluster, embedder, documents, corpus):
+    """A PDF's chunks record their page (the store's and view's chunk_page: the page
+    most of a chunk is on): from 1 to at most the page count, in order, and the page
+    whose text, as PyMuPDF reads it, holds the chunk's words best; a document without
+    pages has none."""
+    import pymupdf
+    cluster, root = file_cluster
+    embedder.reset()
+    manual = next(p for p in corpus if p.endswith("/asy-latex.pdf"))
+    shutil.copyfile(manual, os.path.join(root, "paged.pdf"))
+    with open(os.path.join(root, "plain.txt"), "w") as f:
+        f.write("A text without pages.\n\nIts one chunk has no page.")
+    db = new_database(cluster, "pages")
+    db.execute("CREATE TABLE doc (name text PRIMARY KEY, uri text NOT NULL)")
+    vid = create_vectorizer(db, embedder, template="$chunk", loading="ai.loading_uri('uri')",
+                            chunking="ai.chunking_recursive_character_text_splitter(800, 200)")
+    db.execute("INSERT INTO doc VALUES ('paged.pdf', %s), ('plain.txt', %s)",
+               (f"file://{root}/paged.pdf", f"file://{root}/plain.txt"))
+    wait_for(lambda: queue_empty(db, vid) and scalar(db, "SELECT count(DISTINCT name) FROM doc_embedding_store") == 2,
+             timeout=60, what="both documents embedded")
+    assert scalar(db, "SELECT array_agg(chunk_page) FROM doc_embedding WHERE name = 'plain.txt'") == [None]
+    rows = db.execute("SELECT chunk_page, chunk FROM doc_embedding_store WHERE name = 'paged.pdf' "
+                      "ORDER BY chunk_seq").fetchall()
+    with pymupdf.open(manual) as pdf:
+        page_texts = [page.get_text() for page in pdf]
+    pages = [p for p, _ in rows]
+    assert None not in pages and pages == sorted(pages), pages
+    assert pages[0] == 1 and 1 < pages[-1] <= len(page_texts), (pages[-1], len(page_texts))
+    # Each chunk is on the page that holds most of its words, as PyMuPDF reads the pages.
+    def best(chunk):
+        return max(holds(t, chunk) for t in page_texts)
+    on_their_page = sum(1 for page, chunk in rows if holds(page_texts[page - 1], chunk) >= best(chunk) - 0.05)
+    assert on_their_page >= 0.9 * len(rows), (on_their_page, len(rows))

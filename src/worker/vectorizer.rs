@@ -145,7 +145,10 @@ fn enabled_sql() -> String {
                       AND p.vector_index_built_at IS NOT NULL) AS index_built,
            (SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e
               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
-             WHERE e.extname OPERATOR(pg_catalog.=) 'vector') AS vector_schema
+             WHERE e.extname OPERATOR(pg_catalog.=) 'vector') AS vector_schema,
+           EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(emb.embedding_table)
+                      AND a.attname OPERATOR(pg_catalog.=) 'chunk_page' AND NOT a.attisdropped) AS has_pages
       FROM ai.vectorizer v
      CROSS JOIN LATERAL (
            SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_table)) AS source) o
@@ -238,6 +241,7 @@ fn read(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<Vectorizer, String> {
             template_columns: formatting.columns().map_err(|e| e.to_string())?,
             etags: matches!(loading, Loading::Uri { .. }),
             embedding_type,
+            pages: row.get_by_name::<bool, _>("has_pages").ok().flatten() == Some(true),
         },
         parsing: recorded.part("parsing")?,
         chunking: recorded.part("chunking")?,

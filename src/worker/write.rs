@@ -56,6 +56,7 @@ struct Row<'a> {
     chunk: &'a str,
     embedding: &'a [f32],
     etag: Option<&'a str>,
+    page: Option<i32>,
 }
 
 /// An error row to record: its message and details (JSON text).
@@ -201,6 +202,7 @@ fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
                     chunk: &c.text,
                     embedding: &c.embedding,
                     etag: etag.as_deref(),
+                    page: c.page,
                 })
             })
             .collect(),
@@ -212,6 +214,7 @@ fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
                     chunk: "",
                     embedding: &c.embedding,
                     etag: None,
+                    page: None,
                 })
             })
             .collect(),
@@ -230,6 +233,12 @@ fn store(v: &Vectorizer, run: &mut impl FnMut(&str, Vec<DatumWithOid<'static>>),
         args.push(
             (rows.iter().map(|r| r.etag.map(str::to_string)))
                 .collect::<Vec<Option<String>>>()
+                .into(),
+        );
+        args.push(
+            rows.iter()
+                .map(|r| r.page)
+                .collect::<Vec<Option<i32>>>()
                 .into(),
         );
     }

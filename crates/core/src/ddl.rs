@@ -81,7 +81,13 @@ pub struct Objects {
 
 /// The store's columns the view shows; a source column with one of these names is
 /// left out of the view.
-pub const VIEW_COLUMNS: &[&str] = &["embedding_uuid", "chunk_seq", "chunk", "embedding"];
+pub const VIEW_COLUMNS: &[&str] = &[
+    "embedding_uuid",
+    "chunk_seq",
+    "chunk",
+    "embedding",
+    "chunk_page",
+];
 /// All the store's own columns, which a key column may not be named like.
 pub const STORE_COLUMNS: &[&str] = &[
     "embedding_uuid",
@@ -89,6 +95,7 @@ pub const STORE_COLUMNS: &[&str] = &[
     "chunk",
     "embedding",
     "source_etag",
+    "chunk_page",
     TSVECTOR_COLUMN,
 ];
 
@@ -149,12 +156,8 @@ impl Objects {
                 source_columns,
             } => {
                 let store_q = qualified(&store.0, &store.1);
-                let mut select = vec![
-                    "t.embedding_uuid".to_string(),
-                    "t.chunk_seq".into(),
-                    "t.chunk".into(),
-                    "t.embedding".into(),
-                ];
+                let mut select: Vec<String> =
+                    VIEW_COLUMNS.iter().map(|c| format!("t.{c}")).collect();
                 select.extend(
                     source_columns
                         .iter()
@@ -172,7 +175,7 @@ impl Objects {
                     format!(
                         "CREATE TABLE {store_q} (embedding_uuid uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \
                          {}, chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding {} NOT NULL, \
-                         source_etag text{}, UNIQUE ({}, chunk_seq))",
+                         source_etag text, chunk_page int4{}, UNIQUE ({}, chunk_seq))",
                         self.key_definitions(),
                         self.embedding_column_type("embedding"),
                         tsvector.unwrap_or_default(),
@@ -430,6 +433,11 @@ pub fn refresh_statements(trigger: &TriggerFunction, inline_row_bytes: u32) -> V
     let mut out = trigger.statements(true);
     if let Some(store) = &trigger.store {
         out.extend(store_options(store, inline_row_bytes));
+        // Stores of 0.1.0 have no page column.
+        out.push(format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS chunk_page int4",
+            qualified(&store.0, &store.1)
+        ));
     }
     out
 }
@@ -529,7 +537,7 @@ mod tests {
             "CREATE TABLE \"public\".\"My \"\"Docs\"\"_embedding_store\" (embedding_uuid uuid NOT NULL \
              DEFAULT pg_catalog.gen_random_uuid() PRIMARY KEY, \"Tenant\" text NOT NULL, \"id\" bigint NOT NULL, \
              chunk_seq int4 NOT NULL, chunk text NOT NULL, embedding real[] CHECK (pg_catalog.cardinality(\"embedding\") = 3) \
-             NOT NULL, source_etag text, UNIQUE (\"Tenant\", \"id\", chunk_seq))"
+             NOT NULL, source_etag text, chunk_page int4, UNIQUE (\"Tenant\", \"id\", chunk_seq))"
         );
         assert_eq!(
             s[1],
@@ -538,7 +546,7 @@ mod tests {
         assert_eq!(
             s[3],
             "CREATE VIEW \"public\".\"My \"\"Docs\"\"_embedding\" AS SELECT t.embedding_uuid, t.chunk_seq, t.chunk, \
-             t.embedding, s.\"Tenant\", s.\"id\", s.\"title\" FROM \"public\".\"My \"\"Docs\"\"_embedding_store\" t \
+             t.embedding, t.chunk_page, s.\"Tenant\", s.\"id\", s.\"title\" FROM \"public\".\"My \"\"Docs\"\"_embedding_store\" t \
              LEFT JOIN \"public\".\"My \"\"Docs\"\"\" s ON (t.\"Tenant\" OPERATOR(pg_catalog.=) s.\"Tenant\" \
              AND t.\"id\" OPERATOR(pg_catalog.=) s.\"id\")"
         );
@@ -595,7 +603,11 @@ mod tests {
             again[1],
             "REVOKE ALL ON FUNCTION \"ai\".\"_vectorizer_src_trg_1\"() FROM PUBLIC"
         );
-        assert_eq!(again[2..], made[1..3]);
+        assert_eq!(again[2..4], made[1..3]);
+        assert_eq!(
+            again[4],
+            "ALTER TABLE \"public\".\"docs_store\" ADD COLUMN IF NOT EXISTS chunk_page int4"
+        );
         assert_eq!(
             again[2],
             "ALTER TABLE \"public\".\"docs_store\" SET (toast_tuple_target = 8160)"

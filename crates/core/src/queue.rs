@@ -26,6 +26,8 @@ pub struct VectorizerSql {
     /// The embedding column's SQL type (`vector(768)`, `real[]`): written embeddings
     /// are cast from `real[]` to it.
     pub embedding_type: String,
+    /// The store has `chunk_page` (stores made before it was added do not).
+    pub pages: bool,
 }
 
 /// How long a claim keeps its rows from other claims: longer than any batch takes.
@@ -364,21 +366,30 @@ impl VectorizerSql {
         }
     }
 
-    /// Writes chunks: key arrays, then `chunk_seq`, `chunk` and the document's ETag,
-    /// then every embedding of the batch end to end in one `real[]` and their
-    /// dimensions; for a column destination, key arrays, the embeddings and their
+    /// Writes chunks: key arrays, then `chunk_seq`, `chunk`, the document's ETag and the
+    /// chunk's page, then every embedding of the batch end to end in one `real[]` and
+    /// their dimensions; for a column destination, key arrays, the embeddings and their
     /// dimensions. The `n`th row's embedding is the `n`th slice of the array, cast to
     /// the column's type in the server: no vector goes through decimal text.
     pub fn write_chunks(&self) -> String {
+        let (page_column, page) = match self.pages {
+            true => (", chunk_page", ", u.page"),
+            false => ("", ""),
+        };
         match &self.target {
             Names::Table { store, .. } => format!(
-                "INSERT INTO {} ({}, chunk_seq, chunk, embedding, source_etag)
-                 SELECT {}, u.seq, u.chunk, {}, u.etag FROM {}",
+                "INSERT INTO {} ({}, chunk_seq, chunk, embedding, source_etag{page_column})
+                 SELECT {}, u.seq, u.chunk, {}, u.etag{page} FROM {}",
                 qualified(&store.0, &store.1),
                 self.keys(""),
                 self.key_casts("u."),
-                self.embedding_slice(3),
-                self.unnest_numbered(&[("seq", "int4"), ("chunk", "text"), ("etag", "text")])
+                self.embedding_slice(4),
+                self.unnest_numbered(&[
+                    ("seq", "int4"),
+                    ("chunk", "text"),
+                    ("etag", "text"),
+                    ("page", "int4"),
+                ])
             ),
             Names::Column(column) => format!(
                 "UPDATE {} s SET {} = {} FROM {} WHERE {}",
@@ -432,6 +443,7 @@ mod tests {
             template_columns: vec!["title".into()],
             etags: true,
             embedding_type: "real[]".into(),
+            pages: true,
         }
     }
 
@@ -507,12 +519,23 @@ mod tests {
              WHERE t.\"t\" OPERATOR(pg_catalog.=) u.\"t\"::text AND t.\"id\" OPERATOR(pg_catalog.=) u.\"id\"::bigint"
         );
         let write = q.write_chunks();
-        assert!(write.contains("SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, ($6::pg_catalog.float4[])["), "{write}");
+        assert!(write.contains("source_etag, chunk_page)"), "{write}");
+        assert!(write.contains("SELECT u.\"t\"::text, u.\"id\"::bigint, u.seq, u.chunk, ($7::pg_catalog.float4[])["), "{write}");
         assert!(write.contains(
-            "OPERATOR(pg_catalog.*) $7::pg_catalog.int4]::real[], u.etag \
-             FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.int4[], $4::pg_catalog.text[], $5::pg_catalog.text[]) \
-             WITH ORDINALITY AS u(\"t\", \"id\", seq, chunk, etag, n)"
+            "OPERATOR(pg_catalog.*) $8::pg_catalog.int4]::real[], u.etag, u.page \
+             FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.int4[], $4::pg_catalog.text[], $5::pg_catalog.text[], $6::pg_catalog.int4[]) \
+             WITH ORDINALITY AS u(\"t\", \"id\", seq, chunk, etag, page, n)"
         ), "{write}");
+        // A store made before chunk_page: the pages are passed, not written.
+        let older = VectorizerSql {
+            pages: false,
+            ..queue(table())
+        }
+        .write_chunks();
+        assert!(
+            older.contains("source_etag)") && older.contains("u.etag FROM"),
+            "{older}"
+        );
         assert!(q.claim().contains("(SELECT t.source_etag FROM \"public\".\"Doc_embedding_store\" t WHERE t.\"t\" OPERATOR(pg_catalog.=) c.\"t\" AND t.\"id\" OPERATOR(pg_catalog.=) c.\"id\" LIMIT 1) AS etag"));
         assert!(q
             .requeue()

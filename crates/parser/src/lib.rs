@@ -7,6 +7,7 @@ mod epub;
 pub mod isolate;
 mod markdown;
 mod office;
+pub mod pages;
 pub mod parsing;
 mod pdf;
 mod rtf;

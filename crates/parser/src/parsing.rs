@@ -202,17 +202,25 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
+/// A document's text, and where its pages end in it (offsets; none for a kind without
+/// pages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub text: String,
+    pub page_ends: Vec<usize>,
+}
+
 /// The document's text, or why it has none, within `limits`: every kind but plain text
 /// is parsed by the parser program (see `isolate` and [`parse_as`]), and no document
 /// yields more than `limits.text` bytes of text. NUL characters, which a Postgres text value cannot
-/// hold, are removed.
-pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String, ParseError> {
-    let text = if doc.is_text || parsing == Parsing::None {
-        utf8(&doc.bytes)?
+/// hold, are removed. A PDF's page ends are taken out of its text (see `pages`).
+pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<Parsed, ParseError> {
+    let (text, kind) = if doc.is_text || parsing == Parsing::None {
+        (utf8(&doc.bytes)?, Kind::Text)
     } else {
         match detect(doc)? {
-            Kind::Text => utf8(&doc.bytes)?,
-            kind => isolated(limits, &kind.arguments(limits), &doc.bytes)?,
+            Kind::Text => (utf8(&doc.bytes)?, Kind::Text),
+            kind => (isolated(limits, &kind.arguments(limits), &doc.bytes)?, kind),
         }
     };
     if text.len() > limits.text {
@@ -222,10 +230,15 @@ pub fn parse(parsing: Parsing, doc: &Document, limits: &Limits) -> Result<String
         )
         .into());
     }
-    Ok(match text.contains('\0') {
+    let text = match text.contains('\0') {
         true => text.replace('\0', ""),
         false => text,
-    })
+    };
+    let (text, page_ends) = match kind {
+        Kind::Pdf => crate::pages::take_page_ends(text),
+        _ => (text, Vec::new()),
+    };
+    Ok(Parsed { text, page_ends })
 }
 
 /// How deep elements may nest in an HTML document. Browsers give up a little past 500;
@@ -312,7 +325,7 @@ mod tests {
 
     /// Parsed in this process: documents the parser program is never started for.
     fn parsed(parsing: Parsing, d: &Document) -> Result<String, String> {
-        parse(parsing, d, &limits()).map_err(|e| {
+        parse(parsing, d, &limits()).map(|p| p.text).map_err(|e| {
             assert!(e.lasting, "{e}");
             e.message
         })

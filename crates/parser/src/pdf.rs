@@ -12,6 +12,7 @@ use pdfium_render::prelude::*;
 
 use crate::isolate::ParseError;
 use crate::markdown;
+use crate::pages::PAGE_END;
 
 /// Sizes are compared in half points.
 type Size = u16;
@@ -430,7 +431,10 @@ fn markdown(lines: &[Line]) -> String {
         match role {
             Role::Heading => heading = Some((line.size, text.to_string())),
             Role::Table => table.push(line.cell_texts()),
-            _ if line.page_end => markdown::end_block(&mut out),
+            _ if line.page_end => {
+                markdown::end_block(&mut out);
+                out.push(PAGE_END);
+            }
             _ => {
                 if line.gap_before {
                     markdown::end_block(&mut out);
@@ -444,8 +448,13 @@ fn markdown(lines: &[Line]) -> String {
         markdown::heading(level(size), &words, &mut out);
     }
     markdown::table(&table, &mut out);
+    // The last page's end stays: every page ends with one.
     let trimmed = out.trim_end().len();
+    let last_page_end = out.ends_with(PAGE_END);
     out.truncate(trimmed);
+    if last_page_end {
+        out.push(PAGE_END);
+    }
     out
 }
 

@@ -70,6 +70,8 @@ pub struct Item {
 pub struct Chunk {
     pub seq: i32,
     pub text: String,
+    /// The page it begins on, in a document that has pages (a PDF).
+    pub page: Option<i32>,
     pub embedding: Vec<f32>,
 }
 
@@ -114,6 +116,7 @@ pub struct Pipeline {
 
 struct Prepared {
     chunks: Vec<String>,
+    pages: Vec<Option<i32>>,
     inputs: Vec<String>,
     etag: Option<String>,
 }
@@ -195,8 +198,9 @@ async fn stage(pipeline: Arc<Pipeline>, item: Item) -> Stage {
     let prepared =
         tokio::task::spawn_blocking(move || prepare(&pipeline, &document, &columns)).await;
     match prepared {
-        Ok(Ok((chunks, inputs))) => Stage::Ready(Prepared {
+        Ok(Ok((chunks, pages, inputs))) => Stage::Ready(Prepared {
             chunks,
+            pages,
             inputs,
             etag,
         }),
@@ -215,16 +219,20 @@ async fn stage(pipeline: Arc<Pipeline>, item: Item) -> Stage {
     }
 }
 
+/// An item's chunks, the page each begins on, and the texts to embed.
+type Chunked = (Vec<String>, Vec<Option<i32>>, Vec<String>);
+
 fn prepare(
     pipeline: &Pipeline,
     document: &Document,
     columns: &HashMap<String, Option<String>>,
-) -> Result<(Vec<String>, Vec<String>), (Step, ParseError)> {
-    let text =
+) -> Result<Chunked, (Step, ParseError)> {
+    let parsed =
         parse(pipeline.parsing, document, &pipeline.limits).map_err(|e| (Step::Parsing, e))?;
     let budget = pipeline.limits.text.saturating_mul(3);
-    let chunks = chunking::split(&pipeline.chunking, &text, budget)
+    let chunks = chunking::split(&pipeline.chunking, &parsed.text, budget)
         .map_err(|e| (Step::Chunking, ParseError::from(e)))?;
+    let pages = chunking::pages(&parsed.text, &chunks, &parsed.page_ends);
     let inputs = chunks
         .iter()
         .map(|chunk| {
@@ -233,7 +241,7 @@ fn prepare(
             })
         })
         .collect();
-    Ok((chunks, inputs))
+    Ok((chunks, pages, inputs))
 }
 
 /// What the provider is asked to embed when a batch failed, to tell whose fault it was.
@@ -377,14 +385,13 @@ impl Pipeline {
                             lasting: false,
                         },
                         None => Outcome::Embedded {
-                            chunks: p
-                                .chunks
-                                .into_iter()
+                            chunks: (p.chunks.into_iter().zip(p.pages))
                                 .zip(results.into_iter().flatten())
                                 .enumerate()
-                                .map(|(seq, (text, embedding))| Chunk {
+                                .map(|(seq, ((text, page), embedding))| Chunk {
                                     seq: seq as i32,
                                     text,
+                                    page,
                                     embedding,
                                 })
                                 .collect(),
@@ -546,11 +553,13 @@ mod tests {
                     Chunk {
                         seq: 0,
                         text: "aaa".into(),
+                        page: None,
                         embedding: vec![6.0, 1.0]
                     },
                     Chunk {
                         seq: 1,
                         text: "bbb".into(),
+                        page: None,
                         embedding: vec![6.0, 1.0]
                     },
                 ],
@@ -589,6 +598,7 @@ mod tests {
                 chunks: vec![Chunk {
                     seq: 0,
                     text: "ccc".into(),
+                    page: None,
                     embedding: vec![6.0, 1.0]
                 }],
                 etag: None

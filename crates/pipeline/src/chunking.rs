@@ -57,6 +57,40 @@ pub fn split(chunking: &Chunking, text: &str, budget: usize) -> Result<Vec<Strin
     Ok(out.chunks)
 }
 
+/// Each chunk's page (from 1): the page most of its text is on (the first of them on a
+/// tie), the chunks found in the text in order (each begins after the one before it
+/// begins). None for a text without pages, or for a chunk that is not a piece of the
+/// text as it stands (a separator the character splitter put back otherwise).
+pub fn pages(text: &str, chunks: &[String], page_ends: &[usize]) -> Vec<Option<i32>> {
+    let mut from = 0;
+    chunks
+        .iter()
+        .map(|chunk| {
+            if page_ends.is_empty() {
+                return None;
+            }
+            let start = from + text.get(from..)?.find(chunk.as_str())?;
+            from = start + chunk.chars().next().map_or(1, char::len_utf8);
+            let end = start + chunk.len();
+            // The pages it spans, each with the bytes of it there (a page's end, the
+            // line break where its form feed was, is its last byte).
+            let first = page_ends.partition_point(|&e| e < start);
+            let last = page_ends.partition_point(|&e| e < end).max(first);
+            let on_page = |page: usize| {
+                let page_start = if page == 0 {
+                    0
+                } else {
+                    page_ends[page - 1] + 1
+                };
+                let page_end = page_ends.get(page).map_or(usize::MAX, |&e| e + 1);
+                end.min(page_end).saturating_sub(start.max(page_start))
+            };
+            let most = (first..=last).max_by_key(|&p| (on_page(p), std::cmp::Reverse(p)))?;
+            Some(most as i32 + 1)
+        })
+        .collect()
+}
+
 /// The chunks made so far, and the bytes they may hold.
 struct Chunks {
     chunks: Vec<String>,
@@ -301,6 +335,23 @@ impl Splitter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunks_are_on_the_page_most_of_them_is_on() {
+        // "one two" ends page 1 (at 8), "three four" page 2 (19), "five" page 3 (24).
+        let text = "one two\n\nthree four\nfive\n";
+        let ends = [8, 19, 24];
+        let chunks = ["one two", "two\n\nthree four", "four\nfive", "five"].map(String::from);
+        // "two\n\nthree four": 4 bytes on page 1, 12 on page 2.
+        assert_eq!(
+            pages(text, &chunks, &ends),
+            [Some(1), Some(2), Some(2), Some(3)]
+        );
+        // Not a piece of the text: no page; the next one is still found.
+        let chunks = ["one", "one|two", "three"].map(String::from);
+        assert_eq!(pages(text, &chunks, &ends), [Some(1), None, Some(2)]);
+        assert_eq!(pages("plain", &["plain".to_string()], &[]), [None]);
+    }
+
     use super::*;
 
     fn chunks(chunking: &Chunking, text: &str) -> Vec<String> {

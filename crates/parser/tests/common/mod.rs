@@ -40,7 +40,7 @@ pub fn parsed_within(limits: &Limits, bytes: Vec<u8>, name: &str) -> Result<Stri
         name: Some(name.into()),
         is_text: false,
     };
-    parse(Parsing::Auto, &doc, limits)
+    parse(Parsing::Auto, &doc, limits).map(|parsed| parsed.text)
 }
 
 pub fn parsed(bytes: Vec<u8>, name: &str) -> Result<String, ParseError> {
