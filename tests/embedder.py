@@ -15,6 +15,7 @@ import json
 import re
 import math
 import struct
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +55,15 @@ def vector(text, dimensions):
     return [v / norm for v in values]
 
 
+
+class QuietServer(ThreadingHTTPServer):
+    """A client that hangs up before its answer is written (a worker stopped with a
+    request in flight) is not the server's error: it is not printed."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
 class Embedder:
     def __init__(self, api_key="test-key", dimensions=8, fixed=False, dense=False):
         """`fixed`: every input embeds to the same unit vector, answered from a
@@ -67,7 +77,7 @@ class Embedder:
         self._fixed_items = {}
         self.lock = threading.Lock()
         self.reset()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
