@@ -1,7 +1,7 @@
 //! Where the pages of a document that has them (a PDF) end in its text: the reader
 //! ends each page with a form feed, which `parse` makes a line break (one byte for one,
-//! so the offsets hold) and records. A chunk's page is the one its first character is
-//! on (`ai_loader_pipeline::chunking::pages`).
+//! so the offsets hold) and records. A chunk's page is the one most of it is on
+//! (`ai_loader_pipeline::chunking::pages`).
 
 /// What the PDF reader writes at the end of each page.
 pub const PAGE_END: char = '\u{c}';

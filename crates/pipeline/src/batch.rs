@@ -70,7 +70,7 @@ pub struct Item {
 pub struct Chunk {
     pub seq: i32,
     pub text: String,
-    /// The page it begins on, in a document that has pages (a PDF).
+    /// The page most of it is on, in a document that has pages (a PDF).
     pub page: Option<i32>,
     pub embedding: Vec<f32>,
 }
@@ -219,7 +219,7 @@ async fn stage(pipeline: Arc<Pipeline>, item: Item) -> Stage {
     }
 }
 
-/// An item's chunks, the page each begins on, and the texts to embed.
+/// An item's chunks, the page each is on, and the texts to embed.
 type Chunked = (Vec<String>, Vec<Option<i32>>, Vec<String>);
 
 fn prepare(
