@@ -379,9 +379,7 @@ impl DatabaseWorker {
             false => gucs::poll_interval(),
         })
     }
-}
 
-impl DatabaseWorker {
     /// Whether commits woke the worker since its round began (kept for the next round).
     fn woken(&mut self) -> bool {
         let wake = shared::take_wake();
@@ -391,14 +389,16 @@ impl DatabaseWorker {
     }
 }
 
-/// Whether rows of `v` are queued (waiting for a retry, or claimed by another worker).
+/// Whether rows of `v` are queued (waiting for a retry, or claimed by another worker),
+/// in its own transaction.
 fn queued(v: &Vectorizer) -> bool {
+    in_transaction(|| holds_rows(v)).unwrap_or(true)
+}
+
+/// Whether `v`'s queue holds rows, read as its owner; yes when it cannot be read.
+fn holds_rows(v: &Vectorizer) -> bool {
     let sql = v.sql.any_queued();
-    in_transaction(|| v.as_owner(|| Spi::get_one::<bool>(&sql)))
-        .ok()
-        .and_then(Result::ok)
-        .flatten()
-        .unwrap_or(true)
+    v.as_owner(|| Spi::get_one::<bool>(&sql)).ok().flatten() != Some(false)
 }
 
 /// A helper goes on while its claims are full and no other database waits for a slot.
@@ -439,10 +439,7 @@ fn may_run(v: &Vectorizer) -> Result<(), (Step, String)> {
 fn queued_vectorizers() -> Option<Vec<i32>> {
     in_transaction(|| {
         (vectorizer::enabled(None).into_iter().flatten())
-            .filter(|v| {
-                let sql = v.sql.any_queued();
-                v.as_owner(|| Spi::get_one::<bool>(&sql)).ok().flatten() != Some(false)
-            })
+            .filter(holds_rows)
             .map(|v| v.id)
             .collect()
     })
