@@ -5,7 +5,7 @@
 //! that queued rows can wake the worker when it commits, and the launcher knows when
 //! to add a helper.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
@@ -16,8 +16,6 @@ static GENERATION: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_loader_gene
 static WORKERS: PgLwLock<Workers> = unsafe { PgLwLock::new(c"ai_loader_workers") };
 /// How many workers ended without giving back what they had claimed (an error).
 static LEFT_CLAIMS: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_loader_left_claims") };
-/// How many databases with queued rows wait for a worker slot (set by the launcher).
-static WAITING: PgAtomic<AtomicU32> = unsafe { PgAtomic::new(c"ai_loader_waiting") };
 
 /// One entry per worker process, and per database whose workers were stopped.
 #[derive(Copy, Clone, Default)]
@@ -156,7 +154,6 @@ pub fn init() {
     pg_shmem_init!(LAUNCHER_PID);
     pg_shmem_init!(GENERATION);
     pg_shmem_init!(LEFT_CLAIMS);
-    pg_shmem_init!(WAITING);
     pg_shmem_init!(
         WORKERS = Workers {
             slots: [Slot::default(); SLOTS],
@@ -371,9 +368,6 @@ pub fn set_waiting(databases: &[pg_sys::Oid]) {
     for (entry, db) in workers.waiting.iter_mut().zip(databases) {
         *entry = db.to_u32();
     }
-    WAITING
-        .get()
-        .store(databases.len() as u32, Ordering::SeqCst);
 }
 
 /// Whether `database` has a worker, waits for one (rows queued and every slot taken),
@@ -394,7 +388,7 @@ pub fn worker_state(database: pg_sys::Oid) -> &'static str {
 /// Whether databases with queued rows wait for a worker slot: a worker that has had its
 /// turn gives its slot back.
 pub fn others_waiting() -> bool {
-    WAITING.get().load(Ordering::SeqCst) > 0
+    WORKERS.share().waiting.iter().any(|&db| db != 0)
 }
 
 /// In a worker that gives its slot back with rows still queued: its database waits for
