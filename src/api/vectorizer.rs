@@ -466,7 +466,7 @@ fn new_vectorizer(
         });
         if enqueue_existing.unwrap_or(true) {
             roles::as_role(owner, || run(client, &plan.objects.enqueue_existing()));
-            crate::api::wake::wake_worker_at_commit();
+            crate::api::wake::wake_vectorizer_at_commit(id);
         }
         id
     })
@@ -605,7 +605,7 @@ fn set_scheduling(vectorizer_id: i32, scheduling: JsonB, indexing: JsonB) -> Jso
                 .or_raise()
                 .expect("the vectorizer's row was locked")
         });
-        crate::api::wake::wake_worker_at_commit();
+        crate::api::wake::wake_vectorizer_at_commit(vectorizer_id);
         config
     })
 }
@@ -617,7 +617,7 @@ fn execute_vectorizer(vectorizer_id: i32) {
     Spi::connect_mut(|client| {
         managed(client, vectorizer_id);
     });
-    crate::api::wake::wake_worker_at_commit();
+    crate::api::wake::wake_vectorizer_at_commit(vectorizer_id);
 }
 
 /// Pauses or resumes a vectorizer: the worker skips a disabled one, its queue keeps
@@ -636,5 +636,5 @@ fn set_disabled(vectorizer_id: i32, disabled: bool) {
                 .or_raise()
         });
     });
-    crate::api::wake::wake_worker_at_commit();
+    crate::api::wake::wake_vectorizer_at_commit(vectorizer_id);
 }

@@ -20,18 +20,16 @@ fn wake_launcher_at_commit() {
     WAKE_LAUNCHER_AT_COMMIT.store(true, Ordering::Relaxed);
 }
 
-/// In this backend: the transaction in progress queued rows, or installed ai_loader.
-static WAKE_AT_COMMIT: AtomicBool = AtomicBool::new(false);
 thread_local! {
-    /// The vectorizers the transaction in progress queued rows for.
+    /// In this backend: what the transaction in progress wakes the worker for.
     static WAKE: RefCell<Wake> = RefCell::new(Wake::default());
 }
+/// In this backend: the transaction in progress installed ai_loader.
 static WAKE_LAUNCHER_AT_COMMIT: AtomicBool = AtomicBool::new(false);
 static AT_TRANSACTION_END: Once = Once::new();
 
 /// When this transaction commits, the database's worker is woken to look at every
-/// vectorizer (a vectorizer enabled, a sync asked for; the queue triggers of an
-/// earlier version call it too).
+/// vectorizer (a sync asked for; the queue triggers of an earlier version call it too).
 #[pg_extern(
     create_or_replace,
     name = "_wake_worker_at_commit",
@@ -40,22 +38,25 @@ static AT_TRANSACTION_END: Once = Once::new();
 )]
 pub fn wake_worker_at_commit() {
     at_transaction_end();
-    WAKE_AT_COMMIT.store(true, Ordering::Relaxed);
-    WAKE.with(|w| w.borrow_mut().all = true);
+    WAKE.with(|w| {
+        let mut wake = w.borrow_mut();
+        wake.any = true;
+        wake.all = true;
+    });
 }
 
-/// Called by the queue triggers: when this transaction commits, the database's worker
-/// is woken for this vectorizer, so a new row is embedded at once, and the worker
-/// looks at no other vectorizer for it.
+/// Called by the queue triggers (and by what changes one vectorizer: its creation,
+/// `set_scheduling`, enabling, `execute_vectorizer`): when this transaction commits,
+/// the database's worker is woken for this vectorizer, so a new row is embedded at
+/// once, and the worker looks at no other vectorizer for it.
 #[pg_extern(
     create_or_replace,
     name = "_wake_worker_at_commit",
     volatile,
     parallel_unsafe
 )]
-fn wake_vectorizer_at_commit(vectorizer_id: i32) {
+pub fn wake_vectorizer_at_commit(vectorizer_id: i32) {
     at_transaction_end();
-    WAKE_AT_COMMIT.store(true, Ordering::Relaxed);
     WAKE.with(|w| w.borrow_mut().add(vectorizer_id));
 }
 
@@ -99,7 +100,7 @@ unsafe extern "C-unwind" fn on_transaction_end(
         // Called once the commit is visible to others, so the workers see it.
         pg_sys::XactEvent::XACT_EVENT_COMMIT => {
             let wake = WAKE.with(|w| std::mem::take(&mut *w.borrow_mut()));
-            if WAKE_AT_COMMIT.swap(false, Ordering::Relaxed) {
+            if wake.any {
                 // SAFETY: this backend's database.
                 wake_worker(unsafe { pg_sys::MyDatabaseId }, &wake);
             }
@@ -109,7 +110,6 @@ unsafe extern "C-unwind" fn on_transaction_end(
         }
         // A prepared transaction's rows are found by the next poll.
         pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
-            WAKE_AT_COMMIT.store(false, Ordering::Relaxed);
             WAKE.with(|w| *w.borrow_mut() = Wake::default());
             WAKE_LAUNCHER_AT_COMMIT.store(false, Ordering::Relaxed);
         }
