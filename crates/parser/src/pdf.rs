@@ -388,6 +388,24 @@ fn numbered(lines: &[Line]) -> bool {
     numbers.len() * 2 >= lines.len() && counting * 3 >= (numbers.len() - 1) * 2
 }
 
+/// What a run of lines is being gathered into: a heading set on several lines, or a
+/// table's rows.
+#[derive(Default)]
+struct Gathered {
+    heading: Option<(Size, String)>,
+    table: markdown::Rows,
+}
+
+impl Gathered {
+    /// Writes what was gathered, if anything, and starts again.
+    fn write(&mut self, level: &impl Fn(Size) -> usize, out: &mut String) {
+        if let Some((size, words)) = self.heading.take() {
+            markdown::heading(level(size), &words, out);
+        }
+        markdown::table(&std::mem::take(&mut self.table), out);
+    }
+}
+
 /// The lines as Markdown: headings by size (a heading set on several lines is one),
 /// paragraphs apart, pages apart.
 fn markdown(lines: &[Line]) -> String {
@@ -406,31 +424,27 @@ fn markdown(lines: &[Line]) -> String {
             .min(HEADING_LEVELS)
     };
     let mut out = String::new();
-    let mut heading: Option<(Size, String)> = None;
-    let mut table = markdown::Rows::default();
+    let mut gathered = Gathered::default();
     for (line, &role) in lines.iter().zip(&roles) {
         let text = line.text.trim();
         match role {
             Role::More => {
-                if let Some((_, words)) = &mut heading {
+                if let Some((_, words)) = &mut gathered.heading {
                     words.push(' ');
                     words.push_str(text);
                 }
                 continue;
             }
             Role::Row => {
-                table.push(line.cell_texts());
+                gathered.table.push(line.cell_texts());
                 continue;
             }
             _ => {}
         }
-        if let Some((size, words)) = heading.take() {
-            markdown::heading(level(size), &words, &mut out);
-        }
-        markdown::table(&std::mem::take(&mut table), &mut out);
+        gathered.write(&level, &mut out);
         match role {
-            Role::Heading => heading = Some((line.size, text.to_string())),
-            Role::Table => table.push(line.cell_texts()),
+            Role::Heading => gathered.heading = Some((line.size, text.to_string())),
+            Role::Table => gathered.table.push(line.cell_texts()),
             _ if line.page_end => {
                 markdown::end_block(&mut out);
                 out.push(PAGE_END);
@@ -444,10 +458,7 @@ fn markdown(lines: &[Line]) -> String {
             }
         }
     }
-    if let Some((size, words)) = heading {
-        markdown::heading(level(size), &words, &mut out);
-    }
-    markdown::table(&table, &mut out);
+    gathered.write(&level, &mut out);
     // The last page's end stays: every page ends with one.
     let trimmed = out.trim_end().len();
     let last_page_end = out.ends_with(PAGE_END);
