@@ -73,6 +73,7 @@ from s3server import BUCKET, ROLE_ARN, S3Server, server_env, wait_for_port  # no
 
 sys.path.insert(0, HERE)
 from search import run_search  # noqa: E402
+from stats import percentile  # noqa: E402
 from sync import run_sync  # noqa: E402
 from titan import run_titan  # noqa: E402
 from vs_pgai import run_vs_pgai, vs_pgai_table  # noqa: E402
@@ -201,10 +202,6 @@ def worker_calls(cluster):
     counts = re.findall(r"(\d+) S3 GetObject request\(s\), (\d+) AssumeRole call", cluster.log())
     return tuple(map(int, counts[-1])) if counts else (0, 0)
 
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def create_vectorizer(conn, embedder, role, args, local):

@@ -15,6 +15,7 @@ import random
 import time
 
 from cluster import Cluster
+from stats import percentile
 
 STORE = "doc_embedding_store"
 VECTORIZER = "public_doc_embedding_store"
@@ -71,10 +72,6 @@ def plain_hybrid(query):
 
 PLAIN = {"vector": plain_vector, "text": plain_text, "hybrid": plain_hybrid}
 
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def timed(conn, sql, params):

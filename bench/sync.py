@@ -12,14 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from cluster import Cluster
 from embedder import Embedder
 from s3server import ACCOUNT, BUCKET, S3Server
+from stats import percentile
 
 QUEUE = "bench-events"
 SYNC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/S3SyncRole"
 
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def wait(condition, timeout, what):

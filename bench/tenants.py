@@ -11,6 +11,7 @@ from cluster import Cluster
 from cpu import cpu_seconds
 from embedder import Embedder
 from helpers import create_vectorizer, scalar, wait_for, worker_pid
+from stats import percentile
 
 
 def _doc_table(conn):
@@ -38,10 +39,6 @@ def _timed_insert(conn, row_id):
     return (time.monotonic() - started) * 1000
 
 
-def _percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
 
 def _beside_backfill(backfill, single, embedder, rows, samples, say, what, first_id):
     """Single rows into `single`'s doc while `backfill`'s doc2 holds `rows` queued
@@ -56,10 +53,10 @@ def _beside_backfill(backfill, single, embedder, rows, samples, say, what, first
     finally:
         embedder.delay = 0
     say(f"-- a single row while {what} backfills {rows} rows ({left} still queued after): p50 "
-        f"{_percentile(waits, 50):.0f} ms, p99 {_percentile(waits, 99):.0f} ms, max {max(waits):.0f} ms")
+        f"{percentile(waits, 50):.0f} ms, p99 {percentile(waits, 99):.0f} ms, max {max(waits):.0f} ms")
     return {"run": "fairness", "beside": what, "backfill_rows": rows, "samples": len(waits),
-            "still_queued_after": left, "p50_ms": round(_percentile(waits, 50), 1),
-            "p99_ms": round(_percentile(waits, 99), 1), "max_ms": round(max(waits), 1)}
+            "still_queued_after": left, "p50_ms": round(percentile(waits, 50), 1),
+            "p99_ms": round(percentile(waits, 99), 1), "max_ms": round(max(waits), 1)}
 
 
 def run_tenants(args, say):
