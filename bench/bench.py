@@ -491,7 +491,7 @@ def main():
              ("tenants", args.tenants_databases, lambda: run_tenants(args, say)),
              ("pdf", args.pdf_docs >= 0, lambda: pdfs.run_pdfs(args, say)),
              ("pgai", args.vs_pgai and args.pgai_docs, lambda: run_vs_pgai(args, say, text_document, upload,
-                                                                        s3_ceiling, percentile, rng))]
+                                                                        s3_ceiling, rng))]
     for part, size, measure in parts:
         if size and (not alone or part in alone):
             for r in measure():

@@ -50,6 +50,7 @@ from cpu import TICKS, cpu_seconds
 from embedder import Embedder
 from pdfs import corpus as pdf_corpus
 from s3server import BUCKET, ROLE_ARN, S3Server
+from stats import percentile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PGAI_VENV = os.path.join(ROOT, "target", "bench-tools", "pgai-venv")
@@ -347,7 +348,7 @@ def ceiling_beside(s3_ceiling, s3, uris, load=0.0):
     return ceiling, cpu / seconds
 
 
-def run_vs_pgai(args, say, text_document, upload, s3_ceiling, percentile, rng):
+def run_vs_pgai(args, say, text_document, upload, s3_ceiling, rng):
     pgai = None if args.no_pgai else pgai_command(say)
     s3, embedder, cluster = S3Server(traced=True), Embedder(dimensions=DIMENSIONS, fixed=True, dense=True), None
     try:
